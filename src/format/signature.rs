@@ -1,0 +1,137 @@
+//! Domain-separated Ed25519 signatures (DESIGN.md, "Signatures"): every signature is over
+//! `"borderlog/<purpose>/v1\n" || payload`, so a signature made for one purpose can never be
+//! replayed as another.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use super::{FormatError, Hash};
+
+/// What a signature is for; each purpose has its own message domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// The sender over the `DisclosureBody` bytes.
+    Disclosure,
+    /// The recipient over a disclosure's index and leaf hash.
+    Receipt,
+    /// The data owner over a policy document.
+    Policy,
+    /// The data owner over an entry index and an item commitment.
+    Redaction,
+    /// The old key over the new public key.
+    KeyChange,
+}
+
+impl Purpose {
+    /// The domain prefix, e.g. `borderlog/disclosure/v1\n`.
+    pub fn domain(self) -> &'static [u8] {
+        match self {
+            Purpose::Disclosure => b"borderlog/disclosure/v1\n",
+            Purpose::Receipt => b"borderlog/receipt/v1\n",
+            Purpose::Policy => b"borderlog/policy/v1\n",
+            Purpose::Redaction => b"borderlog/redaction/v1\n",
+            Purpose::KeyChange => b"borderlog/key-change/v1\n",
+        }
+    }
+}
+
+/// The exact bytes signed for `purpose` over `payload`.
+pub fn message(purpose: Purpose, payload: &[u8]) -> Vec<u8> {
+    let domain = purpose.domain();
+    let mut m = Vec::with_capacity(domain.len() + payload.len());
+    m.extend_from_slice(domain);
+    m.extend_from_slice(payload);
+    m
+}
+
+/// Payload of a receipt or a redaction: u64 big-endian index, then a 32-byte hash.
+pub fn index_and_hash(index: u64, hash: &Hash) -> [u8; 40] {
+    let mut p = [0u8; 40];
+    p[..8].copy_from_slice(&index.to_be_bytes());
+    p[8..].copy_from_slice(hash);
+    p
+}
+
+/// Signs `payload` for `purpose`.
+pub fn sign(key: &SigningKey, purpose: Purpose, payload: &[u8]) -> [u8; 64] {
+    key.sign(&message(purpose, payload)).to_bytes()
+}
+
+/// Checks a signature strictly (no malleable or small-order forms).
+pub fn verify(
+    key: &VerifyingKey,
+    purpose: Purpose,
+    payload: &[u8],
+    signature: &[u8],
+) -> Result<(), FormatError> {
+    let sig = Signature::from_slice(signature).map_err(|_| FormatError::BadSignature {
+        name: format!("{purpose:?} signature of {} bytes", signature.len()),
+    })?;
+    key.verify_strict(&message(purpose, payload), &sig)
+        .map_err(|_| FormatError::BadSignature {
+            name: format!("{purpose:?} signer"),
+        })
+}
+
+/// Parses a 32-byte Ed25519 public key, refusing weak (small-order) keys.
+pub fn public_key(bytes: &[u8]) -> Result<VerifyingKey, FormatError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| FormatError::BadPublicKey)?;
+    let key = VerifyingKey::from_bytes(&arr).map_err(|_| FormatError::BadPublicKey)?;
+    if key.is_weak() {
+        return Err(FormatError::BadPublicKey);
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn signature_verifies_for_its_purpose_only() {
+        let k = key(7);
+        let sig = sign(&k, Purpose::Disclosure, b"body");
+        verify(&k.verifying_key(), Purpose::Disclosure, b"body", &sig).unwrap();
+        for other in [
+            Purpose::Receipt,
+            Purpose::Policy,
+            Purpose::Redaction,
+            Purpose::KeyChange,
+        ] {
+            assert!(verify(&k.verifying_key(), other, b"body", &sig).is_err());
+        }
+    }
+
+    #[test]
+    fn signature_binds_payload_and_key() {
+        let k = key(7);
+        let sig = sign(&k, Purpose::Policy, b"policy");
+        assert!(verify(&k.verifying_key(), Purpose::Policy, b"policY", &sig).is_err());
+        assert!(verify(&key(8).verifying_key(), Purpose::Policy, b"policy", &sig).is_err());
+        assert!(verify(&k.verifying_key(), Purpose::Policy, b"policy", &sig[..63]).is_err());
+    }
+
+    #[test]
+    fn message_is_domain_then_payload() {
+        assert_eq!(
+            message(Purpose::KeyChange, b"xy"),
+            b"borderlog/key-change/v1\nxy".to_vec()
+        );
+        let p = index_and_hash(0x0102, &[9; 32]);
+        assert_eq!(&p[..8], &[0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(&p[8..], &[9; 32]);
+    }
+
+    #[test]
+    fn weak_public_key_is_refused() {
+        // The identity point (small order) encodes as 0x01 followed by zeros.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        assert_eq!(public_key(&weak), Err(FormatError::BadPublicKey));
+        assert!(public_key(&key(1).verifying_key().to_bytes()).is_ok());
+        assert!(public_key(&[1; 31]).is_err());
+    }
+}

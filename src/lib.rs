@@ -1,0 +1,25 @@
+//! borderlog: an append-only, hash-chained, signed ledger of intelligence shared across an
+//! organisational boundary.
+//!
+//! Where things live:
+//! - [`format`]: the byte-level log format — leaf hashes, the RFC 6962 tree and its proofs,
+//!   signed notes, checkpoints, cosignatures, domain-separated signatures. Pure, no I/O.
+//! - [`store`]: durable storage — checksummed segment files (the truth) and the sled indexes
+//!   derived from them.
+//! - [`sequencer`]: the one task that appends, in group-committed batches.
+//! - [`guard`]: the boundary policy that screens every item before it crosses.
+//! - [`identity`]: parties, keys, certificates and TLS.
+//! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
+//! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
+//! - [`cli`]: the `borderlog` command line.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod format;
+pub mod guard;
+pub mod identity;
+pub mod pb;
+pub mod sequencer;
+pub mod service;
+pub mod store;

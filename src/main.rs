@@ -1,0 +1,5 @@
+//! The `borderlog` binary: parses arguments and hands them to the library.
+
+fn main() -> std::process::ExitCode {
+    borderlog::cli::main()
+}
