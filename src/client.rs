@@ -1,1 +1,200 @@
-//! TODO
+//! A partner's or auditor's side of the API: connecting over mutual TLS, preparing a signed
+//! disclosure, and checking what the log hands back. Used by the CLI, the load generator and
+//! the tests, so all three speak to the server exactly as a real client would.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use prost::Message;
+use thiserror::Error;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::format::checkpoint::Checkpoint;
+use crate::format::hash::{SALT_LEN, hash_from_slice, item_commitment, leaf_hash};
+use crate::format::note::Verifier;
+use crate::format::signature::{self, Purpose};
+use crate::format::{FormatError, Hash, LeafIndex, TreeSize, inclusion};
+use crate::identity::{self, IdentityError};
+use crate::pb;
+use crate::pb::ledger_client::LedgerClient;
+
+/// Why a client could not connect, or could not trust an answer.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Keys or certificates could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The address is not a valid URI or the connection failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The server address.
+        addr: String,
+        /// The transport's reason.
+        source: tonic::transport::Error,
+    },
+    /// An item is not JSON with a string `type` and `id`.
+    #[error("item {index}: {why}")]
+    Item {
+        /// Position of the item.
+        index: usize,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The log's answer does not verify: it must not be trusted.
+    #[error("the log's answer does not verify: {0}")]
+    Unverified(String),
+    /// A proof or note failed format checks.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+/// Connects to `addr` (e.g. `127.0.0.1:7455`) as party `name`, with its certificate in `keys`.
+pub async fn connect(addr: &str, keys: &Path, name: &str) -> Result<LedgerClient<Channel>, ClientError> {
+    let channel = channel(addr, keys, name).await?;
+    Ok(LedgerClient::new(channel).max_decoding_message_size(64 << 20))
+}
+
+/// A mutually authenticated channel to `addr` as party `name`.
+pub async fn channel(addr: &str, keys: &Path, name: &str) -> Result<Channel, ClientError> {
+    let tls = identity::tls::client_tls(keys, name)?;
+    let uri = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("https://{addr}")
+    };
+    let connect_err = |source| ClientError::Connect {
+        addr: addr.to_owned(),
+        source,
+    };
+    Endpoint::from_shared(uri)
+        .map_err(connect_err)?
+        .tls_config(tls)
+        .map_err(connect_err)?
+        .connect()
+        .await
+        .map_err(connect_err)
+}
+
+/// What the sender declares about a disclosure, apart from its items.
+#[derive(Debug, Clone)]
+pub struct DisclosureHeader {
+    /// The sending partner.
+    pub sender: String,
+    /// The receiving partner.
+    pub recipient: String,
+    /// Why the data is shared.
+    pub purpose: String,
+    /// Under which law.
+    pub legal_basis: String,
+    /// The recipient's case reference, if any.
+    pub case_reference: String,
+}
+
+/// Builds a signed SubmitRequest: a fresh salt per item, a fresh nonce, the sender's
+/// signature over the body bytes. `tlp_of` names each item's TLP for the body.
+pub fn prepare_submission(
+    key: &SigningKey,
+    header: &DisclosureHeader,
+    items: Vec<Vec<u8>>,
+    client_time_ms: i64,
+) -> Result<pb::SubmitRequest, ClientError> {
+    let mut commitments = Vec::with_capacity(items.len());
+    let mut payloads = Vec::with_capacity(items.len());
+    for (index, content) in items.into_iter().enumerate() {
+        let json: serde_json::Value = serde_json::from_slice(&content).map_err(|e| ClientError::Item {
+            index,
+            why: format!("not JSON: {e}"),
+        })?;
+        let text = |field: &str| json.get(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let salt: [u8; SALT_LEN] = random_bytes();
+        commitments.push(pb::ItemCommitment {
+            commitment: item_commitment(&salt, &content).to_vec(),
+            stix_id: text("id"),
+            stix_type: text("type"),
+            tlp: tlp_of(&json).unwrap_or_default().to_owned(),
+        });
+        payloads.push(pb::ItemPayload {
+            salt: salt.to_vec(),
+            content,
+        });
+    }
+    let body = pb::DisclosureBody {
+        sender: header.sender.clone(),
+        recipient: header.recipient.clone(),
+        purpose: header.purpose.clone(),
+        legal_basis: header.legal_basis.clone(),
+        case_reference: header.case_reference.clone(),
+        client_time_ms,
+        nonce: random_bytes::<16>().to_vec(),
+        items: commitments,
+    }
+    .encode_to_vec();
+    let signature = signature::sign(key, Purpose::Disclosure, &body).to_vec();
+    Ok(pb::SubmitRequest {
+        body,
+        signature,
+        items: payloads,
+    })
+}
+
+/// The five TLP 2.0 marking-definition ids (FIRST's STIX extension) and their names.
+pub const TLP_MARKINGS: [(&str, &str); 5] = [
+    ("marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", "clear"),
+    ("marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb", "green"),
+    ("marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421", "amber"),
+    ("marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", "amber+strict"),
+    ("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", "red"),
+];
+
+/// The TLP name of the first TLP 2.0 marking on a STIX object.
+pub fn tlp_of(object: &serde_json::Value) -> Option<&'static str> {
+    let refs = object.get("object_marking_refs")?.as_array()?;
+    refs.iter()
+        .filter_map(|r| r.as_str())
+        .find_map(|r| TLP_MARKINGS.iter().find(|(id, _)| *id == r).map(|(_, name)| *name))
+}
+
+/// The recipient's receipt signature for the disclosure at `index` with `leaf_hash`.
+pub fn sign_receipt(key: &SigningKey, index: LeafIndex, leaf_hash: &Hash) -> pb::AcknowledgeRequest {
+    let payload = signature::index_and_hash(index.0, leaf_hash);
+    pb::AcknowledgeRequest {
+        disclosure_index: index.0,
+        disclosure_leaf_hash: leaf_hash.to_vec(),
+        signature: signature::sign(key, Purpose::Receipt, &payload).to_vec(),
+    }
+}
+
+/// Checks a LogReceipt end to end: the checkpoint is signed by the log, the entry bytes hash
+/// to the leaf hash, and the inclusion proof leads from that leaf to the checkpoint's root.
+pub fn verify_receipt(receipt: &pb::LogReceipt, log: &Verifier) -> Result<Checkpoint, ClientError> {
+    let (checkpoint, _) = Checkpoint::open(&receipt.checkpoint, log)?;
+    let leaf = hash_from_slice(&receipt.leaf_hash)?;
+    if leaf_hash(&receipt.entry) != leaf {
+        return Err(ClientError::Unverified("the entry bytes do not hash to the leaf hash".into()));
+    }
+    verify_inclusion(LeafIndex(receipt.index), &leaf, &receipt.inclusion_proof, &checkpoint)?;
+    Ok(checkpoint)
+}
+
+/// Checks an inclusion proof (as the API sends it) against a verified checkpoint.
+pub fn verify_inclusion(
+    index: LeafIndex,
+    leaf: &Hash,
+    proof: &[Vec<u8>],
+    checkpoint: &Checkpoint,
+) -> Result<(), ClientError> {
+    let proof = proof
+        .iter()
+        .map(|h| hash_from_slice(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    inclusion::verify(index, TreeSize(checkpoint.size), leaf, &proof, &checkpoint.root)
+        .map_err(|e| ClientError::Unverified(format!("inclusion proof: {e}")))
+}
+
+/// `N` bytes from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the operating system's random source is unavailable");
+    buf
+}

@@ -1,1 +1,325 @@
-//! TODO
+//! The one writer of the log.
+//!
+//! Concurrent submissions queue to a single sequencer thread (DESIGN.md, "Storage"). It takes
+//! whatever has queued — up to a batch limit — gives each entry its index, time and chain link,
+//! writes the batch with one fdatasync and one signed checkpoint, and only then answers every
+//! waiter. While one batch syncs the next one queues, so batches grow with load on their own
+//! (group commit) and an idle log answers a lone submission at once.
+//!
+//! It is a plain thread, not a tokio task, because its work is blocking I/O and signing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prost::Message;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::format::checkpoint::Checkpoint;
+use crate::format::entry::Claim;
+use crate::format::hash::leaf_hash;
+use crate::format::note::Signer;
+use crate::format::{Hash, LeafIndex, TreeSize};
+use crate::pb;
+use crate::store::{Payload, Store, StoreError};
+
+/// Errors of the append path, as the waiter sees them.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SequencerError {
+    /// Something that may be in the log once is there already (a nonce, a receipt).
+    #[error("already in the log at entry {index}: {claim:?}")]
+    AlreadyClaimed {
+        /// What was claimed twice.
+        claim: Claim,
+        /// The entry that holds it.
+        index: LeafIndex,
+    },
+    /// The store failed while checking the entry (reading an index).
+    #[error("the log could not check the entry: {0}")]
+    Store(#[from] StoreError),
+    /// The batch could not be made durable; nothing of it was acknowledged.
+    #[error("the log could not make the batch durable: {0}")]
+    Unavailable(String),
+    /// The sequencer has stopped (shutdown or a fatal store error).
+    #[error("the sequencer is not running")]
+    Stopped,
+}
+
+/// An entry waiting for its place in the log: everything but its index, time and chain link,
+/// which only the sequencer may assign.
+#[derive(Debug, Clone)]
+pub struct Append {
+    /// What the entry records.
+    pub kind: pb::entry::Kind,
+    /// Item payloads stored beside the entry (disclosures only).
+    pub payloads: Vec<Payload>,
+    /// What this entry may be the only holder of (its nonce, the receipt it gives).
+    pub claims: Vec<Claim>,
+}
+
+/// An appended, durable entry and the checkpoint that covers it.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Where the entry is.
+    pub index: LeafIndex,
+    /// Its leaf hash.
+    pub leaf_hash: Hash,
+    /// The entry's bytes as stored.
+    pub entry: Vec<u8>,
+    /// The checkpoint signed for the batch (signed-note text).
+    pub checkpoint: Arc<str>,
+    /// Size of the tree that checkpoint commits to.
+    pub tree_size: TreeSize,
+}
+
+/// Group-commit tuning.
+#[derive(Debug, Clone)]
+pub struct SequencerOptions {
+    /// Most entries in one batch.
+    pub max_batch: usize,
+    /// Most appends waiting in the queue before callers are told to back off.
+    pub queue_depth: usize,
+}
+
+impl Default for SequencerOptions {
+    fn default() -> Self {
+        SequencerOptions {
+            max_batch: 4096,
+            queue_depth: 65_536,
+        }
+    }
+}
+
+/// Counters a load generator and metrics read.
+#[derive(Debug, Default)]
+pub struct SequencerStats {
+    /// Batches written (one fdatasync and one checkpoint each).
+    pub batches: AtomicU64,
+    /// Entries appended.
+    pub entries: AtomicU64,
+    /// Total nanoseconds spent in store appends (write + sync + index).
+    pub append_nanos: AtomicU64,
+}
+
+struct Job {
+    append: Append,
+    reply: oneshot::Sender<Result<Appended, SequencerError>>,
+}
+
+/// Handle to the sequencer thread: cheap to clone, shared by every request handler.
+#[derive(Clone)]
+pub struct Sequencer {
+    queue: mpsc::Sender<Job>,
+    size: watch::Receiver<u64>,
+    stats: Arc<SequencerStats>,
+}
+
+impl Sequencer {
+    /// Starts the sequencer thread over `store`, signing checkpoints with `log` (whose name is
+    /// the log's origin).
+    pub fn start(store: Arc<Store>, log: Signer, opts: SequencerOptions) -> Sequencer {
+        let (queue, rx) = mpsc::channel(opts.queue_depth.max(1));
+        let (size_tx, size) = watch::channel(store.size().0);
+        let stats = Arc::new(SequencerStats::default());
+        // Times never go back, across restarts too.
+        let last_time_ms = last_entry_time(&store);
+        let worker = Worker {
+            store,
+            log,
+            max_batch: opts.max_batch.max(1),
+            last_time_ms,
+            size: size_tx,
+            stats: stats.clone(),
+        };
+        std::thread::Builder::new()
+            .name("borderlog-sequencer".into())
+            .spawn(move || worker.run(rx))
+            .expect("spawning the sequencer thread");
+        Sequencer {
+            queue,
+            size,
+            stats,
+        }
+    }
+
+    /// Appends one entry; returns once it is durable and covered by a signed checkpoint.
+    pub async fn append(&self, append: Append) -> Result<Appended, SequencerError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { append, reply })
+            .await
+            .map_err(|_| SequencerError::Stopped)?;
+        answer.await.map_err(|_| SequencerError::Stopped)?
+    }
+
+    /// Watches the log's size; changes after every batch (for `follow` streams).
+    pub fn size(&self) -> watch::Receiver<u64> {
+        self.size.clone()
+    }
+
+    /// Batch and entry counters.
+    pub fn stats(&self) -> &SequencerStats {
+        &self.stats
+    }
+}
+
+/// Server time of the last entry in the store (0 when empty or unreadable).
+fn last_entry_time(store: &Store) -> i64 {
+    let TreeSize(size) = store.size();
+    let Some(last) = size.checked_sub(1) else {
+        return 0;
+    };
+    store
+        .entry(LeafIndex(last))
+        .ok()
+        .flatten()
+        .and_then(|bytes| crate::format::entry::decode(&bytes).ok())
+        .map_or(0, |e| e.time_ms)
+}
+
+/// State owned by the sequencer thread alone.
+struct Worker {
+    store: Arc<Store>,
+    log: Signer,
+    max_batch: usize,
+    last_time_ms: i64,
+    size: watch::Sender<u64>,
+    stats: Arc<SequencerStats>,
+}
+
+impl Worker {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(jobs);
+        }
+        tracing::info!("sequencer stopped: every handle dropped");
+    }
+
+    /// Sequences, writes and answers one batch.
+    fn commit(&mut self, jobs: Vec<Job>) {
+        let (TreeSize(mut next), mut prev) = self.store.tip();
+        let time_ms = self.now_ms();
+        let mut claimed_here = HashSet::new();
+        let mut accepted = Vec::with_capacity(jobs.len());
+        let mut payloads = Vec::new();
+
+        for job in jobs {
+            if let Some(err) = self.first_conflict(&job.append.claims, &claimed_here) {
+                let _ = job.reply.send(Err(err));
+                continue;
+            }
+            claimed_here.extend(job.append.claims.iter().cloned());
+            let entry = pb::Entry {
+                index: next,
+                time_ms,
+                prev_leaf_hash: prev.to_vec(),
+                kind: Some(job.append.kind),
+            }
+            .encode_to_vec();
+            prev = leaf_hash(&entry);
+            next += 1;
+            payloads.extend(job.append.payloads);
+            accepted.push((job.reply, entry, prev));
+        }
+        if accepted.is_empty() {
+            return;
+        }
+
+        let encoded: Vec<Vec<u8>> = accepted.iter().map(|(_, e, _)| e.clone()).collect();
+        let started = std::time::Instant::now();
+        let mut checkpoint = String::new();
+        let mut signed_size = TreeSize(0);
+        let result = self.store.append(&encoded, &payloads, |size, root| {
+            let note = Checkpoint {
+                origin: self.log.name().to_owned(),
+                size: size.0,
+                root,
+                extensions: Vec::new(),
+            }
+            .sign(&self.log)
+            // The origin was checked as a key name when the signer was made.
+            .expect("signing a checkpoint with a validated log key");
+            checkpoint = note.clone();
+            signed_size = size;
+            note
+        });
+        self.stats
+            .append_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+
+        match result {
+            Ok(hashes) => {
+                self.last_time_ms = time_ms;
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .entries
+                    .fetch_add(hashes.len() as u64, Ordering::Relaxed);
+                let checkpoint: Arc<str> = checkpoint.into();
+                let first = signed_size.0 - accepted.len() as u64;
+                for (i, (reply, entry, leaf)) in accepted.into_iter().enumerate() {
+                    let _ = reply.send(Ok(Appended {
+                        index: LeafIndex(first + i as u64),
+                        leaf_hash: leaf,
+                        entry,
+                        checkpoint: checkpoint.clone(),
+                        tree_size: signed_size,
+                    }));
+                }
+                self.size.send_replace(signed_size.0);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "batch not written; its {} submissions are refused", accepted.len());
+                let msg = err.to_string();
+                for (reply, _, _) in accepted {
+                    let _ = reply.send(Err(SequencerError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+
+    /// The first claim already held in the log or earlier in this batch.
+    fn first_conflict(
+        &self,
+        claims: &[Claim],
+        claimed_here: &HashSet<Claim>,
+    ) -> Option<SequencerError> {
+        for claim in claims {
+            if claimed_here.contains(claim) {
+                return Some(SequencerError::AlreadyClaimed {
+                    claim: claim.clone(),
+                    index: LeafIndex(self.store.size().0),
+                });
+            }
+            match self.store.claimed(claim) {
+                Ok(Some(index)) => {
+                    return Some(SequencerError::AlreadyClaimed {
+                        claim: claim.clone(),
+                        index,
+                    });
+                }
+                Ok(None) => {}
+                Err(err) => return Some(SequencerError::Store(err)),
+            }
+        }
+        None
+    }
+
+    /// Server time for the batch: the wall clock, but never earlier than the last batch.
+    fn now_ms(&self) -> i64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        wall.max(self.last_time_ms)
+    }
+}

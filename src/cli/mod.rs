@@ -1,4 +1,191 @@
-//! The `borderlog` command line.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The `borderlog` command line: one file per subcommand; this file holds the argument
+//! definitions and the pieces every client command shares.
+
+mod bench;
+mod checkpoint;
+mod get;
+mod init;
+mod proof;
+mod serve;
+mod submit;
+mod tail;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use prost::Message;
+
+use crate::format::note::{KeyType, Verifier};
+use crate::identity::Registry;
+use crate::pb::{self, Role};
+
+/// The address `serve` listens on and client commands call, unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7455";
+
+/// borderlog: a signed, append-only ledger of intelligence shared across an organisational boundary.
+#[derive(Debug, Parser)]
+#[command(name = "borderlog", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a dev CA, certificates, partner and log keys, and keys/partners.toml.
+    Init(init::InitArgs),
+    /// Run the ledger service (runs `init` first if keys/ is empty).
+    Serve(serve::ServeArgs),
+    /// Submit a STIX 2.1 object or bundle as one signed disclosure.
+    Submit(submit::SubmitArgs),
+    /// Acknowledge a disclosure as its recipient (signs a receipt).
+    Ack(submit::AckArgs),
+    /// Show one entry and the payloads you may see.
+    Get(get::GetArgs),
+    /// Stream entries, following new ones as they are appended.
+    Tail(tail::TailArgs),
+    /// Fetch and verify the latest (or a given) signed checkpoint.
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Fetch and verify an entry's inclusion proof, and a consistency proof between sizes.
+    Proof(proof::ProofArgs),
+    /// Load generator: concurrent clients submitting disclosures over mTLS.
+    Bench(bench::BenchArgs),
+}
+
+/// Options every client command takes.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Directory with certificates, keys and partners.toml.
+    #[arg(long, default_value = "keys", env = "BORDERLOG_KEYS")]
+    pub keys: PathBuf,
+    /// Server address.
+    #[arg(long, default_value = DEFAULT_ADDR, env = "BORDERLOG_ADDR")]
+    pub addr: String,
+    /// Which identity in keys/ to act as (default: the first party with the role the command needs).
+    #[arg(long = "as")]
+    pub as_name: Option<String>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ClientArgs {
+    /// The registry in keys/, the identity to act as, and the log's checkpoint verifier.
+    pub fn context(&self, default_role: Role) -> anyhow::Result<(Registry, String, Verifier)> {
+        let registry = Registry::load(&self.keys)?;
+        let name = match &self.as_name {
+            Some(n) => n.clone(),
+            None => registry
+                .parties()
+                .iter()
+                .find(|p| p.role == default_role)
+                .map(|p| p.name.clone())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "keys/partners.toml has no party with the {default_role:?} role; pass --as NAME"
+                    )
+                })?,
+        };
+        let verifier = log_verifier(&registry)?;
+        Ok((registry, name, verifier))
+    }
+}
+
+/// The log's checkpoint verifier key, from the registry.
+pub fn log_verifier(registry: &Registry) -> anyhow::Result<Verifier> {
+    Ok(Verifier::new(registry.origin(), KeyType::Ed25519, registry.log_public_key())?)
+}
+
+/// Parses arguments and runs the command; the process's exit code says how it went.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Init(a) => init::run(a),
+            Command::Serve(a) => serve::run(a).await,
+            Command::Submit(a) => submit::run(a).await,
+            Command::Ack(a) => submit::run_ack(a).await,
+            Command::Get(a) => get::run(a).await,
+            Command::Tail(a) => tail::run(a).await,
+            Command::Checkpoint(a) => checkpoint::run(a).await,
+            Command::Proof(a) => proof::run(a).await,
+            Command::Bench(a) => bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A gRPC status as a person reads it.
+pub fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+}
+
+/// One line about an entry, for people.
+pub fn describe(entry: &pb::Entry) -> String {
+    use pb::entry::Kind;
+    let what = match &entry.kind {
+        Some(Kind::Genesis(g)) => format!("genesis of {} with {} parties", g.origin, g.parties.len()),
+        Some(Kind::Disclosure(d)) => match pb::DisclosureBody::decode(d.body.as_slice()) {
+            Ok(b) => format!(
+                "disclosure {} -> {}: {} item(s), purpose {:?}",
+                b.sender,
+                b.recipient,
+                b.items.len(),
+                b.purpose
+            ),
+            Err(_) => "disclosure (body does not decode)".into(),
+        },
+        Some(Kind::Receipt(r)) => format!("receipt by {} for entry {}", r.recipient, r.disclosure_index),
+        Some(Kind::Refusal(r)) => format!("refusal of {}'s submission: {} finding(s)", r.sender, r.findings.len()),
+        Some(Kind::PolicyChange(p)) => format!("policy change by {}", p.owner),
+        Some(Kind::Redaction(r)) => format!("redaction by {} in entry {}: {}", r.owner, r.disclosure_index, r.reason),
+        Some(Kind::KeyChange(k)) => format!("key change for {}", k.party),
+        None => "entry without a kind".into(),
+    };
+    format!("#{:<6} {} {}", entry.index, format_time(entry.time_ms), what)
+}
+
+/// Unix milliseconds as an RFC 3339 UTC time.
+pub fn format_time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_formatting() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_time(951_782_400_123), "2000-02-29T00:00:00.123Z");
+    }
 }

@@ -1,1 +1,316 @@
-//! TODO
+//! The gRPC service `borderlog.v1.Ledger`, plus `grpc.health.v1` and server reflection.
+//!
+//! Each call lives in its own file under `cmd/` and reads parse → apply → reply. Errors a
+//! client can cause are [`RequestError`]s; `status.rs` maps every layer's errors to gRPC
+//! statuses in one place. [`Node::run`] takes its listener and a shutdown future, so tests
+//! start a real server on `127.0.0.1:0`.
+
+mod access;
+mod cmd;
+mod error;
+mod status;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+pub use access::Caller;
+pub use error::RequestError;
+
+use crate::format::note::{Signer, Verifier};
+use crate::format::{TreeSize, entry};
+use crate::identity::{self, IdentityError, Registry};
+use crate::pb;
+use crate::pb::ledger_server::{Ledger, LedgerServer};
+use crate::sequencer::{Append, Sequencer, SequencerOptions};
+use crate::store::{Store, StoreError, StoreOptions};
+
+/// Errors that stop the service from starting or running.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// Keys, certificates or the party register could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The store could not be opened or recovered.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The log key does not fit the log's genesis, or the genesis entry is unreadable.
+    #[error("{0}")]
+    Genesis(String),
+    /// The gRPC transport failed (bind, TLS setup, serving).
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Building the reflection service failed.
+    #[error("reflection: {0}")]
+    Reflection(String),
+}
+
+/// Resource limits a request is held to; each exceeded limit is named in the error.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest gRPC message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// Most items in one disclosure.
+    pub max_items: usize,
+    /// Largest single item, bytes of JSON.
+    pub max_item_bytes: usize,
+    /// Longest free-text field (purpose, legal basis, case reference), bytes.
+    pub max_text_bytes: usize,
+    /// How far a body's client time may be from the server's, milliseconds.
+    pub max_clock_skew_ms: i64,
+    /// Most entries one ListEntries call returns without `follow`.
+    pub max_list: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 4 << 20,
+            max_items: 256,
+            max_item_bytes: 256 << 10,
+            max_text_bytes: 1024,
+            max_clock_skew_ms: 10 * 60 * 1000,
+            max_list: 100_000,
+        }
+    }
+}
+
+/// Where a node keeps its state and how it behaves.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Keys, certificates and partners.toml.
+    pub keys_dir: PathBuf,
+    /// Segments and indexes.
+    pub data_dir: PathBuf,
+    /// Request limits.
+    pub limits: Limits,
+    /// Store tuning.
+    pub store: StoreOptions,
+    /// Group-commit tuning.
+    pub sequencer: SequencerOptions,
+}
+
+impl NodeConfig {
+    /// Defaults for the given key and data directories.
+    pub fn new(keys_dir: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            keys_dir: keys_dir.into(),
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+            store: StoreOptions::default(),
+            sequencer: SequencerOptions::default(),
+        }
+    }
+}
+
+/// Everything a request handler needs, shared by all of them.
+pub(crate) struct State {
+    pub store: Arc<Store>,
+    pub sequencer: Sequencer,
+    pub registry: Registry,
+    pub log_verifier: Verifier,
+    pub limits: Limits,
+}
+
+/// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
+/// [`Node::run`].
+#[derive(Clone)]
+pub struct Node {
+    state: Arc<State>,
+    keys_dir: PathBuf,
+}
+
+impl Node {
+    /// Opens (and on first start, creates) the ledger under `config`.
+    pub async fn open(config: NodeConfig) -> Result<Node, ServiceError> {
+        let registry_file = Registry::load(&config.keys_dir)?;
+        let log_key = identity::keys::load_log_key(&config.keys_dir)?;
+        let signer = Signer::new(registry_file.origin(), log_key)
+            .map_err(|e| ServiceError::Genesis(format!("log key: {e}")))?;
+        let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
+        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone());
+
+        let registry = if store.size() == TreeSize(0) {
+            let genesis = registry_file.to_genesis();
+            sequencer
+                .append(Append {
+                    kind: pb::entry::Kind::Genesis(genesis),
+                    payloads: Vec::new(),
+                    claims: Vec::new(),
+                })
+                .await
+                .map_err(|e| ServiceError::Genesis(format!("writing the genesis entry: {e}")))?;
+            tracing::info!(origin = registry_file.origin(), "new log: genesis entry written");
+            registry_file
+        } else {
+            genesis_registry(&store)?
+        };
+        if registry.log_public_key() != signer.verifier().key {
+            return Err(ServiceError::Genesis(format!(
+                "the log key in {} is not the key pinned in this log's genesis entry",
+                config.keys_dir.display()
+            )));
+        }
+        let state = State {
+            store,
+            sequencer,
+            log_verifier: signer.verifier(),
+            registry,
+            limits: config.limits,
+        };
+        Ok(Node {
+            state: Arc::new(state),
+            keys_dir: config.keys_dir,
+        })
+    }
+
+    /// The log's checkpoint verifier key (for clients and tests).
+    pub fn log_verifier(&self) -> &Verifier {
+        &self.state.log_verifier
+    }
+
+    /// The sequencer's counters (for the load generator).
+    pub fn sequencer(&self) -> &Sequencer {
+        &self.state.sequencer
+    }
+
+    /// The store (for tests and the load generator).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.state.store
+    }
+
+    /// Serves the ledger over mutual TLS on `listener` until `shutdown` completes.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServiceError> {
+        let tls = identity::tls::server_tls(&self.keys_dir)?;
+        let limits = self.state.limits.clone();
+        let ledger = LedgerServer::new(LedgerService {
+            state: self.state.clone(),
+        })
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<LedgerServer<LedgerService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServiceError::Reflection(e.to_string()))?;
+
+        tracing::info!(addr = ?listener.local_addr().ok(), "serving borderlog.v1.Ledger over mTLS");
+        tonic::transport::Server::builder()
+            .tls_config(tls)?
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ledger)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Opens the store off the async runtime: recovery reads and may rebuild whole indexes.
+async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceError> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || Store::open(&dir, opts))
+        .await
+        .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))?
+        .map_err(ServiceError::from)
+}
+
+/// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
+fn genesis_registry(store: &Store) -> Result<Registry, ServiceError> {
+    let bytes = store
+        .entry(crate::format::LeafIndex(0))?
+        .ok_or_else(|| ServiceError::Genesis("the log has no entry 0".into()))?;
+    let entry = entry::decode(&bytes).map_err(|e| ServiceError::Genesis(e.to_string()))?;
+    match entry.kind {
+        Some(pb::entry::Kind::Genesis(g)) => Ok(Registry::from_genesis(&g)?),
+        _ => Err(ServiceError::Genesis("entry 0 is not a genesis entry".into())),
+    }
+}
+
+/// The `borderlog.v1.Ledger` implementation: hands each call to its file in `cmd/`.
+pub(crate) struct LedgerService {
+    state: Arc<State>,
+}
+
+type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ledger for LedgerService {
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::submit::handle(&self.state, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn acknowledge(
+        &self,
+        request: Request<pb::AcknowledgeRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::acknowledge::handle(&self.state, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_entry(
+        &self,
+        request: Request<pb::GetEntryRequest>,
+    ) -> Result<Response<pb::EntryResponse>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::get_entry::handle(&self.state, &caller, request.into_inner()).map(Response::new)
+    }
+
+    type ListEntriesStream = EntryStream;
+
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<Self::ListEntriesStream>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
+            .map(Response::new)
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::CheckpointResponse>, Status> {
+        Caller::authenticate(&self.state, &request)?;
+        cmd::get_checkpoint::handle(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        Caller::authenticate(&self.state, &request)?;
+        cmd::get_inclusion_proof::handle(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        Caller::authenticate(&self.state, &request)?;
+        cmd::get_consistency_proof::handle(&self.state, request.into_inner()).map(Response::new)
+    }
+}

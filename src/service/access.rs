@@ -1,0 +1,96 @@
+//! Who is calling and what they may see.
+//!
+//! The client certificate names the caller; the log's genesis entry says what that name may do.
+//! Partners see the entries they take part in and the payloads of disclosures they sent or
+//! received; auditors and compliance officers see every entry's metadata and commitments, but
+//! no payload.
+
+use tonic::Request;
+
+use super::{RequestError, State};
+use crate::format::entry::IndexKeys;
+use crate::identity::PartyInfo;
+use crate::pb::{self, Role};
+
+/// An authenticated caller: a party of the log.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The party's name (its certificate's common name).
+    pub name: String,
+    /// What the genesis entry lets it do.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Establishes the caller from the connection's verified client certificate.
+    pub(crate) fn authenticate<T>(state: &State, request: &Request<T>) -> Result<Caller, RequestError> {
+        let certs = request.peer_certs().ok_or(RequestError::NoCertificate)?;
+        let name = crate::identity::tls::peer_name(&certs).ok_or(RequestError::NoCertificate)?;
+        let party = state
+            .registry
+            .party(&name)
+            .ok_or_else(|| RequestError::UnknownCaller(name.clone()))?;
+        Ok(Caller {
+            name,
+            role: party.role,
+        })
+    }
+
+    /// True for partners (who sign) as opposed to read-only roles.
+    pub fn is_partner(&self) -> bool {
+        matches!(self.role, Role::Sender | Role::Recipient)
+    }
+
+    /// Fails unless the caller has `role`, saying what the call needs.
+    pub fn require(&self, role: Role, call: &str) -> Result<(), RequestError> {
+        if self.role == role {
+            return Ok(());
+        }
+        Err(RequestError::Forbidden(format!(
+            "{call} is for the {} role; {} is {}",
+            role_name(role),
+            self.name,
+            role_name(self.role)
+        )))
+    }
+
+    /// May the caller read this entry's metadata? Partners only read entries they take part
+    /// in and entries that name no party (genesis, log-wide records).
+    pub fn may_read(&self, keys: &IndexKeys) -> bool {
+        !self.is_partner() || keys.parties.is_empty() || keys.parties.contains(&self.name)
+    }
+
+    /// May the caller read the payloads of this disclosure? Only its sender and recipient.
+    pub fn may_read_payloads(&self, body: &pb::DisclosureBody) -> bool {
+        self.is_partner() && (body.sender == self.name || body.recipient == self.name)
+    }
+}
+
+/// The role's name as partners.toml spells it.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Sender => "sender",
+        Role::Recipient => "recipient",
+        Role::Auditor => "auditor",
+        Role::Compliance => "compliance",
+        Role::Unspecified => "unspecified",
+    }
+}
+
+/// A registered partner by name, with its signing key.
+pub(crate) fn partner<'a>(
+    state: &'a State,
+    name: &str,
+    field: &'static str,
+) -> Result<(&'a PartyInfo, &'a ed25519_dalek::VerifyingKey), RequestError> {
+    let party = state.registry.party(name).ok_or_else(|| {
+        RequestError::invalid(field, format!("{name:?} is not a party of this log"))
+    })?;
+    let key = party.public_key.as_ref().ok_or_else(|| {
+        RequestError::invalid(
+            field,
+            format!("{name:?} is a {} and signs nothing", role_name(party.role)),
+        )
+    })?;
+    Ok((party, key))
+}

@@ -1,0 +1,38 @@
+//! GetCheckpoint: the latest signed checkpoint, or the one signed at a given tree size.
+
+use tonic::Status;
+
+use crate::format::TreeSize;
+use crate::format::checkpoint::Checkpoint;
+use crate::pb;
+use crate::service::{RequestError, State};
+
+/// Handles one GetCheckpoint call.
+pub fn handle(state: &State, request: pb::GetCheckpointRequest) -> Result<pb::CheckpointResponse, Status> {
+    let wanted = (request.tree_size != 0).then_some(TreeSize(request.tree_size));
+    let note = state.store.checkpoint(wanted)?.ok_or_else(|| match wanted {
+        Some(size) => RequestError::NotFound(format!(
+            "no checkpoint was signed at tree size {}; checkpoints exist only at batch ends (ask for 0 to get the latest)",
+            size.0
+        )),
+        None => RequestError::NotFound("the log has no checkpoint yet".into()),
+    })?;
+    let (checkpoint, _) = Checkpoint::open(&note, &state.log_verifier)
+        .map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))?;
+    Ok(pb::CheckpointResponse {
+        checkpoint: note,
+        tree_size: checkpoint.size,
+        root_hash: checkpoint.root.to_vec(),
+    })
+}
+
+/// The size of the latest checkpoint: what "0 = latest" means in proof requests.
+pub(crate) fn latest_size(state: &State) -> Result<TreeSize, Status> {
+    let note = state
+        .store
+        .checkpoint(None)?
+        .ok_or_else(|| RequestError::NotFound("the log has no checkpoint yet".into()))?;
+    let (checkpoint, _) = Checkpoint::open(&note, &state.log_verifier)
+        .map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))?;
+    Ok(TreeSize(checkpoint.size))
+}

@@ -1,0 +1,71 @@
+//! GetEntry: one entry as stored, with the payloads the caller may see.
+
+use prost::Message;
+use tonic::Status;
+
+use crate::format::LeafIndex;
+use crate::format::entry;
+use crate::pb;
+use crate::service::access::Caller;
+use crate::service::{RequestError, State};
+
+/// Handles one GetEntry call.
+pub fn handle(state: &State, caller: &Caller, request: pb::GetEntryRequest) -> Result<pb::EntryResponse, Status> {
+    let index = LeafIndex(request.index);
+    match read(state, caller, index)? {
+        Some(response) => Ok(response),
+        None => Err(RequestError::Forbidden(format!(
+            "entry {} does not involve {}; partners read only the entries they take part in",
+            index.0, caller.name
+        ))
+        .into()),
+    }
+}
+
+/// The entry at `index` as the caller may see it; `None` when it may not see it at all.
+/// Shared with ListEntries so both calls apply the same rules.
+pub(crate) fn read(state: &State, caller: &Caller, index: LeafIndex) -> Result<Option<pb::EntryResponse>, Status> {
+    let size = state.store.size();
+    let bytes = state.store.entry(index)?.ok_or_else(|| {
+        RequestError::NotFound(format!("there is no entry {}; the log has {} entries", index.0, size.0))
+    })?;
+    let leaf_hash = state.store.leaf_hash(index)?.unwrap_or_default();
+    let decoded = entry::decode(&bytes)?;
+    if !caller.may_read(&entry::index_keys(&decoded)?) {
+        return Ok(None);
+    }
+    let mut items = Vec::new();
+    if let Some(pb::entry::Kind::Disclosure(d)) = &decoded.kind {
+        let body = pb::DisclosureBody::decode(d.body.as_slice())
+            .map_err(|e| Status::internal(format!("stored disclosure body does not decode: {e}")))?;
+        let visible = caller.may_read_payloads(&body);
+        for item in &body.items {
+            let mut stored = pb::StoredItem {
+                commitment: item.commitment.clone(),
+                payload: None,
+                withheld: String::new(),
+            };
+            if !visible {
+                stored.withheld = "payloads are visible only to the disclosure's sender and recipient".into();
+            } else {
+                let commitment = crate::format::hash::hash_from_slice(&item.commitment)?;
+                match state.store.payload(&commitment)? {
+                    Some(p) => {
+                        stored.payload = Some(pb::ItemPayload {
+                            salt: p.salt.to_vec(),
+                            content: p.content,
+                        })
+                    }
+                    None => stored.withheld = "the payload is no longer stored".into(),
+                }
+            }
+            items.push(stored);
+        }
+    }
+    Ok(Some(pb::EntryResponse {
+        index: index.0,
+        leaf_hash: leaf_hash.to_vec(),
+        entry: bytes,
+        items,
+    }))
+}

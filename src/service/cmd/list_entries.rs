@@ -1,0 +1,100 @@
+//! ListEntries: entries from an index on, filtered by party and kind, as a server stream.
+//! Resumable (ask again from the last index seen + 1); with `follow` the stream stays open and
+//! sends each new entry once its batch is durable.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::get_entry;
+use crate::format::LeafIndex;
+use crate::pb::{self, EntryKind};
+use crate::service::access::Caller;
+use crate::service::{EntryStream, RequestError, State};
+
+/// Entries read from the index per step; bounds memory per stream.
+const PAGE: usize = 256;
+
+/// Handles one ListEntries call: checks the filter, then streams from a task of its own.
+pub fn handle(state: Arc<State>, caller: Caller, request: pb::ListEntriesRequest) -> Result<EntryStream, Status> {
+    let party = filter_party(&caller, &request)?;
+    let kinds = request
+        .kinds
+        .iter()
+        .map(|&k| {
+            EntryKind::try_from(k)
+                .ok()
+                .filter(|k| *k != EntryKind::Unspecified)
+                .ok_or_else(|| RequestError::invalid("kinds", format!("{k} is not an entry kind")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let limit = match (request.limit, request.follow) {
+        (0, true) => u64::MAX,
+        (0, false) => state.limits.max_list as u64,
+        (n, _) => n,
+    };
+    let (tx, rx) = mpsc::channel(PAGE);
+    tokio::spawn(async move {
+        if let Err(status) = stream(&state, &caller, party, &kinds, request.from_index, limit, request.follow, &tx).await {
+            let _ = tx.send(Err(status)).await;
+        }
+    });
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+/// Partners see only entries they take part in, so their filter is always themselves.
+fn filter_party(caller: &Caller, request: &pb::ListEntriesRequest) -> Result<Option<String>, RequestError> {
+    let asked = (!request.party.is_empty()).then(|| request.party.clone());
+    if !caller.is_partner() {
+        return Ok(asked);
+    }
+    match asked {
+        Some(p) if p != caller.name => Err(RequestError::Forbidden(format!(
+            "{} may list only its own entries, not {p:?}'s",
+            caller.name
+        ))),
+        _ => Ok(Some(caller.name.clone())),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    state: &State,
+    caller: &Caller,
+    party: Option<String>,
+    kinds: &[EntryKind],
+    mut from: u64,
+    limit: u64,
+    follow: bool,
+    tx: &mpsc::Sender<Result<pb::EntryResponse, Status>>,
+) -> Result<(), Status> {
+    let mut sent = 0u64;
+    let mut size = state.sequencer.size();
+    while sent < limit {
+        let page = (limit - sent).min(PAGE as u64) as usize;
+        let found = state.store.scan(LeafIndex(from), party.as_deref(), kinds, page)?;
+        for index in &found {
+            if let Some(response) = get_entry::read(state, caller, *index)? {
+                if tx.send(Ok(response)).await.is_err() {
+                    return Ok(()); // the client went away
+                }
+                sent += 1;
+            }
+            from = index.0 + 1;
+        }
+        if found.len() < page {
+            if !follow {
+                return Ok(());
+            }
+            // Everything up to the current size was scanned: resume there once it grows.
+            from = from.max(*size.borrow_and_update());
+            tokio::select! {
+                changed = size.changed() => if changed.is_err() { return Ok(()) },
+                _ = tx.closed() => return Ok(()),
+            }
+        }
+    }
+    Ok(())
+}

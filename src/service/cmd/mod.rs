@@ -1,0 +1,30 @@
+//! One file per call of `borderlog.v1.Ledger`, each parse → apply → reply.
+
+pub mod acknowledge;
+pub mod get_checkpoint;
+pub mod get_consistency_proof;
+pub mod get_entry;
+pub mod get_inclusion_proof;
+pub mod list_entries;
+pub mod submit;
+
+use tonic::Status;
+
+use super::State;
+use crate::pb;
+use crate::sequencer::Appended;
+
+/// The reply to an append: the entry, where it is, and its proof against the batch's signed
+/// checkpoint. The proof is computed here, on the handler's thread, not in the sequencer.
+pub(super) fn log_receipt(state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
+    let proof = state
+        .store
+        .inclusion_proof(appended.index, appended.tree_size)?;
+    Ok(pb::LogReceipt {
+        index: appended.index.0,
+        leaf_hash: appended.leaf_hash.to_vec(),
+        checkpoint: appended.checkpoint.to_string(),
+        inclusion_proof: proof.iter().map(|h| h.to_vec()).collect(),
+        entry: appended.entry,
+    })
+}
