@@ -1,0 +1,179 @@
+//! Shared test scaffolding: a real server over real mTLS on 127.0.0.1:0, real keys and real
+//! files in a temporary directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use borderlog::client::{self, DisclosureHeader};
+use borderlog::format::checkpoint::Checkpoint;
+use borderlog::format::hash::leaf_hash;
+use borderlog::format::note::{KeyType, Verifier};
+use borderlog::format::tree::MemoryTree;
+use borderlog::format::{TreeSize, entry, tree};
+use borderlog::identity::{self, InitOptions, Registry};
+use borderlog::pb::ledger_client::LedgerClient;
+use borderlog::pb::{self};
+use borderlog::service::{Node, NodeConfig};
+use tokio::sync::oneshot;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+pub const SENDER: &str = "vendor-research";
+pub const RECIPIENT: &str = "police-network";
+pub const AUDITOR: &str = "auditor";
+
+/// A running in-process server on its own keys and data.
+pub struct TestServer {
+    pub addr: String,
+    pub keys: PathBuf,
+    pub data: PathBuf,
+    pub log: Verifier,
+    pub node: Node,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Keys made by `init` in `dir/keys`.
+pub fn init_keys(dir: &Path) -> PathBuf {
+    let keys = dir.join("keys");
+    identity::init(&keys, &InitOptions::default()).expect("init keys");
+    keys
+}
+
+/// The log's checkpoint verifier from keys/partners.toml.
+pub fn log_verifier(keys: &Path) -> Verifier {
+    let registry = Registry::load(keys).expect("registry");
+    Verifier::new(registry.origin(), KeyType::Ed25519, registry.log_public_key()).expect("verifier")
+}
+
+impl TestServer {
+    /// Starts a server on fresh keys in `dir`.
+    pub async fn start(dir: &Path) -> TestServer {
+        let keys = init_keys(dir);
+        Self::start_with(&keys, &dir.join("data")).await
+    }
+
+    /// Starts a server on existing keys and data.
+    pub async fn start_with(keys: &Path, data: &Path) -> TestServer {
+        let node = Node::open(NodeConfig::new(keys, data)).await.expect("open node");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runner = node.clone();
+        let task = tokio::spawn(async move {
+            runner
+                .run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("server run");
+        });
+        TestServer {
+            addr,
+            keys: keys.to_owned(),
+            data: data.to_owned(),
+            log: log_verifier(keys),
+            node,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// A client authenticated as `name`.
+    pub async fn client(&self, name: &str) -> LedgerClient<Channel> {
+        client::connect(&self.addr, &self.keys, name).await.expect("connect")
+    }
+
+    /// Stops the server and waits until it has let go of its store.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+/// The header every test disclosure uses.
+pub fn header() -> DisclosureHeader {
+    DisclosureHeader {
+        sender: SENDER.into(),
+        recipient: RECIPIENT.into(),
+        purpose: "cybercrime investigation support".into(),
+        legal_basis: "data sharing agreement 2026-04; GDPR Art. 6(1)(f)".into(),
+        case_reference: "CASE-2026-0042".into(),
+    }
+}
+
+/// A small STIX 2.1 indicator marked TLP:GREEN, distinct per `n`.
+pub fn indicator(n: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": format!("indicator--8e2e2d2b-17d4-4cbf-938f-{:012x}", n),
+        "created": "2026-11-01T10:00:00.000Z",
+        "modified": "2026-11-01T10:00:00.000Z",
+        "name": "Emotet C2",
+        "indicator_types": ["malicious-activity"],
+        "pattern": format!("[domain-name:value = 'c2-{n}.badcdn.example']"),
+        "pattern_type": "stix",
+        "valid_from": "2026-11-01T10:00:00Z",
+        "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
+    }))
+    .unwrap()
+}
+
+/// A signed submission of one indicator by the sender.
+pub fn submission(keys: &Path, n: u64) -> pb::SubmitRequest {
+    let key = identity::keys::load_signing_key(keys, SENDER).unwrap();
+    client::prepare_submission(&key, &header(), vec![indicator(n)], now_ms()).unwrap()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Reads the whole log as `who` and checks it as an auditor would: contiguous indexes,
+/// leaf hashes, the prev_leaf_hash chain, non-decreasing times, and the Merkle root against
+/// the latest signed checkpoint. Returns the checkpoint and the leaf hashes.
+pub async fn verify_chain(api: &mut LedgerClient<Channel>, log: &Verifier) -> (Checkpoint, Vec<[u8; 32]>) {
+    let latest = api
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let (checkpoint, _) = Checkpoint::open(&latest.checkpoint, log).expect("checkpoint verifies");
+    let mut stream = api
+        .list_entries(pb::ListEntriesRequest {
+            from_index: 0,
+            limit: checkpoint.size,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut tree = MemoryTree::new();
+    let mut leaves = Vec::new();
+    let mut prev = [0u8; 32];
+    let mut last_time = 0;
+    while let Some(item) = stream.next().await {
+        let item = item.unwrap();
+        let e = entry::decode(&item.entry).unwrap();
+        assert_eq!(e.index, leaves.len() as u64, "indexes are contiguous");
+        assert_eq!(e.prev_leaf_hash, prev.to_vec(), "entry {} links to its predecessor", e.index);
+        assert!(e.time_ms >= last_time, "time never goes back at entry {}", e.index);
+        let leaf = leaf_hash(&item.entry);
+        assert_eq!(leaf.to_vec(), item.leaf_hash);
+        tree.push(leaf);
+        leaves.push(leaf);
+        prev = leaf;
+        last_time = e.time_ms;
+    }
+    assert_eq!(leaves.len() as u64, checkpoint.size, "every entry up to the checkpoint was listed");
+    assert_eq!(tree::root(&tree, TreeSize(checkpoint.size)).unwrap(), checkpoint.root);
+    (checkpoint, leaves)
+}
