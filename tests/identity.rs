@@ -176,6 +176,33 @@ fn init_refuses_bad_options_before_writing() {
     opts.parties[0].name = "../evil".into();
     assert!(init(&dir, &opts).is_err());
     assert!(!dir.exists());
+
+    for validity in [Duration::MAX, Duration::from_secs(20_000 * 365 * 24 * 3600)] {
+        let opts = InitOptions {
+            validity,
+            ..InitOptions::default()
+        };
+        let err = init(&dir, &opts).unwrap_err();
+        assert!(matches!(err, IdentityError::InvalidValidity(_)), "{err}");
+        assert!(!dir.exists());
+    }
+}
+
+#[test]
+fn issue_client_cert_refuses_an_empty_window() {
+    let (_tmp, dir) = fresh();
+    let now = SystemTime::now();
+    let err = issue_client_cert(&dir, "x", now, now).unwrap_err();
+    assert!(matches!(err, IdentityError::InvalidValidity(_)), "{err}");
+    let err = issue_client_cert(
+        &dir,
+        "x",
+        SystemTime::UNIX_EPOCH - Duration::from_secs(1),
+        now,
+    )
+    .unwrap_err();
+    assert!(matches!(err, IdentityError::InvalidValidity(_)), "{err}");
+    assert!(!dir.join("x.crt").exists());
 }
 
 /// Writes `text` as partners.toml in a fresh directory and loads it.
@@ -214,7 +241,7 @@ fn valid_partners_file_loads() {
     ));
     let reg = load_text(&text).unwrap();
     assert_eq!(reg.parties().len(), 3);
-    assert_eq!(load_text(&reg.to_toml()).unwrap(), reg);
+    assert_eq!(load_text(&reg.to_toml().unwrap()).unwrap(), reg);
 }
 
 #[test]

@@ -145,12 +145,15 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<InitReport, IdentityError>
         });
     }
     let registry = Registry::new(origin, log_key.verifying_key(), parties)?;
+    let now = SystemTime::now();
+    let not_before = now.checked_sub(CLOCK_SKEW).unwrap_or(now);
+    let not_after = now
+        .checked_add(opts.validity)
+        .ok_or_else(|| IdentityError::InvalidValidity("validity is too long".into()))?;
+    check_validity(not_before, not_after)?;
 
     create_private_dir(dir)?;
     let mut files = Vec::new();
-    let now = SystemTime::now();
-    let not_before = now.checked_sub(CLOCK_SKEW).unwrap_or(now);
-    let not_after = now.checked_add(opts.validity).unwrap_or(now);
 
     let (ca, ca_pem) = Ca::generate(registry.origin(), not_before, not_after)?;
     files.extend(write_pair(dir, "ca", &ca_pem, &ca.key.serialize_pem())?);
@@ -164,7 +167,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<InitReport, IdentityError>
         files.push(write_signing_key(dir, name, key)?);
     }
     files.push(write_signing_key(dir, LOG_KEY_NAME, &log_key)?);
-    write_public(&partners_path, registry.to_toml().as_bytes())?;
+    write_public(&partners_path, registry.to_toml()?.as_bytes())?;
     files.push(partners_path);
 
     Ok(InitReport {
@@ -185,6 +188,7 @@ pub fn issue_client_cert(
     not_after: SystemTime,
 ) -> Result<(), IdentityError> {
     validate_name(name)?;
+    check_validity(not_before, not_after)?;
     let ca = Ca::load(dir)?;
     let (cert, key) = ca.issue_client(name, not_before, not_after)?;
     write_pair(dir, name, &cert, &key)?;
@@ -232,6 +236,7 @@ impl Ca {
             path: key_path,
             reason: e.to_string(),
         })?;
+        // Signing a leaf uses only the issuer's name, key usages and key; not its validity.
         let now = SystemTime::now();
         Ok(Ca {
             params: ca_params(&cn, now, now),
@@ -308,6 +313,27 @@ fn ca_params(cn: &str, not_before: SystemTime, not_after: SystemTime) -> Certifi
     params.not_before = not_before.into();
     params.not_after = not_after.into();
     params
+}
+
+/// Refuses windows that are empty or that X.509 (and the date type rcgen converts to) cannot
+/// hold: from 1970 to the end of year 9999.
+fn check_validity(not_before: SystemTime, not_after: SystemTime) -> Result<(), IdentityError> {
+    const END_OF_9999: Duration = Duration::from_secs(253_402_300_799);
+    let in_range = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .is_ok_and(|d| d <= END_OF_9999)
+    };
+    if !in_range(not_before) || !in_range(not_after) {
+        return Err(IdentityError::InvalidValidity(
+            "certificate dates must fall between 1970 and 9999".into(),
+        ));
+    }
+    if not_after <= not_before {
+        return Err(IdentityError::InvalidValidity(
+            "not_after must be later than not_before".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn generated<T>(what: &str, result: Result<T, rcgen::Error>) -> Result<T, IdentityError> {

@@ -143,20 +143,27 @@ pub enum IdentityError {
     /// A client certificate whose subject has no single common name.
     #[error("the client certificate has no single subject common name to identify a party by")]
     NoCommonName,
+    /// A certificate validity window that is empty or outside what X.509 can encode.
+    #[error("invalid certificate validity: {0}")]
+    InvalidValidity(String),
     /// A client certificate for a name the registry does not know.
     #[error("the client certificate names '{0}', which is not a party in partners.toml")]
     UnknownParty(String),
 }
 
 impl From<IdentityError> for tonic::Status {
-    /// Failures to identify the caller are UNAUTHENTICATED; anything else is the server's own
-    /// set-up and is INTERNAL.
+    /// Failures to identify the caller are UNAUTHENTICATED, with the fix in the message.
+    /// Anything else is the server's own set-up: INTERNAL, with the detail (file paths) kept in
+    /// the server's log rather than sent to the caller.
     fn from(err: IdentityError) -> Self {
         match err {
             IdentityError::NoClientCertificate
             | IdentityError::NoCommonName
             | IdentityError::UnknownParty(_) => tonic::Status::unauthenticated(err.to_string()),
-            other => tonic::Status::internal(other.to_string()),
+            other => {
+                tracing::error!(error = %other, "identity set-up error while serving a call");
+                tonic::Status::internal("the server's identity set-up is broken; see its log")
+            }
         }
     }
 }
@@ -496,30 +503,35 @@ impl Registry {
     }
 
     /// partners.toml text for this registry (public keys only).
-    pub fn to_toml(&self) -> String {
+    pub fn to_toml(&self) -> Result<String, IdentityError> {
+        let invalid = |reason: String| IdentityError::InvalidRegistry {
+            source_name: "the registry".into(),
+            reason,
+        };
         let file = PartnersFile {
             origin: self.origin.clone(),
             log_public_key: BASE64.encode(self.log_public_key),
             parties: self
                 .parties
                 .iter()
-                .filter_map(|p| {
-                    // Validation rejects Unspecified, so this never drops a party.
-                    Some(PartyEntry {
+                .map(|p| {
+                    let role = RoleName::from_role(p.role)
+                        .ok_or_else(|| invalid(format!("party '{}' has no role", p.name)))?;
+                    Ok(PartyEntry {
                         name: p.name.clone(),
-                        role: RoleName::from_role(p.role)?,
+                        role,
                         public_key: p.public_key.map(|k| BASE64.encode(k)),
                         organisation_kind: p.organisation_kind.clone(),
                     })
                 })
-                .collect(),
+                .collect::<Result<_, IdentityError>>()?,
         };
-        let body = toml::to_string(&file).unwrap_or_default();
-        format!(
+        let body = toml::to_string(&file).map_err(|e| invalid(e.to_string()))?;
+        Ok(format!(
             "# borderlog parties: public keys only. Pinned in the log's genesis entry;\n\
              # once the log exists, changing this file does not change who the log trusts.\n\n\
              {body}"
-        )
+        ))
     }
 }
 
@@ -610,7 +622,7 @@ mod tests {
     #[test]
     fn toml_and_genesis_round_trip() {
         let reg = sample();
-        let text = reg.to_toml();
+        let text = reg.to_toml().unwrap();
         assert_eq!(Registry::from_toml(&text, "test").unwrap(), reg);
         assert_eq!(Registry::from_genesis(&reg.to_genesis()).unwrap(), reg);
         assert_eq!(reg.party("bob").unwrap().role, pb::Role::Recipient);
@@ -666,7 +678,12 @@ mod tests {
     fn identification_failures_are_unauthenticated() {
         let s: tonic::Status = IdentityError::UnknownParty("x".into()).into();
         assert_eq!(s.code(), tonic::Code::Unauthenticated);
-        let s: tonic::Status = IdentityError::InvalidName("X".into()).into();
+        let s: tonic::Status = IdentityError::MissingSigningKey {
+            name: "x".into(),
+            path: "/secret/x.ed25519".into(),
+        }
+        .into();
         assert_eq!(s.code(), tonic::Code::Internal);
+        assert!(!s.message().contains("/secret"), "{}", s.message());
     }
 }
