@@ -262,7 +262,7 @@ struct PartyEntry {
     role: RoleName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     public_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     organisation_kind: String,
 }
 
