@@ -1,1 +1,704 @@
-//! TODO
+//! Durable storage of the log: checksummed, append-only segment files are the truth; a sled
+//! database holds only what is derived from them (DESIGN.md, "Storage").
+//!
+//! - [`segment`](self) files: records of entries, payloads and checkpoints, one fdatasync per
+//!   batch; the batch's checkpoint record is its commit marker. The on-disk format is
+//!   documented in `segment.rs`.
+//! - the sled index (`index.rs`): entry and payload locations, Merkle nodes for O(log n)
+//!   proofs, checkpoints, claims, and lookups by party, kind, time, STIX id and commitment.
+//!
+//! On [`Store::open`] the segments are recovered (an unacknowledged torn tail is cut, damage to
+//! committed data is an error), then the index is checked against them and caught up, or
+//! deleted and rebuilt when it is unreadable or disagrees.
+//!
+//! One writer (the sequencer) calls [`Store::append`]; any number of readers call the other
+//! methods concurrently. A batch becomes visible to readers only once it is synced to the
+//! segments and indexed.
+//!
+//! The interface is deliberately narrow — append a batch, read entries, payloads, checkpoints
+//! and proofs, look up claims, scan — and knows nothing of gRPC, so that a backend on a
+//! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
+//! the same calls.
+
+mod index;
+mod segment;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::format::entry::{self, Claim, index_keys};
+use crate::format::hash::{Hash, SALT_LEN, item_commitment, leaf_hash};
+use crate::format::tree::{self, Frontier, LeafIndex, TreeSize};
+use crate::format::{FormatError, consistency, inclusion};
+use crate::pb;
+
+use index::{Index, IndexBatch, Location, SledNodes};
+use segment::{RecordKind, SegmentWriter};
+
+/// Everything that can go wrong storing or reading the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file-system operation failed; `context` says which and on what file.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, on which path.
+        context: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Committed data in a segment is damaged or out of order; never repaired silently.
+    #[error("segment {segment:08}.seg is corrupt at offset {offset}: {reason}")]
+    Corrupt {
+        /// Segment id (file `<id:08>.seg`).
+        segment: u32,
+        /// Byte offset of the bad record in that file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The sled index failed.
+    #[error("sled index: {0}")]
+    Index(#[from] sled::Error),
+    /// The sled index disagrees with itself or the segments while running; reopening the store
+    /// checks it and rebuilds it.
+    #[error("index is inconsistent: {0}")]
+    IndexInconsistent(String),
+    /// A batch entry does not continue the log (wrong index or prev_leaf_hash); nothing of the
+    /// batch was written.
+    #[error("entry at log position {position} does not continue the log: {reason}")]
+    NotContiguous {
+        /// The index the entry should have had.
+        position: u64,
+        /// What does not match.
+        reason: String,
+    },
+    /// Entry bytes that do not decode; nothing of the batch was written.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A batch with no entry: there is nothing to checkpoint.
+    #[error("a batch must hold at least one entry")]
+    EmptyBatch,
+    /// A payload whose salt and content do not hash to its commitment; nothing was written.
+    #[error("payload content and salt do not match commitment {commitment}")]
+    PayloadMismatch {
+        /// Hex of the claimed commitment.
+        commitment: String,
+    },
+    /// Something that may be in the log only once is already there; nothing was written.
+    #[error("{claim} is already held by entry {index}")]
+    AlreadyClaimed {
+        /// The claim, in words.
+        claim: String,
+        /// The entry that holds it (possibly earlier in the same batch).
+        index: u64,
+    },
+    /// A tree size beyond what the log holds.
+    #[error("tree size {size} is beyond the log's size {current}")]
+    TreeSize {
+        /// The size asked for.
+        size: u64,
+        /// The log's size.
+        current: u64,
+    },
+    /// A leaf index not inside the tree size it was asked in.
+    #[error("leaf index {index} is not inside a tree of size {size}")]
+    IndexOutOfRange {
+        /// The leaf index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// A record too large for the u32 length field of the segment format.
+    #[error("record of {len} bytes exceeds the 4 GiB record limit")]
+    RecordTooLarge {
+        /// Body length.
+        len: usize,
+    },
+    /// An earlier append failed after it began writing; further appends are refused until the
+    /// store is reopened (recovery then cuts or indexes what that append left).
+    #[error("an earlier append failed part-way; reopen the store")]
+    Poisoned,
+    /// Another process (or another Store in this one) has the directory open.
+    #[error("store directory {path} is in use by another store")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+}
+
+/// Names of the sled trees under `<dir>/index`, for tools and tests that inspect the derived
+/// state (their layout is documented in `store/index.rs`).
+pub const INDEX_TREES: &[&str] = &index::TREE_NAMES;
+
+/// Tuning for a [`Store`]; the default suits production.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// A new segment file is started before a batch that would take the current one past this
+    /// size (a single larger batch still goes whole into one file).
+    pub segment_max_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            segment_max_bytes: 128 << 20,
+        }
+    }
+}
+
+/// One item's content beside its commitment, kept apart from the entry so it can be erased
+/// without touching the chain (DESIGN.md, "Disclosures and payloads").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// `SHA-256("borderlog/item/v1\n" || salt || content)`.
+    pub commitment: Hash,
+    /// The commitment's salt.
+    pub salt: [u8; SALT_LEN],
+    /// The item's STIX JSON bytes.
+    pub content: Vec<u8>,
+}
+
+/// State only the writer touches.
+struct Writer {
+    segments: SegmentWriter,
+    frontier: Frontier,
+    tip: Hash,
+    poisoned: bool,
+}
+
+/// The log's durable store: segments plus the sled index derived from them.
+/// `Send + Sync`: share it (e.g. in an `Arc`) between the sequencer and the readers.
+pub struct Store {
+    index: Index,
+    /// Segment handles by id, for positioned reads; grows when the writer rolls.
+    files: RwLock<Vec<Arc<File>>>,
+    writer: Mutex<Writer>,
+    /// Entries visible to readers: advanced only after the batch is synced and indexed.
+    size: AtomicU64,
+    /// Held (flock) for the store's lifetime so no second store recovers or rebuilds under us.
+    _lock: File,
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |source| StoreError::Io { context, source }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`: recovers the segments, then checks the
+    /// index against them and catches it up or rebuilds it.
+    pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let seg_dir = dir.join("segments");
+        let created = !seg_dir.exists();
+        std::fs::create_dir_all(&seg_dir)
+            .map_err(io(format!("creating {}", seg_dir.display())))?;
+        if created {
+            segment::sync_dir(dir)?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                segment::sync_dir(parent)?;
+            }
+        }
+        let lock_path = dir.join("LOCK");
+        let lock = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io(format!("opening {}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked { path: lock_path });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io(format!("locking {}", lock_path.display()))(e));
+            }
+        }
+
+        let recovered = segment::recover(&seg_dir)?;
+        let (index, frontier) = index::open_consistent(
+            &dir.join("index"),
+            &recovered.segments,
+            recovered.size,
+            &recovered.tip,
+        )?;
+        let last = recovered
+            .segments
+            .last()
+            .cloned()
+            .ok_or_else(|| StoreError::IndexInconsistent("no segment after recovery".into()))?;
+        let files = recovered.segments.iter().map(|s| s.file.clone()).collect();
+        Ok(Store {
+            index,
+            files: RwLock::new(files),
+            writer: Mutex::new(Writer {
+                segments: SegmentWriter::new(seg_dir, last, opts.segment_max_bytes),
+                frontier,
+                tip: recovered.tip,
+                poisoned: false,
+            }),
+            size: AtomicU64::new(recovered.size),
+            _lock: lock,
+        })
+    }
+
+    /// Entries visible to readers.
+    pub fn size(&self) -> TreeSize {
+        TreeSize(self.size.load(Ordering::Acquire))
+    }
+
+    /// Size and leaf hash of the last entry (ZERO_HASH when empty) — the sequencer's next
+    /// index and prev_leaf_hash. Waits for an append in progress.
+    pub fn tip(&self) -> (TreeSize, Hash) {
+        // After a panic inside append the state is still the last committed one (it changes
+        // only at the very end); append itself refuses to continue.
+        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        (w.frontier.size(), w.tip)
+    }
+
+    /// Appends one batch as a transaction: payload records, entry records, one checkpoint
+    /// record, one fdatasync, then the index; nothing is visible before all of that is done.
+    ///
+    /// `entries` are encoded `pb::Entry` whose indexes must continue the log and whose
+    /// prev_leaf_hash must chain (else [`StoreError::NotContiguous`], nothing written); their
+    /// claims must be new. `sign_checkpoint` is called once with the new size and root and
+    /// returns the signed checkpoint note, written as the batch's commit record. Returns the
+    /// leaf hash of each entry.
+    pub fn append(
+        &self,
+        entries: &[Vec<u8>],
+        payloads: &[Payload],
+        sign_checkpoint: impl FnOnce(TreeSize, Hash) -> String,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        if w.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        if entries.is_empty() {
+            return Err(StoreError::EmptyBatch);
+        }
+
+        // Validate everything before writing a byte.
+        let base = w.frontier.size().0;
+        let mut prev = w.tip;
+        let mut leaves = Vec::with_capacity(entries.len());
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut batch_claims: Vec<(Vec<u8>, u64)> = Vec::new();
+        for (i, bytes) in entries.iter().enumerate() {
+            let position = base + i as u64;
+            let e = entry::decode(bytes)?;
+            if e.index != position {
+                return Err(StoreError::NotContiguous {
+                    position,
+                    reason: format!("the entry says index {}", e.index),
+                });
+            }
+            if e.prev_leaf_hash != prev {
+                return Err(StoreError::NotContiguous {
+                    position,
+                    reason: format!(
+                        "prev_leaf_hash is {}, the previous leaf hash is {}",
+                        hex::encode(&e.prev_leaf_hash),
+                        hex::encode(prev)
+                    ),
+                });
+            }
+            let k = index_keys(&e)?;
+            for c in &k.claims {
+                let key = c.key();
+                let held = match batch_claims.iter().find(|(k2, _)| *k2 == key) {
+                    Some((_, i)) => Some(*i),
+                    None => self.index.claimed(c)?,
+                };
+                if let Some(index) = held {
+                    return Err(StoreError::AlreadyClaimed {
+                        claim: c.to_string(),
+                        index,
+                    });
+                }
+                batch_claims.push((key, position));
+            }
+            prev = leaf_hash(bytes);
+            leaves.push(prev);
+            keys.push(k);
+        }
+        for p in payloads {
+            if item_commitment(&p.salt, &p.content) != p.commitment {
+                return Err(StoreError::PayloadMismatch {
+                    commitment: hex::encode(p.commitment),
+                });
+            }
+        }
+
+        let mut frontier = w.frontier.clone();
+        let nodes: Vec<_> = leaves.iter().map(|l| frontier.push(*l)).collect();
+        let new_size = frontier.size();
+        let note = sign_checkpoint(new_size, frontier.root());
+
+        // Frame the batch: payloads, entries, then the checkpoint as commit marker.
+        let mut buf = Vec::new();
+        let mut payload_at = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            payload_at.push(buf.len() as u64);
+            segment::encode_record(
+                &mut buf,
+                RecordKind::Payload,
+                &[&p.commitment, &p.salt, &p.content],
+            )?;
+        }
+        let mut entry_at = Vec::with_capacity(entries.len());
+        for e in entries {
+            entry_at.push(buf.len() as u64);
+            segment::encode_record(&mut buf, RecordKind::Entry, &[e])?;
+        }
+        segment::encode_record(&mut buf, RecordKind::Checkpoint, &[note.as_bytes()])?;
+
+        let (seg_id, offset, rolled) = match w.segments.write_batch(&buf) {
+            Ok(v) => v,
+            Err(e) => {
+                // Part of the batch may be in the file and the page cache is suspect after a
+                // failed sync: stop here, recovery sorts it out on reopen.
+                w.poisoned = true;
+                return Err(e);
+            }
+        };
+        if let Some(seg) = rolled {
+            let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+            files.push(seg.file);
+        }
+
+        let mut batch = IndexBatch::default();
+        for (p, at) in payloads.iter().zip(&payload_at) {
+            let loc = Location {
+                segment: seg_id,
+                offset: offset + at,
+                len: (segment::PAYLOAD_PREFIX_LEN + p.content.len()) as u32,
+            };
+            batch.add_payload(&p.commitment, loc);
+        }
+        for (i, e) in entries.iter().enumerate() {
+            let loc = Location {
+                segment: seg_id,
+                offset: offset + entry_at[i],
+                len: e.len() as u32,
+            };
+            batch.add_entry(loc, &leaves[i], &keys[i], &nodes[i]);
+        }
+        batch.commit(new_size.0, &note);
+        if let Err(e) = self.index.apply(batch) {
+            // The batch is durable but not indexed: reopening catches the index up.
+            w.poisoned = true;
+            return Err(e);
+        }
+
+        w.frontier = frontier;
+        w.tip = prev;
+        self.size.store(new_size.0, Ordering::Release);
+        Ok(leaves)
+    }
+
+    fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {
+        let files = self.files.read().unwrap_or_else(|e| e.into_inner());
+        files.get(segment as usize).cloned().ok_or_else(|| {
+            StoreError::IndexInconsistent(format!("the index points into missing segment {segment}"))
+        })
+    }
+
+    /// Entry `index`'s location, or an error if the index lacks an entry below the size.
+    fn entry_info(&self, index: LeafIndex) -> Result<Option<index::EntryInfo>, StoreError> {
+        if index.0 >= self.size().0 {
+            return Ok(None);
+        }
+        self.index.entry(index.0)?.map(Some).ok_or_else(|| {
+            StoreError::IndexInconsistent(format!("no location for entry {}", index.0))
+        })
+    }
+
+    /// The bytes of entry `index` exactly as stored, None beyond the log's size.
+    pub fn entry(&self, index: LeafIndex) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(info) = self.entry_info(index)? else {
+            return Ok(None);
+        };
+        let file = self.file(info.loc.segment)?;
+        let rec =
+            segment::read_record(&file, info.loc.segment, info.loc.offset, &[RecordKind::Entry])?;
+        Ok(Some(rec.body))
+    }
+
+    /// Leaf hash of entry `index`, None beyond the log's size.
+    pub fn leaf_hash(&self, index: LeafIndex) -> Result<Option<Hash>, StoreError> {
+        Ok(self.entry_info(index)?.map(|i| i.leaf))
+    }
+
+    /// The index of the entry with this leaf hash.
+    pub fn find_leaf(&self, leaf_hash: &Hash) -> Result<Option<LeafIndex>, StoreError> {
+        let found = self.index.index_at(&self.index.leaves, leaf_hash)?;
+        Ok(self.visible(found))
+    }
+
+    /// Keeps an index only if readers may see it yet.
+    fn visible(&self, index: Option<u64>) -> Option<LeafIndex> {
+        index.filter(|i| *i < self.size().0).map(LeafIndex)
+    }
+
+    /// The payload committed to by `commitment`; None if unknown or erased.
+    pub fn payload(&self, commitment: &Hash) -> Result<Option<Payload>, StoreError> {
+        let Some(loc) = self.index.payload(commitment)? else {
+            return Ok(None);
+        };
+        let file = self.file(loc.segment)?;
+        let rec = segment::read_record(
+            &file,
+            loc.segment,
+            loc.offset,
+            &[RecordKind::Payload, RecordKind::ErasedPayload],
+        )?;
+        if rec.kind == RecordKind::ErasedPayload {
+            return Ok(None);
+        }
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            segment: loc.segment,
+            offset: loc.offset,
+            reason: reason.into(),
+        };
+        let (head, content) = rec
+            .body
+            .split_at_checked(segment::PAYLOAD_PREFIX_LEN)
+            .ok_or_else(|| corrupt("payload record too short"))?;
+        let (c, s) = head.split_at(32);
+        if c != commitment {
+            return Err(corrupt("payload record holds another commitment"));
+        }
+        let mut salt = [0u8; SALT_LEN];
+        salt.copy_from_slice(s);
+        Ok(Some(Payload {
+            commitment: *commitment,
+            salt,
+            content: content.to_vec(),
+        }))
+    }
+
+    /// The latest checkpoint note (`size` None), or the one signed at exactly `size`.
+    pub fn checkpoint(&self, size: Option<TreeSize>) -> Result<Option<String>, StoreError> {
+        let current = self.size().0;
+        let value = match size {
+            Some(s) if s.0 > current => return Ok(None),
+            Some(s) => self.index.checkpoints.get(s.0.to_be_bytes())?,
+            None => self
+                .index
+                .checkpoints
+                .range(..=current.to_be_bytes())
+                .next_back()
+                .transpose()?
+                .map(|(_, v)| v),
+        };
+        value
+            .map(|v| {
+                String::from_utf8(v.to_vec()).map_err(|_| {
+                    StoreError::IndexInconsistent("a checkpoint in the index is not UTF-8".into())
+                })
+            })
+            .transpose()
+    }
+
+    fn check_size(&self, size: TreeSize) -> Result<(), StoreError> {
+        let current = self.size().0;
+        if size.0 > current {
+            return Err(StoreError::TreeSize {
+                size: size.0,
+                current,
+            });
+        }
+        Ok(())
+    }
+
+    /// Root hash of the tree of the first `size` entries.
+    pub fn root(&self, size: TreeSize) -> Result<Hash, StoreError> {
+        self.check_size(size)?;
+        tree::root(&SledNodes(&self.index.nodes), size)
+    }
+
+    /// Inclusion proof of entry `index` in the tree of `size` entries (RFC 6962 PATH).
+    pub fn inclusion_proof(
+        &self,
+        index: LeafIndex,
+        size: TreeSize,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size)?;
+        if index.0 >= size.0 {
+            return Err(StoreError::IndexOutOfRange {
+                index: index.0,
+                size: size.0,
+            });
+        }
+        inclusion::prove(&SledNodes(&self.index.nodes), index, size)
+    }
+
+    /// Consistency proof from the tree of `old` entries to that of `new` (RFC 6962 PROOF).
+    pub fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(new)?;
+        consistency::prove(&SledNodes(&self.index.nodes), old, new)
+    }
+
+    /// The entry that holds `claim`, if any: a replayed nonce, a second receipt.
+    pub fn claimed(&self, claim: &Claim) -> Result<Option<LeafIndex>, StoreError> {
+        Ok(self.visible(self.index.claimed(claim)?))
+    }
+
+    /// Indexes >= `from`, ascending, of entries involving `party` (None: any) and of one of
+    /// `kinds` (empty: any); at most `limit` of them.
+    pub fn scan(
+        &self,
+        from: LeafIndex,
+        party: Option<&str>,
+        kinds: &[pb::EntryKind],
+        limit: usize,
+    ) -> Result<Vec<LeafIndex>, StoreError> {
+        let size = self.size().0;
+        let mut out = Vec::new();
+        if limit == 0 || from.0 >= size {
+            return Ok(out);
+        }
+        let kind_ok = |k: i32| kinds.is_empty() || kinds.iter().any(|x| *x as i32 == k);
+        match party {
+            Some(party) => {
+                let mut prefix = party.as_bytes().to_vec();
+                prefix.push(0);
+                let start = index::named_key(party, from.0);
+                for kv in self.index.by_party.range(start..) {
+                    let (k, v) = kv?;
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    // A longer name that merely starts with `party\0` is another party.
+                    if k.len() != prefix.len() + 8 {
+                        continue;
+                    }
+                    let i = u64::from_be_bytes(k[prefix.len()..].try_into().map_err(|_| {
+                        StoreError::IndexInconsistent("by_party key is malformed".into())
+                    })?);
+                    if i >= size {
+                        break;
+                    }
+                    let kind = i32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                        StoreError::IndexInconsistent("by_party value is malformed".into())
+                    })?);
+                    if kind_ok(kind) {
+                        out.push(LeafIndex(i));
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            None if kinds.is_empty() => {
+                let end = size.min(from.0.saturating_add(limit as u64));
+                out.extend((from.0..end).map(LeafIndex));
+            }
+            None => {
+                // Each kind's range is sorted: the first `limit` of the union are among the
+                // first `limit` of each.
+                let mut kinds = kinds.to_vec();
+                kinds.sort();
+                kinds.dedup();
+                for kind in kinds {
+                    let prefix = (kind as i32).to_be_bytes();
+                    let mut start = prefix.to_vec();
+                    start.extend_from_slice(&from.0.to_be_bytes());
+                    let mut taken = 0;
+                    for kv in self.index.by_kind.range(start..) {
+                        let (k, _) = kv?;
+                        if !k.starts_with(&prefix) || taken == limit {
+                            break;
+                        }
+                        let i = index_suffix(&k)?;
+                        if i >= size {
+                            break;
+                        }
+                        out.push(LeafIndex(i));
+                        taken += 1;
+                    }
+                }
+                out.sort();
+                out.truncate(limit);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Indexes of entries whose server time is in `[from_ms, to_ms)`, ascending by time.
+    pub fn by_time(&self, from_ms: i64, to_ms: i64) -> Result<Vec<LeafIndex>, StoreError> {
+        let size = self.size().0;
+        let mut out = Vec::new();
+        if from_ms >= to_ms {
+            return Ok(out);
+        }
+        let start = index::time_key(from_ms);
+        let end = index::time_key(to_ms);
+        for kv in self.index.by_time.range(start..end) {
+            let (k, _) = kv?;
+            let i = index_suffix(&k)?;
+            if i < size {
+                out.push(LeafIndex(i));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Indexes of disclosures carrying an item with this STIX id, ascending.
+    pub fn by_stix_id(&self, stix_id: &str) -> Result<Vec<LeafIndex>, StoreError> {
+        let mut prefix = stix_id.as_bytes().to_vec();
+        prefix.push(0);
+        self.prefixed(&self.index.by_stix_id, &prefix)
+    }
+
+    /// Indexes of entries naming this item commitment (its disclosure, any redaction of it).
+    pub fn by_commitment(&self, commitment: &Hash) -> Result<Vec<LeafIndex>, StoreError> {
+        self.prefixed(&self.index.by_commitment, commitment)
+    }
+
+    /// Visible indexes of `prefix || be64 index` keys.
+    fn prefixed(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<LeafIndex>, StoreError> {
+        let size = self.size().0;
+        let mut out = Vec::new();
+        for kv in tree.scan_prefix(prefix) {
+            let (k, _) = kv?;
+            if k.len() != prefix.len() + 8 {
+                continue;
+            }
+            let i = index_suffix(&k)?;
+            if i < size {
+                out.push(LeafIndex(i));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The u64 BE entry index that ends every secondary-index key.
+fn index_suffix(key: &[u8]) -> Result<u64, StoreError> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|at| key[at..].try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::IndexInconsistent("index key too short".into()))
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Not needed for durability (the segments are), but it spares the next open a
+        // catch-up.
+        if let Err(e) = self.index.flush() {
+            tracing::warn!("flushing the index on close failed: {e}");
+        }
+    }
+}
+
+/// The store is shared between the sequencer thread and the gRPC handlers.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+};

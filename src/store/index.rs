@@ -1,0 +1,576 @@
+//! The sled index: state derived from the segments, never the only copy of anything.
+//!
+//! Every key and value below is a function of the segment records alone, applied in log order,
+//! so deleting the index and replaying the segments gives the same trees byte for byte.
+//!
+//! | tree | key | value |
+//! | --- | --- | --- |
+//! | `entries` | u64 BE index | location (16) `\|\|` leaf hash (32) |
+//! | `nodes` | level u8 `\|\|` u64 BE node index | 32-byte hash of that perfect subtree |
+//! | `leaves` | leaf hash (32) | u64 BE index |
+//! | `payloads` | commitment (32) | location (16) |
+//! | `checkpoints` | u64 BE tree size | checkpoint note text |
+//! | `claims` | [`Claim::key`] | u64 BE index |
+//! | `by_party` | party `\|\|` 0x00 `\|\|` u64 BE index | i32 BE entry kind |
+//! | `by_kind` | i32 BE entry kind `\|\|` u64 BE index | empty |
+//! | `by_time` | u64 BE (time_ms with its sign bit flipped) `\|\|` u64 BE index | empty |
+//! | `by_stix_id` | STIX id `\|\|` 0x00 `\|\|` u64 BE index | empty |
+//! | `by_commitment` | commitment (32) `\|\|` u64 BE index | empty |
+//! | `meta` | `version`, `applied_size` | u32 BE, u64 BE |
+//!
+//! A location is segment id (u32 BE) `\|\|` record offset (u64 BE) `\|\|` body length (u32 BE).
+//! Each append writes one sled batch per tree, `meta.applied_size` last, so a crash leaves
+//! sled at most behind the segments, which catch-up repairs by replaying the missing batches
+//! (every write is idempotent).
+
+use std::path::Path;
+
+use crate::format::entry::{Claim, IndexKeys, index_keys};
+use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
+use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
+use crate::format::entry;
+
+use super::StoreError;
+use super::segment::{self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, ScanEnd, Segment};
+
+/// Bump when any key or value layout changes: an index of another version is rebuilt.
+const INDEX_VERSION: u32 = 1;
+const META_VERSION: &[u8] = b"version";
+const META_APPLIED: &[u8] = b"applied_size";
+
+/// Names of every sled tree the index uses, in a fixed order.
+pub(crate) const TREE_NAMES: [&str; 12] = [
+    "entries",
+    "nodes",
+    "leaves",
+    "payloads",
+    "checkpoints",
+    "claims",
+    "by_party",
+    "by_kind",
+    "by_time",
+    "by_stix_id",
+    "by_commitment",
+    "meta",
+];
+
+/// Where a record lives in the segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub segment: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl Location {
+    fn encode(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&self.segment.to_be_bytes());
+        b[4..12].copy_from_slice(&self.offset.to_be_bytes());
+        b[12..].copy_from_slice(&self.len.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        Some(Self {
+            segment: u32::from_be_bytes(b.get(..4)?.try_into().ok()?),
+            offset: u64::from_be_bytes(b.get(4..12)?.try_into().ok()?),
+            len: u32::from_be_bytes(b.get(12..16)?.try_into().ok()?),
+        })
+    }
+
+    /// Offset just past the record.
+    pub fn end(&self) -> u64 {
+        self.offset + segment::HEADER_LEN + u64::from(self.len)
+    }
+}
+
+fn be64(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+/// Reads a u64 BE value, or says which index value is malformed.
+fn read_be64(v: &[u8], what: &str) -> Result<u64, StoreError> {
+    v.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::IndexInconsistent(format!("{what} is {} bytes, not 8", v.len())))
+}
+
+/// Sortable encoding of a signed time: flipping the sign bit orders i64 as u64.
+pub(crate) fn time_key(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn kind_key(kind: i32) -> [u8; 4] {
+    kind.to_be_bytes()
+}
+
+fn node_key(id: NodeId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = id.level;
+    k[1..].copy_from_slice(&id.index.to_be_bytes());
+    k
+}
+
+/// `name || 0x00 || be64 index`: the key layout of the by-party and by-STIX-id trees.
+pub(crate) fn named_key(name: &str, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 9);
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&be64(index));
+    k
+}
+
+/// The derived writes of one batch, one sled batch per tree.
+#[derive(Default)]
+pub(crate) struct IndexBatch {
+    entries: sled::Batch,
+    nodes: sled::Batch,
+    leaves: sled::Batch,
+    payloads: sled::Batch,
+    checkpoints: sled::Batch,
+    claims: sled::Batch,
+    by_party: sled::Batch,
+    by_kind: sled::Batch,
+    by_time: sled::Batch,
+    by_stix_id: sled::Batch,
+    by_commitment: sled::Batch,
+    meta: sled::Batch,
+}
+
+impl IndexBatch {
+    /// Records where a payload is.
+    pub fn add_payload(&mut self, commitment: &Hash, loc: Location) {
+        self.payloads.insert(&commitment[..], &loc.encode()[..]);
+    }
+
+    /// Records an entry: its location, leaf, the Merkle nodes it completes, its keys.
+    pub fn add_entry(
+        &mut self,
+        loc: Location,
+        leaf: &Hash,
+        keys: &IndexKeys,
+        nodes: &[(NodeId, Hash)],
+    ) {
+        let idx = be64(keys.index);
+        let mut v = Vec::with_capacity(48);
+        v.extend_from_slice(&loc.encode());
+        v.extend_from_slice(leaf);
+        self.entries.insert(&idx[..], v);
+        for (id, h) in nodes {
+            self.nodes.insert(&node_key(*id)[..], &h[..]);
+        }
+        self.leaves.insert(&leaf[..], &idx[..]);
+        for c in &keys.claims {
+            self.claims.insert(c.key(), &idx[..]);
+        }
+        let kind = keys.kind as i32;
+        for p in &keys.parties {
+            self.by_party
+                .insert(named_key(p, keys.index), &kind_key(kind)[..]);
+        }
+        let mut k = kind_key(kind).to_vec();
+        k.extend_from_slice(&idx);
+        self.by_kind.insert(k, &[][..]);
+        let mut k = time_key(keys.time_ms).to_vec();
+        k.extend_from_slice(&idx);
+        self.by_time.insert(k, &[][..]);
+        for s in &keys.stix_ids {
+            self.by_stix_id.insert(named_key(s, keys.index), &[][..]);
+        }
+        for c in &keys.commitments {
+            let mut k = c.to_vec();
+            k.extend_from_slice(&idx);
+            self.by_commitment.insert(k, &[][..]);
+        }
+    }
+
+    /// Records a checkpoint and that the index now covers `size` entries.
+    pub fn commit(&mut self, size: u64, note: &str) {
+        self.checkpoints.insert(&be64(size)[..], note.as_bytes());
+        self.meta
+            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
+        self.meta.insert(META_APPLIED, &be64(size)[..]);
+    }
+}
+
+/// The open sled database and its trees.
+pub(crate) struct Index {
+    db: sled::Db,
+    pub entries: sled::Tree,
+    pub nodes: sled::Tree,
+    pub leaves: sled::Tree,
+    pub payloads: sled::Tree,
+    pub checkpoints: sled::Tree,
+    pub claims: sled::Tree,
+    pub by_party: sled::Tree,
+    pub by_kind: sled::Tree,
+    pub by_time: sled::Tree,
+    pub by_stix_id: sled::Tree,
+    pub by_commitment: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+/// Entry location and leaf hash as the index holds them.
+pub(crate) struct EntryInfo {
+    pub loc: Location,
+    pub leaf: Hash,
+}
+
+impl Index {
+    /// Opens (creating) the sled database at `path`. sled has been seen to panic on damaged
+    /// files; that is caught and reported as an error so the caller can rebuild.
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let opened = std::panic::catch_unwind(move || -> Result<Self, sled::Error> {
+            let db = sled::Config::new().path(&path).open()?;
+            let t = |name: &str| db.open_tree(name);
+            Ok(Self {
+                entries: t("entries")?,
+                nodes: t("nodes")?,
+                leaves: t("leaves")?,
+                payloads: t("payloads")?,
+                checkpoints: t("checkpoints")?,
+                claims: t("claims")?,
+                by_party: t("by_party")?,
+                by_kind: t("by_kind")?,
+                by_time: t("by_time")?,
+                by_stix_id: t("by_stix_id")?,
+                by_commitment: t("by_commitment")?,
+                meta: t("meta")?,
+                db,
+            })
+        });
+        match opened {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::IndexInconsistent(
+                "sled panicked while opening the index".into(),
+            )),
+        }
+    }
+
+    /// Writes one batch: one sled batch per tree, `meta` (the applied size) last.
+    pub fn apply(&self, b: IndexBatch) -> Result<(), StoreError> {
+        self.entries.apply_batch(b.entries)?;
+        self.nodes.apply_batch(b.nodes)?;
+        self.leaves.apply_batch(b.leaves)?;
+        self.payloads.apply_batch(b.payloads)?;
+        self.checkpoints.apply_batch(b.checkpoints)?;
+        self.claims.apply_batch(b.claims)?;
+        self.by_party.apply_batch(b.by_party)?;
+        self.by_kind.apply_batch(b.by_kind)?;
+        self.by_time.apply_batch(b.by_time)?;
+        self.by_stix_id.apply_batch(b.by_stix_id)?;
+        self.by_commitment.apply_batch(b.by_commitment)?;
+        self.meta.apply_batch(b.meta)?;
+        Ok(())
+    }
+
+    /// Flushes sled's buffers; only on close, never per append (the segments are durable).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Entries the index covers, None if it has never been written.
+    fn applied_size(&self) -> Result<Option<u64>, StoreError> {
+        let version = self.meta.get(META_VERSION)?;
+        match version {
+            None => return Ok(None),
+            Some(v) if v.as_ref() != INDEX_VERSION.to_be_bytes() => {
+                return Err(StoreError::IndexInconsistent(format!(
+                    "index version {} is not {INDEX_VERSION}",
+                    hex::encode(&v)
+                )));
+            }
+            Some(_) => {}
+        }
+        match self.meta.get(META_APPLIED)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(read_be64(&v, "meta.applied_size")?)),
+        }
+    }
+
+    /// Location and leaf hash of entry `index`.
+    pub fn entry(&self, index: u64) -> Result<Option<EntryInfo>, StoreError> {
+        let Some(v) = self.entries.get(be64(index))? else {
+            return Ok(None);
+        };
+        let bad = || StoreError::IndexInconsistent(format!("entries[{index}] is malformed"));
+        let loc = Location::decode(&v).ok_or_else(bad)?;
+        let leaf = v.get(16..48).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
+        Ok(Some(EntryInfo { loc, leaf }))
+    }
+
+    /// Location of the payload committed to by `commitment`.
+    pub fn payload(&self, commitment: &Hash) -> Result<Option<Location>, StoreError> {
+        let Some(v) = self.payloads.get(commitment)? else {
+            return Ok(None);
+        };
+        Location::decode(&v).map(Some).ok_or_else(|| {
+            StoreError::IndexInconsistent(format!(
+                "payloads[{}] is malformed",
+                hex::encode(commitment)
+            ))
+        })
+    }
+
+    /// The entry index stored under `key` in a tree whose values are u64 BE indexes.
+    pub fn index_at(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        match tree.get(key)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(read_be64(&v, "an index value")?)),
+        }
+    }
+
+    /// The entry holding `claim`.
+    pub fn claimed(&self, claim: &Claim) -> Result<Option<u64>, StoreError> {
+        self.index_at(&self.claims, &claim.key())
+    }
+}
+
+/// Merkle nodes read from sled, so roots and proofs take O(log n) point reads.
+pub(crate) struct SledNodes<'a>(pub &'a sled::Tree);
+
+impl NodeSource for SledNodes<'_> {
+    type Error = StoreError;
+
+    fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
+        let v = self.0.get(node_key(id))?.ok_or_else(|| {
+            StoreError::IndexInconsistent(format!(
+                "Merkle node at level {} index {} is missing",
+                id.level, id.index
+            ))
+        })?;
+        hash_from_slice(&v).map_err(|e| {
+            StoreError::IndexInconsistent(format!(
+                "Merkle node at level {} index {}: {e}",
+                id.level, id.index
+            ))
+        })
+    }
+}
+
+/// Replays segment records into the index, one sled write per batch at its checkpoint.
+struct Replayer<'a> {
+    index: &'a Index,
+    frontier: Frontier,
+    pending: IndexBatch,
+    pending_records: usize,
+}
+
+impl Replayer<'_> {
+    fn record(&mut self, segment: u32, rec: RawRecord) -> Result<(), StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            segment,
+            offset: rec.offset,
+            reason,
+        };
+        let loc = Location {
+            segment,
+            offset: rec.offset,
+            len: rec.body.len() as u32,
+        };
+        self.pending_records += 1;
+        match rec.kind {
+            RecordKind::Payload | RecordKind::ErasedPayload => {
+                let commitment = rec
+                    .body
+                    .get(..32)
+                    .filter(|_| rec.body.len() >= PAYLOAD_PREFIX_LEN)
+                    .and_then(|c| hash_from_slice(c).ok())
+                    .ok_or_else(|| corrupt("payload record too short".into()))?;
+                self.pending.add_payload(&commitment, loc);
+            }
+            RecordKind::Entry => {
+                let e = entry::decode(&rec.body).map_err(|e| corrupt(e.to_string()))?;
+                if e.index != self.frontier.size().0 {
+                    return Err(corrupt(format!(
+                        "entry has index {} at log position {}",
+                        e.index,
+                        self.frontier.size().0
+                    )));
+                }
+                let keys = index_keys(&e).map_err(|e| corrupt(e.to_string()))?;
+                let leaf = leaf_hash(&rec.body);
+                let nodes = self.frontier.push(leaf);
+                self.pending.add_entry(loc, &leaf, &keys, &nodes);
+            }
+            RecordKind::Checkpoint => {
+                let note = std::str::from_utf8(&rec.body)
+                    .map_err(|_| corrupt("checkpoint note is not UTF-8".into()))?;
+                let mut batch = std::mem::take(&mut self.pending);
+                batch.commit(self.frontier.size().0, note);
+                self.index.apply(batch)?;
+                self.pending_records = 0;
+            }
+            // Reserved: nothing derived from it yet.
+            RecordKind::Cosignature => {}
+        }
+        Ok(())
+    }
+}
+
+/// Replays every record from `(segments[first], offset)` on into the index, starting from the
+/// tree `frontier`. The segments were recovered, so every record must be valid.
+fn replay(
+    index: &Index,
+    segments: &[Segment],
+    first: usize,
+    offset: u64,
+    frontier: Frontier,
+) -> Result<Frontier, StoreError> {
+    let mut r = Replayer {
+        index,
+        frontier,
+        pending: IndexBatch::default(),
+        pending_records: 0,
+    };
+    for (i, seg) in segments.iter().enumerate().skip(first) {
+        let start = if i == first { offset } else { 0 };
+        let name = segment::file_name(seg.id);
+        let end = segment::scan_file(&seg.file, &name, start, |rec| r.record(seg.id, rec))?;
+        if let ScanEnd::Bad { offset, reason } = end {
+            return Err(StoreError::Corrupt {
+                segment: seg.id,
+                offset,
+                reason: format!("{reason} (found while indexing a recovered segment)"),
+            });
+        }
+    }
+    if r.pending_records > 0 {
+        return Err(StoreError::IndexInconsistent(
+            "records after the last checkpoint survived recovery".into(),
+        ));
+    }
+    Ok(r.frontier)
+}
+
+/// Why the index cannot be trusted and must be rebuilt, or None if it can be caught up from
+/// its applied size.
+fn check(
+    index: &Index,
+    segments: &[Segment],
+    size: u64,
+    tip: &Hash,
+) -> Result<Result<u64, String>, StoreError> {
+    let Some(applied) = index.applied_size()? else {
+        return Ok(Err("the index is new or was never written".into()));
+    };
+    if applied > size {
+        return Ok(Err(format!(
+            "the index covers {applied} entries but the segments hold {size}"
+        )));
+    }
+    if applied == 0 {
+        return Ok(Ok(0));
+    }
+    let last = applied - 1;
+    let Some(info) = index.entry(last)? else {
+        return Ok(Err(format!("the index has no location for entry {last}")));
+    };
+    let Some(seg) = segments.get(info.loc.segment as usize) else {
+        return Ok(Err(format!(
+            "entry {last} is located in segment {} which does not exist",
+            info.loc.segment
+        )));
+    };
+    let rec = match segment::read_record(&seg.file, seg.id, info.loc.offset, &[RecordKind::Entry])
+    {
+        Ok(r) if info.loc.end() <= seg.len => r,
+        Ok(_) => return Ok(Err(format!("entry {last} is located past committed data"))),
+        Err(e) => return Ok(Err(format!("entry {last} is not where the index says: {e}"))),
+    };
+    let actual = leaf_hash(&rec.body);
+    let index_ok = entry::decode(&rec.body).is_ok_and(|e| e.index == last);
+    if !index_ok || actual != info.leaf {
+        return Ok(Err(format!(
+            "the index's leaf hash of entry {last} is {}, the segments' is {}",
+            hex::encode(info.leaf),
+            hex::encode(actual)
+        )));
+    }
+    if applied == size && actual != *tip {
+        return Ok(Err("the index's tip differs from the segments'".into()));
+    }
+    if let Err(e) = Frontier::load(&SledNodes(&index.nodes), TreeSize(applied)) {
+        return Ok(Err(format!("the index's Merkle nodes are incomplete: {e}")));
+    }
+    Ok(Ok(applied))
+}
+
+/// Opens the index at `path` and brings it level with the recovered segments: catches up if
+/// it is behind, deletes and rebuilds it if it is unreadable or disagrees with them.
+/// Returns the index and the frontier of the whole log.
+pub(crate) fn open_consistent(
+    path: &Path,
+    segments: &[Segment],
+    size: u64,
+    tip: &Hash,
+) -> Result<(Index, Frontier), StoreError> {
+    let verdict = match Index::open(path) {
+        Ok(index) => match check(&index, segments, size, tip) {
+            Ok(Ok(applied)) => Ok((index, applied)),
+            Ok(Err(why)) => Err(why),
+            Err(e) => Err(format!("reading it failed: {e}")),
+        },
+        Err(e) => Err(format!("opening it failed: {e}")),
+    };
+    let (index, frontier) = match verdict {
+        Ok((index, applied)) if applied == size => {
+            let frontier = Frontier::load(&SledNodes(&index.nodes), TreeSize(size))?;
+            tracing::info!(size, "index is consistent with the segments");
+            (index, frontier)
+        }
+        Ok((index, applied)) => {
+            let (first, offset, frontier) = if applied == 0 {
+                (0, 0, Frontier::new())
+            } else {
+                let info = index.entry(applied - 1)?.ok_or_else(|| {
+                    StoreError::IndexInconsistent(format!("entry {} vanished", applied - 1))
+                })?;
+                let frontier = Frontier::load(&SledNodes(&index.nodes), TreeSize(applied))?;
+                (info.loc.segment as usize, info.loc.end(), frontier)
+            };
+            let frontier = replay(&index, segments, first, offset, frontier)?;
+            tracing::info!(
+                from = applied,
+                to = size,
+                "index was behind the segments; caught up by replaying {} entries",
+                size - applied
+            );
+            (index, frontier)
+        }
+        Err(why) => {
+            tracing::info!(
+                path = %path.display(),
+                "rebuilding the index from the segments: {why}"
+            );
+            if path.exists() {
+                std::fs::remove_dir_all(path).map_err(|source| StoreError::Io {
+                    context: format!("deleting the index at {}", path.display()),
+                    source,
+                })?;
+            }
+            let index = Index::open(path)?;
+            let frontier = replay(&index, segments, 0, 0, Frontier::new())?;
+            if size == 0 {
+                // An empty log has no checkpoint record to commit at; mark the index as built.
+                let mut b = IndexBatch::default();
+                b.meta
+                    .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
+                b.meta.insert(META_APPLIED, &be64(0)[..]);
+                index.apply(b)?;
+            }
+            tracing::info!(size, "rebuilt the index from the segments");
+            (index, frontier)
+        }
+    };
+    if frontier.size().0 != size {
+        return Err(StoreError::IndexInconsistent(format!(
+            "the index covers {} entries after opening, the segments hold {size}",
+            frontier.size().0
+        )));
+    }
+    Ok((index, frontier))
+}

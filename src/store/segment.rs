@@ -1,0 +1,740 @@
+//! Segment files: the log's source of truth.
+//!
+//! # On-disk format
+//!
+//! `<dir>/segments/` holds files named `00000000.seg`, `00000001.seg`, ... (segment id, eight
+//! decimal digits), numbered without gaps. Each file is a sequence of records and nothing else:
+//!
+//! ```text
+//! offset 0  len    u32 little-endian   length of `body` in bytes (not counting the 9-byte header)
+//! offset 4  crc    u32 little-endian   CRC-32 (IEEE, crc32fast) of kind || body
+//! offset 8  kind   u8                  record kind, below
+//! offset 9  body   len bytes
+//! ```
+//!
+//! | kind | name | body |
+//! | --- | --- | --- |
+//! | 1 | Entry | the `borderlog.v1.Entry` bytes exactly as hashed into the tree |
+//! | 2 | Payload | commitment (32) `\|\|` salt (32) `\|\|` item content |
+//! | 3 | Checkpoint | the signed checkpoint note, UTF-8; the batch's commit marker |
+//! | 4 | Cosignature | reserved for partners' cosignatures (not yet written) |
+//! | 5 | ErasedPayload | commitment (32) `\|\|` 32 zero bytes `\|\|` as many zero bytes as the content had |
+//!
+//! Kind 0 and kinds above 5 are invalid (a zeroed region never parses as a record).
+//!
+//! # Transactions
+//!
+//! One append is one batch: its Payload records, then its Entry records (indexes contiguous,
+//! continuing the log), then exactly one Checkpoint record, then one `fdatasync`. The
+//! Checkpoint record is the commit marker: a batch is in the log iff its Checkpoint record is
+//! intact. The tree size a checkpoint commits is the number of Entry records before it, counted
+//! from the first segment. A batch never spans two files: the writer starts a new segment
+//! (and fsyncs the directory) before a batch that would take a non-empty file past the size
+//! limit, so every file but the last ends with a Checkpoint record.
+//!
+//! # Recovery
+//!
+//! On open every segment is scanned. In the last segment, whatever follows the last intact
+//! Checkpoint record — a torn write, a short or checksum-failing record, or whole records of a
+//! batch whose Checkpoint never made it — was never acknowledged, and is cut off (truncate and
+//! fsync, with a warning naming the bytes). Damage anywhere else is committed data gone bad and
+//! is an error, never silently dropped: a bad record in a non-final segment, a bad record
+//! followed by an intact Checkpoint record, a gap in segment ids, entries whose `index` or
+//! `prev_leaf_hash` do not continue the log.
+//!
+//! # Erasure in place
+//!
+//! A Payload record becomes an ErasedPayload record of the same length by rewriting its kind,
+//! salt and content (zeroed) and its crc: nothing else in the file moves, so every location in
+//! the index stays valid.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::format::entry;
+use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, leaf_hash};
+
+use super::StoreError;
+
+/// Bytes before a record's body: len (4), crc (4), kind (1).
+pub(crate) const HEADER_LEN: u64 = 9;
+/// Commitment and salt at the start of a payload record's body.
+pub(crate) const PAYLOAD_PREFIX_LEN: usize = 32 + SALT_LEN;
+
+/// What a record holds; the byte values are part of the on-disk format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RecordKind {
+    /// An encoded `borderlog.v1.Entry`.
+    Entry = 1,
+    /// An item's commitment, salt and content.
+    Payload = 2,
+    /// A signed checkpoint note: the commit marker of its batch.
+    Checkpoint = 3,
+    /// Reserved for partners' cosignatures.
+    Cosignature = 4,
+    /// A payload whose salt and content were overwritten with zeros.
+    ErasedPayload = 5,
+}
+
+impl RecordKind {
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => Self::Entry,
+            2 => Self::Payload,
+            3 => Self::Checkpoint,
+            4 => Self::Cosignature,
+            5 => Self::ErasedPayload,
+            _ => return None,
+        })
+    }
+}
+
+/// CRC-32 of kind || body, as stored in the header.
+fn checksum(kind: u8, body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(body);
+    h.finalize()
+}
+
+/// Appends one framed record whose body is the concatenation of `parts` (so a payload's
+/// commitment, salt and content need not be copied together first).
+pub(crate) fn encode_record(
+    out: &mut Vec<u8>,
+    kind: RecordKind,
+    parts: &[&[u8]],
+) -> Result<(), StoreError> {
+    let body_len: usize = parts.iter().map(|p| p.len()).sum();
+    let len = u32::try_from(body_len).map_err(|_| StoreError::RecordTooLarge { len: body_len })?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind as u8]);
+    for p in parts {
+        h.update(p);
+    }
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&h.finalize().to_le_bytes());
+    out.push(kind as u8);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    Ok(())
+}
+
+/// File name of segment `id`.
+pub(crate) fn file_name(id: u32) -> String {
+    format!("{id:08}.seg")
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Io { context, source }
+}
+
+/// Fsyncs a directory, so that a file created or removed in it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("syncing directory {}", dir.display())))
+}
+
+/// Opens a segment for positioned reads and writes; one handle per file is shared by the
+/// writer and every reader.
+fn open_segment(path: &Path, create: bool) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create)
+        .open(path)
+        .map_err(io(format!(
+            "{} segment {}",
+            if create { "creating" } else { "opening" },
+            path.display()
+        )))
+}
+
+/// A record read from a segment.
+#[derive(Debug)]
+pub(crate) struct RawRecord {
+    /// Offset of the record's header in its file.
+    pub offset: u64,
+    pub kind: RecordKind,
+    pub body: Vec<u8>,
+}
+
+impl RawRecord {
+    /// Bytes the record takes in the file.
+    pub fn framed_len(&self) -> u64 {
+        HEADER_LEN + self.body.len() as u64
+    }
+}
+
+/// How a sequential scan of one file ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ScanEnd {
+    /// Every byte belonged to a valid record.
+    Eof,
+    /// The bytes at `offset` are not a valid record.
+    Bad { offset: u64, reason: String },
+}
+
+/// Checks a header against the file length; returns body length and kind, or why not.
+fn parse_header(header: &[u8; 9], offset: u64, file_len: u64) -> Result<(u32, u8), String> {
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let kind = header[8];
+    if RecordKind::from_byte(kind).is_none() {
+        return Err(format!("unknown record kind {kind}"));
+    }
+    if offset + HEADER_LEN + u64::from(len) > file_len {
+        return Err(format!(
+            "record of {len} bytes runs past the end of the file ({file_len} bytes)"
+        ));
+    }
+    Ok((len, kind))
+}
+
+/// Reads records in order from `start` until the end of the file or the first invalid one,
+/// handing each valid record to `f`.
+pub(crate) fn scan_file(
+    file: &File,
+    name: &str,
+    start: u64,
+    mut f: impl FnMut(RawRecord) -> Result<(), StoreError>,
+) -> Result<ScanEnd, StoreError> {
+    let file_len = file
+        .metadata()
+        .map_err(io(format!("reading the length of segment {name}")))?
+        .len();
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    r.seek(SeekFrom::Start(start))
+        .map_err(io(format!("seeking in segment {name}")))?;
+    let mut offset = start;
+    loop {
+        if offset == file_len {
+            return Ok(ScanEnd::Eof);
+        }
+        if offset + HEADER_LEN > file_len {
+            return Ok(ScanEnd::Bad {
+                offset,
+                reason: format!(
+                    "short record header: {} of {HEADER_LEN} bytes",
+                    file_len - offset
+                ),
+            });
+        }
+        let mut header = [0u8; 9];
+        r.read_exact(&mut header)
+            .map_err(io(format!("reading segment {name} at offset {offset}")))?;
+        let (len, kind) = match parse_header(&header, offset, file_len) {
+            Ok(v) => v,
+            Err(reason) => return Ok(ScanEnd::Bad { offset, reason }),
+        };
+        let mut body = vec![0u8; len as usize];
+        r.read_exact(&mut body)
+            .map_err(io(format!("reading segment {name} at offset {offset}")))?;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if checksum(kind, &body) != crc {
+            return Ok(ScanEnd::Bad {
+                offset,
+                reason: "checksum mismatch".into(),
+            });
+        }
+        let Some(kind) = RecordKind::from_byte(kind) else {
+            // parse_header checked the kind already.
+            return Ok(ScanEnd::Bad {
+                offset,
+                reason: format!("unknown record kind {kind}"),
+            });
+        };
+        let rec = RawRecord { offset, kind, body };
+        offset += rec.framed_len();
+        f(rec)?;
+    }
+}
+
+/// Offset of the first intact Checkpoint record that starts after `from`, if any: a sign that
+/// damage at `from` is inside committed data rather than a torn tail.
+fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, StoreError> {
+    let mut rest = Vec::new();
+    let mut f = file;
+    f.seek(SeekFrom::Start(from))
+        .and_then(|_| f.read_to_end(&mut rest))
+        .map_err(io(format!("reading the tail of segment {name}")))?;
+    let end = rest.len() as u64;
+    for p in 1..rest.len() {
+        let Some(header) = rest.get(p..p + 9) else {
+            break;
+        };
+        if header[8] != RecordKind::Checkpoint as u8 {
+            continue;
+        }
+        let mut h = [0u8; 9];
+        h.copy_from_slice(header);
+        let Ok((len, kind)) = parse_header(&h, p as u64, end) else {
+            continue;
+        };
+        let body = &rest[p + 9..p + 9 + len as usize];
+        let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        if checksum(kind, body) == crc && std::str::from_utf8(body).is_ok() {
+            return Ok(Some(from + p as u64));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads the record at `offset` of a segment, checking its frame, checksum and kind: every
+/// read from disk is verified, not just the scan on open.
+pub(crate) fn read_record(
+    file: &File,
+    segment: u32,
+    offset: u64,
+    kinds: &[RecordKind],
+) -> Result<RawRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        segment,
+        offset,
+        reason,
+    };
+    let mut header = [0u8; 9];
+    read_exact_at(file, &mut header, offset)
+        .map_err(|e| corrupt(format!("cannot read record header: {e}")))?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let kind = RecordKind::from_byte(header[8])
+        .filter(|k| kinds.contains(k))
+        .ok_or_else(|| {
+            corrupt(format!(
+                "record kind {} where one of {kinds:?} was expected",
+                header[8]
+            ))
+        })?;
+    let mut body = vec![0u8; len as usize];
+    read_exact_at(file, &mut body, offset + HEADER_LEN)
+        .map_err(|e| corrupt(format!("cannot read {len}-byte record body: {e}")))?;
+    if checksum(header[8], &body) != crc {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    Ok(RawRecord { offset, kind, body })
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    file.read_exact_at(buf, offset).map_err(|e| {
+        if e.kind() == ErrorKind::UnexpectedEof {
+            std::io::Error::new(ErrorKind::UnexpectedEof, "file ends first")
+        } else {
+            e
+        }
+    })
+}
+
+/// One segment file, open for positioned reads and writes.
+#[derive(Debug, Clone)]
+pub(crate) struct Segment {
+    pub id: u32,
+    pub file: Arc<File>,
+    /// Committed length: everything before it is whole batches.
+    pub len: u64,
+}
+
+/// The state of the segments after recovery.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    /// Every segment, by id from 0; never empty.
+    pub segments: Vec<Segment>,
+    /// Entries committed.
+    pub size: u64,
+    /// Leaf hash of the last committed entry, ZERO_HASH when empty.
+    pub tip: Hash,
+}
+
+/// Lists segment ids in `seg_dir`, checking that they run from 0 without a gap.
+fn list(seg_dir: &Path) -> Result<Vec<u32>, StoreError> {
+    let mut ids = Vec::new();
+    let rd = std::fs::read_dir(seg_dir).map_err(io(format!("listing {}", seg_dir.display())))?;
+    for de in rd {
+        let de = de.map_err(io(format!("listing {}", seg_dir.display())))?;
+        let name = de.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".seg") else {
+            continue;
+        };
+        match stem.parse::<u32>() {
+            Ok(id) if stem.len() == 8 => ids.push(id),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    segment: u32::MAX,
+                    offset: 0,
+                    reason: format!("unexpected segment file name {name:?} in {}", seg_dir.display()),
+                });
+            }
+        }
+    }
+    ids.sort_unstable();
+    for (want, &id) in ids.iter().enumerate() {
+        if want as u64 != u64::from(id) {
+            return Err(StoreError::Corrupt {
+                segment: want as u32,
+                offset: 0,
+                reason: format!("segment file {} is missing", file_name(want as u32)),
+            });
+        }
+    }
+    Ok(ids)
+}
+
+/// Scans every segment, cuts the uncommitted tail of the last one, and checks that the
+/// committed entries continue each other. Creates segment 0 if there is none.
+pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
+    let ids = list(seg_dir)?;
+    if ids.is_empty() {
+        let path = seg_dir.join(file_name(0));
+        let file = open_segment(&path, true)?;
+        sync_dir(seg_dir)?;
+        return Ok(Recovered {
+            segments: vec![Segment {
+                id: 0,
+                file: Arc::new(file),
+                len: 0,
+            }],
+            size: 0,
+            tip: ZERO_HASH,
+        });
+    }
+
+    let mut segments = Vec::with_capacity(ids.len());
+    // Committed state, advanced at each Checkpoint record.
+    let mut size = 0u64;
+    let mut tip = ZERO_HASH;
+    let last_id = ids.len() as u32 - 1;
+    for id in ids {
+        let name = file_name(id);
+        let path = seg_dir.join(&name);
+        let file = open_segment(&path, false)?;
+        let file_len = file
+            .metadata()
+            .map_err(io(format!("reading the length of {}", path.display())))?
+            .len();
+        let is_last = id == last_id;
+        if file_len == 0 && !is_last {
+            return Err(StoreError::Corrupt {
+                segment: id,
+                offset: 0,
+                reason: "empty segment before the last one".into(),
+            });
+        }
+
+        // The batch being read: entries seen since the last Checkpoint record.
+        let mut pending_size = size;
+        let mut pending_tip = tip;
+        let mut committed_end = 0u64;
+        let end = scan_file(&file, &name, 0, |rec| {
+            let corrupt = |reason: String| StoreError::Corrupt {
+                segment: id,
+                offset: rec.offset,
+                reason,
+            };
+            match rec.kind {
+                RecordKind::Entry => {
+                    let e = entry::decode(&rec.body).map_err(|e| corrupt(e.to_string()))?;
+                    if e.index != pending_size {
+                        return Err(corrupt(format!(
+                            "entry has index {} at log position {pending_size}",
+                            e.index
+                        )));
+                    }
+                    if e.prev_leaf_hash != pending_tip {
+                        return Err(corrupt(format!(
+                            "entry {} has prev_leaf_hash {} but entry {} has leaf hash {}",
+                            e.index,
+                            hex::encode(&e.prev_leaf_hash),
+                            pending_size.wrapping_sub(1),
+                            hex::encode(pending_tip)
+                        )));
+                    }
+                    pending_tip = leaf_hash(&rec.body);
+                    pending_size += 1;
+                }
+                RecordKind::Payload | RecordKind::ErasedPayload => {
+                    if rec.body.len() < PAYLOAD_PREFIX_LEN {
+                        return Err(corrupt(format!(
+                            "payload record of {} bytes is shorter than commitment and salt",
+                            rec.body.len()
+                        )));
+                    }
+                }
+                RecordKind::Checkpoint => {
+                    if std::str::from_utf8(&rec.body).is_err() {
+                        return Err(corrupt("checkpoint note is not UTF-8".into()));
+                    }
+                    size = pending_size;
+                    tip = pending_tip;
+                    committed_end = rec.offset + rec.framed_len();
+                }
+                RecordKind::Cosignature => {}
+            }
+            Ok(())
+        })?;
+
+        if let ScanEnd::Bad { offset, reason } = &end {
+            if !is_last {
+                return Err(StoreError::Corrupt {
+                    segment: id,
+                    offset: *offset,
+                    reason: format!("{reason} (in a segment before the last one)"),
+                });
+            }
+            if let Some(cp) = checkpoint_after(&file, &name, *offset)? {
+                return Err(StoreError::Corrupt {
+                    segment: id,
+                    offset: *offset,
+                    reason: format!(
+                        "{reason}, before a committed checkpoint record at offset {cp}"
+                    ),
+                });
+            }
+        }
+        if committed_end < file_len {
+            if !is_last {
+                return Err(StoreError::Corrupt {
+                    segment: id,
+                    offset: committed_end,
+                    reason: "segment before the last one ends with records of a batch \
+                             that has no checkpoint record"
+                        .into(),
+                });
+            }
+            let why = match &end {
+                ScanEnd::Bad { offset, reason } => format!("{reason} at offset {offset}"),
+                ScanEnd::Eof => "records of a batch with no checkpoint record".into(),
+            };
+            tracing::warn!(
+                segment = %name,
+                from = committed_end,
+                to = file_len,
+                bytes = file_len - committed_end,
+                "cutting the uncommitted tail of the log ({why}): bytes {committed_end}..{file_len} \
+                 of {name} were never acknowledged"
+            );
+            file.set_len(committed_end)
+                .and_then(|_| file.sync_all())
+                .map_err(io(format!("cutting the tail of {}", path.display())))?;
+        }
+        segments.push(Segment {
+            id,
+            file: Arc::new(file),
+            len: committed_end,
+        });
+    }
+    Ok(Recovered {
+        segments,
+        size,
+        tip,
+    })
+}
+
+/// The append side of the last segment; lives behind the store's writer lock.
+#[derive(Debug)]
+pub(crate) struct SegmentWriter {
+    seg_dir: PathBuf,
+    current: Segment,
+    max_bytes: u64,
+}
+
+impl SegmentWriter {
+    /// Continues appending to `last` (a recovered, committed segment).
+    pub fn new(seg_dir: PathBuf, last: Segment, max_bytes: u64) -> Self {
+        Self {
+            seg_dir,
+            current: last,
+            max_bytes,
+        }
+    }
+
+    /// Writes one framed batch and fdatasyncs it. Returns the segment and offset it starts
+    /// at, and the new segment's handle if the batch started one (for the readers).
+    ///
+    /// On error the file may hold part of the batch: the caller must stop appending (recovery
+    /// on the next open cuts it, as nothing of it was committed).
+    pub fn write_batch(&mut self, buf: &[u8]) -> Result<(u32, u64, Option<Segment>), StoreError> {
+        let mut rolled = None;
+        if self.current.len > 0 && self.current.len + buf.len() as u64 > self.max_bytes {
+            let id = self.current.id.checked_add(1).ok_or(StoreError::Corrupt {
+                segment: self.current.id,
+                offset: self.current.len,
+                reason: "no segment id left".into(),
+            })?;
+            let path = self.seg_dir.join(file_name(id));
+            let file = open_segment(&path, true)?;
+            // The new name must survive a crash before any batch in it is acknowledged.
+            sync_dir(&self.seg_dir)?;
+            self.current = Segment {
+                id,
+                file: Arc::new(file),
+                len: 0,
+            };
+            rolled = Some(self.current.clone());
+        }
+        let name = file_name(self.current.id);
+        let offset = self.current.len;
+        self.current
+            .file
+            .write_all_at(buf, offset)
+            .map_err(io(format!("writing a batch to {name} at offset {offset}")))?;
+        self.current
+            .file
+            .sync_data()
+            .map_err(io(format!("syncing {name}")))?;
+        self.current.len += buf.len() as u64;
+        Ok((self.current.id, offset, rolled))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb;
+    use prost::Message;
+
+    /// Encodes a test entry chained on `prev`.
+    fn entry(index: u64, prev: &Hash) -> Vec<u8> {
+        pb::Entry {
+            index,
+            time_ms: 1_000 + index as i64,
+            prev_leaf_hash: prev.to_vec(),
+            kind: Some(pb::entry::Kind::KeyChange(pb::KeyChange {
+                party: "p".into(),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    /// Writes `batches` batches of `per` entries (each with one payload) to segment 0 and
+    /// returns the file bytes and the offset each batch ends at.
+    fn write_log(dir: &Path, batches: u64, per: u64) -> (Vec<u8>, Vec<u64>) {
+        let seg_dir = dir.join("segments");
+        std::fs::create_dir_all(&seg_dir).unwrap();
+        let rec = recover(&seg_dir).unwrap();
+        let mut w = SegmentWriter::new(seg_dir.clone(), rec.segments[0].clone(), u64::MAX);
+        let mut tip = ZERO_HASH;
+        let mut ends = Vec::new();
+        let mut n = 0;
+        for b in 0..batches {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, RecordKind::Payload, &[&[7; 32], &[8; 32], b"{}"]).unwrap();
+            for _ in 0..per {
+                let e = entry(n, &tip);
+                tip = leaf_hash(&e);
+                n += 1;
+                encode_record(&mut buf, RecordKind::Entry, &[&e]).unwrap();
+            }
+            encode_record(&mut buf, RecordKind::Checkpoint, &[format!("cp {b}").as_bytes()])
+                .unwrap();
+            let (_, off, _) = w.write_batch(&buf).unwrap();
+            ends.push(off + buf.len() as u64);
+        }
+        (std::fs::read(seg_dir.join(file_name(0))).unwrap(), ends)
+    }
+
+    #[test]
+    fn record_framing() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, RecordKind::Checkpoint, &[b"ab", b"c"]).unwrap();
+        assert_eq!(&buf[0..4], &3u32.to_le_bytes());
+        assert_eq!(&buf[4..8], &crc32fast::hash(b"\x03abc").to_le_bytes());
+        assert_eq!(buf[8], 3);
+        assert_eq!(&buf[9..], b"abc");
+    }
+
+    #[test]
+    fn recovers_clean_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, ends) = write_log(dir.path(), 3, 2);
+        assert_eq!(bytes.len() as u64, ends[2]);
+        let rec = recover(&dir.path().join("segments")).unwrap();
+        assert_eq!(rec.size, 6);
+        assert_eq!(rec.segments.len(), 1);
+        assert_eq!(rec.segments[0].len, ends[2]);
+    }
+
+    #[test]
+    fn every_torn_tail_is_cut_to_the_last_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, ends) = write_log(dir.path(), 3, 2);
+        let seg = dir.path().join("segments").join(file_name(0));
+        for cut in ends[1]..ends[2] {
+            std::fs::write(&seg, &bytes[..cut as usize]).unwrap();
+            let rec = recover(&dir.path().join("segments")).unwrap();
+            assert_eq!(rec.size, 4, "cut at {cut}");
+            assert_eq!(rec.segments[0].len, ends[1]);
+            assert_eq!(std::fs::metadata(&seg).unwrap().len(), ends[1]);
+        }
+        // Garbage after a whole log, including bytes that look like a header.
+        let mut g = bytes.clone();
+        g.extend_from_slice(&[5, 0, 0, 0, 1, 2, 3, 4, 3, b'x']);
+        std::fs::write(&seg, &g).unwrap();
+        let rec = recover(&dir.path().join("segments")).unwrap();
+        assert_eq!(rec.size, 6);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), ends[2]);
+    }
+
+    #[test]
+    fn damage_before_a_checkpoint_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, ends) = write_log(dir.path(), 3, 2);
+        let seg = dir.path().join("segments").join(file_name(0));
+        // Inside the first batch's payload record body.
+        bytes[20] ^= 0x40;
+        std::fs::write(&seg, &bytes).unwrap();
+        match recover(&dir.path().join("segments")) {
+            Err(StoreError::Corrupt {
+                segment: 0,
+                offset: 0,
+                reason,
+            }) => assert!(reason.contains("checksum"), "{reason}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // Nothing was cut.
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), ends[2]);
+    }
+
+    #[test]
+    fn segment_gap_and_unterminated_middle_segment_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, ends) = write_log(dir.path(), 2, 1);
+        let seg_dir = dir.path().join("segments");
+        std::fs::write(seg_dir.join(file_name(2)), b"").unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { segment: 1, .. })
+        ));
+        std::fs::rename(seg_dir.join(file_name(2)), seg_dir.join(file_name(1))).unwrap();
+        // Segment 0 ends in the middle of its second batch, segment 1 follows.
+        std::fs::write(seg_dir.join(file_name(0)), &bytes[..ends[1] as usize - 3]).unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { segment: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn read_record_checks_kind_and_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        write_log(dir.path(), 1, 1);
+        let rec = recover(&dir.path().join("segments")).unwrap();
+        let f = &rec.segments[0].file;
+        let r = read_record(f, 0, 0, &[RecordKind::Payload]).unwrap();
+        assert_eq!(&r.body[..32], &[7; 32]);
+        assert!(matches!(
+            read_record(f, 0, 0, &[RecordKind::Entry]),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            read_record(f, 0, 3, &[RecordKind::Payload]),
+            Err(StoreError::Corrupt { offset: 3, .. })
+        ));
+    }
+}
