@@ -50,7 +50,11 @@ pub enum ClientError {
 }
 
 /// Connects to `addr` (e.g. `127.0.0.1:7455`) as party `name`, with its certificate in `keys`.
-pub async fn connect(addr: &str, keys: &Path, name: &str) -> Result<LedgerClient<Channel>, ClientError> {
+pub async fn connect(
+    addr: &str,
+    keys: &Path,
+    name: &str,
+) -> Result<LedgerClient<Channel>, ClientError> {
     let channel = channel(addr, keys, name).await?;
     Ok(LedgerClient::new(channel).max_decoding_message_size(64 << 20))
 }
@@ -102,11 +106,17 @@ pub fn prepare_submission(
     let mut commitments = Vec::with_capacity(items.len());
     let mut payloads = Vec::with_capacity(items.len());
     for (index, content) in items.into_iter().enumerate() {
-        let json: serde_json::Value = serde_json::from_slice(&content).map_err(|e| ClientError::Item {
-            index,
-            why: format!("not JSON: {e}"),
-        })?;
-        let text = |field: &str| json.get(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let json: serde_json::Value =
+            serde_json::from_slice(&content).map_err(|e| ClientError::Item {
+                index,
+                why: format!("not JSON: {e}"),
+            })?;
+        let text = |field: &str| {
+            json.get(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
         let salt: [u8; SALT_LEN] = random_bytes();
         commitments.push(pb::ItemCommitment {
             commitment: item_commitment(&salt, &content).to_vec(),
@@ -140,23 +150,45 @@ pub fn prepare_submission(
 
 /// The five TLP 2.0 marking-definition ids (FIRST's STIX extension) and their names.
 pub const TLP_MARKINGS: [(&str, &str); 5] = [
-    ("marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", "clear"),
-    ("marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb", "green"),
-    ("marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421", "amber"),
-    ("marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", "amber+strict"),
-    ("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", "red"),
+    (
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        "clear",
+    ),
+    (
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        "green",
+    ),
+    (
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        "amber",
+    ),
+    (
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        "amber+strict",
+    ),
+    (
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        "red",
+    ),
 ];
 
 /// The TLP name of the first TLP 2.0 marking on a STIX object.
 pub fn tlp_of(object: &serde_json::Value) -> Option<&'static str> {
     let refs = object.get("object_marking_refs")?.as_array()?;
-    refs.iter()
-        .filter_map(|r| r.as_str())
-        .find_map(|r| TLP_MARKINGS.iter().find(|(id, _)| *id == r).map(|(_, name)| *name))
+    refs.iter().filter_map(|r| r.as_str()).find_map(|r| {
+        TLP_MARKINGS
+            .iter()
+            .find(|(id, _)| *id == r)
+            .map(|(_, name)| *name)
+    })
 }
 
 /// The recipient's receipt signature for the disclosure at `index` with `leaf_hash`.
-pub fn sign_receipt(key: &SigningKey, index: LeafIndex, leaf_hash: &Hash) -> pb::AcknowledgeRequest {
+pub fn sign_receipt(
+    key: &SigningKey,
+    index: LeafIndex,
+    leaf_hash: &Hash,
+) -> pb::AcknowledgeRequest {
     let payload = signature::index_and_hash(index.0, leaf_hash);
     pb::AcknowledgeRequest {
         disclosure_index: index.0,
@@ -171,9 +203,16 @@ pub fn verify_receipt(receipt: &pb::LogReceipt, log: &Verifier) -> Result<Checkp
     let (checkpoint, _) = Checkpoint::open(&receipt.checkpoint, log)?;
     let leaf = hash_from_slice(&receipt.leaf_hash)?;
     if leaf_hash(&receipt.entry) != leaf {
-        return Err(ClientError::Unverified("the entry bytes do not hash to the leaf hash".into()));
+        return Err(ClientError::Unverified(
+            "the entry bytes do not hash to the leaf hash".into(),
+        ));
     }
-    verify_inclusion(LeafIndex(receipt.index), &leaf, &receipt.inclusion_proof, &checkpoint)?;
+    verify_inclusion(
+        LeafIndex(receipt.index),
+        &leaf,
+        &receipt.inclusion_proof,
+        &checkpoint,
+    )?;
     Ok(checkpoint)
 }
 
@@ -188,8 +227,14 @@ pub fn verify_inclusion(
         .iter()
         .map(|h| hash_from_slice(h))
         .collect::<Result<Vec<_>, _>>()?;
-    inclusion::verify(index, TreeSize(checkpoint.size), leaf, &proof, &checkpoint.root)
-        .map_err(|e| ClientError::Unverified(format!("inclusion proof: {e}")))
+    inclusion::verify(
+        index,
+        TreeSize(checkpoint.size),
+        leaf,
+        &proof,
+        &checkpoint.root,
+    )
+    .map_err(|e| ClientError::Unverified(format!("inclusion proof: {e}")))
 }
 
 /// `N` bytes from the operating system's random source.

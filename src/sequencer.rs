@@ -30,7 +30,7 @@ use crate::store::{Payload, Store, StoreError};
 #[non_exhaustive]
 pub enum SequencerError {
     /// Something that may be in the log once is there already (a nonce, a receipt).
-    #[error("already in the log at entry {index}: {claim:?}")]
+    #[error("already in the log at entry {}: {claim:?}", index.0)]
     AlreadyClaimed {
         /// What was claimed twice.
         claim: Claim,
@@ -138,11 +138,7 @@ impl Sequencer {
             .name("borderlog-sequencer".into())
             .spawn(move || worker.run(rx))
             .expect("spawning the sequencer thread");
-        Sequencer {
-            queue,
-            size,
-            stats,
-        }
+        Sequencer { queue, size, stats }
     }
 
     /// Appends one entry; returns once it is durable and covered by a signed checkpoint.

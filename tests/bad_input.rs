@@ -13,11 +13,22 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 /// Submits `request` as `who`, expects `code` with `hint` in the message, and checks the log
 /// did not grow.
-async fn refused(server: &TestServer, who: &str, request: pb::SubmitRequest, code: Code, hint: &str) {
+async fn refused(
+    server: &TestServer,
+    who: &str,
+    request: pb::SubmitRequest,
+    code: Code,
+    hint: &str,
+) {
     let before = server.node.store().size();
     let mut api = server.client(who).await;
     let status = api.submit(request).await.expect_err("must be refused");
-    assert_eq!(status.code(), code, "status for {hint:?}: {}", status.message());
+    assert_eq!(
+        status.code(),
+        code,
+        "status for {hint:?}: {}",
+        status.message()
+    );
     assert!(
         status.message().contains(hint),
         "message {:?} should mention {hint:?}",
@@ -26,7 +37,12 @@ async fn refused(server: &TestServer, who: &str, request: pb::SubmitRequest, cod
     assert_eq!(server.node.store().size(), before, "nothing was appended");
 }
 
-fn resign(request: &mut pb::SubmitRequest, body: &pb::DisclosureBody, keys: &std::path::Path, who: &str) {
+fn resign(
+    request: &mut pb::SubmitRequest,
+    body: &pb::DisclosureBody,
+    keys: &std::path::Path,
+    who: &str,
+) {
     request.body = body.encode_to_vec();
     let key = identity::keys::load_signing_key(keys, who).unwrap();
     request.signature = signature::sign(&key, Purpose::Disclosure, &request.body).to_vec();
@@ -50,14 +66,28 @@ async fn every_bad_submission_is_refused_and_changes_nothing() {
     refused(&server, SENDER, r, Code::InvalidArgument, "signature").await;
 
     // Sender is not the authenticated partner: the recipient submits the sender's body.
-    refused(&server, RECIPIENT, submission(&keys, 3), Code::PermissionDenied, "Submit").await;
+    refused(
+        &server,
+        RECIPIENT,
+        submission(&keys, 3),
+        Code::PermissionDenied,
+        "Submit",
+    )
+    .await;
 
     // A body naming someone else as sender, from the sender's connection.
     let mut r = submission(&keys, 4);
     let mut body = pb::DisclosureBody::decode(r.body.as_slice()).unwrap();
     body.sender = RECIPIENT.into();
     resign(&mut r, &body, &keys, RECIPIENT);
-    refused(&server, SENDER, r, Code::PermissionDenied, "client certificate").await;
+    refused(
+        &server,
+        SENDER,
+        r,
+        Code::PermissionDenied,
+        "client certificate",
+    )
+    .await;
 
     // Unknown recipient.
     let mut r = submission(&keys, 5);
@@ -95,7 +125,12 @@ async fn every_bad_submission_is_refused_and_changes_nothing() {
 
     // Replayed nonce: the same signed submission twice.
     let r = submission(&keys, 9);
-    server.client(SENDER).await.submit(r.clone()).await.expect("first submission is accepted");
+    server
+        .client(SENDER)
+        .await
+        .submit(r.clone())
+        .await
+        .expect("first submission is accepted");
     refused(&server, SENDER, r, Code::AlreadyExists, "nonce").await;
 
     // Ill-formed nonce.
@@ -146,7 +181,13 @@ async fn a_client_without_a_certificate_is_unauthenticated() {
 async fn bad_acknowledgements_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let receipt = server.client(SENDER).await.submit(submission(&server.keys, 1)).await.unwrap().into_inner();
+    let receipt = server
+        .client(SENDER)
+        .await
+        .submit(submission(&server.keys, 1))
+        .await
+        .unwrap()
+        .into_inner();
     let leaf: [u8; 32] = receipt.leaf_hash.as_slice().try_into().unwrap();
     let recipient_key = identity::keys::load_signing_key(&server.keys, RECIPIENT).unwrap();
     let sender_key = identity::keys::load_signing_key(&server.keys, SENDER).unwrap();
@@ -155,25 +196,49 @@ async fn bad_acknowledgements_are_refused() {
 
     // Signed by the wrong key.
     let bad = client::sign_receipt(&sender_key, borderlog::format::LeafIndex(1), &leaf);
-    assert_eq!(recipient.acknowledge(bad).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(
+        recipient.acknowledge(bad).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
     // The sender may not acknowledge its own disclosure.
     let own = client::sign_receipt(&sender_key, borderlog::format::LeafIndex(1), &leaf);
-    assert_eq!(server.client(SENDER).await.acknowledge(own).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        server
+            .client(SENDER)
+            .await
+            .acknowledge(own)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
     // No such entry.
     let missing = client::sign_receipt(&recipient_key, borderlog::format::LeafIndex(99), &leaf);
-    assert_eq!(recipient.acknowledge(missing).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        recipient.acknowledge(missing).await.unwrap_err().code(),
+        Code::NotFound
+    );
     // The genesis is not a disclosure.
     let genesis = client::sign_receipt(&recipient_key, borderlog::format::LeafIndex(0), &leaf);
-    assert_eq!(recipient.acknowledge(genesis).await.unwrap_err().code(), Code::FailedPrecondition);
+    assert_eq!(
+        recipient.acknowledge(genesis).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
     // A leaf hash that is not the stored one.
     let wrong = client::sign_receipt(&recipient_key, borderlog::format::LeafIndex(1), &[7; 32]);
-    assert_eq!(recipient.acknowledge(wrong).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(
+        recipient.acknowledge(wrong).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
     assert_eq!(server.node.store().size(), before, "nothing was appended");
 
     // Proofs beyond the log are refused with a clear message.
     let mut auditor = server.client(AUDITOR).await;
     let status = auditor
-        .get_consistency_proof(pb::GetConsistencyProofRequest { old_size: 5, new_size: 2 })
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            old_size: 5,
+            new_size: 2,
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);

@@ -34,7 +34,11 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(mut api) = client::connect(addr, keys, AUDITOR).await {
-                if api.get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 }).await.is_ok() {
+                if api
+                    .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+                    .await
+                    .is_ok()
+                {
                     break;
                 }
             }
@@ -73,7 +77,9 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         for c in 0..16u64 {
             let (addr, keys, tx) = (server.addr.clone(), keys.clone(), tx.clone());
             load.push(tokio::spawn(async move {
-                let Ok(mut api) = client::connect(&addr, &keys, SENDER).await else { return };
+                let Ok(mut api) = client::connect(&addr, &keys, SENDER).await else {
+                    return;
+                };
                 for n in 0.. {
                     let request = submission(&keys, round * 1_000_000 + c * 10_000 + n);
                     match api.submit(request).await {
@@ -94,7 +100,10 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         while let Some(r) = rx.recv().await {
             acknowledged.push(r);
         }
-        assert!(!acknowledged.is_empty(), "round {round}: the load got receipts");
+        assert!(
+            !acknowledged.is_empty(),
+            "round {round}: the load got receipts"
+        );
 
         // A torn final record: half a record's worth of garbage at the segment's end.
         if round == 1 {
@@ -140,8 +149,17 @@ async fn damaged_indexes_are_rebuilt_from_the_segments() {
     let server = TestServer::start_with(&keys, &data).await;
     let (after, _) = verify_chain(&mut server.client(AUDITOR).await, &server.log).await;
     assert_eq!((after.size, after.root), (before.size, before.root));
-    let payload = server.client(SENDER).await.get_entry(pb::GetEntryRequest { index: 3 }).await.unwrap().into_inner();
-    assert!(payload.items[0].payload.is_some(), "payload index rebuilt too");
+    let payload = server
+        .client(SENDER)
+        .await
+        .get_entry(pb::GetEntryRequest { index: 3 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        payload.items[0].payload.is_some(),
+        "payload index rebuilt too"
+    );
     server.stop().await;
 
     // Overwritten with garbage.
@@ -168,7 +186,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn last_segment(dir: &Path) -> std::path::PathBuf {
-    let mut segments: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     segments.sort();
     segments.pop().expect("a segment file")
 }

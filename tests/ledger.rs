@@ -17,7 +17,11 @@ async fn submit_acknowledge_and_restart() {
     let mut sender = server.client(SENDER).await;
 
     // Submit: the receipt's proof verifies against the log-signed checkpoint.
-    let receipt = sender.submit(submission(&server.keys, 1)).await.unwrap().into_inner();
+    let receipt = sender
+        .submit(submission(&server.keys, 1))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(receipt.index, 1, "entry 0 is the genesis");
     let checkpoint = verify_receipt(&receipt, &server.log).expect("receipt verifies");
     assert_eq!(checkpoint.size, 2);
@@ -50,10 +54,21 @@ async fn submit_acknowledge_and_restart() {
     assert_eq!(again.code(), tonic::Code::AlreadyExists);
 
     // The recipient sees the payload; the auditor sees only the commitment.
-    let seen = recipient.get_entry(pb::GetEntryRequest { index: 1 }).await.unwrap().into_inner();
-    assert_eq!(seen.items[0].payload.as_ref().unwrap().content, indicator(1));
+    let seen = recipient
+        .get_entry(pb::GetEntryRequest { index: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        seen.items[0].payload.as_ref().unwrap().content,
+        indicator(1)
+    );
     let mut auditor = server.client(AUDITOR).await;
-    let audited = auditor.get_entry(pb::GetEntryRequest { index: 1 }).await.unwrap().into_inner();
+    let audited = auditor
+        .get_entry(pb::GetEntryRequest { index: 1 })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(audited.items[0].payload.is_none());
     assert!(!audited.items[0].withheld.is_empty());
 
@@ -70,12 +85,26 @@ async fn submit_acknowledge_and_restart() {
     assert_eq!(by_hash.tree_size, 3);
     let (before, _) = verify_chain(&mut auditor, &server.log).await;
     let proof = auditor
-        .get_consistency_proof(pb::GetConsistencyProofRequest { old_size: 2, new_size: 3 })
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            old_size: 2,
+            new_size: 3,
+        })
         .await
         .unwrap()
         .into_inner();
-    let hashes: Vec<_> = proof.hashes.iter().map(|h| hash_from_slice(h).unwrap()).collect();
-    consistency::verify(TreeSize(2), TreeSize(3), &checkpoint.root, &before.root, &hashes).unwrap();
+    let hashes: Vec<_> = proof
+        .hashes
+        .iter()
+        .map(|h| hash_from_slice(h).unwrap())
+        .collect();
+    consistency::verify(
+        TreeSize(2),
+        TreeSize(3),
+        &checkpoint.root,
+        &before.root,
+        &hashes,
+    )
+    .unwrap();
 
     // Restart on the same data: same root, same entries.
     let (keys, data) = (server.keys.clone(), server.data.clone());
@@ -85,7 +114,11 @@ async fn submit_acknowledge_and_restart() {
     let (after, _) = verify_chain(&mut auditor, &server.log).await;
     assert_eq!(after.size, before.size);
     assert_eq!(after.root, before.root);
-    let again = auditor.get_entry(pb::GetEntryRequest { index: 1 }).await.unwrap().into_inner();
+    let again = auditor
+        .get_entry(pb::GetEntryRequest { index: 1 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(again.entry, receipt.entry);
     server.stop().await;
 }
@@ -99,13 +132,19 @@ async fn two_hundred_concurrent_submitters_share_one_chain() {
     for n in 0..200 {
         let mut api = api.clone();
         let request = submission(&server.keys, n);
-        tasks.push(tokio::spawn(async move { api.submit(request).await.map(|r| r.into_inner()) }));
+        tasks.push(tokio::spawn(async move {
+            api.submit(request).await.map(|r| r.into_inner())
+        }));
     }
     let mut indexes = std::collections::BTreeSet::new();
     for task in tasks {
         let receipt = task.await.unwrap().expect("every submission is accepted");
         verify_receipt(&receipt, &server.log).expect("every proof verifies");
-        assert!(indexes.insert(receipt.index), "index {} given twice", receipt.index);
+        assert!(
+            indexes.insert(receipt.index),
+            "index {} given twice",
+            receipt.index
+        );
     }
     assert_eq!(indexes.len(), 200);
     assert_eq!(indexes.first(), Some(&1));
@@ -113,8 +152,16 @@ async fn two_hundred_concurrent_submitters_share_one_chain() {
     let mut auditor = server.client(AUDITOR).await;
     let (checkpoint, _) = verify_chain(&mut auditor, &server.log).await;
     assert_eq!(checkpoint.size, 201);
-    let batches = server.node.sequencer().stats().batches.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(batches < 201, "group commit put several submissions in one batch ({batches} batches)");
+    let batches = server
+        .node
+        .sequencer()
+        .stats()
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        batches < 201,
+        "group commit put several submissions in one batch ({batches} batches)"
+    );
     server.stop().await;
 }
 
@@ -127,14 +174,21 @@ async fn partners_see_only_their_own_entries() {
     // A partner may not list another party's entries.
     let mut recipient = server.client(RECIPIENT).await;
     let err = recipient
-        .list_entries(pb::ListEntriesRequest { party: SENDER.into(), ..Default::default() })
+        .list_entries(pb::ListEntriesRequest {
+            party: SENDER.into(),
+            ..Default::default()
+        })
         .await
         .err()
         .expect("listing another party's entries is refused");
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
     // The compliance officer reads metadata but no payload.
     let mut compliance = server.client("compliance").await;
-    let e = compliance.get_entry(pb::GetEntryRequest { index: 1 }).await.unwrap().into_inner();
+    let e = compliance
+        .get_entry(pb::GetEntryRequest { index: 1 })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(e.items.iter().all(|i| i.payload.is_none()));
     server.stop().await;
 }

@@ -79,14 +79,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (sender, recipient) = (role_name(Role::Sender)?, role_name(Role::Recipient)?);
 
     if args.inclusion {
-        let node = node.as_ref().context("--inclusion fills an in-process log; drop --addr")?;
-        fill(node, &load_signing_key(&keys, &sender)?, &sender, &recipient, args.fill).await?;
+        let node = node
+            .as_ref()
+            .context("--inclusion fills an in-process log; drop --addr")?;
+        fill(
+            node,
+            &load_signing_key(&keys, &sender)?,
+            &sender,
+            &recipient,
+            args.fill,
+        )
+        .await?;
     }
 
-    let started_batches = node.as_ref().map(|n| n.sequencer().stats().batches.load(std::sync::atomic::Ordering::Relaxed));
+    let started_batches = node.as_ref().map(|n| {
+        n.sequencer()
+            .stats()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
     let latencies = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let budget = Arc::new(std::sync::atomic::AtomicU64::new(args.count.unwrap_or(u64::MAX)));
-    let deadline = Instant::now() + Duration::from_secs(if args.count.is_some() { 86_400 } else { args.seconds });
+    let budget = Arc::new(std::sync::atomic::AtomicU64::new(
+        args.count.unwrap_or(u64::MAX),
+    ));
+    let deadline = Instant::now()
+        + Duration::from_secs(if args.count.is_some() {
+            86_400
+        } else {
+            args.seconds
+        });
     let key = Arc::new(load_signing_key(&keys, &sender)?);
     let size = node.as_ref().map_or(1, |n| n.store().size().0);
     let started = Instant::now();
@@ -107,16 +128,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let mut i = c as u64;
             while Instant::now() < deadline
                 && budget
-                    .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |b| b.checked_sub(1))
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |b| b.checked_sub(1),
+                    )
                     .is_ok()
             {
                 let t = Instant::now();
                 if inclusion {
-                    i = (i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407)) % size;
-                    api.get_inclusion_proof(pb::GetInclusionProofRequest { leaf: Some(Leaf::Index(i)), tree_size: size })
-                        .await?;
+                    i = (i
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407))
+                        % size;
+                    api.get_inclusion_proof(pb::GetInclusionProofRequest {
+                        leaf: Some(Leaf::Index(i)),
+                        tree_size: size,
+                    })
+                    .await?;
                 } else {
-                    let request = client::prepare_submission(&key, &header, vec![indicator()], now_ms())?;
+                    let request =
+                        client::prepare_submission(&key, &header, vec![indicator()], now_ms())?;
                     api.submit(request).await?;
                 }
                 local.record(t.elapsed().as_micros() as u64).ok();
@@ -130,11 +162,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let h = latencies.lock().await;
-    let batches = node
-        .as_ref()
-        .zip(started_batches)
-        .map(|(n, s)| n.sequencer().stats().batches.load(std::sync::atomic::Ordering::Relaxed) - s);
-    let what = if args.inclusion { "GetInclusionProof" } else { "durable disclosures" };
+    let batches = node.as_ref().zip(started_batches).map(|(n, s)| {
+        n.sequencer()
+            .stats()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - s
+    });
+    let what = if args.inclusion {
+        "GetInclusionProof"
+    } else {
+        "durable disclosures"
+    };
     let rate = h.len() as f64 / elapsed;
     if args.json {
         println!(
@@ -146,7 +185,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!("{what}: {} requests by {} clients in {elapsed:.2} s", h.len(), args.clients);
+        println!(
+            "{what}: {} requests by {} clients in {elapsed:.2} s",
+            h.len(),
+            args.clients
+        );
         println!("  throughput  {rate:>10.0} /s");
         println!(
             "  latency     p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
@@ -169,7 +212,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Appends `n` signed disclosures straight to the sequencer, in large batches, for proof
 /// benchmarks that need a big log without waiting on gRPC.
-async fn fill(node: &Node, key: &ed25519_dalek::SigningKey, sender: &str, recipient: &str, n: u64) -> anyhow::Result<()> {
+async fn fill(
+    node: &Node,
+    key: &ed25519_dalek::SigningKey,
+    sender: &str,
+    recipient: &str,
+    n: u64,
+) -> anyhow::Result<()> {
     let header = DisclosureHeader {
         sender: sender.into(),
         recipient: recipient.into(),
@@ -202,13 +251,19 @@ async fn fill(node: &Node, key: &ed25519_dalek::SigningKey, sender: &str, recipi
             }
         }
         if i % 100_000 == 0 && i > 0 {
-            eprintln!("  filled {i} entries ({:.0}/s)", i as f64 / started.elapsed().as_secs_f64());
+            eprintln!(
+                "  filled {i} entries ({:.0}/s)",
+                i as f64 / started.elapsed().as_secs_f64()
+            );
         }
     }
     while let Some(done) = pending.join_next().await {
         done??;
     }
-    eprintln!("  filled {n} entries in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "  filled {n} entries in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let _ = node.store().leaf_hash(LeafIndex(0))?;
     Ok(())
 }
@@ -217,7 +272,14 @@ async fn fill(node: &Node, key: &ed25519_dalek::SigningKey, sender: &str, recipi
 fn indicator() -> Vec<u8> {
     let r: [u8; 16] = client::random_bytes();
     let h = hex::encode(r);
-    let id = format!("indicator--{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32]);
+    let id = format!(
+        "indicator--{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    );
     serde_json::to_vec(&serde_json::json!({
         "type": "indicator",
         "spec_version": "2.1",

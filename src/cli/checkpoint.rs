@@ -23,7 +23,9 @@ pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
     let (_, name, log) = args.client.context(Role::Auditor)?;
     let mut api = client::connect(&args.client.addr, &args.client.keys, &name).await?;
     let response = api
-        .get_checkpoint(pb::GetCheckpointRequest { tree_size: args.size })
+        .get_checkpoint(pb::GetCheckpointRequest {
+            tree_size: args.size,
+        })
         .await
         .map_err(status_error)?
         .into_inner();

@@ -33,7 +33,10 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
 /// Prints an entry response, after checking its bytes hash to its leaf hash.
 pub fn print_entry(response: &pb::EntryResponse, json: bool) -> anyhow::Result<()> {
     if leaf_hash(&response.entry).as_slice() != response.leaf_hash.as_slice() {
-        bail!("entry {} does not hash to the leaf hash the server sent", response.index);
+        bail!(
+            "entry {} does not hash to the leaf hash the server sent",
+            response.index
+        );
     }
     let decoded = entry::decode(&response.entry)?;
     if json {
@@ -64,8 +67,16 @@ pub fn print_entry(response: &pb::EntryResponse, json: bool) -> anyhow::Result<(
     println!("        leaf {}", hex::encode(&response.leaf_hash));
     for (i, item) in response.items.iter().enumerate() {
         match &item.payload {
-            Some(p) => println!("  item {i} {}: {}", hex::encode(&item.commitment), String::from_utf8_lossy(&p.content)),
-            None => println!("  item {i} {}: withheld ({})", hex::encode(&item.commitment), item.withheld),
+            Some(p) => println!(
+                "  item {i} {}: {}",
+                hex::encode(&item.commitment),
+                String::from_utf8_lossy(&p.content)
+            ),
+            None => println!(
+                "  item {i} {}: withheld ({})",
+                hex::encode(&item.commitment),
+                item.withheld
+            ),
         }
     }
     Ok(())

@@ -24,6 +24,10 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         ..InitOptions::default()
     };
     let report = identity::init(&args.keys, &opts)?;
-    println!("{report}");
+    println!("made keys and certificates in {}:", report.dir.display());
+    for file in &report.files {
+        println!("  {}", file.display());
+    }
+    println!("log origin: {}", report.registry.origin());
     Ok(())
 }

@@ -95,13 +95,21 @@ impl ClientArgs {
 
 /// The log's checkpoint verifier key, from the registry.
 pub fn log_verifier(registry: &Registry) -> anyhow::Result<Verifier> {
-    Ok(Verifier::new(registry.origin(), KeyType::Ed25519, registry.log_public_key())?)
+    Ok(Verifier::new(
+        registry.origin(),
+        KeyType::Ed25519,
+        registry.log_public_key(),
+    )?)
 }
 
 /// Parses arguments and runs the command; the process's exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -147,7 +155,9 @@ pub fn status_error(status: tonic::Status) -> anyhow::Error {
 pub fn describe(entry: &pb::Entry) -> String {
     use pb::entry::Kind;
     let what = match &entry.kind {
-        Some(Kind::Genesis(g)) => format!("genesis of {} with {} parties", g.origin, g.parties.len()),
+        Some(Kind::Genesis(g)) => {
+            format!("genesis of {} with {} parties", g.origin, g.parties.len())
+        }
         Some(Kind::Disclosure(d)) => match pb::DisclosureBody::decode(d.body.as_slice()) {
             Ok(b) => format!(
                 "disclosure {} -> {}: {} item(s), purpose {:?}",
@@ -158,14 +168,29 @@ pub fn describe(entry: &pb::Entry) -> String {
             ),
             Err(_) => "disclosure (body does not decode)".into(),
         },
-        Some(Kind::Receipt(r)) => format!("receipt by {} for entry {}", r.recipient, r.disclosure_index),
-        Some(Kind::Refusal(r)) => format!("refusal of {}'s submission: {} finding(s)", r.sender, r.findings.len()),
+        Some(Kind::Receipt(r)) => format!(
+            "receipt by {} for entry {}",
+            r.recipient, r.disclosure_index
+        ),
+        Some(Kind::Refusal(r)) => format!(
+            "refusal of {}'s submission: {} finding(s)",
+            r.sender,
+            r.findings.len()
+        ),
         Some(Kind::PolicyChange(p)) => format!("policy change by {}", p.owner),
-        Some(Kind::Redaction(r)) => format!("redaction by {} in entry {}: {}", r.owner, r.disclosure_index, r.reason),
+        Some(Kind::Redaction(r)) => format!(
+            "redaction by {} in entry {}: {}",
+            r.owner, r.disclosure_index, r.reason
+        ),
         Some(Kind::KeyChange(k)) => format!("key change for {}", k.party),
         None => "entry without a kind".into(),
     };
-    format!("#{:<6} {} {}", entry.index, format_time(entry.time_ms), what)
+    format!(
+        "#{:<6} {} {}",
+        entry.index,
+        format_time(entry.time_ms),
+        what
+    )
 }
 
 /// Unix milliseconds as an RFC 3339 UTC time.

@@ -53,7 +53,9 @@ pub async fn run(args: ProofArgs) -> anyhow::Result<()> {
     );
     if let Some(old_size) = args.since {
         let old = api
-            .get_checkpoint(pb::GetCheckpointRequest { tree_size: old_size })
+            .get_checkpoint(pb::GetCheckpointRequest {
+                tree_size: old_size,
+            })
             .await
             .map_err(status_error)?
             .into_inner();
@@ -66,7 +68,11 @@ pub async fn run(args: ProofArgs) -> anyhow::Result<()> {
             .await
             .map_err(status_error)?
             .into_inner();
-        let hashes = proof.hashes.iter().map(|h| hash_from_slice(h)).collect::<Result<Vec<_>, _>>()?;
+        let hashes = proof
+            .hashes
+            .iter()
+            .map(|h| hash_from_slice(h))
+            .collect::<Result<Vec<_>, _>>()?;
         if let Err(e) = consistency::verify(
             TreeSize(old_size),
             TreeSize(checkpoint.size),
@@ -74,9 +80,15 @@ pub async fn run(args: ProofArgs) -> anyhow::Result<()> {
             &checkpoint.root,
             &hashes,
         ) {
-            bail!("the log is NOT consistent between sizes {old_size} and {}: {e}", checkpoint.size);
+            bail!(
+                "the log is NOT consistent between sizes {old_size} and {}: {e}",
+                checkpoint.size
+            );
         }
-        println!("checkpoint {old_size} is consistent with checkpoint {}", checkpoint.size);
+        println!(
+            "checkpoint {old_size} is consistent with checkpoint {}",
+            checkpoint.size
+        );
     }
     Ok(())
 }

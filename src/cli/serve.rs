@@ -26,7 +26,7 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !args.keys.join("partners.toml").exists() {
         let report = identity::init(&args.keys, &InitOptions::default())?;
-        tracing::info!("first start: made keys\n{report}");
+        tracing::info!(dir = %report.dir.display(), origin = report.registry.origin(), "first start: made a dev CA, certificates and keys");
     }
     let node = Node::open(NodeConfig::new(&args.keys, &args.data)).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)

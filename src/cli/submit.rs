@@ -61,7 +61,11 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     let count = items.len();
     let request = client::prepare_submission(&key, &header, items, now_ms())?;
     let mut api = client::connect(&args.client.addr, &args.client.keys, &sender).await?;
-    let receipt = api.submit(request).await.map_err(status_error)?.into_inner();
+    let receipt = api
+        .submit(request)
+        .await
+        .map_err(status_error)?
+        .into_inner();
     let checkpoint = client::verify_receipt(&receipt, &log)?;
     if args.client.json {
         println!("{}", receipt_json(&receipt));
@@ -97,10 +101,17 @@ pub async fn run_ack(args: AckArgs) -> anyhow::Result<()> {
         .into_inner();
     let leaf = hash_from_slice(&entry.leaf_hash)?;
     if crate::format::hash::leaf_hash(&entry.entry) != leaf {
-        bail!("the server's entry {} does not hash to its leaf hash", args.index);
+        bail!(
+            "the server's entry {} does not hash to its leaf hash",
+            args.index
+        );
     }
     let request = client::sign_receipt(&key, LeafIndex(args.index), &leaf);
-    let receipt = api.acknowledge(request).await.map_err(status_error)?.into_inner();
+    let receipt = api
+        .acknowledge(request)
+        .await
+        .map_err(status_error)?
+        .into_inner();
     client::verify_receipt(&receipt, &log)?;
     if args.client.json {
         println!("{}", receipt_json(&receipt));
@@ -136,7 +147,9 @@ fn load_items(json: &[u8], tlp: Option<&str>) -> anyhow::Result<Vec<Vec<u8>>> {
                 .iter()
                 .find(|(_, n)| n.eq_ignore_ascii_case(name))
                 .map(|(id, _)| *id)
-                .with_context(|| format!("unknown TLP {name:?}: use clear, green, amber, amber+strict or red"))?,
+                .with_context(|| {
+                    format!("unknown TLP {name:?}: use clear, green, amber, amber+strict or red")
+                })?,
         ),
     };
     objects

@@ -23,7 +23,10 @@ pub struct Caller {
 
 impl Caller {
     /// Establishes the caller from the connection's verified client certificate.
-    pub(crate) fn authenticate<T>(state: &State, request: &Request<T>) -> Result<Caller, RequestError> {
+    pub(crate) fn authenticate<T>(
+        state: &State,
+        request: &Request<T>,
+    ) -> Result<Caller, RequestError> {
         let certs = request.peer_certs().ok_or(RequestError::NoCertificate)?;
         let name = crate::identity::tls::peer_name(&certs).ok_or(RequestError::NoCertificate)?;
         let party = state

@@ -148,7 +148,10 @@ impl Node {
                 })
                 .await
                 .map_err(|e| ServiceError::Genesis(format!("writing the genesis entry: {e}")))?;
-            tracing::info!(origin = registry_file.origin(), "new log: genesis entry written");
+            tracing::info!(
+                origin = registry_file.origin(),
+                "new log: genesis entry written"
+            );
             registry_file
         } else {
             genesis_registry(&store)?
@@ -238,7 +241,9 @@ fn genesis_registry(store: &Store) -> Result<Registry, ServiceError> {
     let entry = entry::decode(&bytes).map_err(|e| ServiceError::Genesis(e.to_string()))?;
     match entry.kind {
         Some(pb::entry::Kind::Genesis(g)) => Ok(Registry::from_genesis(&g)?),
-        _ => Err(ServiceError::Genesis("entry 0 is not a genesis entry".into())),
+        _ => Err(ServiceError::Genesis(
+            "entry 0 is not a genesis entry".into(),
+        )),
     }
 }
 

@@ -41,7 +41,6 @@ impl From<SequencerError> for Status {
             )),
             SequencerError::Stopped => Status::unavailable("the log is shutting down"),
             SequencerError::Store(err) => err.into(),
-            other => Status::internal(other.to_string()),
         }
     }
 }

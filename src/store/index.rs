@@ -25,10 +25,10 @@
 
 use std::path::Path;
 
+use crate::format::entry;
 use crate::format::entry::{Claim, IndexKeys, index_keys};
 use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
 use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
-use crate::format::entry;
 
 use super::StoreError;
 use super::segment::{self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, ScanEnd, Segment};
@@ -298,7 +298,10 @@ impl Index {
         };
         let bad = || StoreError::IndexInconsistent(format!("entries[{index}] is malformed"));
         let loc = Location::decode(&v).ok_or_else(bad)?;
-        let leaf = v.get(16..48).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
+        let leaf = v
+            .get(16..48)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(bad)?;
         Ok(Some(EntryInfo { loc, leaf }))
     }
 
@@ -475,11 +478,14 @@ fn check(
             info.loc.segment
         )));
     };
-    let rec = match segment::read_record(&seg.file, seg.id, info.loc.offset, &[RecordKind::Entry])
-    {
+    let rec = match segment::read_record(&seg.file, seg.id, info.loc.offset, &[RecordKind::Entry]) {
         Ok(r) if info.loc.end() <= seg.len => r,
         Ok(_) => return Ok(Err(format!("entry {last} is located past committed data"))),
-        Err(e) => return Ok(Err(format!("entry {last} is not where the index says: {e}"))),
+        Err(e) => {
+            return Ok(Err(format!(
+                "entry {last} is not where the index says: {e}"
+            )));
+        }
     };
     let actual = leaf_hash(&rec.body);
     let index_ok = entry::decode(&rec.body).is_ok_and(|e| e.index == last);

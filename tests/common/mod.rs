@@ -43,7 +43,12 @@ pub fn init_keys(dir: &Path) -> PathBuf {
 /// The log's checkpoint verifier from keys/partners.toml.
 pub fn log_verifier(keys: &Path) -> Verifier {
     let registry = Registry::load(keys).expect("registry");
-    Verifier::new(registry.origin(), KeyType::Ed25519, registry.log_public_key()).expect("verifier")
+    Verifier::new(
+        registry.origin(),
+        KeyType::Ed25519,
+        registry.log_public_key(),
+    )
+    .expect("verifier")
 }
 
 impl TestServer {
@@ -55,7 +60,9 @@ impl TestServer {
 
     /// Starts a server on existing keys and data.
     pub async fn start_with(keys: &Path, data: &Path) -> TestServer {
-        let node = Node::open(NodeConfig::new(keys, data)).await.expect("open node");
+        let node = Node::open(NodeConfig::new(keys, data))
+            .await
+            .expect("open node");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -81,16 +88,29 @@ impl TestServer {
 
     /// A client authenticated as `name`.
     pub async fn client(&self, name: &str) -> LedgerClient<Channel> {
-        client::connect(&self.addr, &self.keys, name).await.expect("connect")
+        client::connect(&self.addr, &self.keys, name)
+            .await
+            .expect("connect")
     }
 
-    /// Stops the server and waits until it has let go of its store.
+    /// Stops the server and waits until it has let go of its store: the sequencer thread
+    /// drops the store once the last handle to the node is gone.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap();
+        }
+        let data = self.data.clone();
+        drop(self);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match borderlog::store::Store::open(&data, Default::default()) {
+                Ok(_) => return,
+                Err(e) if std::time::Instant::now() > deadline => panic!("store still held: {e}"),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
         }
     }
 }
@@ -140,7 +160,10 @@ pub fn now_ms() -> i64 {
 /// Reads the whole log as `who` and checks it as an auditor would: contiguous indexes,
 /// leaf hashes, the prev_leaf_hash chain, non-decreasing times, and the Merkle root against
 /// the latest signed checkpoint. Returns the checkpoint and the leaf hashes.
-pub async fn verify_chain(api: &mut LedgerClient<Channel>, log: &Verifier) -> (Checkpoint, Vec<[u8; 32]>) {
+pub async fn verify_chain(
+    api: &mut LedgerClient<Channel>,
+    log: &Verifier,
+) -> (Checkpoint, Vec<[u8; 32]>) {
     let latest = api
         .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
         .await
@@ -164,8 +187,17 @@ pub async fn verify_chain(api: &mut LedgerClient<Channel>, log: &Verifier) -> (C
         let item = item.unwrap();
         let e = entry::decode(&item.entry).unwrap();
         assert_eq!(e.index, leaves.len() as u64, "indexes are contiguous");
-        assert_eq!(e.prev_leaf_hash, prev.to_vec(), "entry {} links to its predecessor", e.index);
-        assert!(e.time_ms >= last_time, "time never goes back at entry {}", e.index);
+        assert_eq!(
+            e.prev_leaf_hash,
+            prev.to_vec(),
+            "entry {} links to its predecessor",
+            e.index
+        );
+        assert!(
+            e.time_ms >= last_time,
+            "time never goes back at entry {}",
+            e.index
+        );
         let leaf = leaf_hash(&item.entry);
         assert_eq!(leaf.to_vec(), item.leaf_hash);
         tree.push(leaf);
@@ -173,7 +205,14 @@ pub async fn verify_chain(api: &mut LedgerClient<Channel>, log: &Verifier) -> (C
         prev = leaf;
         last_time = e.time_ms;
     }
-    assert_eq!(leaves.len() as u64, checkpoint.size, "every entry up to the checkpoint was listed");
-    assert_eq!(tree::root(&tree, TreeSize(checkpoint.size)).unwrap(), checkpoint.root);
+    assert_eq!(
+        leaves.len() as u64,
+        checkpoint.size,
+        "every entry up to the checkpoint was listed"
+    );
+    assert_eq!(
+        tree::root(&tree, TreeSize(checkpoint.size)).unwrap(),
+        checkpoint.root
+    );
     (checkpoint, leaves)
 }

@@ -4,10 +4,10 @@
 use prost::Message;
 use tonic::Status;
 
+use crate::format::LeafIndex;
 use crate::format::entry::{self, Claim};
 use crate::format::hash::hash_from_slice;
 use crate::format::signature::{self, Purpose};
-use crate::format::LeafIndex;
 use crate::pb::{self, Role};
 use crate::sequencer::Append;
 use crate::service::access::{Caller, partner};
@@ -24,7 +24,11 @@ pub async fn handle(
     super::log_receipt(state, appended)
 }
 
-fn parse(state: &State, caller: &Caller, request: pb::AcknowledgeRequest) -> Result<Append, Status> {
+fn parse(
+    state: &State,
+    caller: &Caller,
+    request: pb::AcknowledgeRequest,
+) -> Result<Append, Status> {
     caller.require(Role::Recipient, "Acknowledge")?;
     let index = LeafIndex(request.disclosure_index);
     let claimed_hash = hash_from_slice(&request.disclosure_leaf_hash)

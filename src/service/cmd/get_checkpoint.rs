@@ -8,7 +8,10 @@ use crate::pb;
 use crate::service::{RequestError, State};
 
 /// Handles one GetCheckpoint call.
-pub fn handle(state: &State, request: pb::GetCheckpointRequest) -> Result<pb::CheckpointResponse, Status> {
+pub fn handle(
+    state: &State,
+    request: pb::GetCheckpointRequest,
+) -> Result<pb::CheckpointResponse, Status> {
     let wanted = (request.tree_size != 0).then_some(TreeSize(request.tree_size));
     let note = state.store.checkpoint(wanted)?.ok_or_else(|| match wanted {
         Some(size) => RequestError::NotFound(format!(

@@ -8,7 +8,10 @@ use crate::pb;
 use crate::service::{RequestError, State};
 
 /// Handles one GetConsistencyProof call.
-pub fn handle(state: &State, request: pb::GetConsistencyProofRequest) -> Result<pb::ConsistencyProof, Status> {
+pub fn handle(
+    state: &State,
+    request: pb::GetConsistencyProofRequest,
+) -> Result<pb::ConsistencyProof, Status> {
     let new = match request.new_size {
         0 => latest_size(state)?,
         n => TreeSize(n),
@@ -17,7 +20,11 @@ pub fn handle(state: &State, request: pb::GetConsistencyProofRequest) -> Result<
     if new > state.store.size() {
         return Err(RequestError::invalid(
             "new_size",
-            format!("{} is larger than the log ({} entries)", new.0, state.store.size().0),
+            format!(
+                "{} is larger than the log ({} entries)",
+                new.0,
+                state.store.size().0
+            ),
         )
         .into());
     }

@@ -10,7 +10,11 @@ use crate::service::access::Caller;
 use crate::service::{RequestError, State};
 
 /// Handles one GetEntry call.
-pub fn handle(state: &State, caller: &Caller, request: pb::GetEntryRequest) -> Result<pb::EntryResponse, Status> {
+pub fn handle(
+    state: &State,
+    caller: &Caller,
+    request: pb::GetEntryRequest,
+) -> Result<pb::EntryResponse, Status> {
     let index = LeafIndex(request.index);
     match read(state, caller, index)? {
         Some(response) => Ok(response),
@@ -24,10 +28,17 @@ pub fn handle(state: &State, caller: &Caller, request: pb::GetEntryRequest) -> R
 
 /// The entry at `index` as the caller may see it; `None` when it may not see it at all.
 /// Shared with ListEntries so both calls apply the same rules.
-pub(crate) fn read(state: &State, caller: &Caller, index: LeafIndex) -> Result<Option<pb::EntryResponse>, Status> {
+pub(crate) fn read(
+    state: &State,
+    caller: &Caller,
+    index: LeafIndex,
+) -> Result<Option<pb::EntryResponse>, Status> {
     let size = state.store.size();
     let bytes = state.store.entry(index)?.ok_or_else(|| {
-        RequestError::NotFound(format!("there is no entry {}; the log has {} entries", index.0, size.0))
+        RequestError::NotFound(format!(
+            "there is no entry {}; the log has {} entries",
+            index.0, size.0
+        ))
     })?;
     let leaf_hash = state.store.leaf_hash(index)?.unwrap_or_default();
     let decoded = entry::decode(&bytes)?;
@@ -36,8 +47,9 @@ pub(crate) fn read(state: &State, caller: &Caller, index: LeafIndex) -> Result<O
     }
     let mut items = Vec::new();
     if let Some(pb::entry::Kind::Disclosure(d)) = &decoded.kind {
-        let body = pb::DisclosureBody::decode(d.body.as_slice())
-            .map_err(|e| Status::internal(format!("stored disclosure body does not decode: {e}")))?;
+        let body = pb::DisclosureBody::decode(d.body.as_slice()).map_err(|e| {
+            Status::internal(format!("stored disclosure body does not decode: {e}"))
+        })?;
         let visible = caller.may_read_payloads(&body);
         for item in &body.items {
             let mut stored = pb::StoredItem {
@@ -46,7 +58,8 @@ pub(crate) fn read(state: &State, caller: &Caller, index: LeafIndex) -> Result<O
                 withheld: String::new(),
             };
             if !visible {
-                stored.withheld = "payloads are visible only to the disclosure's sender and recipient".into();
+                stored.withheld =
+                    "payloads are visible only to the disclosure's sender and recipient".into();
             } else {
                 let commitment = crate::format::hash::hash_from_slice(&item.commitment)?;
                 match state.store.payload(&commitment)? {

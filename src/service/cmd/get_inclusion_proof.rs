@@ -9,7 +9,10 @@ use crate::pb::{self, get_inclusion_proof_request::Leaf};
 use crate::service::{RequestError, State};
 
 /// Handles one GetInclusionProof call.
-pub fn handle(state: &State, request: pb::GetInclusionProofRequest) -> Result<pb::InclusionProof, Status> {
+pub fn handle(
+    state: &State,
+    request: pb::GetInclusionProofRequest,
+) -> Result<pb::InclusionProof, Status> {
     let size = match request.tree_size {
         0 => latest_size(state)?,
         n => TreeSize(n),
@@ -17,14 +20,19 @@ pub fn handle(state: &State, request: pb::GetInclusionProofRequest) -> Result<pb
     if size > state.store.size() {
         return Err(RequestError::invalid(
             "tree_size",
-            format!("{} is larger than the log ({} entries)", size.0, state.store.size().0),
+            format!(
+                "{} is larger than the log ({} entries)",
+                size.0,
+                state.store.size().0
+            ),
         )
         .into());
     }
     let index = match request.leaf {
         Some(Leaf::Index(i)) => LeafIndex(i),
         Some(Leaf::LeafHash(h)) => {
-            let hash = hash_from_slice(&h).map_err(|e| RequestError::invalid("leaf_hash", e.to_string()))?;
+            let hash = hash_from_slice(&h)
+                .map_err(|e| RequestError::invalid("leaf_hash", e.to_string()))?;
             state
                 .store
                 .find_leaf(&hash)?
@@ -35,7 +43,10 @@ pub fn handle(state: &State, request: pb::GetInclusionProofRequest) -> Result<pb
     if index.0 >= size.0 {
         return Err(RequestError::invalid(
             "tree_size",
-            format!("entry {} is not inside a tree of size {}; ask for a larger tree", index.0, size.0),
+            format!(
+                "entry {} is not inside a tree of size {}; ask for a larger tree",
+                index.0, size.0
+            ),
         )
         .into());
     }

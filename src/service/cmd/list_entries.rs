@@ -18,7 +18,11 @@ use crate::service::{EntryStream, RequestError, State};
 const PAGE: usize = 256;
 
 /// Handles one ListEntries call: checks the filter, then streams from a task of its own.
-pub fn handle(state: Arc<State>, caller: Caller, request: pb::ListEntriesRequest) -> Result<EntryStream, Status> {
+pub fn handle(
+    state: Arc<State>,
+    caller: Caller,
+    request: pb::ListEntriesRequest,
+) -> Result<EntryStream, Status> {
     let party = filter_party(&caller, &request)?;
     let kinds = request
         .kinds
@@ -37,7 +41,18 @@ pub fn handle(state: Arc<State>, caller: Caller, request: pb::ListEntriesRequest
     };
     let (tx, rx) = mpsc::channel(PAGE);
     tokio::spawn(async move {
-        if let Err(status) = stream(&state, &caller, party, &kinds, request.from_index, limit, request.follow, &tx).await {
+        if let Err(status) = stream(
+            &state,
+            &caller,
+            party,
+            &kinds,
+            request.from_index,
+            limit,
+            request.follow,
+            &tx,
+        )
+        .await
+        {
             let _ = tx.send(Err(status)).await;
         }
     });
@@ -45,7 +60,10 @@ pub fn handle(state: Arc<State>, caller: Caller, request: pb::ListEntriesRequest
 }
 
 /// Partners see only entries they take part in, so their filter is always themselves.
-fn filter_party(caller: &Caller, request: &pb::ListEntriesRequest) -> Result<Option<String>, RequestError> {
+fn filter_party(
+    caller: &Caller,
+    request: &pb::ListEntriesRequest,
+) -> Result<Option<String>, RequestError> {
     let asked = (!request.party.is_empty()).then(|| request.party.clone());
     if !caller.is_partner() {
         return Ok(asked);
@@ -74,7 +92,9 @@ async fn stream(
     let mut size = state.sequencer.size();
     while sent < limit {
         let page = (limit - sent).min(PAGE as u64) as usize;
-        let found = state.store.scan(LeafIndex(from), party.as_deref(), kinds, page)?;
+        let found = state
+            .store
+            .scan(LeafIndex(from), party.as_deref(), kinds, page)?;
         for index in &found {
             if let Some(response) = get_entry::read(state, caller, *index)? {
                 if tx.send(Ok(response)).await.is_err() {

@@ -31,11 +31,18 @@ pub async fn handle(
 }
 
 /// Checks the submission and turns it into an entry for the sequencer.
-fn parse(state: &State, caller: &Caller, request: pb::SubmitRequest) -> Result<Append, RequestError> {
+fn parse(
+    state: &State,
+    caller: &Caller,
+    request: pb::SubmitRequest,
+) -> Result<Append, RequestError> {
     caller.require(Role::Sender, "Submit")?;
     let limits = &state.limits;
     let body = pb::DisclosureBody::decode(request.body.as_slice()).map_err(|e| {
-        RequestError::invalid("body", format!("not an encoded borderlog.v1.DisclosureBody: {e}"))
+        RequestError::invalid(
+            "body",
+            format!("not an encoded borderlog.v1.DisclosureBody: {e}"),
+        )
     })?;
     if body.sender != caller.name {
         return Err(RequestError::Forbidden(format!(
@@ -60,7 +67,10 @@ fn parse(state: &State, caller: &Caller, request: pb::SubmitRequest) -> Result<A
         ("body.legal_basis", &body.legal_basis),
     ] {
         if text.trim().is_empty() {
-            return Err(RequestError::invalid(field, "must say why and under which law the data is shared"));
+            return Err(RequestError::invalid(
+                field,
+                "must say why and under which law the data is shared",
+            ));
         }
     }
     for (what, text) in [
@@ -88,7 +98,10 @@ fn parse(state: &State, caller: &Caller, request: pb::SubmitRequest) -> Result<A
         ));
     }
     if body.items.is_empty() {
-        return Err(RequestError::invalid("body.items", "a disclosure carries at least one item"));
+        return Err(RequestError::invalid(
+            "body.items",
+            "a disclosure carries at least one item",
+        ));
     }
     RequestError::check_limit("items per disclosure", body.items.len(), limits.max_items)?;
     if body.items.len() != request.items.len() {
@@ -112,15 +125,24 @@ fn parse(state: &State, caller: &Caller, request: pb::SubmitRequest) -> Result<A
 
     let mut payloads = Vec::with_capacity(request.items.len());
     for (i, (committed, item)) in body.items.iter().zip(request.items).enumerate() {
-        RequestError::check_limit("item size in bytes", item.content.len(), limits.max_item_bytes)?;
+        RequestError::check_limit(
+            "item size in bytes",
+            item.content.len(),
+            limits.max_item_bytes,
+        )?;
         let salt: [u8; SALT_LEN] = item.salt.as_slice().try_into().map_err(|_| {
-            RequestError::invalid("items.salt", format!("item {i}: the salt must be {SALT_LEN} bytes"))
+            RequestError::invalid(
+                "items.salt",
+                format!("item {i}: the salt must be {SALT_LEN} bytes"),
+            )
         })?;
         let commitment = item_commitment(&salt, &item.content);
         if committed.commitment != commitment {
             return Err(RequestError::invalid(
                 "items",
-                format!("item {i}: its salt and content do not match the commitment in the signed body"),
+                format!(
+                    "item {i}: its salt and content do not match the commitment in the signed body"
+                ),
             ));
         }
         check_item_json(i, committed, &item.content)?;
@@ -147,11 +169,21 @@ fn parse(state: &State, caller: &Caller, request: pb::SubmitRequest) -> Result<A
 }
 
 /// The item must be a JSON object whose `type` and `id` are the ones the body declares.
-fn check_item_json(i: usize, committed: &pb::ItemCommitment, content: &[u8]) -> Result<(), RequestError> {
+fn check_item_json(
+    i: usize,
+    committed: &pb::ItemCommitment,
+    content: &[u8],
+) -> Result<(), RequestError> {
     let value: serde_json::Value = serde_json::from_slice(content).map_err(|e| {
         RequestError::invalid("items.content", format!("item {i} is not valid JSON: {e}"))
     })?;
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
     if field("type") != committed.stix_type || field("id") != committed.stix_id {
         return Err(RequestError::invalid(
             "body.items",
