@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod format;
 pub mod guard;
 pub mod identity;

@@ -11,7 +11,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use thiserror::Error;
@@ -312,10 +311,6 @@ impl Worker {
 
     /// Server time for the batch: the wall clock, but never earlier than the last batch.
     fn now_ms(&self) -> i64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        wall.max(self.last_time_ms)
+        crate::clock::now_ms().max(self.last_time_ms)
     }
 }

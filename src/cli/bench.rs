@@ -14,7 +14,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
-use super::submit::now_ms;
+use crate::clock::now_ms;
 use crate::client::{self, DisclosureHeader};
 use crate::format::LeafIndex;
 use crate::identity::keys::load_signing_key;
@@ -197,10 +197,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             h.value_at_quantile(0.99) as f64 / 1000.0,
             h.max() as f64 / 1000.0
         );
-        if let Some(b) = batches.filter(|_| !args.inclusion) {
+        if let (Some(b), Some(node)) = (batches.filter(|_| !args.inclusion), &node) {
+            let stats = node.sequencer().stats();
+            let total = stats.batches.load(std::sync::atomic::Ordering::Relaxed).max(1);
             println!(
-                "  batches     {b} (one fdatasync and one signed checkpoint each), {:.1} entries per batch",
-                h.len() as f64 / b.max(1) as f64
+                "  batches     {b} (one fdatasync and one signed checkpoint each), {:.1} entries per batch, {:.2} ms per batch write+sync+index",
+                h.len() as f64 / b.max(1) as f64,
+                stats.append_nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 / total as f64 / 1e6
             );
         }
         if args.inclusion {

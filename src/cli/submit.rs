@@ -59,7 +59,7 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
         case_reference: args.case,
     };
     let count = items.len();
-    let request = client::prepare_submission(&key, &header, items, now_ms())?;
+    let request = client::prepare_submission(&key, &header, items, crate::clock::now_ms())?;
     let mut api = client::connect(&args.client.addr, &args.client.keys, &sender).await?;
     let receipt = api
         .submit(request)
@@ -178,12 +178,4 @@ pub fn receipt_json(receipt: &pb::LogReceipt) -> serde_json::Value {
         "checkpoint": receipt.checkpoint,
         "inclusion_proof": receipt.inclusion_proof.iter().map(hex::encode).collect::<Vec<_>>(),
     })
-}
-
-/// The client's clock, Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -9,7 +9,7 @@ use tonic::Request;
 
 use super::{RequestError, State};
 use crate::format::entry::IndexKeys;
-use crate::identity::PartyInfo;
+use crate::identity::{PartyInfo, role_name};
 use crate::pb::{self, Role};
 
 /// An authenticated caller: a party of the log.
@@ -41,7 +41,7 @@ impl Caller {
 
     /// True for partners (who sign) as opposed to read-only roles.
     pub fn is_partner(&self) -> bool {
-        matches!(self.role, Role::Sender | Role::Recipient)
+        crate::identity::is_partner(self.role)
     }
 
     /// Fails unless the caller has `role`, saying what the call needs.
@@ -66,17 +66,6 @@ impl Caller {
     /// May the caller read the payloads of this disclosure? Only its sender and recipient.
     pub fn may_read_payloads(&self, body: &pb::DisclosureBody) -> bool {
         self.is_partner() && (body.sender == self.name || body.recipient == self.name)
-    }
-}
-
-/// The role's name as partners.toml spells it.
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Sender => "sender",
-        Role::Recipient => "recipient",
-        Role::Auditor => "auditor",
-        Role::Compliance => "compliance",
-        Role::Unspecified => "unspecified",
     }
 }
 

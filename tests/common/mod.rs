@@ -150,12 +150,7 @@ pub fn submission(keys: &Path, n: u64) -> pb::SubmitRequest {
     client::prepare_submission(&key, &header(), vec![indicator(n)], now_ms()).unwrap()
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use borderlog::clock::now_ms;
 
 /// Reads the whole log as `who` and checks it as an auditor would: contiguous indexes,
 /// leaf hashes, the prev_leaf_hash chain, non-decreasing times, and the Merkle root against

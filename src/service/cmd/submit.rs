@@ -12,7 +12,8 @@ use crate::format::hash::{SALT_LEN, item_commitment};
 use crate::format::signature::{self, Purpose};
 use crate::pb::{self, Role};
 use crate::sequencer::Append;
-use crate::service::access::{Caller, partner, role_name};
+use crate::identity::role_name;
+use crate::service::access::{Caller, partner};
 use crate::service::{RequestError, State};
 use crate::store::Payload;
 
@@ -86,7 +87,7 @@ fn parse(
             format!("{} bytes; use 16 to 64 random bytes", body.nonce.len()),
         ));
     }
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     if (body.client_time_ms - now).abs() > limits.max_clock_skew_ms {
         return Err(RequestError::invalid(
             "body.client_time_ms",
@@ -197,12 +198,4 @@ fn check_item_json(
         ));
     }
     Ok(())
-}
-
-/// The server's clock, Unix milliseconds.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
