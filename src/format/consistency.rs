@@ -252,7 +252,10 @@ mod tests {
         assert_eq!(verify(z, z, &e, &e, &[]), Ok(()));
         assert_eq!(verify(z, z, &r3, &r3, &[]), Err(FormatError::RootMismatch));
         assert_eq!(verify(z, five, &e, &r5, &[]), Ok(()));
-        assert_eq!(verify(z, five, &r3, &r5, &[]), Err(FormatError::RootMismatch));
+        assert_eq!(
+            verify(z, five, &r3, &r5, &[]),
+            Err(FormatError::RootMismatch)
+        );
         assert_eq!(
             verify(z, five, &e, &r5, &[e]),
             Err(FormatError::ProofLength { got: 1, want: 0 })

@@ -231,7 +231,10 @@ mod tests {
         let h = [0u8; 32];
         for (index, size) in [(0, 0), (5, 5), (6, 5), (u64::MAX, 1), (u64::MAX, u64::MAX)] {
             let e = FormatError::IndexOutOfRange { index, size };
-            assert_eq!(verify(LeafIndex(index), TreeSize(size), &h, &[], &h), Err(e.clone()));
+            assert_eq!(
+                verify(LeafIndex(index), TreeSize(size), &h, &[], &h),
+                Err(e.clone())
+            );
             if size <= 5 {
                 assert_eq!(prove(&t, LeafIndex(index), TreeSize(size)), Err(e));
             }

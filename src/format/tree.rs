@@ -326,7 +326,13 @@ pub(crate) mod tests {
             t.node(NodeId { level: 1, index: 2 }),
             Err(FormatError::IndexOutOfRange { index: 4, size: 5 })
         );
-        assert!(t.node(NodeId { level: 200, index: u64::MAX }).is_err());
+        assert!(
+            t.node(NodeId {
+                level: 200,
+                index: u64::MAX
+            })
+            .is_err()
+        );
         assert!(t.node(NodeId { level: 2, index: 0 }).is_ok());
         assert!(t.node(NodeId { level: 3, index: 0 }).is_err());
     }

@@ -25,10 +25,10 @@
 
 use std::path::Path;
 
+use crate::format::entry;
 use crate::format::entry::{Claim, IndexKeys, index_keys};
 use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
 use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
-use crate::format::entry;
 
 use super::StoreError;
 use super::segment::{self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, ScanEnd, Segment};
@@ -298,7 +298,10 @@ impl Index {
         };
         let bad = || StoreError::IndexInconsistent(format!("entries[{index}] is malformed"));
         let loc = Location::decode(&v).ok_or_else(bad)?;
-        let leaf = v.get(16..48).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
+        let leaf = v
+            .get(16..48)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(bad)?;
         Ok(Some(EntryInfo { loc, leaf }))
     }
 
@@ -475,11 +478,14 @@ fn check(
             info.loc.segment
         )));
     };
-    let rec = match segment::read_record(&seg.file, seg.id, info.loc.offset, &[RecordKind::Entry])
-    {
+    let rec = match segment::read_record(&seg.file, seg.id, info.loc.offset, &[RecordKind::Entry]) {
         Ok(r) if info.loc.end() <= seg.len => r,
         Ok(_) => return Ok(Err(format!("entry {last} is located past committed data"))),
-        Err(e) => return Ok(Err(format!("entry {last} is not where the index says: {e}"))),
+        Err(e) => {
+            return Ok(Err(format!(
+                "entry {last} is not where the index says: {e}"
+            )));
+        }
     };
     let actual = leaf_hash(&rec.body);
     let index_ok = entry::decode(&rec.body).is_ok_and(|e| e.index == last);
@@ -499,6 +505,19 @@ fn check(
     Ok(Ok(applied))
 }
 
+/// An empty log has no checkpoint record to commit the index at: mark it as built, so the
+/// next open does not take it for a half-written one.
+fn mark_empty(index: &Index, size: u64) -> Result<(), StoreError> {
+    if size == 0 {
+        let mut b = IndexBatch::default();
+        b.meta
+            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
+        b.meta.insert(META_APPLIED, &be64(0)[..]);
+        index.apply(b)?;
+    }
+    Ok(())
+}
+
 /// Opens the index at `path` and brings it level with the recovered segments: catches up if
 /// it is behind, deletes and rebuilds it if it is unreadable or disagrees with them.
 /// Returns the index and the frontier of the whole log.
@@ -508,7 +527,10 @@ pub(crate) fn open_consistent(
     size: u64,
     tip: &Hash,
 ) -> Result<(Index, Frontier), StoreError> {
+    let existed = path.exists();
     let verdict = match Index::open(path) {
+        // A new index is built by catching up from nothing: no need to delete and reopen it.
+        Ok(index) if !existed => Ok((index, 0)),
         Ok(index) => match check(&index, segments, size, tip) {
             Ok(Ok(applied)) => Ok((index, applied)),
             Ok(Err(why)) => Err(why),
@@ -533,12 +555,17 @@ pub(crate) fn open_consistent(
                 (info.loc.segment as usize, info.loc.end(), frontier)
             };
             let frontier = replay(&index, segments, first, offset, frontier)?;
-            tracing::info!(
-                from = applied,
-                to = size,
-                "index was behind the segments; caught up by replaying {} entries",
-                size - applied
-            );
+            mark_empty(&index, size)?;
+            if existed {
+                tracing::info!(
+                    from = applied,
+                    to = size,
+                    "index was behind the segments; caught up by replaying {} entries",
+                    size - applied
+                );
+            } else {
+                tracing::info!(size, "built a new index from the segments");
+            }
             (index, frontier)
         }
         Err(why) => {
@@ -554,14 +581,7 @@ pub(crate) fn open_consistent(
             }
             let index = Index::open(path)?;
             let frontier = replay(&index, segments, 0, 0, Frontier::new())?;
-            if size == 0 {
-                // An empty log has no checkpoint record to commit at; mark the index as built.
-                let mut b = IndexBatch::default();
-                b.meta
-                    .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
-                b.meta.insert(META_APPLIED, &be64(0)[..]);
-                index.apply(b)?;
-            }
+            mark_empty(&index, size)?;
             tracing::info!(size, "rebuilt the index from the segments");
             (index, frontier)
         }

@@ -192,8 +192,7 @@ impl Store {
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         let seg_dir = dir.join("segments");
         let created = !seg_dir.exists();
-        std::fs::create_dir_all(&seg_dir)
-            .map_err(io(format!("creating {}", seg_dir.display())))?;
+        std::fs::create_dir_all(&seg_dir).map_err(io(format!("creating {}", seg_dir.display())))?;
         if created {
             segment::sync_dir(dir)?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -403,7 +402,9 @@ impl Store {
     fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {
         let files = self.files.read().unwrap_or_else(|e| e.into_inner());
         files.get(segment as usize).cloned().ok_or_else(|| {
-            StoreError::IndexInconsistent(format!("the index points into missing segment {segment}"))
+            StoreError::IndexInconsistent(format!(
+                "the index points into missing segment {segment}"
+            ))
         })
     }
 
@@ -423,8 +424,12 @@ impl Store {
             return Ok(None);
         };
         let file = self.file(info.loc.segment)?;
-        let rec =
-            segment::read_record(&file, info.loc.segment, info.loc.offset, &[RecordKind::Entry])?;
+        let rec = segment::read_record(
+            &file,
+            info.loc.segment,
+            info.loc.offset,
+            &[RecordKind::Entry],
+        )?;
         Ok(Some(rec.body))
     }
 
@@ -608,10 +613,9 @@ impl Store {
                     let prefix = (kind as i32).to_be_bytes();
                     let mut start = prefix.to_vec();
                     start.extend_from_slice(&from.0.to_be_bytes());
-                    let mut taken = 0;
-                    for kv in self.index.by_kind.range(start..) {
+                    for kv in self.index.by_kind.range(start..).take(limit) {
                         let (k, _) = kv?;
-                        if !k.starts_with(&prefix) || taken == limit {
+                        if !k.starts_with(&prefix) {
                             break;
                         }
                         let i = index_suffix(&k)?;
@@ -619,7 +623,6 @@ impl Store {
                             break;
                         }
                         out.push(LeafIndex(i));
-                        taken += 1;
                     }
                 }
                 out.sort();

@@ -367,7 +367,10 @@ fn list(seg_dir: &Path) -> Result<Vec<u32>, StoreError> {
                 return Err(StoreError::Corrupt {
                     segment: u32::MAX,
                     offset: 0,
-                    reason: format!("unexpected segment file name {name:?} in {}", seg_dir.display()),
+                    reason: format!(
+                        "unexpected segment file name {name:?} in {}",
+                        seg_dir.display()
+                    ),
                 });
             }
         }
@@ -631,8 +634,12 @@ mod tests {
                 n += 1;
                 encode_record(&mut buf, RecordKind::Entry, &[&e]).unwrap();
             }
-            encode_record(&mut buf, RecordKind::Checkpoint, &[format!("cp {b}").as_bytes()])
-                .unwrap();
+            encode_record(
+                &mut buf,
+                RecordKind::Checkpoint,
+                &[format!("cp {b}").as_bytes()],
+            )
+            .unwrap();
             let (_, off, _) = w.write_batch(&buf).unwrap();
             ends.push(off + buf.len() as u64);
         }
