@@ -2,11 +2,12 @@
 //! the log only appended (RFC 6962 §2.1.2 to build, RFC 9162 §2.1.4.2 to verify).
 
 use super::FormatError;
-use super::hash::{Hash, empty_root};
+use super::hash::Hash;
 use super::inclusion::{chain_border_right, chain_inner, chain_inner_right, decompose};
 use super::tree::{NodeSource, TreeSize, split_point, subtree_root};
 
-/// RFC 6962 §2.1.2 PROOF(m, D[n]); empty when old == new or old == 0. O(log n) node reads.
+/// RFC 6962 §2.1.2 PROOF(m, D[n]); empty when old == new or old == 0 (though [`verify`]
+/// refuses old == 0: there is nothing to prove). O(log n) node reads.
 pub fn prove<S: NodeSource + ?Sized>(
     src: &S,
     old: TreeSize,
@@ -47,9 +48,10 @@ pub fn prove<S: NodeSource + ?Sized>(
 /// RFC 9162 §2.1.4.2 verification: Ok(()) iff `proof` shows that the tree of `new` leaves with
 /// root `new_root` extends the tree of `old` leaves with root `old_root`.
 ///
-/// Degenerate sizes take an empty proof only: old == new needs equal roots; old == 0 needs
-/// `old_root` to be the empty tree's root (both, when new is 0 too). Every tree extends the
-/// empty one, so nothing about `new_root` can be checked then.
+/// old == new takes an empty proof and equal roots. old == 0 is always an error
+/// (`EmptyTreeConsistency`), as in transparency-dev/merkle and its vectors: every tree extends
+/// the empty one, so a caller with no previous checkpoint has nothing to check and must say so
+/// rather than get a meaningless Ok.
 pub fn verify(
     old: TreeSize,
     new: TreeSize,
@@ -59,19 +61,17 @@ pub fn verify(
 ) -> Result<(), FormatError> {
     check_order(old, new)?;
     let (m, n) = (old.0, new.0);
-    if m == 0 || m == n {
+    if m == 0 {
+        return Err(FormatError::EmptyTreeConsistency);
+    }
+    if m == n {
         if !proof.is_empty() {
             return Err(FormatError::ProofLength {
                 got: proof.len(),
                 want: 0,
             });
         }
-        let ok = if m == 0 {
-            *old_root == empty_root() && (n != 0 || *new_root == empty_root())
-        } else {
-            old_root == new_root
-        };
-        return if ok {
+        return if old_root == new_root {
             Ok(())
         } else {
             Err(FormatError::RootMismatch)
@@ -125,6 +125,7 @@ fn check_order(old: TreeSize, new: TreeSize) -> Result<(), FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::hash::empty_root;
     use crate::format::tree::tests::{leaves, naive_mth, tree};
     use crate::format::tree::{MemoryTree, root};
 
@@ -169,9 +170,14 @@ mod tests {
                     assert!(proof.is_empty());
                 }
                 let (r1, r2) = (roots[old as usize], roots[new as usize]);
+                let want = if old == 0 {
+                    Err(FormatError::EmptyTreeConsistency)
+                } else {
+                    Ok(())
+                };
                 assert_eq!(
                     verify(TreeSize(old), TreeSize(new), &r1, &r2, &proof),
-                    Ok(()),
+                    want,
                     "{old}->{new}"
                 );
             }
@@ -248,18 +254,14 @@ mod tests {
             verify(three, three, &r3, &r3, &[r3]),
             Err(FormatError::ProofLength { got: 1, want: 0 })
         );
-        // From the empty tree: empty proof and the empty root.
-        assert_eq!(verify(z, z, &e, &e, &[]), Ok(()));
-        assert_eq!(verify(z, z, &r3, &r3, &[]), Err(FormatError::RootMismatch));
-        assert_eq!(verify(z, five, &e, &r5, &[]), Ok(()));
-        assert_eq!(
-            verify(z, five, &r3, &r5, &[]),
-            Err(FormatError::RootMismatch)
-        );
-        assert_eq!(
-            verify(z, five, &e, &r5, &[e]),
-            Err(FormatError::ProofLength { got: 1, want: 0 })
-        );
+        // From the empty tree: refused whatever the proof and roots.
+        let empty = Err(FormatError::EmptyTreeConsistency);
+        assert_eq!(verify(z, z, &e, &e, &[]), empty);
+        assert_eq!(verify(z, z, &r3, &r3, &[]), empty);
+        assert_eq!(verify(z, five, &e, &r5, &[]), empty);
+        assert_eq!(verify(z, five, &e, &r5, &[e]), empty);
+        assert_eq!(prove(&t, z, five), Ok(vec![]));
+        assert_eq!(prove(&t, z, z), Ok(vec![]));
         // A real size pair with an empty proof.
         assert!(matches!(
             verify(three, five, &r3, &r5, &[]),

@@ -28,6 +28,10 @@ pub enum FormatError {
         /// Hashes the tree shape calls for.
         want: usize,
     },
+    /// Consistency asked from the empty tree: every tree extends it, so there is nothing to
+    /// prove, and accepting it would let a caller believe it checked something.
+    #[error("consistency from an empty tree proves nothing")]
+    EmptyTreeConsistency,
     /// A proof whose hashes do not lead to the claimed root.
     #[error("proof does not lead to the claimed root hash")]
     RootMismatch,

@@ -47,7 +47,8 @@ pub(crate) fn split_point(n: u64) -> u64 {
 ///
 /// O(log n) reads holds whenever `start` is a multiple of the largest power of two below
 /// `end - start` — true of every range RFC 6962 roots and proofs use. Other ranges are still
-/// hashed exactly as RFC 6962 defines them, just from more (smaller) nodes.
+/// hashed exactly as RFC 6962 defines them, just from more (smaller) nodes. `start > end` is
+/// `SizesOutOfOrder`; a node the source lacks is the source's error.
 pub fn subtree_root<S: NodeSource + ?Sized>(
     src: &S,
     start: u64,
@@ -69,7 +70,7 @@ pub fn subtree_root<S: NodeSource + ?Sized>(
 /// MTH of the `n >= 1` leaves from `start`: a stored node if perfect and aligned, else the
 /// RFC 6962 split. Recursion depth is at most 64 (n halves at least every step).
 fn mth<S: NodeSource + ?Sized>(src: &S, start: u64, n: u64) -> Result<Hash, S::Error> {
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros();
         // level <= 63, so the cast is lossless.
         return src.node(NodeId {
