@@ -9,7 +9,7 @@ use borderlog::format::hash::{Hash, ZERO_HASH, item_commitment, leaf_hash};
 use borderlog::format::tree::{self, LeafIndex, MemoryTree, TreeSize};
 use borderlog::format::{consistency, inclusion};
 use borderlog::pb;
-use borderlog::store::{INDEX_TREES, Payload, Store, StoreError, StoreOptions};
+use borderlog::store::{INDEX_TREES, IndexAction, Payload, Store, StoreError, StoreOptions};
 use prost::Message;
 
 /// Builds a chain of real entries, mirroring what the store should hold.
@@ -166,9 +166,24 @@ fn seg_path(dir: &Path, id: u32) -> PathBuf {
     dir.join("segments").join(format!("{id:08}.seg"))
 }
 
+/// Every tree's (key, value) pairs, by tree name.
+type IndexDump = BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// Every (tree, key, value) of the sled index, read with sled directly after the store closed.
-fn dump_index(dir: &Path) -> BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>> {
-    let db = sled::open(dir.join("index")).unwrap();
+fn dump_index(dir: &Path) -> IndexDump {
+    // sled's lock outlives a dropped Db for a moment (its I/O threads hold it).
+    let mut tries = 0;
+    let db = loop {
+        match sled::open(dir.join("index")) {
+            Ok(db) => break db,
+            Err(e) if tries < 500 => {
+                tries += 1;
+                assert!(e.to_string().contains("lock"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
     let mut out = BTreeMap::new();
     for name in INDEX_TREES {
         let t = db.open_tree(name).unwrap();
@@ -222,6 +237,8 @@ fn reopen_gives_same_entries_payloads_checkpoints_and_verifiable_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = three_batches(dir.path());
     let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.open_report().index, IndexAction::Consistent);
+    assert_eq!(store.open_report().cut_bytes, 0);
     assert_matches_log(&store, &log);
 
     let mem = log.memory_tree(log.size);
@@ -231,7 +248,12 @@ fn reopen_gives_same_entries_payloads_checkpoints_and_verifiable_proofs() {
         let proof = store.inclusion_proof(LeafIndex(i), n).unwrap();
         inclusion::verify(LeafIndex(i), n, &log.leaves[i as usize], &proof, &root).unwrap();
     }
-    for old in 0..=log.size {
+    // format::consistency::verify refuses proofs from the empty tree; the store just proves.
+    assert_eq!(
+        store.consistency_proof(TreeSize(0), n).unwrap(),
+        Vec::<Hash>::new()
+    );
+    for old in 1..=log.size {
         let proof = store.consistency_proof(TreeSize(old), n).unwrap();
         let old_root = tree::root(&mem, TreeSize(old)).unwrap();
         consistency::verify(TreeSize(old), n, &old_root, &root, &proof).unwrap();
@@ -276,11 +298,19 @@ fn reopen_gives_same_entries_payloads_checkpoints_and_verifiable_proofs() {
 #[test]
 fn store_is_locked_against_a_second_open() {
     let dir = tempfile::tempdir().unwrap();
-    let _a = Store::open(dir.path(), opts()).unwrap();
+    let a = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(a.open_report().index, IndexAction::Built);
+    assert_eq!(a.size(), TreeSize(0));
+    assert_eq!(a.tip(), (TreeSize(0), ZERO_HASH));
+    assert_eq!(a.checkpoint(None).unwrap(), None);
     assert!(matches!(
         Store::open(dir.path(), opts()),
         Err(StoreError::Locked { .. })
     ));
+    drop(a);
+    // An empty store reopens with its index as it was.
+    let b = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(b.open_report().index, IndexAction::Consistent);
 }
 
 #[test]
@@ -341,6 +371,8 @@ fn torn_tail_at_every_offset_is_cut_and_appending_continues() {
         }
         let cut = bytes.len();
         assert_eq!(store.size(), TreeSize(3), "cut at {cut}");
+        assert_eq!(store.open_report().cut_bytes, (cut as u64) - ends[1]);
+        assert_eq!(store.open_report().index, IndexAction::Built);
         assert_eq!(store.tip(), (TreeSize(3), log.leaves[2]), "cut at {cut}");
         assert_eq!(
             store.checkpoint(None).unwrap().as_deref(),
@@ -412,6 +444,7 @@ fn deleted_index_is_rebuilt_byte_for_byte() {
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     {
         let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(store.open_report().index, IndexAction::Built);
         assert_matches_log(&store, &log);
     }
     assert_eq!(dump_index(dir.path()), before);
@@ -432,6 +465,11 @@ fn garbage_index_files_are_rebuilt() {
     }
     {
         let store = Store::open(dir.path(), opts()).unwrap();
+        assert!(
+            matches!(store.open_report().index, IndexAction::Rebuilt { .. }),
+            "{:?}",
+            store.open_report()
+        );
         assert_matches_log(&store, &log);
     }
     assert_eq!(dump_index(dir.path()), before);
@@ -473,6 +511,10 @@ fn index_behind_is_caught_up() {
     assert_eq!(dump_index(dir.path())["entries"].len(), 3);
     {
         let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(
+            store.open_report().index,
+            IndexAction::CaughtUp { from: TreeSize(3) }
+        );
         assert_matches_log(&store, &log);
     }
     assert_eq!(dump_index(dir.path()), full);
@@ -487,6 +529,10 @@ fn index_ahead_of_segments_is_rebuilt() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..ends[1] as usize]).unwrap();
     let store = Store::open(dir.path(), opts()).unwrap();
+    match &store.open_report().index {
+        IndexAction::Rebuilt { reason } => assert!(reason.contains("covers 5"), "{reason}"),
+        other => panic!("expected a rebuild, got {other:?}"),
+    }
     assert_eq!(store.size(), TreeSize(3));
     assert_eq!(store.tip(), (TreeSize(3), log.leaves[2]));
     assert_eq!(store.entry(LeafIndex(3)).unwrap(), None);

@@ -30,8 +30,8 @@ use crate::format::entry::{Claim, IndexKeys, index_keys};
 use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
 use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
 
-use super::StoreError;
 use super::segment::{self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, ScanEnd, Segment};
+use super::{IndexAction, StoreError};
 
 /// Bump when any key or value layout changes: an index of another version is rebuilt.
 const INDEX_VERSION: u32 = 1;
@@ -220,7 +220,31 @@ pub(crate) struct EntryInfo {
 impl Index {
     /// Opens (creating) the sled database at `path`. sled has been seen to panic on damaged
     /// files; that is caught and reported as an error so the caller can rebuild.
+    ///
+    /// sled's own file lock outlives a dropped `Db` for a moment (its I/O threads hold it), so a
+    /// lock conflict is retried for a while and then reported as [`StoreError::Locked`] —
+    /// never as damage, which would delete an index that is merely in use. The store's own
+    /// directory lock already excludes other stores, so the wait is short in practice.
     fn open(path: &Path) -> Result<Self, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Self::try_open(path) {
+                Err(StoreError::Index(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock") =>
+                {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked {
+                            path: path.to_owned(),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let opened = std::panic::catch_unwind(move || -> Result<Self, sled::Error> {
             let db = sled::Config::new().path(&path).open()?;
@@ -520,29 +544,37 @@ fn mark_empty(index: &Index, size: u64) -> Result<(), StoreError> {
 
 /// Opens the index at `path` and brings it level with the recovered segments: catches up if
 /// it is behind, deletes and rebuilds it if it is unreadable or disagrees with them.
-/// Returns the index and the frontier of the whole log.
+/// Returns the index, the frontier of the whole log, and what was done.
 pub(crate) fn open_consistent(
     path: &Path,
     segments: &[Segment],
     size: u64,
     tip: &Hash,
-) -> Result<(Index, Frontier), StoreError> {
+) -> Result<(Index, Frontier, IndexAction), StoreError> {
     let existed = path.exists();
     let verdict = match Index::open(path) {
         // A new index is built by catching up from nothing: no need to delete and reopen it.
         Ok(index) if !existed => Ok((index, 0)),
-        Ok(index) => match check(&index, segments, size, tip) {
-            Ok(Ok(applied)) => Ok((index, applied)),
-            Ok(Err(why)) => Err(why),
-            Err(e) => Err(format!("reading it failed: {e}")),
-        },
+        Ok(index) => {
+            // Like opening, reading a damaged sled may panic: that too means "rebuild".
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check(&index, segments, size, tip)
+            }));
+            match checked {
+                Ok(Ok(Ok(applied))) => Ok((index, applied)),
+                Ok(Ok(Err(why))) => Err(why),
+                Ok(Err(e)) => Err(format!("reading it failed: {e}")),
+                Err(_) => Err("sled panicked while reading it".into()),
+            }
+        }
+        Err(e @ StoreError::Locked { .. }) => return Err(e),
         Err(e) => Err(format!("opening it failed: {e}")),
     };
-    let (index, frontier) = match verdict {
-        Ok((index, applied)) if applied == size => {
+    let (index, frontier, action) = match verdict {
+        Ok((index, applied)) if applied == size && existed => {
             let frontier = Frontier::load(&SledNodes(&index.nodes), TreeSize(size))?;
             tracing::info!(size, "index is consistent with the segments");
-            (index, frontier)
+            (index, frontier, IndexAction::Consistent)
         }
         Ok((index, applied)) => {
             let (first, offset, frontier) = if applied == 0 {
@@ -556,17 +588,21 @@ pub(crate) fn open_consistent(
             };
             let frontier = replay(&index, segments, first, offset, frontier)?;
             mark_empty(&index, size)?;
-            if existed {
+            let action = if existed {
                 tracing::info!(
                     from = applied,
                     to = size,
                     "index was behind the segments; caught up by replaying {} entries",
                     size - applied
                 );
+                IndexAction::CaughtUp {
+                    from: TreeSize(applied),
+                }
             } else {
                 tracing::info!(size, "built a new index from the segments");
-            }
-            (index, frontier)
+                IndexAction::Built
+            };
+            (index, frontier, action)
         }
         Err(why) => {
             tracing::info!(
@@ -583,7 +619,7 @@ pub(crate) fn open_consistent(
             let frontier = replay(&index, segments, 0, 0, Frontier::new())?;
             mark_empty(&index, size)?;
             tracing::info!(size, "rebuilt the index from the segments");
-            (index, frontier)
+            (index, frontier, IndexAction::Rebuilt { reason: why })
         }
     };
     if frontier.size().0 != size {
@@ -592,5 +628,5 @@ pub(crate) fn open_consistent(
             frontier.size().0
         )));
     }
-    Ok((index, frontier))
+    Ok((index, frontier, action))
 }

@@ -121,10 +121,11 @@ pub enum StoreError {
     /// store is reopened (recovery then cuts or indexes what that append left).
     #[error("an earlier append failed part-way; reopen the store")]
     Poisoned,
-    /// Another process (or another Store in this one) has the directory open.
-    #[error("store directory {path} is in use by another store")]
+    /// Another store (in this process or another) has the directory or its index open, or
+    /// one that was dropped has not let go of its sled index yet.
+    #[error("{path} is locked by another store")]
     Locked {
-        /// The lock file.
+        /// The lock file or the index directory.
         path: PathBuf,
     },
 }
@@ -161,6 +162,37 @@ pub struct Payload {
     pub content: Vec<u8>,
 }
 
+/// What [`Store::open`] found and did, for operators' logs and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Entries in the log after recovery.
+    pub size: TreeSize,
+    /// Bytes of an unacknowledged tail (torn write, batch without checkpoint) cut off the last
+    /// segment; 0 after a clean shutdown.
+    pub cut_bytes: u64,
+    /// What was done to bring the sled index level with the segments.
+    pub index: IndexAction,
+}
+
+/// How the sled index was brought level with the segments on open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexAction {
+    /// It already matched the segments.
+    Consistent,
+    /// There was none; it was built from the segments.
+    Built,
+    /// It was behind (lost its last writes); the missing batches were replayed.
+    CaughtUp {
+        /// The size it had covered.
+        from: TreeSize,
+    },
+    /// It was unreadable or disagreed with the segments; it was deleted and rebuilt.
+    Rebuilt {
+        /// Why it could not be used.
+        reason: String,
+    },
+}
+
 /// State only the writer touches.
 struct Writer {
     segments: SegmentWriter,
@@ -178,6 +210,7 @@ pub struct Store {
     writer: Mutex<Writer>,
     /// Entries visible to readers: advanced only after the batch is synced and indexed.
     size: AtomicU64,
+    report: OpenReport,
     /// Held (flock) for the store's lifetime so no second store recovers or rebuilds under us.
     _lock: File,
 }
@@ -218,7 +251,7 @@ impl Store {
         }
 
         let recovered = segment::recover(&seg_dir)?;
-        let (index, frontier) = index::open_consistent(
+        let (index, frontier, action) = index::open_consistent(
             &dir.join("index"),
             &recovered.segments,
             recovered.size,
@@ -240,8 +273,18 @@ impl Store {
                 poisoned: false,
             }),
             size: AtomicU64::new(recovered.size),
+            report: OpenReport {
+                size: TreeSize(recovered.size),
+                cut_bytes: recovered.cut_bytes,
+                index: action,
+            },
             _lock: lock,
         })
+    }
+
+    /// What opening this store found and did (tail cut, index caught up or rebuilt).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
     }
 
     /// Entries visible to readers.

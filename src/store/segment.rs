@@ -348,6 +348,8 @@ pub(crate) struct Recovered {
     pub size: u64,
     /// Leaf hash of the last committed entry, ZERO_HASH when empty.
     pub tip: Hash,
+    /// Bytes of uncommitted tail cut off the last segment.
+    pub cut_bytes: u64,
 }
 
 /// Lists segment ids in `seg_dir`, checking that they run from 0 without a gap.
@@ -404,10 +406,12 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             }],
             size: 0,
             tip: ZERO_HASH,
+            cut_bytes: 0,
         });
     }
 
     let mut segments = Vec::with_capacity(ids.len());
+    let mut cut_bytes = 0;
     // Committed state, advanced at each Checkpoint record.
     let mut size = 0u64;
     let mut tip = ZERO_HASH;
@@ -521,6 +525,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                 "cutting the uncommitted tail of the log ({why}): bytes {committed_end}..{file_len} \
                  of {name} were never acknowledged"
             );
+            cut_bytes = file_len - committed_end;
             file.set_len(committed_end)
                 .and_then(|_| file.sync_all())
                 .map_err(io(format!("cutting the tail of {}", path.display())))?;
@@ -535,6 +540,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         segments,
         size,
         tip,
+        cut_bytes,
     })
 }
 
