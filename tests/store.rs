@@ -749,7 +749,7 @@ fn bad_batches_are_refused_and_write_nothing() {
     ));
     assert!(matches!(
         store.append(&[vec![0xff; 3]], &[], note),
-        Err(StoreError::Format(_))
+        Err(StoreError::MalformedEntry { position: 5, .. })
     ));
 
     assert_eq!(seg_len(), ends[2]);

@@ -30,7 +30,9 @@ use crate::format::entry::{Claim, IndexKeys, index_keys};
 use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
 use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
 
-use super::segment::{self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, ScanEnd, Segment};
+use super::segment::{
+    self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, Recovered, ScanEnd, Segment,
+};
 use super::{IndexAction, StoreError};
 
 /// Bump when any key or value layout changes: an index of another version is rebuilt.
@@ -480,6 +482,7 @@ fn check(
     segments: &[Segment],
     size: u64,
     tip: &Hash,
+    segments_frontier: &Frontier,
 ) -> Result<Result<u64, String>, StoreError> {
     let Some(applied) = index.applied_size()? else {
         return Ok(Err("the index is new or was never written".into()));
@@ -523,8 +526,16 @@ fn check(
     if applied == size && actual != *tip {
         return Ok(Err("the index's tip differs from the segments'".into()));
     }
-    if let Err(e) = Frontier::load(&SledNodes(&index.nodes), TreeSize(applied)) {
-        return Ok(Err(format!("the index's Merkle nodes are incomplete: {e}")));
+    match Frontier::load(&SledNodes(&index.nodes), TreeSize(applied)) {
+        Err(e) => return Ok(Err(format!("the index's Merkle nodes are incomplete: {e}"))),
+        Ok(f) if applied == size && f != *segments_frontier => {
+            return Ok(Err(format!(
+                "the index's root at size {size} is {}, the segments' is {}",
+                hex::encode(f.root()),
+                hex::encode(segments_frontier.root())
+            )));
+        }
+        Ok(_) => {}
     }
     Ok(Ok(applied))
 }
@@ -547,10 +558,10 @@ fn mark_empty(index: &Index, size: u64) -> Result<(), StoreError> {
 /// Returns the index, the frontier of the whole log, and what was done.
 pub(crate) fn open_consistent(
     path: &Path,
-    segments: &[Segment],
-    size: u64,
-    tip: &Hash,
-) -> Result<(Index, Frontier, IndexAction), StoreError> {
+    recovered: &Recovered,
+) -> Result<(Index, IndexAction), StoreError> {
+    let segments = &recovered.segments[..];
+    let size = recovered.size;
     let existed = path.exists();
     let verdict = match Index::open(path) {
         // A new index is built by catching up from nothing: no need to delete and reopen it.
@@ -558,7 +569,7 @@ pub(crate) fn open_consistent(
         Ok(index) => {
             // Like opening, reading a damaged sled may panic: that too means "rebuild".
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                check(&index, segments, size, tip)
+                check(&index, segments, size, &recovered.tip, &recovered.frontier)
             }));
             match checked {
                 Ok(Ok(Ok(applied))) => Ok((index, applied)),
@@ -622,11 +633,55 @@ pub(crate) fn open_consistent(
             (index, frontier, IndexAction::Rebuilt { reason: why })
         }
     };
-    if frontier.size().0 != size {
+    if frontier != recovered.frontier {
         return Err(StoreError::IndexInconsistent(format!(
-            "the index covers {} entries after opening, the segments hold {size}",
-            frontier.size().0
+            "after opening, the index has {} entries with root {}, the segments {size} with root {}",
+            frontier.size().0,
+            hex::encode(frontier.root()),
+            hex::encode(recovered.frontier.root())
         )));
     }
-    Ok((index, frontier, action))
+    Ok((index, action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_keys_sort_like_times() {
+        let times = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        for w in times.windows(2) {
+            assert!(time_key(w[0]) < time_key(w[1]), "{} vs {}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn location_round_trips_and_rejects_short_values() {
+        let loc = Location {
+            segment: 3,
+            offset: 1 << 40,
+            len: 77,
+        };
+        assert_eq!(Location::decode(&loc.encode()), Some(loc));
+        assert_eq!(Location::decode(&loc.encode()[..15]), None);
+        assert_eq!(loc.end(), (1 << 40) + 9 + 77);
+    }
+
+    #[test]
+    fn named_keys_keep_parties_apart() {
+        // "a" at index i and "a\0..." never share a key: the length tells them apart.
+        let a = named_key("a", 1);
+        assert_eq!(a, [b'a', 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_ne!(named_key("a\0", 1)[..10], a[..]);
+        // Keys of one name sort by index.
+        assert!(named_key("p", 2) < named_key("p", 10));
+    }
+
+    #[test]
+    fn node_keys_sort_by_level_then_index() {
+        let k = |level, index| node_key(NodeId { level, index });
+        assert!(k(0, 5) < k(0, 6));
+        assert!(k(0, u64::MAX) < k(1, 0));
+    }
 }

@@ -56,6 +56,7 @@ use std::sync::Arc;
 
 use crate::format::entry;
 use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, leaf_hash};
+use crate::format::tree::Frontier;
 
 use super::StoreError;
 
@@ -348,6 +349,8 @@ pub(crate) struct Recovered {
     pub size: u64,
     /// Leaf hash of the last committed entry, ZERO_HASH when empty.
     pub tip: Hash,
+    /// The committed tree's right edge, computed from the entries themselves.
+    pub frontier: Frontier,
     /// Bytes of uncommitted tail cut off the last segment.
     pub cut_bytes: u64,
 }
@@ -406,6 +409,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             }],
             size: 0,
             tip: ZERO_HASH,
+            frontier: Frontier::new(),
             cut_bytes: 0,
         });
     }
@@ -415,6 +419,8 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
     // Committed state, advanced at each Checkpoint record.
     let mut size = 0u64;
     let mut tip = ZERO_HASH;
+    // The tree's right edge, so the index's Merkle nodes can be checked against the segments.
+    let mut frontier = Frontier::new();
     let last_id = ids.len() as u32 - 1;
     for id in ids {
         let name = file_name(id);
@@ -436,6 +442,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         // The batch being read: entries seen since the last Checkpoint record.
         let mut pending_size = size;
         let mut pending_tip = tip;
+        let mut pending_frontier = frontier.clone();
         let mut committed_end = 0u64;
         let end = scan_file(&file, &name, 0, |rec| {
             let corrupt = |reason: String| StoreError::Corrupt {
@@ -462,6 +469,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                         )));
                     }
                     pending_tip = leaf_hash(&rec.body);
+                    pending_frontier.push(pending_tip);
                     pending_size += 1;
                 }
                 RecordKind::Payload | RecordKind::ErasedPayload => {
@@ -478,6 +486,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                     }
                     size = pending_size;
                     tip = pending_tip;
+                    frontier = pending_frontier.clone();
                     committed_end = rec.offset + rec.framed_len();
                 }
                 RecordKind::Cosignature => {}
@@ -540,6 +549,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         segments,
         size,
         tip,
+        frontier,
         cut_bytes,
     })
 }
@@ -730,6 +740,38 @@ mod tests {
         assert!(matches!(
             recover(&seg_dir),
             Err(StoreError::Corrupt { segment: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn broken_chain_with_valid_checksums_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, ends) = write_log(dir.path(), 2, 1);
+        // Append a well-framed batch whose entry does not link to the last one.
+        let mut buf = Vec::new();
+        encode_record(&mut buf, RecordKind::Entry, &[&entry(2, &[9; 32])]).unwrap();
+        encode_record(&mut buf, RecordKind::Checkpoint, &[b"cp"]).unwrap();
+        bytes.extend_from_slice(&buf);
+        let seg_dir = dir.path().join("segments");
+        std::fs::write(seg_dir.join(file_name(0)), &bytes).unwrap();
+        match recover(&seg_dir) {
+            Err(StoreError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, ends[1]);
+                assert!(reason.contains("prev_leaf_hash"), "{reason}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // Same with a wrong index.
+        let mut buf = Vec::new();
+        let tip = leaf_hash(&entry(1, &leaf_hash(&entry(0, &ZERO_HASH))));
+        encode_record(&mut buf, RecordKind::Entry, &[&entry(7, &tip)]).unwrap();
+        encode_record(&mut buf, RecordKind::Checkpoint, &[b"cp"]).unwrap();
+        bytes.truncate(ends[1] as usize);
+        bytes.extend_from_slice(&buf);
+        std::fs::write(seg_dir.join(file_name(0)), &bytes).unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("index 7 at log position 2")
         ));
     }
 
