@@ -81,9 +81,11 @@ impl Location {
         })
     }
 
-    /// Offset just past the record.
+    /// Offset just past the record (saturating: the location may come from a damaged index).
     pub fn end(&self) -> u64 {
-        self.offset + segment::HEADER_LEN + u64::from(self.len)
+        self.offset
+            .saturating_add(segment::HEADER_LEN)
+            .saturating_add(u64::from(self.len))
     }
 }
 
@@ -505,7 +507,13 @@ fn check(
             info.loc.segment
         )));
     };
-    let rec = match segment::read_record(&seg.file, seg.id, info.loc.offset, &[RecordKind::Entry]) {
+    let rec = match segment::read_record(
+        &seg.file,
+        seg.id,
+        info.loc.offset,
+        info.loc.len,
+        &[RecordKind::Entry],
+    ) {
         Ok(r) if info.loc.end() <= seg.len => r,
         Ok(_) => return Ok(Err(format!("entry {last} is located past committed data"))),
         Err(e) => {

@@ -1,11 +1,16 @@
 //! Durable storage of the log: checksummed, append-only segment files are the truth; a sled
 //! database holds only what is derived from them (DESIGN.md, "Storage").
 //!
-//! - [`segment`](self) files: records of entries, payloads and checkpoints, one fdatasync per
-//!   batch; the batch's checkpoint record is its commit marker. The on-disk format is
-//!   documented in `segment.rs`.
-//! - the sled index (`index.rs`): entry and payload locations, Merkle nodes for O(log n)
-//!   proofs, checkpoints, claims, and lookups by party, kind, time, STIX id and commitment.
+//! Layout of a store directory:
+//!
+//! - `segments/00000000.seg`, ...: records of entries, payloads and checkpoints, one
+//!   fdatasync per batch; the batch's checkpoint record is its commit marker. The byte format
+//!   is documented in `store/segment.rs`.
+//! - `index/`: the sled database (`store/index.rs` documents every tree): entry and payload
+//!   locations, Merkle nodes for O(log n) proofs, checkpoints, claims, and lookups by party,
+//!   kind, time, STIX id and commitment. Deleting it is always safe.
+//! - `LOCK`: held (flock) by the open store, so no second store recovers, truncates or
+//!   rebuilds under it.
 //!
 //! On [`Store::open`] the segments are recovered (an unacknowledged torn tail is cut, damage to
 //! committed data is an error), then the index is checked against them and caught up, or
@@ -482,6 +487,7 @@ impl Store {
             &file,
             info.loc.segment,
             info.loc.offset,
+            info.loc.len,
             &[RecordKind::Entry],
         )?;
         Ok(Some(rec.body))
@@ -513,6 +519,7 @@ impl Store {
             &file,
             loc.segment,
             loc.offset,
+            loc.len,
             &[RecordKind::Payload, RecordKind::ErasedPayload],
         )?;
         if rec.kind == RecordKind::ErasedPayload {

@@ -286,12 +286,14 @@ fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, S
     Ok(None)
 }
 
-/// Reads the record at `offset` of a segment, checking its frame, checksum and kind: every
-/// read from disk is verified, not just the scan on open.
+/// Reads the record at `offset` of a segment, whose body the index says is `len` bytes,
+/// checking its frame, checksum and kind: every read from disk is verified, not just the scan
+/// on open (and a damaged length never makes us allocate more than the index expects).
 pub(crate) fn read_record(
     file: &File,
     segment: u32,
     offset: u64,
+    len: u32,
     kinds: &[RecordKind],
 ) -> Result<RawRecord, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -302,7 +304,12 @@ pub(crate) fn read_record(
     let mut header = [0u8; 9];
     read_exact_at(file, &mut header, offset)
         .map_err(|e| corrupt(format!("cannot read record header: {e}")))?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let stored_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    if stored_len != len {
+        return Err(corrupt(format!(
+            "record length is {stored_len}, the index says {len}"
+        )));
+    }
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let kind = RecordKind::from_byte(header[8])
         .filter(|k| kinds.contains(k))
@@ -781,14 +788,18 @@ mod tests {
         write_log(dir.path(), 1, 1);
         let rec = recover(&dir.path().join("segments")).unwrap();
         let f = &rec.segments[0].file;
-        let r = read_record(f, 0, 0, &[RecordKind::Payload]).unwrap();
+        let r = read_record(f, 0, 0, 66, &[RecordKind::Payload]).unwrap();
         assert_eq!(&r.body[..32], &[7; 32]);
         assert!(matches!(
-            read_record(f, 0, 0, &[RecordKind::Entry]),
+            read_record(f, 0, 0, 66, &[RecordKind::Entry]),
             Err(StoreError::Corrupt { .. })
         ));
         assert!(matches!(
-            read_record(f, 0, 3, &[RecordKind::Payload]),
+            read_record(f, 0, 0, 65, &[RecordKind::Payload]),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("index says 65")
+        ));
+        assert!(matches!(
+            read_record(f, 0, 3, 66, &[RecordKind::Payload]),
             Err(StoreError::Corrupt { offset: 3, .. })
         ));
     }
