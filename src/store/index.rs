@@ -30,8 +30,10 @@ use crate::format::entry::{Claim, IndexKeys, index_keys};
 use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
 use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
 
-use super::StoreError;
-use super::segment::{self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, ScanEnd, Segment};
+use super::segment::{
+    self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, Recovered, ScanEnd, Segment,
+};
+use super::{IndexAction, StoreError};
 
 /// Bump when any key or value layout changes: an index of another version is rebuilt.
 const INDEX_VERSION: u32 = 1;
@@ -79,9 +81,11 @@ impl Location {
         })
     }
 
-    /// Offset just past the record.
+    /// Offset just past the record (saturating: the location may come from a damaged index).
     pub fn end(&self) -> u64 {
-        self.offset + segment::HEADER_LEN + u64::from(self.len)
+        self.offset
+            .saturating_add(segment::HEADER_LEN)
+            .saturating_add(u64::from(self.len))
     }
 }
 
@@ -220,7 +224,31 @@ pub(crate) struct EntryInfo {
 impl Index {
     /// Opens (creating) the sled database at `path`. sled has been seen to panic on damaged
     /// files; that is caught and reported as an error so the caller can rebuild.
+    ///
+    /// sled's own file lock outlives a dropped `Db` for a moment (its I/O threads hold it), so a
+    /// lock conflict is retried for a while and then reported as [`StoreError::Locked`] —
+    /// never as damage, which would delete an index that is merely in use. The store's own
+    /// directory lock already excludes other stores, so the wait is short in practice.
     fn open(path: &Path) -> Result<Self, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Self::try_open(path) {
+                Err(StoreError::Index(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock") =>
+                {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked {
+                            path: path.to_owned(),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let opened = std::panic::catch_unwind(move || -> Result<Self, sled::Error> {
             let db = sled::Config::new().path(&path).open()?;
@@ -456,6 +484,7 @@ fn check(
     segments: &[Segment],
     size: u64,
     tip: &Hash,
+    segments_frontier: &Frontier,
 ) -> Result<Result<u64, String>, StoreError> {
     let Some(applied) = index.applied_size()? else {
         return Ok(Err("the index is new or was never written".into()));
@@ -478,7 +507,13 @@ fn check(
             info.loc.segment
         )));
     };
-    let rec = match segment::read_record(&seg.file, seg.id, info.loc.offset, &[RecordKind::Entry]) {
+    let rec = match segment::read_record(
+        &seg.file,
+        seg.id,
+        info.loc.offset,
+        info.loc.len,
+        &[RecordKind::Entry],
+    ) {
         Ok(r) if info.loc.end() <= seg.len => r,
         Ok(_) => return Ok(Err(format!("entry {last} is located past committed data"))),
         Err(e) => {
@@ -499,34 +534,66 @@ fn check(
     if applied == size && actual != *tip {
         return Ok(Err("the index's tip differs from the segments'".into()));
     }
-    if let Err(e) = Frontier::load(&SledNodes(&index.nodes), TreeSize(applied)) {
-        return Ok(Err(format!("the index's Merkle nodes are incomplete: {e}")));
+    match Frontier::load(&SledNodes(&index.nodes), TreeSize(applied)) {
+        Err(e) => return Ok(Err(format!("the index's Merkle nodes are incomplete: {e}"))),
+        Ok(f) if applied == size && f != *segments_frontier => {
+            return Ok(Err(format!(
+                "the index's root at size {size} is {}, the segments' is {}",
+                hex::encode(f.root()),
+                hex::encode(segments_frontier.root())
+            )));
+        }
+        Ok(_) => {}
     }
     Ok(Ok(applied))
 }
 
+/// An empty log has no checkpoint record to commit the index at: mark it as built, so the
+/// next open does not take it for a half-written one.
+fn mark_empty(index: &Index, size: u64) -> Result<(), StoreError> {
+    if size == 0 {
+        let mut b = IndexBatch::default();
+        b.meta
+            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
+        b.meta.insert(META_APPLIED, &be64(0)[..]);
+        index.apply(b)?;
+    }
+    Ok(())
+}
+
 /// Opens the index at `path` and brings it level with the recovered segments: catches up if
 /// it is behind, deletes and rebuilds it if it is unreadable or disagrees with them.
-/// Returns the index and the frontier of the whole log.
+/// Returns the index, the frontier of the whole log, and what was done.
 pub(crate) fn open_consistent(
     path: &Path,
-    segments: &[Segment],
-    size: u64,
-    tip: &Hash,
-) -> Result<(Index, Frontier), StoreError> {
+    recovered: &Recovered,
+) -> Result<(Index, IndexAction), StoreError> {
+    let segments = &recovered.segments[..];
+    let size = recovered.size;
+    let existed = path.exists();
     let verdict = match Index::open(path) {
-        Ok(index) => match check(&index, segments, size, tip) {
-            Ok(Ok(applied)) => Ok((index, applied)),
-            Ok(Err(why)) => Err(why),
-            Err(e) => Err(format!("reading it failed: {e}")),
-        },
+        // A new index is built by catching up from nothing: no need to delete and reopen it.
+        Ok(index) if !existed => Ok((index, 0)),
+        Ok(index) => {
+            // Like opening, reading a damaged sled may panic: that too means "rebuild".
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check(&index, segments, size, &recovered.tip, &recovered.frontier)
+            }));
+            match checked {
+                Ok(Ok(Ok(applied))) => Ok((index, applied)),
+                Ok(Ok(Err(why))) => Err(why),
+                Ok(Err(e)) => Err(format!("reading it failed: {e}")),
+                Err(_) => Err("sled panicked while reading it".into()),
+            }
+        }
+        Err(e @ StoreError::Locked { .. }) => return Err(e),
         Err(e) => Err(format!("opening it failed: {e}")),
     };
-    let (index, frontier) = match verdict {
-        Ok((index, applied)) if applied == size => {
+    let (index, frontier, action) = match verdict {
+        Ok((index, applied)) if applied == size && existed => {
             let frontier = Frontier::load(&SledNodes(&index.nodes), TreeSize(size))?;
             tracing::info!(size, "index is consistent with the segments");
-            (index, frontier)
+            (index, frontier, IndexAction::Consistent)
         }
         Ok((index, applied)) => {
             let (first, offset, frontier) = if applied == 0 {
@@ -539,13 +606,22 @@ pub(crate) fn open_consistent(
                 (info.loc.segment as usize, info.loc.end(), frontier)
             };
             let frontier = replay(&index, segments, first, offset, frontier)?;
-            tracing::info!(
-                from = applied,
-                to = size,
-                "index was behind the segments; caught up by replaying {} entries",
-                size - applied
-            );
-            (index, frontier)
+            mark_empty(&index, size)?;
+            let action = if existed {
+                tracing::info!(
+                    from = applied,
+                    to = size,
+                    "index was behind the segments; caught up by replaying {} entries",
+                    size - applied
+                );
+                IndexAction::CaughtUp {
+                    from: TreeSize(applied),
+                }
+            } else {
+                tracing::info!(size, "built a new index from the segments");
+                IndexAction::Built
+            };
+            (index, frontier, action)
         }
         Err(why) => {
             tracing::info!(
@@ -560,23 +636,60 @@ pub(crate) fn open_consistent(
             }
             let index = Index::open(path)?;
             let frontier = replay(&index, segments, 0, 0, Frontier::new())?;
-            if size == 0 {
-                // An empty log has no checkpoint record to commit at; mark the index as built.
-                let mut b = IndexBatch::default();
-                b.meta
-                    .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
-                b.meta.insert(META_APPLIED, &be64(0)[..]);
-                index.apply(b)?;
-            }
+            mark_empty(&index, size)?;
             tracing::info!(size, "rebuilt the index from the segments");
-            (index, frontier)
+            (index, frontier, IndexAction::Rebuilt { reason: why })
         }
     };
-    if frontier.size().0 != size {
+    if frontier != recovered.frontier {
         return Err(StoreError::IndexInconsistent(format!(
-            "the index covers {} entries after opening, the segments hold {size}",
-            frontier.size().0
+            "after opening, the index has {} entries with root {}, the segments {size} with root {}",
+            frontier.size().0,
+            hex::encode(frontier.root()),
+            hex::encode(recovered.frontier.root())
         )));
     }
-    Ok((index, frontier))
+    Ok((index, action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_keys_sort_like_times() {
+        let times = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        for w in times.windows(2) {
+            assert!(time_key(w[0]) < time_key(w[1]), "{} vs {}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn location_round_trips_and_rejects_short_values() {
+        let loc = Location {
+            segment: 3,
+            offset: 1 << 40,
+            len: 77,
+        };
+        assert_eq!(Location::decode(&loc.encode()), Some(loc));
+        assert_eq!(Location::decode(&loc.encode()[..15]), None);
+        assert_eq!(loc.end(), (1 << 40) + 9 + 77);
+    }
+
+    #[test]
+    fn named_keys_keep_parties_apart() {
+        // "a" at index i and "a\0..." never share a key: the length tells them apart.
+        let a = named_key("a", 1);
+        assert_eq!(a, [b'a', 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_ne!(named_key("a\0", 1)[..10], a[..]);
+        // Keys of one name sort by index.
+        assert!(named_key("p", 2) < named_key("p", 10));
+    }
+
+    #[test]
+    fn node_keys_sort_by_level_then_index() {
+        let k = |level, index| node_key(NodeId { level, index });
+        assert!(k(0, 5) < k(0, 6));
+        assert!(k(0, u64::MAX) < k(1, 0));
+    }
 }

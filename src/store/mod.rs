@@ -1,11 +1,16 @@
 //! Durable storage of the log: checksummed, append-only segment files are the truth; a sled
 //! database holds only what is derived from them (DESIGN.md, "Storage").
 //!
-//! - [`segment`](self) files: records of entries, payloads and checkpoints, one fdatasync per
-//!   batch; the batch's checkpoint record is its commit marker. The on-disk format is
-//!   documented in `segment.rs`.
-//! - the sled index (`index.rs`): entry and payload locations, Merkle nodes for O(log n)
-//!   proofs, checkpoints, claims, and lookups by party, kind, time, STIX id and commitment.
+//! Layout of a store directory:
+//!
+//! - `segments/00000000.seg`, ...: records of entries, payloads and checkpoints, one
+//!   fdatasync per batch; the batch's checkpoint record is its commit marker. The byte format
+//!   is documented in `store/segment.rs`.
+//! - `index/`: the sled database (`store/index.rs` documents every tree): entry and payload
+//!   locations, Merkle nodes for O(log n) proofs, checkpoints, claims, and lookups by party,
+//!   kind, time, STIX id and commitment. Deleting it is always safe.
+//! - `LOCK`: held (flock) by the open store, so no second store recovers, truncates or
+//!   rebuilds under it.
 //!
 //! On [`Store::open`] the segments are recovered (an unacknowledged torn tail is cut, damage to
 //! committed data is an error), then the index is checked against them and caught up, or
@@ -75,7 +80,17 @@ pub enum StoreError {
         /// What does not match.
         reason: String,
     },
-    /// Entry bytes that do not decode; nothing of the batch was written.
+    /// Entry bytes of a batch that do not decode (or lack a kind, or hold a malformed
+    /// disclosure body); nothing of the batch was written.
+    #[error("entry at log position {position}: {source}")]
+    MalformedEntry {
+        /// The index the entry would have had.
+        position: u64,
+        /// What the decoder found.
+        source: FormatError,
+    },
+    /// A tree computation refused its arguments (e.g. consistency from a larger to a smaller
+    /// tree).
     #[error(transparent)]
     Format(#[from] FormatError),
     /// A batch with no entry: there is nothing to checkpoint.
@@ -121,10 +136,11 @@ pub enum StoreError {
     /// store is reopened (recovery then cuts or indexes what that append left).
     #[error("an earlier append failed part-way; reopen the store")]
     Poisoned,
-    /// Another process (or another Store in this one) has the directory open.
-    #[error("store directory {path} is in use by another store")]
+    /// Another store (in this process or another) has the directory or its index open, or
+    /// one that was dropped has not let go of its sled index yet.
+    #[error("{path} is locked by another store")]
     Locked {
-        /// The lock file.
+        /// The lock file or the index directory.
         path: PathBuf,
     },
 }
@@ -161,6 +177,37 @@ pub struct Payload {
     pub content: Vec<u8>,
 }
 
+/// What [`Store::open`] found and did, for operators' logs and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Entries in the log after recovery.
+    pub size: TreeSize,
+    /// Bytes of an unacknowledged tail (torn write, batch without checkpoint) cut off the last
+    /// segment; 0 after a clean shutdown.
+    pub cut_bytes: u64,
+    /// What was done to bring the sled index level with the segments.
+    pub index: IndexAction,
+}
+
+/// How the sled index was brought level with the segments on open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexAction {
+    /// It already matched the segments.
+    Consistent,
+    /// There was none; it was built from the segments.
+    Built,
+    /// It was behind (lost its last writes); the missing batches were replayed.
+    CaughtUp {
+        /// The size it had covered.
+        from: TreeSize,
+    },
+    /// It was unreadable or disagreed with the segments; it was deleted and rebuilt.
+    Rebuilt {
+        /// Why it could not be used.
+        reason: String,
+    },
+}
+
 /// State only the writer touches.
 struct Writer {
     segments: SegmentWriter,
@@ -178,6 +225,7 @@ pub struct Store {
     writer: Mutex<Writer>,
     /// Entries visible to readers: advanced only after the batch is synced and indexed.
     size: AtomicU64,
+    report: OpenReport,
     /// Held (flock) for the store's lifetime so no second store recovers or rebuilds under us.
     _lock: File,
 }
@@ -218,12 +266,7 @@ impl Store {
         }
 
         let recovered = segment::recover(&seg_dir)?;
-        let (index, frontier) = index::open_consistent(
-            &dir.join("index"),
-            &recovered.segments,
-            recovered.size,
-            &recovered.tip,
-        )?;
+        let (index, action) = index::open_consistent(&dir.join("index"), &recovered)?;
         let last = recovered
             .segments
             .last()
@@ -235,13 +278,23 @@ impl Store {
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
                 segments: SegmentWriter::new(seg_dir, last, opts.segment_max_bytes),
-                frontier,
+                frontier: recovered.frontier,
                 tip: recovered.tip,
                 poisoned: false,
             }),
             size: AtomicU64::new(recovered.size),
+            report: OpenReport {
+                size: TreeSize(recovered.size),
+                cut_bytes: recovered.cut_bytes,
+                index: action,
+            },
             _lock: lock,
         })
+    }
+
+    /// What opening this store found and did (tail cut, index caught up or rebuilt).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
     }
 
     /// Entries visible to readers.
@@ -266,6 +319,11 @@ impl Store {
     /// claims must be new. `sign_checkpoint` is called once with the new size and root and
     /// returns the signed checkpoint note, written as the batch's commit record. Returns the
     /// leaf hash of each entry.
+    ///
+    /// After an I/O or index error part-way, or a panic in `sign_checkpoint`, the store refuses
+    /// further appends ([`StoreError::Poisoned`]) until it is reopened; reopening cuts or
+    /// indexes what the failed append left. A batch that failed may still turn out to be
+    /// committed (its sync may have reached the disk): its claims then say where it is.
     pub fn append(
         &self,
         entries: &[Vec<u8>],
@@ -288,7 +346,8 @@ impl Store {
         let mut batch_claims: Vec<(Vec<u8>, u64)> = Vec::new();
         for (i, bytes) in entries.iter().enumerate() {
             let position = base + i as u64;
-            let e = entry::decode(bytes)?;
+            let malformed = |source| StoreError::MalformedEntry { position, source };
+            let e = entry::decode(bytes).map_err(malformed)?;
             if e.index != position {
                 return Err(StoreError::NotContiguous {
                     position,
@@ -305,7 +364,7 @@ impl Store {
                     ),
                 });
             }
-            let k = index_keys(&e)?;
+            let k = index_keys(&e).map_err(malformed)?;
             for c in &k.claims {
                 let key = c.key();
                 let held = match batch_claims.iter().find(|(k2, _)| *k2 == key) {
@@ -428,6 +487,7 @@ impl Store {
             &file,
             info.loc.segment,
             info.loc.offset,
+            info.loc.len,
             &[RecordKind::Entry],
         )?;
         Ok(Some(rec.body))
@@ -459,6 +519,7 @@ impl Store {
             &file,
             loc.segment,
             loc.offset,
+            loc.len,
             &[RecordKind::Payload, RecordKind::ErasedPayload],
         )?;
         if rec.kind == RecordKind::ErasedPayload {
@@ -613,10 +674,9 @@ impl Store {
                     let prefix = (kind as i32).to_be_bytes();
                     let mut start = prefix.to_vec();
                     start.extend_from_slice(&from.0.to_be_bytes());
-                    let mut taken = 0;
-                    for kv in self.index.by_kind.range(start..) {
+                    for kv in self.index.by_kind.range(start..).take(limit) {
                         let (k, _) = kv?;
-                        if !k.starts_with(&prefix) || taken == limit {
+                        if !k.starts_with(&prefix) {
                             break;
                         }
                         let i = index_suffix(&k)?;
@@ -624,7 +684,6 @@ impl Store {
                             break;
                         }
                         out.push(LeafIndex(i));
-                        taken += 1;
                     }
                 }
                 out.sort();
@@ -707,3 +766,130 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Store>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::hash::ZERO_HASH;
+    use prost::Message;
+    use std::os::unix::fs::FileExt;
+
+    fn note(size: TreeSize, root: Hash) -> String {
+        format!("test\n{}\n{}\n", size.0, hex::encode(root))
+    }
+
+    /// A disclosure at `index` committing to one payload.
+    fn disclosure(index: u64, prev: &Hash, tag: u8) -> (Vec<u8>, Payload) {
+        let salt = [tag; 32];
+        let content = b"{\"type\":\"indicator\"}".to_vec();
+        let p = Payload {
+            commitment: item_commitment(&salt, &content),
+            salt,
+            content,
+        };
+        let body = pb::DisclosureBody {
+            sender: "vendor".into(),
+            recipient: "police".into(),
+            nonce: vec![tag; 16],
+            items: vec![pb::ItemCommitment {
+                commitment: p.commitment.to_vec(),
+                stix_id: format!("indicator--{tag}"),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let e = pb::Entry {
+            index,
+            time_ms: 5,
+            prev_leaf_hash: prev.to_vec(),
+            kind: Some(pb::entry::Kind::Disclosure(pb::Disclosure {
+                body: body.encode_to_vec(),
+                ..Default::default()
+            })),
+        };
+        (e.encode_to_vec(), p)
+    }
+
+    #[test]
+    fn payload_erased_in_place_reads_as_gone_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
+        let l0 = leaf_hash(&e0);
+        let (e1, p1) = disclosure(1, &l0, 2);
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            store
+                .append(std::slice::from_ref(&e0), std::slice::from_ref(&p0), note)
+                .unwrap();
+            store
+                .append(std::slice::from_ref(&e1), std::slice::from_ref(&p1), note)
+                .unwrap();
+            assert_eq!(store.payload(&p0.commitment).unwrap(), Some(p0.clone()));
+
+            // What the erasure issue will do: same length, new kind, zeroed salt and content,
+            // new crc, written over the record where it stands.
+            let loc = store.index.payload(&p0.commitment).unwrap().unwrap();
+            let zeros = vec![0u8; SALT_LEN + p0.content.len()];
+            let mut rec = Vec::new();
+            segment::encode_record(
+                &mut rec,
+                RecordKind::ErasedPayload,
+                &[&p0.commitment, &zeros],
+            )
+            .unwrap();
+            assert_eq!(rec.len() as u64, loc.end() - loc.offset);
+            let file = store.file(loc.segment).unwrap();
+            file.write_all_at(&rec, loc.offset).unwrap();
+            file.sync_data().unwrap();
+
+            assert_eq!(store.payload(&p0.commitment).unwrap(), None);
+            assert_eq!(store.payload(&p1.commitment).unwrap(), Some(p1.clone()));
+            assert_eq!(store.entry(LeafIndex(0)).unwrap(), Some(e0.clone()));
+        }
+        std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.size(), TreeSize(2));
+        assert_eq!(store.payload(&p0.commitment).unwrap(), None);
+        assert_eq!(store.payload(&p1.commitment).unwrap(), Some(p1));
+        assert_eq!(store.entry(LeafIndex(1)).unwrap(), Some(e1));
+    }
+
+    #[test]
+    fn panic_while_signing_writes_nothing_and_stops_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.append(
+                std::slice::from_ref(&e0),
+                std::slice::from_ref(&p0),
+                |_, _| panic!("signer failed"),
+            )
+        }));
+        assert!(r.is_err());
+        assert_eq!(store.tip(), (TreeSize(0), ZERO_HASH));
+        assert!(matches!(
+            store.append(std::slice::from_ref(&e0), std::slice::from_ref(&p0), note),
+            Err(StoreError::Poisoned)
+        ));
+        drop(store);
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.size(), TreeSize(0));
+        store.append(&[e0], &[p0], note).unwrap();
+        assert_eq!(store.size(), TreeSize(1));
+    }
+
+    #[test]
+    fn claims_within_one_batch_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
+        // Same nonce (tag 1) again at index 1.
+        let (e1, _) = disclosure(1, &leaf_hash(&e0), 1);
+        assert!(matches!(
+            store.append(&[e0, e1], &[p0], note),
+            Err(StoreError::AlreadyClaimed { index: 0, .. })
+        ));
+        assert_eq!(store.size(), TreeSize(0));
+    }
+}

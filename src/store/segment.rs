@@ -56,6 +56,7 @@ use std::sync::Arc;
 
 use crate::format::entry;
 use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, leaf_hash};
+use crate::format::tree::Frontier;
 
 use super::StoreError;
 
@@ -285,12 +286,14 @@ fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, S
     Ok(None)
 }
 
-/// Reads the record at `offset` of a segment, checking its frame, checksum and kind: every
-/// read from disk is verified, not just the scan on open.
+/// Reads the record at `offset` of a segment, whose body the index says is `len` bytes,
+/// checking its frame, checksum and kind: every read from disk is verified, not just the scan
+/// on open (and a damaged length never makes us allocate more than the index expects).
 pub(crate) fn read_record(
     file: &File,
     segment: u32,
     offset: u64,
+    len: u32,
     kinds: &[RecordKind],
 ) -> Result<RawRecord, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -301,7 +304,12 @@ pub(crate) fn read_record(
     let mut header = [0u8; 9];
     read_exact_at(file, &mut header, offset)
         .map_err(|e| corrupt(format!("cannot read record header: {e}")))?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let stored_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    if stored_len != len {
+        return Err(corrupt(format!(
+            "record length is {stored_len}, the index says {len}"
+        )));
+    }
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let kind = RecordKind::from_byte(header[8])
         .filter(|k| kinds.contains(k))
@@ -348,6 +356,10 @@ pub(crate) struct Recovered {
     pub size: u64,
     /// Leaf hash of the last committed entry, ZERO_HASH when empty.
     pub tip: Hash,
+    /// The committed tree's right edge, computed from the entries themselves.
+    pub frontier: Frontier,
+    /// Bytes of uncommitted tail cut off the last segment.
+    pub cut_bytes: u64,
 }
 
 /// Lists segment ids in `seg_dir`, checking that they run from 0 without a gap.
@@ -404,13 +416,18 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             }],
             size: 0,
             tip: ZERO_HASH,
+            frontier: Frontier::new(),
+            cut_bytes: 0,
         });
     }
 
     let mut segments = Vec::with_capacity(ids.len());
+    let mut cut_bytes = 0;
     // Committed state, advanced at each Checkpoint record.
     let mut size = 0u64;
     let mut tip = ZERO_HASH;
+    // The tree's right edge, so the index's Merkle nodes can be checked against the segments.
+    let mut frontier = Frontier::new();
     let last_id = ids.len() as u32 - 1;
     for id in ids {
         let name = file_name(id);
@@ -432,6 +449,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         // The batch being read: entries seen since the last Checkpoint record.
         let mut pending_size = size;
         let mut pending_tip = tip;
+        let mut pending_frontier = frontier.clone();
         let mut committed_end = 0u64;
         let end = scan_file(&file, &name, 0, |rec| {
             let corrupt = |reason: String| StoreError::Corrupt {
@@ -458,6 +476,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                         )));
                     }
                     pending_tip = leaf_hash(&rec.body);
+                    pending_frontier.push(pending_tip);
                     pending_size += 1;
                 }
                 RecordKind::Payload | RecordKind::ErasedPayload => {
@@ -474,6 +493,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                     }
                     size = pending_size;
                     tip = pending_tip;
+                    frontier = pending_frontier.clone();
                     committed_end = rec.offset + rec.framed_len();
                 }
                 RecordKind::Cosignature => {}
@@ -521,6 +541,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                 "cutting the uncommitted tail of the log ({why}): bytes {committed_end}..{file_len} \
                  of {name} were never acknowledged"
             );
+            cut_bytes = file_len - committed_end;
             file.set_len(committed_end)
                 .and_then(|_| file.sync_all())
                 .map_err(io(format!("cutting the tail of {}", path.display())))?;
@@ -535,6 +556,8 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         segments,
         size,
         tip,
+        frontier,
+        cut_bytes,
     })
 }
 
@@ -728,19 +751,55 @@ mod tests {
     }
 
     #[test]
+    fn broken_chain_with_valid_checksums_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, ends) = write_log(dir.path(), 2, 1);
+        // Append a well-framed batch whose entry does not link to the last one.
+        let mut buf = Vec::new();
+        encode_record(&mut buf, RecordKind::Entry, &[&entry(2, &[9; 32])]).unwrap();
+        encode_record(&mut buf, RecordKind::Checkpoint, &[b"cp"]).unwrap();
+        bytes.extend_from_slice(&buf);
+        let seg_dir = dir.path().join("segments");
+        std::fs::write(seg_dir.join(file_name(0)), &bytes).unwrap();
+        match recover(&seg_dir) {
+            Err(StoreError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, ends[1]);
+                assert!(reason.contains("prev_leaf_hash"), "{reason}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // Same with a wrong index.
+        let mut buf = Vec::new();
+        let tip = leaf_hash(&entry(1, &leaf_hash(&entry(0, &ZERO_HASH))));
+        encode_record(&mut buf, RecordKind::Entry, &[&entry(7, &tip)]).unwrap();
+        encode_record(&mut buf, RecordKind::Checkpoint, &[b"cp"]).unwrap();
+        bytes.truncate(ends[1] as usize);
+        bytes.extend_from_slice(&buf);
+        std::fs::write(seg_dir.join(file_name(0)), &bytes).unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("index 7 at log position 2")
+        ));
+    }
+
+    #[test]
     fn read_record_checks_kind_and_crc() {
         let dir = tempfile::tempdir().unwrap();
         write_log(dir.path(), 1, 1);
         let rec = recover(&dir.path().join("segments")).unwrap();
         let f = &rec.segments[0].file;
-        let r = read_record(f, 0, 0, &[RecordKind::Payload]).unwrap();
+        let r = read_record(f, 0, 0, 66, &[RecordKind::Payload]).unwrap();
         assert_eq!(&r.body[..32], &[7; 32]);
         assert!(matches!(
-            read_record(f, 0, 0, &[RecordKind::Entry]),
+            read_record(f, 0, 0, 66, &[RecordKind::Entry]),
             Err(StoreError::Corrupt { .. })
         ));
         assert!(matches!(
-            read_record(f, 0, 3, &[RecordKind::Payload]),
+            read_record(f, 0, 0, 65, &[RecordKind::Payload]),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("index says 65")
+        ));
+        assert!(matches!(
+            read_record(f, 0, 3, 66, &[RecordKind::Payload]),
             Err(StoreError::Corrupt { offset: 3, .. })
         ));
     }
