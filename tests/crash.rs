@@ -33,14 +33,13 @@ impl ServerProcess {
             .expect("start borderlog serve");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(mut api) = client::connect(addr, keys, AUDITOR).await {
-                if api
+            if let Ok(mut api) = client::connect(addr, keys, AUDITOR).await
+                && api
                     .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
                     .await
                     .is_ok()
-                {
-                    break;
-                }
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "server did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -173,14 +173,15 @@ async fn partners_see_only_their_own_entries() {
     sender.submit(submission(&server.keys, 7)).await.unwrap();
     // A partner may not list another party's entries.
     let mut recipient = server.client(RECIPIENT).await;
-    let err = recipient
+    let Err(err) = recipient
         .list_entries(pb::ListEntriesRequest {
             party: SENDER.into(),
             ..Default::default()
         })
         .await
-        .err()
-        .expect("listing another party's entries is refused");
+    else {
+        panic!("listing another party's entries must be refused");
+    };
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
     // The compliance officer reads metadata but no payload.
     let mut compliance = server.client("compliance").await;
@@ -195,18 +196,24 @@ async fn partners_see_only_their_own_entries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_serve_generic_tools() {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tokio_stream::StreamExt;
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
-    use tokio_stream::StreamExt;
 
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let channel = client::channel(&server.addr, &server.keys, AUDITOR).await.unwrap();
+    let channel = client::channel(&server.addr, &server.keys, AUDITOR)
+        .await
+        .unwrap();
     let health = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest { service: "borderlog.v1.Ledger".into() })
+        .check(HealthCheckRequest {
+            service: "borderlog.v1.Ledger".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -221,7 +228,9 @@ async fn health_and_reflection_serve_generic_tools() {
         .await
         .unwrap()
         .into_inner();
-    let Some(Ok(response)) = responses.next().await else { panic!("no reflection answer") };
+    let Some(Ok(response)) = responses.next().await else {
+        panic!("no reflection answer")
+    };
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection answer")
     };

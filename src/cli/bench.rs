@@ -14,8 +14,8 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
-use crate::clock::now_ms;
 use crate::client::{self, DisclosureHeader};
+use crate::clock::now_ms;
 use crate::format::LeafIndex;
 use crate::identity::keys::load_signing_key;
 use crate::identity::{self, InitOptions};
@@ -199,11 +199,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         if let (Some(b), Some(node)) = (batches.filter(|_| !args.inclusion), &node) {
             let stats = node.sequencer().stats();
-            let total = stats.batches.load(std::sync::atomic::Ordering::Relaxed).max(1);
+            let total = stats
+                .batches
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(1);
             println!(
                 "  batches     {b} (one fdatasync and one signed checkpoint each), {:.1} entries per batch, {:.2} ms per batch write+sync+index",
                 h.len() as f64 / b.max(1) as f64,
-                stats.append_nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 / total as f64 / 1e6
+                stats
+                    .append_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed) as f64
+                    / total as f64
+                    / 1e6
             );
         }
         if args.inclusion {
