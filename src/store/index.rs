@@ -125,21 +125,46 @@ pub(crate) fn named_key(name: &str, index: u64) -> Vec<u8> {
     k
 }
 
-/// The derived writes of one batch, one sled batch per tree.
+/// Key/value writes for one tree, applied as plain inserts.
+///
+/// Not `sled::Batch`: sled 0.34 makes every `apply_batch` stable with `sync_file_range` calls
+/// (measured: about two per batch per tree, which capped group commit near 1,000 entries/s).
+/// Atomicity across trees buys nothing here: the index is derived, `meta`'s applied size is
+/// written last, and on open an index that is behind is caught up by replaying (inserts of
+/// the same keys and values are idempotent) and one that disagrees is rebuilt.
+#[derive(Default)]
+pub(crate) struct Writes(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Writes {
+    /// Queues `key` = `value`.
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.0
+            .push((key.as_ref().to_vec(), value.as_ref().to_vec()));
+    }
+
+    fn apply_to(self, tree: &sled::Tree) -> Result<(), sled::Error> {
+        for (k, v) in self.0 {
+            tree.insert(k, v)?;
+        }
+        Ok(())
+    }
+}
+
+/// The derived writes of one batch, one list per tree.
 #[derive(Default)]
 pub(crate) struct IndexBatch {
-    entries: sled::Batch,
-    nodes: sled::Batch,
-    leaves: sled::Batch,
-    payloads: sled::Batch,
-    checkpoints: sled::Batch,
-    claims: sled::Batch,
-    by_party: sled::Batch,
-    by_kind: sled::Batch,
-    by_time: sled::Batch,
-    by_stix_id: sled::Batch,
-    by_commitment: sled::Batch,
-    meta: sled::Batch,
+    entries: Writes,
+    nodes: Writes,
+    leaves: Writes,
+    payloads: Writes,
+    checkpoints: Writes,
+    claims: Writes,
+    by_party: Writes,
+    by_kind: Writes,
+    by_time: Writes,
+    by_stix_id: Writes,
+    by_commitment: Writes,
+    meta: Writes,
 }
 
 impl IndexBatch {
@@ -279,18 +304,18 @@ impl Index {
 
     /// Writes one batch: one sled batch per tree, `meta` (the applied size) last.
     pub fn apply(&self, b: IndexBatch) -> Result<(), StoreError> {
-        self.entries.apply_batch(b.entries)?;
-        self.nodes.apply_batch(b.nodes)?;
-        self.leaves.apply_batch(b.leaves)?;
-        self.payloads.apply_batch(b.payloads)?;
-        self.checkpoints.apply_batch(b.checkpoints)?;
-        self.claims.apply_batch(b.claims)?;
-        self.by_party.apply_batch(b.by_party)?;
-        self.by_kind.apply_batch(b.by_kind)?;
-        self.by_time.apply_batch(b.by_time)?;
-        self.by_stix_id.apply_batch(b.by_stix_id)?;
-        self.by_commitment.apply_batch(b.by_commitment)?;
-        self.meta.apply_batch(b.meta)?;
+        b.entries.apply_to(&self.entries)?;
+        b.nodes.apply_to(&self.nodes)?;
+        b.leaves.apply_to(&self.leaves)?;
+        b.payloads.apply_to(&self.payloads)?;
+        b.checkpoints.apply_to(&self.checkpoints)?;
+        b.claims.apply_to(&self.claims)?;
+        b.by_party.apply_to(&self.by_party)?;
+        b.by_kind.apply_to(&self.by_kind)?;
+        b.by_time.apply_to(&self.by_time)?;
+        b.by_stix_id.apply_to(&self.by_stix_id)?;
+        b.by_commitment.apply_to(&self.by_commitment)?;
+        b.meta.apply_to(&self.meta)?;
         Ok(())
     }
 
