@@ -396,9 +396,12 @@ pub fn extract(s: &str, at: Where) -> Extracted {
     if bytes.iter().filter(|&&b| b == b':').count() >= 2 {
         for m in IPV6_RE.find_iter(s) {
             let before = s[..m.start()].chars().next_back();
-            let after = s[m.end()..].chars().next();
-            let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
-            if !glued(before) && !glued(after) {
+            let mut rest = s[m.end()..].chars();
+            let (after, after2) = (rest.next(), rest.next());
+            let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_hexdigit() || c == ':');
+            // A sentence may end right after an address; a dotted continuation may not.
+            let dotted = after == Some('.') && after2.is_some_and(|c| c.is_ascii_alphanumeric());
+            if !glued(before) && before != Some('.') && !glued(after) && !dotted {
                 x.ip(m.as_str(), false);
             }
         }
