@@ -5,7 +5,11 @@ use borderlog::guard::bench;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let entries: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(10_000);
+    let entries: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(200);
     let policy = bench::synthetic_register(entries)?;
     let items = bench::sample_items();

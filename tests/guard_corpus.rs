@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use borderlog::guard::{
-    self, Context, DEFAULT_POLICY, GuardError, Policy, Tlp, Verdict, bench, build_register, replay, replay_keyed,
-    unwrap_bundle,
+    self, Context, DEFAULT_POLICY, GuardError, Policy, Tlp, Verdict, bench, build_register, replay,
+    replay_keyed, unwrap_bundle,
 };
 use serde::Deserialize;
 
@@ -30,7 +30,12 @@ struct Ctx {
 
 impl Ctx {
     fn get(&self) -> Context<'_> {
-        Context { sender: &self.sender, recipient: &self.recipient, purpose: &self.purpose, legal_basis: &self.legal_basis }
+        Context {
+            sender: &self.sender,
+            recipient: &self.recipient,
+            purpose: &self.purpose,
+            legal_basis: &self.legal_basis,
+        }
     }
 }
 
@@ -74,7 +79,8 @@ fn expected() -> Expected {
 
 fn test_policy_text(e: &Expected) -> String {
     let csv = std::fs::read_to_string(corpus().join("customers.csv")).expect("customers.csv");
-    let frag = build_register(e.register_key.as_bytes(), &e.register_key_id, &csv).expect("register builds");
+    let frag = build_register(e.register_key.as_bytes(), &e.register_key_id, &csv)
+        .expect("register builds");
     bench::with_register(DEFAULT_POLICY, &frag)
 }
 
@@ -108,13 +114,25 @@ fn cases(e: &Expected) -> Vec<Case<'_>> {
                 let v: serde_json::Value = serde_json::from_slice(&it).expect("object");
                 v["id"].as_str().expect("id").to_owned()
             };
-            assert!(by_id.insert(id.clone(), it).is_none(), "{}: duplicate object {id}", f.path);
+            assert!(
+                by_id.insert(id.clone(), it).is_none(),
+                "{}: duplicate object {id}",
+                f.path
+            );
         }
         let listed: BTreeSet<&str> = f.object.iter().map(|o| o.id.as_str()).collect();
         let present: BTreeSet<&str> = by_id.keys().map(String::as_str).collect();
-        assert_eq!(listed, present, "{}: expected.toml must list every object, and only those", f.path);
+        assert_eq!(
+            listed, present,
+            "{}: expected.toml must list every object, and only those",
+            f.path
+        );
         for exp in &f.object {
-            out.push(Case { file: f, exp, item: by_id[&exp.id].clone() });
+            out.push(Case {
+                file: f,
+                exp,
+                item: by_id[&exp.id].clone(),
+            });
         }
     }
     out
@@ -132,18 +150,36 @@ fn test_policy_is_the_default_plus_the_register_of_customers_csv() {
     if std::env::var_os("BORDERLOG_REGEN").is_some() {
         std::fs::write(&path, &want).expect("write policy.toml");
     }
-    let have = std::fs::read_to_string(&path).expect("tests/corpus/policy.toml (BORDERLOG_REGEN=1 writes it)");
-    assert_eq!(have, want, "tests/corpus/policy.toml is stale: rerun with BORDERLOG_REGEN=1");
+    let have = std::fs::read_to_string(&path)
+        .expect("tests/corpus/policy.toml (BORDERLOG_REGEN=1 writes it)");
+    assert_eq!(
+        have, want,
+        "tests/corpus/policy.toml is stale: rerun with BORDERLOG_REGEN=1"
+    );
     // The register holds no customer value in clear (account formats excepted, by design).
-    for v in ["acme-bank", "globex", "bücherhaus", "xn--bcherhaus", "initech", "j.doe", "203.0.113.0/24\"", "2001:db8:acce", "Acme Bank"] {
-        assert!(!have.to_lowercase().contains(&v.to_lowercase()), "policy.toml reveals a customer value");
+    for v in [
+        "acme-bank",
+        "globex",
+        "bücherhaus",
+        "xn--bcherhaus",
+        "initech",
+        "j.doe",
+        "203.0.113.0/24\"",
+        "2001:db8:acce",
+        "Acme Bank",
+    ] {
+        assert!(
+            !have.to_lowercase().contains(&v.to_lowercase()),
+            "policy.toml reveals a customer value"
+        );
     }
 }
 
 #[test]
 fn every_expected_verdict_holds() {
     let e = expected();
-    let keyed = Policy::parse_keyed(test_policy_text(&e).as_bytes(), e.register_key.as_bytes()).expect("test policy");
+    let keyed = Policy::parse_keyed(test_policy_text(&e).as_bytes(), e.register_key.as_bytes())
+        .expect("test policy");
     let default = Policy::parse(DEFAULT_POLICY.as_bytes()).expect("default policy");
     let all = cases(&e);
     let (mut accepted, mut refused, mut oasis) = (0usize, 0usize, 0usize);
@@ -155,16 +191,38 @@ fn every_expected_verdict_holds() {
         let v = keyed.screen(&ctx, &c.item);
         let got = rules_of(&v);
         let want: BTreeSet<String> = c.exp.refuse.iter().cloned().collect();
-        assert!(c.exp.accept != !want.is_empty(), "{} {}: exactly one of accept / refuse", c.file.path, c.exp.id);
+        assert!(
+            c.exp.accept != !want.is_empty(),
+            "{} {}: exactly one of accept / refuse",
+            c.file.path,
+            c.exp.id
+        );
         if !want.is_empty() {
-            assert!(c.exp.reason.as_deref().is_some_and(|r| !r.is_empty()), "{} {}: a refusal needs a reason", c.file.path, c.exp.id);
+            assert!(
+                c.exp.reason.as_deref().is_some_and(|r| !r.is_empty()),
+                "{} {}: a refusal needs a reason",
+                c.file.path,
+                c.exp.id
+            );
         }
         if v.is_accepted() != c.exp.accept || got != want {
-            failures.push(format!("{} {}: want {:?}, got {:?}", c.file.path, c.exp.id, want, v.findings()));
+            failures.push(format!(
+                "{} {}: want {:?}, got {:?}",
+                c.file.path,
+                c.exp.id,
+                want,
+                v.findings()
+            ));
         }
         if !c.file.customer_cases {
             oasis += 1;
-            assert_eq!(default.screen(&ctx, &c.item), v, "{} {}: default and test policy disagree", c.file.path, c.exp.id);
+            assert_eq!(
+                default.screen(&ctx, &c.item),
+                v,
+                "{} {}: default and test policy disagree",
+                c.file.path,
+                c.exp.id
+            );
         }
         if v.is_accepted() {
             accepted += 1;
@@ -175,8 +233,20 @@ fn every_expected_verdict_holds() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} verdicts differ:\n{}", failures.len(), failures.join("\n"));
-    eprintln!("corpus: {} objects ({} OASIS), {} accepted, {} refused; refusals by rule: {:?}", all.len(), oasis, accepted, refused, by_rule);
+    assert!(
+        failures.is_empty(),
+        "{} verdicts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "corpus: {} objects ({} OASIS), {} accepted, {} refused; refusals by rule: {:?}",
+        all.len(),
+        oasis,
+        accepted,
+        refused,
+        by_rule
+    );
     // An empty or truncated corpus must fail.
     assert!(oasis >= 260, "OASIS corpus too small: {oasis}");
     assert!(all.len() >= 330, "corpus too small: {}", all.len());
@@ -192,14 +262,18 @@ fn replay_is_deterministic() {
         let ctx = e.contexts[c.exp.context.as_deref().unwrap_or(&c.file.context)].get();
         let a = keyed.screen(&ctx, &c.item);
         let b = keyed.screen(&ctx, &c.item);
-        let r = replay_keyed(text.as_bytes(), e.register_key.as_bytes(), &ctx, &c.item).expect("replay");
+        let r = replay_keyed(text.as_bytes(), e.register_key.as_bytes(), &ctx, &c.item)
+            .expect("replay");
         assert_eq!(a, b);
         assert_eq!(a, r);
         let mut sorted = a.findings().to_vec();
         sorted.sort_by(|x, y| (&x.path, x.rule).cmp(&(&y.path, y.rule)));
         assert_eq!(sorted, a.findings(), "findings are sorted by (path, rule)");
         if !c.file.customer_cases {
-            assert_eq!(replay(DEFAULT_POLICY.as_bytes(), &ctx, &c.item).expect("replay"), a);
+            assert_eq!(
+                replay(DEFAULT_POLICY.as_bytes(), &ctx, &c.item).expect("replay"),
+                a
+            );
         }
     }
 }
@@ -207,7 +281,8 @@ fn replay_is_deterministic() {
 #[test]
 fn findings_never_carry_the_offending_value() {
     let e = expected();
-    let keyed = Policy::parse_keyed(test_policy_text(&e).as_bytes(), e.register_key.as_bytes()).expect("policy");
+    let keyed = Policy::parse_keyed(test_policy_text(&e).as_bytes(), e.register_key.as_bytes())
+        .expect("policy");
     let mut checked = 0;
     for c in cases(&e) {
         let ctx = e.contexts[c.exp.context.as_deref().unwrap_or(&c.file.context)].get();
@@ -216,7 +291,12 @@ fn findings_never_carry_the_offending_value() {
             let value = value.to_lowercase();
             for f in v.findings() {
                 for text in [&f.path, f.rule, &f.hint, &f.to_string()] {
-                    assert!(!text.to_lowercase().contains(&value), "{} {}: finding {f} carries {value}", c.file.path, c.exp.id);
+                    assert!(
+                        !text.to_lowercase().contains(&value),
+                        "{} {}: finding {f} carries {value}",
+                        c.file.path,
+                        c.exp.id
+                    );
                 }
             }
             checked += 1;
@@ -253,7 +333,10 @@ fn policy_hash_is_sha256_of_the_bytes_and_policy_is_strict() {
     assert_eq!(p.owner(), "vendor-research");
     assert!(!p.version().is_empty());
     let typo = DEFAULT_POLICY.replace("[limits]", "[limits]\nmax_itme_bytes = 1");
-    assert!(matches!(Policy::parse(typo.as_bytes()), Err(GuardError::PolicySyntax(_))));
+    assert!(matches!(
+        Policy::parse(typo.as_bytes()),
+        Err(GuardError::PolicySyntax(_))
+    ));
     assert!(Policy::parse(b"\xff").is_err());
 }
 
@@ -273,7 +356,8 @@ fn unwrap_bundle_drops_referenced_markings_only() {
 #[test]
 fn mutated_items_never_panic() {
     let e = expected();
-    let keyed = Policy::parse_keyed(test_policy_text(&e).as_bytes(), e.register_key.as_bytes()).expect("policy");
+    let keyed = Policy::parse_keyed(test_policy_text(&e).as_bytes(), e.register_key.as_bytes())
+        .expect("policy");
     let ctx = e.contexts["investigation"].get();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {

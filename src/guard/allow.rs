@@ -38,19 +38,31 @@ pub struct AllowList {
     sco_common: BTreeSet<String>,
     custom: BTreeSet<String>,
     types: BTreeMap<String, BTreeSet<String>>,
+    vocabulary: BTreeSet<String>,
 }
 
 impl AllowList {
     pub(crate) fn from_doc(d: AllowDoc) -> AllowList {
         let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<_>>();
-        AllowList {
+        let mut a = AllowList {
             pattern_types: set(d.pattern_types),
             identity_classes: set(d.identity_classes),
             sdo_common: set(d.sdo_common),
             sco_common: set(d.sco_common),
             custom: set(d.custom_properties),
             types: d.types.into_iter().map(|(k, v)| (k, set(v))).collect(),
-        }
+            vocabulary: BTreeSet::new(),
+        };
+        let mut vocab: BTreeSet<String> = a
+            .sdo_common
+            .iter()
+            .chain(&a.sco_common)
+            .chain(&a.custom)
+            .cloned()
+            .collect();
+        vocab.extend(a.types.values().flatten().cloned());
+        a.vocabulary = vocab;
+        a
     }
 
     /// The type may cross.
@@ -64,21 +76,26 @@ impl AllowList {
             Kind::Sco => &self.sco_common,
             _ => &self.sdo_common,
         };
-        common.contains(p) || self.custom.contains(p) || self.types.get(t).is_some_and(|s| s.contains(p))
+        common.contains(p)
+            || self.custom.contains(p)
+            || self.types.get(t).is_some_and(|s| s.contains(p))
     }
 
     /// The name is policy vocabulary (shown in finding paths by name).
     pub fn is_vocabulary(&self, p: &str) -> bool {
-        self.sdo_common.contains(p)
-            || self.sco_common.contains(p)
-            || self.custom.contains(p)
-            || self.types.values().any(|s| s.contains(p))
+        self.vocabulary.contains(p)
     }
 }
 
 /// Checks type, properties, pattern type and identity class. Returns true when the item is an
 /// individual identity accepted as a threat-actor persona.
-pub(crate) fn check(policy: &Policy, ctx: &Context, obj: &Map<String, Value>, shape: Option<&Shape>, out: &mut Findings) -> bool {
+pub(crate) fn check(
+    policy: &Policy,
+    ctx: &Context,
+    obj: &Map<String, Value>,
+    shape: Option<&Shape>,
+    out: &mut Findings,
+) -> bool {
     let Some(shape) = shape else { return false };
     let allow = policy.allow();
     let t = shape.stix_type.as_str();
@@ -95,7 +112,12 @@ pub(crate) fn check(policy: &Policy, ctx: &Context, obj: &Map<String, Value>, sh
     }
     for (pos, k) in obj.keys().enumerate() {
         if !allow.property_allowed(t, shape.kind, k) {
-            out.add_key(k, pos, super::scan::shown_name(policy, k), rules::ALLOW_PROPERTY);
+            out.add_key(
+                k,
+                pos,
+                super::scan::shown_name(policy, k),
+                rules::ALLOW_PROPERTY,
+            );
         }
     }
     if t == "indicator" {
@@ -106,16 +128,25 @@ pub(crate) fn check(policy: &Policy, ctx: &Context, obj: &Map<String, Value>, sh
         }
     }
     if t == "identity" {
-        let class = obj.get("identity_class").and_then(Value::as_str).unwrap_or("");
+        let class = obj
+            .get("identity_class")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if allow.identity_classes.contains(class) {
             return false;
         }
         if class == "individual" && context::suspects_allowed(ctx, policy.suspect_purposes()) {
             // A persona must not be described as a victim anywhere in the object.
-            let victim = ["description", "roles", "sectors", "name", "contact_information"]
-                .iter()
-                .filter_map(|p| obj.get(*p))
-                .any(|v| mentions(policy, v));
+            let victim = [
+                "description",
+                "roles",
+                "sectors",
+                "name",
+                "contact_information",
+            ]
+            .iter()
+            .filter_map(|p| obj.get(*p))
+            .any(|v| mentions(policy, v));
             if !victim {
                 return true;
             }

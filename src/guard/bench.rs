@@ -48,7 +48,12 @@ pub fn measure(policy: &Policy, items: &[Vec<u8>], rounds: usize) -> Throughput 
     }
     let seconds = start.elapsed().as_secs_f64().max(1e-9);
     std::hint::black_box(accepted);
-    Throughput { bytes, items: n, seconds, mb_per_s: bytes as f64 / seconds / 1e6 }
+    Throughput {
+        bytes,
+        items: n,
+        seconds,
+        mb_per_s: bytes as f64 / seconds / 1e6,
+    }
 }
 
 /// The customer list behind [`synthetic_register`]: `n` entries, a mix of domains, e-mail
@@ -82,7 +87,9 @@ pub fn synthetic_register(n: usize) -> Result<Policy, GuardError> {
 
 /// Replaces the `[customers]` section (the last section) of a policy text with `fragment`.
 pub fn with_register(policy: &str, fragment: &str) -> String {
-    let head = policy.find("\n[customers]").map_or(policy, |i| &policy[..=i]);
+    let head = policy
+        .find("\n[customers]")
+        .map_or(policy, |i| &policy[..=i]);
     format!("{head}{fragment}")
 }
 

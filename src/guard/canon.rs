@@ -17,21 +17,31 @@ fn re(p: &str) -> Regex {
     Regex::new(p).expect("constant regex")
 }
 
-static DEFANG_DOT: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)\s*(?:\[\s*(?:\.|dot)\s*\]|\(\s*(?:\.|dot)\s*\)|\{\s*(?:\.|dot)\s*\})\s*"));
-static DEFANG_AT: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)\s*(?:\[\s*(?:@|at)\s*\]|\(\s*(?:@|at)\s*\)|\{\s*(?:@|at)\s*\})\s*"));
-static DEFANG_SCHEME: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\b(?:hxxp|hxtp|htxp|hxxps)(s?)(?:\[:\]|:)//"));
-static DEFANG_COLON: LazyLock<Regex> = LazyLock::new(|| re(r"\[:\]"));
+static DEFANG_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)\s*[\[\(\{]\s*(\.|dot|@|at|:)\s*[\]\)\}]\s*"));
+static DEFANG_SCHEME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)\b(?:hxxp|hxtp|htxp|hxxps)(s?)(?:\[:\]|:)//"));
+
+/// Case-insensitive ASCII substring test (cheap gate before a regex).
+pub fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    !n.is_empty() && h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
 
 /// Undoes the usual defanging of indicators, and maps full-width dots to `.`. Borrowed when the
 /// string has nothing to undo (the common case: no allocation).
 pub fn defang(s: &str) -> Cow<'_, str> {
     let b = s.as_bytes();
     let bracket = b.iter().any(|&c| matches!(c, b'[' | b'(' | b'{'));
-    let xx = s.contains("xx") || s.contains("XX") || s.contains("xt") || s.contains("tx");
+    // One pass for hxxp / hxtp / htxp in any case.
+    let scheme = b.windows(4).any(|w| {
+        let l = |i: usize| w[i] | 0x20;
+        l(0) == b'h'
+            && l(3) == b'p'
+            && matches!((l(1), l(2)), (b'x', b'x') | (b'x', b't') | (b't', b'x'))
+    });
     let wide = !s.is_ascii() && s.contains(['\u{3002}', '\u{ff0e}', '\u{ff61}']);
-    if !bracket && !xx && !wide {
+    if !bracket && !scheme && !wide {
         return Cow::Borrowed(s);
     }
     let mut out: Cow<'_, str> = Cow::Borrowed(s);
@@ -39,17 +49,18 @@ pub fn defang(s: &str) -> Cow<'_, str> {
         out = Cow::Owned(out.replace(['\u{3002}', '\u{ff0e}', '\u{ff61}'], "."));
     }
     if bracket {
-        if let Cow::Owned(x) = DEFANG_DOT.replace_all(&out, ".") {
-            out = Cow::Owned(x);
-        }
-        if let Cow::Owned(x) = DEFANG_AT.replace_all(&out, "@") {
-            out = Cow::Owned(x);
-        }
-        if let Cow::Owned(x) = DEFANG_COLON.replace_all(&out, ":") {
+        let replaced = DEFANG_RE.replace_all(&out, |c: &regex::Captures| {
+            match c.get(1).map(|m| m.as_str().to_ascii_lowercase()).as_deref() {
+                Some("." | "dot") => ".",
+                Some("@" | "at") => "@",
+                _ => ":",
+            }
+        });
+        if let Cow::Owned(x) = replaced {
             out = Cow::Owned(x);
         }
     }
-    if xx || bracket {
+    if scheme {
         if let Cow::Owned(x) = DEFANG_SCHEME.replace_all(&out, "http$1://") {
             out = Cow::Owned(x);
         }
@@ -66,7 +77,11 @@ pub fn percent_decode(s: &str) -> Option<String> {
     if !has {
         return None;
     }
-    Some(percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+    Some(
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// The forms of one string the detectors look at: as given, defanged, and percent-decoded (up
@@ -109,7 +124,8 @@ pub fn canonical_domain(s: &str) -> Option<String> {
         && ascii.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+                && l.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         });
     ok.then_some(ascii)
 }
@@ -140,11 +156,19 @@ fn aton_part(p: &str) -> (Option<u64>, Option<u64>) {
         return (None, None);
     }
     if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
-        let v = if h.is_empty() { Some(0) } else { u64::from_str_radix(h, 16).ok() };
+        let v = if h.is_empty() {
+            Some(0)
+        } else {
+            u64::from_str_radix(h, 16).ok()
+        };
         return (v, None);
     }
     let dec = p.parse::<u64>().ok();
-    let oct = if p.len() > 1 && p.starts_with('0') { u64::from_str_radix(p, 8).ok() } else { None };
+    let oct = if p.len() > 1 && p.starts_with('0') {
+        u64::from_str_radix(p, 8).ok()
+    } else {
+        None
+    };
     (dec, oct.filter(|o| Some(*o) != dec))
 }
 
@@ -233,7 +257,11 @@ pub fn parse_ip(s: &str, loose: bool) -> Vec<IpNet> {
                 out.push(IpNet::V6(n.trunc()));
                 if let Some(v4) = embedded_v4(a6) {
                     // The embedded address sits in the last 32 bits (6to4: bits 16..48).
-                    let l4 = if a6.segments()[0] == 0x2002 { l.saturating_sub(16).min(32) } else { l.saturating_sub(96) };
+                    let l4 = if a6.segments()[0] == 0x2002 {
+                        l.saturating_sub(16).min(32)
+                    } else {
+                        l.saturating_sub(96)
+                    };
                     if let Ok(n4) = Ipv4Net::new(v4, l4) {
                         out.push(IpNet::V4(n4.trunc()));
                     }
@@ -312,21 +340,24 @@ pub struct Where {
 }
 
 static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)[a-z0-9!#$%&'*+=?^_`{|}~.-]{1,64}@(?:[\p{L}\p{N}_-]{1,63}\.)*[\p{L}\p{N}_-]{1,63}\.?")
+    re(r"(?i)[a-z0-9!#$%&'*+=?^_`{|}~.-]+@(?:[\p{L}\p{N}_-]+\.)*[\p{L}\p{N}_-]+\.?")
 });
 static URL_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(r#"(?i)(?-u:\b)[a-z][a-z0-9+.-]{0,15}://([^\s/?#'"<>\\]{1,300})"#));
-static DOMAIN_ASCII_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i-u)\b(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\b\.?")
-});
+    LazyLock::new(|| re(r#"(?i)(?-u:\b)[a-z][a-z0-9+.-]*://([^\s/?#'"<>\\]+)"#));
+static DOMAIN_ASCII_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i-u)\b(?:[a-z0-9][a-z0-9_-]*\.)+(?:xn--[a-z0-9-]+|[a-z][a-z]+)\b\.?"));
 static DOMAIN_UNI_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}_-]{0,61})?\.)+(?:\p{L}[\p{L}\p{M}]{1,62}|xn--[a-zA-Z0-9-]{1,59})")
+    re(r"(?:[\p{L}\p{N}][\p{L}\p{N}\p{M}_-]*\.)+(?:xn--[a-zA-Z0-9-]+|\p{L}[\p{L}\p{M}]+)")
 });
 static IPV4_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i-u)\b(?:0x[0-9a-f]{1,8}|[0-9]{1,10})(?:\.(?:0x[0-9a-f]{1,8}|[0-9]{1,10})){3}(?:/[0-9]{1,2})?\b")
+    re(
+        r"(?i-u)\b(?:0x[0-9a-f]{1,8}|[0-9]{1,10})(?:\.(?:0x[0-9a-f]{1,8}|[0-9]{1,10})){3}(?:/[0-9]{1,2})?\b",
+    )
 });
 static IPV6_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i-u)(?:[0-9a-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-f]{0,4})(?:%[0-9a-z._-]{1,16})?(?:/[0-9]{1,3})?")
+    re(
+        r"(?i-u)(?:[0-9a-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-f]{0,4})(?:%[0-9a-z._-]{1,16})?(?:/[0-9]{1,3})?",
+    )
 });
 static UNC_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r#"(?:^|[\s'"=(])\\{2,4}([A-Za-z0-9._$-]{1,63})[\\/]"#));
@@ -343,6 +374,9 @@ pub fn extract(s: &str, at: Where) -> Extracted {
     }
     if bytes.contains(&b'@') {
         for m in EMAIL_RE.find_iter(s) {
+            if m.len() > 320 {
+                continue;
+            }
             if let Some(e) = canonical_email(m.as_str()) {
                 if let Some((_, d)) = e.rsplit_once('@') {
                     // A numeric-only "domain" (admin@338) is a handle, not an address.
@@ -376,7 +410,11 @@ pub fn extract(s: &str, at: Where) -> Extracted {
         }
     }
     if bytes.contains(&b'.') {
-        let dre = if s.is_ascii() { &*DOMAIN_ASCII_RE } else { &*DOMAIN_UNI_RE };
+        let dre = if s.is_ascii() {
+            &*DOMAIN_ASCII_RE
+        } else {
+            &*DOMAIN_UNI_RE
+        };
         for m in dre.find_iter(s) {
             x.host(m.as_str(), false);
         }
@@ -386,7 +424,8 @@ pub fn extract(s: &str, at: Where) -> Extracted {
                 let before = s[..m.start()].chars().next_back();
                 let after = s[m.end()..].chars().take(2).collect::<Vec<_>>();
                 let dotted_more = before == Some('.')
-                    || (after.first() == Some(&'.') && after.get(1).is_some_and(|c| c.is_ascii_alphanumeric()));
+                    || (after.first() == Some(&'.')
+                        && after.get(1).is_some_and(|c| c.is_ascii_alphanumeric()));
                 if !dotted_more {
                     x.ip(m.as_str(), false);
                 }
@@ -419,7 +458,9 @@ pub fn extract(s: &str, at: Where) -> Extracted {
 }
 
 static PATTERN_CMP_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)([a-z0-9][a-z0-9-]*):([a-z0-9_.\[\]\*'-]+?)\s*(?:NOT\s+)?(?:=|!=|<>|>=|<=|>|<|LIKE|MATCHES|ISSUBSET|ISSUPERSET|IN)\s*\(?\s*'((?:[^'\\]|\\.)*)'")
+    re(
+        r"(?i)([a-z0-9][a-z0-9-]*):([a-z0-9_.\[\]\*'-]+?)\s*(?:NOT\s+)?(?:=|!=|<>|>=|<=|>|<|LIKE|MATCHES|ISSUBSET|ISSUPERSET|IN)\s*\(?\s*'((?:[^'\\]|\\.)*)'",
+    )
 });
 
 /// The comparisons of a STIX pattern: (object type, object path, unescaped value). Covers `IN`
@@ -461,8 +502,14 @@ mod tests {
         assert_eq!(defang("acme-bank[.]example"), "acme-bank.example");
         assert_eq!(defang("acme-bank (dot) example"), "acme-bank.example");
         assert_eq!(defang("acme-bank{.}example"), "acme-bank.example");
-        assert_eq!(defang("jane[at]acme-bank[.]example"), "jane@acme-bank.example");
-        assert_eq!(defang("jane[@]acme-bank(.)example"), "jane@acme-bank.example");
+        assert_eq!(
+            defang("jane[at]acme-bank[.]example"),
+            "jane@acme-bank.example"
+        );
+        assert_eq!(
+            defang("jane[@]acme-bank(.)example"),
+            "jane@acme-bank.example"
+        );
         assert_eq!(defang("hxxps://x[.]y/z"), "https://x.y/z");
         assert_eq!(defang("hXXp[:]//x.y"), "http://x.y");
         assert_eq!(defang("acme-bank\u{3002}example"), "acme-bank.example");
@@ -471,7 +518,10 @@ mod tests {
 
     #[test]
     fn percent_decoding_and_variants() {
-        assert_eq!(percent_decode("jane%40acme-bank.example").as_deref(), Some("jane@acme-bank.example"));
+        assert_eq!(
+            percent_decode("jane%40acme-bank.example").as_deref(),
+            Some("jane@acme-bank.example")
+        );
         assert_eq!(percent_decode("100%"), None);
         let v = variants("a%2540b.example");
         assert!(v.iter().any(|x| x == "a@b.example"));
@@ -479,13 +529,28 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(canonical_domain("Acme-Bank.Example.").as_deref(), Some("acme-bank.example"));
-        assert_eq!(canonical_domain("bücher.example").as_deref(), Some("xn--bcher-kva.example"));
-        assert_eq!(canonical_domain("BÜCHER.example").as_deref(), Some("xn--bcher-kva.example"));
+        assert_eq!(
+            canonical_domain("Acme-Bank.Example.").as_deref(),
+            Some("acme-bank.example")
+        );
+        assert_eq!(
+            canonical_domain("bücher.example").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+        assert_eq!(
+            canonical_domain("BÜCHER.example").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
         assert_eq!(canonical_domain("a..b"), None);
         assert_eq!(canonical_domain(""), None);
-        assert_eq!(canonical_email("Jane.Doe@Acme-Bank.EXAMPLE.").as_deref(), Some("jane.doe@acme-bank.example"));
-        assert_eq!(without_subaddress("jane+x@d.example").as_deref(), Some("jane@d.example"));
+        assert_eq!(
+            canonical_email("Jane.Doe@Acme-Bank.EXAMPLE.").as_deref(),
+            Some("jane.doe@acme-bank.example")
+        );
+        assert_eq!(
+            without_subaddress("jane+x@d.example").as_deref(),
+            Some("jane@d.example")
+        );
     }
 
     #[test]
@@ -537,15 +602,28 @@ mod tests {
         assert!(x.ips.contains(&v4("10.1.2.3/32")));
         assert!(x.ips.contains(&v4("fe80::1/128")));
         // A version number is not an address; a certificate serial is not IPv6.
-        let y = extract("version 1.2.3.4.5 serial 4c:0b:1d:19:74:86:a7:66:b4:1a:bf:40", Where::default());
+        let y = extract(
+            "version 1.2.3.4.5 serial 4c:0b:1d:19:74:86:a7:66:b4:1a:bf:40",
+            Where::default(),
+        );
         assert!(y.ips.is_empty());
         // Timestamps are not IPv6.
         assert!(extract("at 09:00:00.000Z", Where::default()).ips.is_empty());
         // A handle is not an address.
-        assert!(extract("used by admin@338", Where::default()).emails.is_empty());
+        assert!(
+            extract("used by admin@338", Where::default())
+                .emails
+                .is_empty()
+        );
         let z = extract("http://3232235777/x", Where::default());
         assert!(z.ips.contains(&v4("192.168.1.1/32")));
-        let h = extract("FILESRV", Where { host_value: true, ip_value: false });
+        let h = extract(
+            "FILESRV",
+            Where {
+                host_value: true,
+                ip_value: false,
+            },
+        );
         assert_eq!(h.exact_hosts, vec!["filesrv".to_owned()]);
     }
 
@@ -555,7 +633,14 @@ mod tests {
             "[email-message:to_refs[*].value = 'jane@acme-bank.example' AND ipv4-addr:value = '10.0.0.0/8'] OR [file:name = 'a\\'b']",
         );
         assert_eq!(c.len(), 3);
-        assert_eq!(c[0], ("email-message".into(), "to_refs[*].value".into(), "jane@acme-bank.example".into()));
+        assert_eq!(
+            c[0],
+            (
+                "email-message".into(),
+                "to_refs[*].value".into(),
+                "jane@acme-bank.example".into()
+            )
+        );
         assert_eq!(c[1].2, "10.0.0.0/8");
         assert_eq!(c[2].2, "a'b");
     }

@@ -30,9 +30,23 @@ pub enum Side {
 }
 
 const THREAT_TYPES: &[&str] = &[
-    "indicator", "malware", "tool", "threat-actor", "intrusion-set", "campaign", "attack-pattern",
-    "infrastructure", "domain-name", "url", "ipv4-addr", "ipv6-addr", "autonomous-system", "file",
-    "x509-certificate", "mutex", "email-addr",
+    "indicator",
+    "malware",
+    "tool",
+    "threat-actor",
+    "intrusion-set",
+    "campaign",
+    "attack-pattern",
+    "infrastructure",
+    "domain-name",
+    "url",
+    "ipv4-addr",
+    "ipv6-addr",
+    "autonomous-system",
+    "file",
+    "x509-certificate",
+    "mutex",
+    "email-addr",
 ];
 
 /// The side of a whole object (rule 1).
@@ -48,7 +62,10 @@ pub fn object_side(stix_type: &str, persona: bool) -> Side {
 /// and a non-empty legal basis.
 pub fn suspects_allowed(ctx: &Context, purposes: &[String]) -> bool {
     let p = ctx.purpose.to_lowercase();
-    !ctx.legal_basis.trim().is_empty() && purposes.iter().any(|k| !k.is_empty() && p.contains(k.as_str()))
+    !ctx.legal_basis.trim().is_empty()
+        && purposes
+            .iter()
+            .any(|k| !k.is_empty() && p.contains(k.as_str()))
 }
 
 /// The policy's victim vocabulary as one case-insensitive word matcher (rule 2).
@@ -58,11 +75,17 @@ pub struct VictimWords(Option<Regex>);
 impl VictimWords {
     /// Compiles the vocabulary; None when a word cannot be a pattern (never: words are escaped).
     pub fn new(words: &[String]) -> Option<VictimWords> {
-        let alts: Vec<String> = words.iter().filter(|w| !w.trim().is_empty()).map(|w| regex::escape(w.trim())).collect();
+        let alts: Vec<String> = words
+            .iter()
+            .filter(|w| !w.trim().is_empty())
+            .map(|w| regex::escape(w.trim()))
+            .collect();
         if alts.is_empty() {
             return Some(VictimWords(None));
         }
-        Regex::new(&format!(r"(?i)\b(?:{})", alts.join("|"))).ok().map(|r| VictimWords(Some(r)))
+        Regex::new(&format!(r"(?i)(?-u:\b)(?:{})", alts.join("|")))
+            .ok()
+            .map(|r| VictimWords(Some(r)))
     }
 
     /// The string mentions victims.
@@ -72,7 +95,11 @@ impl VictimWords {
 
     /// The side of one string of an object whose side is `base` (rule 2).
     pub fn side(&self, base: Side, s: &str) -> Side {
-        if base == Side::Threat && self.mentioned(s) { Side::Victim } else { base }
+        if base == Side::Threat && self.mentioned(s) {
+            Side::Victim
+        } else {
+            base
+        }
     }
 }
 
@@ -95,9 +122,20 @@ mod tests {
     #[test]
     fn purposes() {
         let p = vec!["investigation".to_owned(), "law enforcement".to_owned()];
-        let mk = |purpose, legal_basis| Context { sender: "s", recipient: "r", purpose, legal_basis };
-        assert!(suspects_allowed(&mk("Cybercrime Investigation support", "agreement 7"), &p));
-        assert!(!suspects_allowed(&mk("Cybercrime investigation support", " "), &p));
+        let mk = |purpose, legal_basis| Context {
+            sender: "s",
+            recipient: "r",
+            purpose,
+            legal_basis,
+        };
+        assert!(suspects_allowed(
+            &mk("Cybercrime Investigation support", "agreement 7"),
+            &p
+        ));
+        assert!(!suspects_allowed(
+            &mk("Cybercrime investigation support", " "),
+            &p
+        ));
         assert!(!suspects_allowed(&mk("marketing", "consent"), &p));
     }
 }

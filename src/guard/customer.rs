@@ -109,16 +109,18 @@ fn parse_digests(list: &[String], what: &str) -> Result<BTreeSet<[u8; 32]>, Guar
     list.iter()
         .map(|h| {
             let mut d = [0u8; 32];
-            hex::decode_to_slice(h, &mut d)
-                .map(|_| d)
-                .map_err(|_| GuardError::PolicyInvalid(format!("customers.{what}: not a 64-hex-digit digest")))
+            hex::decode_to_slice(h, &mut d).map(|_| d).map_err(|_| {
+                GuardError::PolicyInvalid(format!("customers.{what}: not a 64-hex-digit digest"))
+            })
         })
         .collect()
 }
 
 fn lengths(v: &[u8], max: u8, what: &str) -> Result<Vec<u8>, GuardError> {
     if v.iter().any(|&l| l > max) {
-        return Err(GuardError::PolicyInvalid(format!("customers.{what}: prefix length above {max}")));
+        return Err(GuardError::PolicyInvalid(format!(
+            "customers.{what}: prefix length above {max}"
+        )));
     }
     let set: BTreeSet<u8> = v.iter().copied().collect();
     Ok(set.into_iter().collect())
@@ -133,7 +135,11 @@ fn compile_accounts(p: &[String]) -> Result<Option<RegexSet>, GuardError> {
         .dfa_size_limit(1 << 20)
         .build()
         .map(Some)
-        .map_err(|_| GuardError::PolicyInvalid("customers.account_patterns: a pattern does not compile".into()))
+        .map_err(|_| {
+            GuardError::PolicyInvalid(
+                "customers.account_patterns: a pattern does not compile".into(),
+            )
+        })
 }
 
 impl Register {
@@ -142,8 +148,9 @@ impl Register {
             None
         } else {
             let mut c = [0u8; 32];
-            hex::decode_to_slice(&d.key_check, &mut c)
-                .map_err(|_| GuardError::PolicyInvalid("customers.key_check: not 64 hex digits".into()))?;
+            hex::decode_to_slice(&d.key_check, &mut c).map_err(|_| {
+                GuardError::PolicyInvalid("customers.key_check: not 64 hex digits".into())
+            })?;
             Some(c)
         };
         let r = Register {
@@ -164,13 +171,18 @@ impl Register {
             ));
         }
         if !r.networks.is_empty() && r.v4_lengths.is_empty() && r.v6_lengths.is_empty() {
-            return Err(GuardError::PolicyInvalid("customers: networks without prefix lengths".into()));
+            return Err(GuardError::PolicyInvalid(
+                "customers: networks without prefix lengths".into(),
+            ));
         }
         Ok(r)
     }
 
     fn has_digests(&self) -> bool {
-        !(self.domains.is_empty() && self.emails.is_empty() && self.names.is_empty() && self.networks.is_empty())
+        !(self.domains.is_empty()
+            && self.emails.is_empty()
+            && self.names.is_empty()
+            && self.networks.is_empty())
     }
 
     /// True when matching needs the key and none is loaded.
@@ -191,7 +203,11 @@ impl Register {
     }
 
     fn key(&self) -> Option<&Key> {
-        if self.has_digests() { self.key.as_ref() } else { None }
+        if self.has_digests() {
+            self.key.as_ref()
+        } else {
+            None
+        }
     }
 
     /// A host is, or is under, a registered domain.
@@ -225,13 +241,17 @@ impl Register {
             return false;
         }
         self.emails.contains(&k.digest("email", email))
-            || canon::without_subaddress(email).is_some_and(|e| self.emails.contains(&k.digest("email", &e)))
+            || canon::without_subaddress(email)
+                .is_some_and(|e| self.emails.contains(&k.digest("email", &e)))
     }
 
     /// A name or alias is a registered customer name.
     pub(crate) fn name_hit(&self, name: &str) -> bool {
         let Some(k) = self.key() else { return false };
-        !self.names.is_empty() && self.names.contains(&k.digest("name", &normalise_name(name)))
+        !self.names.is_empty()
+            && self
+                .names
+                .contains(&k.digest("name", &normalise_name(name)))
     }
 
     /// A string matches a customer account-id format (no key needed: formats are in clear).
@@ -246,12 +266,30 @@ impl Register {
             return false;
         }
         match net {
-            IpNet::V4(n) => self.overlap(k, &self.v4_lengths, n.prefix_len(), 32, |l| {
-                Ipv4Net::new(n.network(), l).ok().map(|x| IpNet::V4(x.trunc()))
-            }, &IpNet::V4(*n)),
-            IpNet::V6(n) => self.overlap(k, &self.v6_lengths, n.prefix_len(), 128, |l| {
-                Ipv6Net::new(n.network(), l).ok().map(|x| IpNet::V6(x.trunc()))
-            }, &IpNet::V6(*n)),
+            IpNet::V4(n) => self.overlap(
+                k,
+                &self.v4_lengths,
+                n.prefix_len(),
+                32,
+                |l| {
+                    Ipv4Net::new(n.network(), l)
+                        .ok()
+                        .map(|x| IpNet::V4(x.trunc()))
+                },
+                &IpNet::V4(*n),
+            ),
+            IpNet::V6(n) => self.overlap(
+                k,
+                &self.v6_lengths,
+                n.prefix_len(),
+                128,
+                |l| {
+                    Ipv6Net::new(n.network(), l)
+                        .ok()
+                        .map(|x| IpNet::V6(x.trunc()))
+                },
+                &IpNet::V6(*n),
+            ),
         }
     }
 
@@ -265,7 +303,11 @@ impl Register {
         cand: &IpNet,
     ) -> bool {
         let has = |kind: &str, n: &IpNet| self.networks.contains(&k.digest(kind, &n.to_string()));
-        let (exact, marker) = if max == 32 { ("net4", "in4") } else { ("net6", "in6") };
+        let (exact, marker) = if max == 32 {
+            ("net4", "in4")
+        } else {
+            ("net6", "in6")
+        };
         // Candidate inside (or equal to) a registered range.
         for &l in lens.iter().filter(|&&l| l <= c) {
             if at(l).is_some_and(|n| has(exact, &n)) {
@@ -337,12 +379,22 @@ pub fn build_register(key: &[u8], key_id: &str, csv: &str) -> Result<String, Gua
     let k = Key::new(key)?;
     if key_id.is_empty()
         || key_id.len() > 64
-        || !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        || !key_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     {
-        return Err(GuardError::CustomerList { line: 0, reason: "key id must be 1-64 of [A-Za-z0-9._-]" });
+        return Err(GuardError::CustomerList {
+            line: 0,
+            reason: "key id must be 1-64 of [A-Za-z0-9._-]",
+        });
     }
-    let (mut domains, mut emails, mut names, mut nets, mut accounts) =
-        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let (mut domains, mut emails, mut names, mut nets, mut accounts) = (
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    );
     let (mut l4, mut l6) = (BTreeSet::new(), BTreeSet::new());
     let mut count = 0usize;
     for (i, raw) in csv.lines().enumerate() {
@@ -352,10 +404,16 @@ pub fn build_register(key: &[u8], key_id: &str, csv: &str) -> Result<String, Gua
             continue;
         }
         let Some((kind, value)) = t.split_once(',') else {
-            return Err(GuardError::CustomerList { line, reason: "expected kind,value" });
+            return Err(GuardError::CustomerList {
+                line,
+                reason: "expected kind,value",
+            });
         };
         let (kind, value) = (kind.trim().to_ascii_lowercase(), value.trim());
-        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
         if kind == "kind" && line == 1 {
             continue; // header
         }
@@ -426,7 +484,10 @@ pub fn build_register(key: &[u8], key_id: &str, csv: &str) -> Result<String, Gua
     let join = |s: &BTreeSet<u8>| s.iter().map(u8::to_string).collect::<Vec<_>>().join(", ");
     let _ = writeln!(o, "ipv4_lengths = [{}]", join(&l4));
     let _ = writeln!(o, "ipv6_lengths = [{}]", join(&l6));
-    let _ = writeln!(o, "# Account-id formats are in clear: they describe the sender's own numbering, not a customer.");
+    let _ = writeln!(
+        o,
+        "# Account-id formats are in clear: they describe the sender's own numbering, not a customer."
+    );
     toml_list(&mut o, "account_patterns", &accounts);
     Ok(o)
 }
@@ -439,8 +500,12 @@ trait SupernetAt {
 impl SupernetAt for IpNet {
     fn supernet_at(&self, l: u8) -> Option<IpNet> {
         match self {
-            IpNet::V4(n) => Ipv4Net::new(n.network(), l).ok().map(|x| IpNet::V4(x.trunc())),
-            IpNet::V6(n) => Ipv6Net::new(n.network(), l).ok().map(|x| IpNet::V6(x.trunc())),
+            IpNet::V4(n) => Ipv4Net::new(n.network(), l)
+                .ok()
+                .map(|x| IpNet::V4(x.trunc())),
+            IpNet::V6(n) => Ipv6Net::new(n.network(), l)
+                .ok()
+                .map(|x| IpNet::V6(x.trunc())),
         }
     }
 }
@@ -526,14 +591,27 @@ mod tests {
         let mut r = Register::from_doc(w.customers).expect("r");
         assert!(r.needs_key());
         assert!(!r.host_hit("acme-bank.example"));
-        assert!(matches!(r.load_key(b"another-key-of-16+bytes"), Err(GuardError::RegisterKeyMismatch(_))));
-        assert!(matches!(r.load_key(b"short"), Err(GuardError::WeakRegisterKey)));
+        assert!(matches!(
+            r.load_key(b"another-key-of-16+bytes"),
+            Err(GuardError::RegisterKeyMismatch(_))
+        ));
+        assert!(matches!(
+            r.load_key(b"short"),
+            Err(GuardError::WeakRegisterKey)
+        ));
     }
 
     #[test]
     fn csv_errors_name_the_line_not_the_value() {
-        let e = build_register(KEY, "t1", "domain,ok.example\nphone,+44 20 7946 0958\n").expect_err("bad kind");
-        assert_eq!(e, GuardError::CustomerList { line: 2, reason: "kind must be domain, email, name, cidr or account" });
+        let e = build_register(KEY, "t1", "domain,ok.example\nphone,+44 20 7946 0958\n")
+            .expect_err("bad kind");
+        assert_eq!(
+            e,
+            GuardError::CustomerList {
+                line: 2,
+                reason: "kind must be domain, email, name, cidr or account"
+            }
+        );
         assert!(!e.to_string().contains("7946"));
         assert!(build_register(KEY, "t1", "domain,single\n").is_err());
         assert!(build_register(KEY, "bad id", "").is_err());

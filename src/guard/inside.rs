@@ -44,7 +44,11 @@ static SPECIAL_V4: LazyLock<Vec<Ipv4Net>> = LazyLock::new(|| {
     ]
 });
 static DOC_V4: LazyLock<Vec<Ipv4Net>> = LazyLock::new(|| {
-    vec![v4([192, 0, 2, 0], 24), v4([198, 51, 100, 0], 24), v4([203, 0, 113, 0], 24)]
+    vec![
+        v4([192, 0, 2, 0], 24),
+        v4([198, 51, 100, 0], 24),
+        v4([203, 0, 113, 0], 24),
+    ]
 });
 /// IPv6 special-use ranges (RFC 6890 and successors), documentation excluded. Mapped, NAT64
 /// and 6to4 addresses are judged by their embedded IPv4 (see `canon::embedded_v4`).
@@ -60,7 +64,8 @@ static SPECIAL_V6: LazyLock<Vec<Ipv6Net>> = LazyLock::new(|| {
         v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),
     ]
 });
-static DOC_V6: LazyLock<Vec<Ipv6Net>> = LazyLock::new(|| vec![v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32)]);
+static DOC_V6: LazyLock<Vec<Ipv6Net>> =
+    LazyLock::new(|| vec![v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32)]);
 
 /// True when the address or range lies inside a special-use range. A wide range that merely
 /// contains one (an indicator for 8.0.0.0/6) describes no network's inside and is not refused.
@@ -80,13 +85,22 @@ pub fn special_ip(net: &IpNet, allow_documentation: bool) -> bool {
 /// True when the host ends in one of `suffixes` (label-aligned; `corp` matches `x.corp`).
 pub fn has_suffix(host: &str, suffixes: &[String]) -> bool {
     suffixes.iter().any(|s| {
-        host == s || (host.len() > s.len() && host.ends_with(s.as_str()) && host.as_bytes()[host.len() - s.len() - 1] == b'.')
+        host == s
+            || (host.len() > s.len()
+                && host.ends_with(s.as_str())
+                && host.as_bytes()[host.len() - s.len() - 1] == b'.')
     })
 }
 
 /// An internal host name: an inside suffix, or a single label where only a host can be. Names
 /// under a documentation suffix never are.
-pub fn internal_host(host: &str, exact: bool, inside: &[String], documentation: &[String], single_label: bool) -> bool {
+pub fn internal_host(
+    host: &str,
+    exact: bool,
+    inside: &[String],
+    documentation: &[String],
+    single_label: bool,
+) -> bool {
     if has_suffix(host, documentation) {
         return false;
     }
@@ -98,7 +112,7 @@ pub fn internal_host(host: &str, exact: bool, inside: &[String], documentation: 
 }
 
 static HOME_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(?:(?-u:\b)[a-z]:[\\/]+|[\\/]+)(?:users|documents and settings|home|export[\\/]+home)[\\/]+([^\\/\s'"*?<>|:\]\[,;)]{1,64})"#)
+    Regex::new(r#"(?i)(?:(?-u:\b)[a-z]:[\\/]+|[\\/]+)(?:users|documents and settings|home|export[\\/]+home)[\\/]+([^\\/\s'"*?<>|:\]\[,;)]+)"#)
         .expect("home regex")
 });
 
@@ -107,13 +121,21 @@ static HOME_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// or `*`, are placeholders (`%USERNAME%`, `<user>`). URL paths (`https://x/users/...`) are not
 /// home paths.
 pub fn home_path(s: &str, placeholders: &[String]) -> bool {
-    if !s.contains(['\\', '/']) {
+    if !s.contains(['\\', '/'])
+        || !(super::canon::contains_ci(s, "users")
+            || super::canon::contains_ci(s, "home")
+            || super::canon::contains_ci(s, "settings"))
+    {
         return false;
     }
     HOME_RE.captures_iter(s).any(|c| {
-        let (Some(m), Some(name)) = (c.get(0), c.get(1)) else { return false };
+        let (Some(m), Some(name)) = (c.get(0), c.get(1)) else {
+            return false;
+        };
         // Inside a URL? Look at the whitespace-delimited token holding the match.
-        let token_start = s[..m.start()].rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let token_start = s[..m.start()]
+            .rfind(char::is_whitespace)
+            .map_or(0, |i| i + 1);
         if s[token_start..m.start()].contains("://") {
             return false;
         }
@@ -130,10 +152,34 @@ static DOMAIN_USER_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const NOT_A_DOMAIN: &[&str] = &[
-    "builtin", "authority", "nt", "hklm", "hkcu", "hku", "hkcr", "hkcc", "hkey_local_machine",
-    "system32", "syswow64", "windows", "temp", "appdata", "software", "system", "device",
+    "builtin",
+    "authority",
+    "nt",
+    "hklm",
+    "hkcu",
+    "hku",
+    "hkcr",
+    "hkcc",
+    "hkey_local_machine",
+    "system32",
+    "syswow64",
+    "windows",
+    "temp",
+    "appdata",
+    "software",
+    "system",
+    "device",
 ];
-const NOT_A_USER: &[&str] = &["system", "administrators", "users", "everyone", "local", "network", "guest", "guests"];
+const NOT_A_USER: &[&str] = &[
+    "system",
+    "administrators",
+    "users",
+    "everyone",
+    "local",
+    "network",
+    "guest",
+    "guests",
+];
 
 /// True when the string names a Windows account `DOMAIN\user` (a standalone token, not a path
 /// component; well-known principals and registry hives excluded).
@@ -144,7 +190,9 @@ pub fn domain_user(s: &str) -> bool {
     DOMAIN_USER_RE.captures_iter(s).any(|c| {
         let d = c.get(1).map_or("", |m| m.as_str()).to_ascii_lowercase();
         let u = c.get(2).map_or("", |m| m.as_str()).to_ascii_lowercase();
-        !NOT_A_DOMAIN.contains(&d.as_str()) && !NOT_A_USER.contains(&u.as_str()) && !d.starts_with("hkey")
+        !NOT_A_DOMAIN.contains(&d.as_str())
+            && !NOT_A_USER.contains(&u.as_str())
+            && !d.starts_with("hkey")
     })
 }
 
@@ -158,11 +206,28 @@ mod tests {
 
     #[test]
     fn special_ranges() {
-        for s in ["10.0.0.0/32", "10.1.2.0/24", "192.168.1.1/32", "172.20.0.0/16", "100.64.1.1/32",
-            "127.0.0.1/32", "169.254.9.9/32", "fe80::1/128", "fd00:1::/64", "::1/128", "ff02::1/128"] {
+        for s in [
+            "10.0.0.0/32",
+            "10.1.2.0/24",
+            "192.168.1.1/32",
+            "172.20.0.0/16",
+            "100.64.1.1/32",
+            "127.0.0.1/32",
+            "169.254.9.9/32",
+            "fe80::1/128",
+            "fd00:1::/64",
+            "::1/128",
+            "ff02::1/128",
+        ] {
             assert!(special_ip(&n(s), true), "{s}");
         }
-        for s in ["8.8.8.8/32", "223.166.0.0/15", "8.0.0.0/6", "2600::/16", "60.10.1.120/32"] {
+        for s in [
+            "8.8.8.8/32",
+            "223.166.0.0/15",
+            "8.0.0.0/6",
+            "2600::/16",
+            "60.10.1.120/32",
+        ] {
             assert!(!special_ip(&n(s), true), "{s}");
         }
         assert!(!special_ip(&n("198.51.100.3/32"), true));
@@ -173,12 +238,22 @@ mod tests {
 
     #[test]
     fn hosts() {
-        let inside: Vec<String> = ["local", "corp", "internal", "lan", "home.arpa"].map(String::from).to_vec();
-        let doc: Vec<String> = ["example", "test", "example.com"].map(String::from).to_vec();
+        let inside: Vec<String> = ["local", "corp", "internal", "lan", "home.arpa"]
+            .map(String::from)
+            .to_vec();
+        let doc: Vec<String> = ["example", "test", "example.com"]
+            .map(String::from)
+            .to_vec();
         assert!(internal_host("dc01.acme.corp", false, &inside, &doc, true));
         assert!(internal_host("printer.local", false, &inside, &doc, true));
         assert!(internal_host("nas.home.arpa", false, &inside, &doc, true));
-        assert!(!internal_host("corp.example.com", false, &inside, &doc, true));
+        assert!(!internal_host(
+            "corp.example.com",
+            false,
+            &inside,
+            &doc,
+            true
+        ));
         assert!(!internal_host("notcorp", false, &inside, &doc, true));
         assert!(internal_host("fileserver", true, &inside, &doc, true));
         assert!(!internal_host("fileserver", true, &inside, &doc, false));
@@ -188,7 +263,9 @@ mod tests {
 
     #[test]
     fn home_paths() {
-        let p: Vec<String> = ["public", "default", "all users"].map(String::from).to_vec();
+        let p: Vec<String> = ["public", "default", "all users"]
+            .map(String::from)
+            .to_vec();
         assert!(home_path(r"C:\Users\jsmith\AppData\x.exe", &p));
         assert!(home_path(r"C:\\Users\\jsmith\\AppData", &p));
         assert!(home_path("/home/alice/.ssh/id_rsa", &p));

@@ -89,7 +89,14 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} ({}): {}", self.path, self.rule, self.class.as_str(), self.hint)
+        write!(
+            f,
+            "{} {} ({}): {}",
+            self.path,
+            self.rule,
+            self.class.as_str(),
+            self.hint
+        )
     }
 }
 
@@ -110,7 +117,13 @@ pub enum Tlp {
 
 impl Tlp {
     /// All levels, lowest first.
-    pub const ALL: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
+    pub const ALL: [Tlp; 5] = [
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
 
     /// The name used in `ItemCommitment.tlp`: "clear", "green", "amber", "amber+strict", "red".
     pub fn as_str(self) -> &'static str {
@@ -243,7 +256,9 @@ pub enum GuardError {
 pub fn replay(policy_bytes: &[u8], ctx: &Context, item: &[u8]) -> Result<Verdict, GuardError> {
     let policy = Policy::parse(policy_bytes)?;
     if policy.register_needs_key() {
-        return Err(GuardError::RegisterKeyRequired(policy.register_key_id().to_owned()));
+        return Err(GuardError::RegisterKeyRequired(
+            policy.register_key_id().to_owned(),
+        ));
     }
     Ok(policy.screen(ctx, item))
 }
@@ -264,7 +279,9 @@ pub fn replay_keyed(
 /// is re-encoded compactly with sorted keys, so unwrapping is deterministic.
 pub fn unwrap_bundle(json: &[u8]) -> Result<Vec<Vec<u8>>, GuardError> {
     let value = stix::parse_strict(json).map_err(|_| GuardError::Bundle("not a JSON object"))?;
-    let obj = value.as_object().ok_or(GuardError::Bundle("not a JSON object"))?;
+    let obj = value
+        .as_object()
+        .ok_or(GuardError::Bundle("not a JSON object"))?;
     if obj.get("type").and_then(|t| t.as_str()) != Some("bundle") {
         return Err(GuardError::Bundle("type is not \"bundle\""));
     }
@@ -293,7 +310,8 @@ pub fn unwrap_bundle(json: &[u8]) -> Result<Vec<Vec<u8>>, GuardError> {
         if is_marking && referenced.contains(id) {
             continue;
         }
-        let bytes = serde_json::to_vec(o).map_err(|_| GuardError::Bundle("object does not encode"))?;
+        let bytes =
+            serde_json::to_vec(o).map_err(|_| GuardError::Bundle("object does not encode"))?;
         items.push(bytes);
     }
     Ok(items)
@@ -341,7 +359,9 @@ impl Policy {
             out.add_root(rules::SCHEMA_JSON);
             return None;
         };
-        if self.require_declared() && (ctx.purpose.trim().is_empty() || ctx.legal_basis.trim().is_empty()) {
+        if self.require_declared()
+            && (ctx.purpose.trim().is_empty() || ctx.legal_basis.trim().is_empty())
+        {
             out.add_root(rules::CONTEXT_DECLARED);
         }
         let shape = stix::check(obj, out);

@@ -31,15 +31,21 @@ fn re(p: &str) -> Regex {
     Regex::new(p).expect("constant regex")
 }
 
-static CARD_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)[2-6](?:[ -]?[0-9]){12,18}(?-u:\b)"));
+static CARD_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)[2-6](?:[ -]?[0-9]){12,18}(?-u:\b)"));
 static IBAN_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?-u:\b)"));
-static SSN_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)([0-9]{3})-([0-9]{2})-([0-9]{4})(?-u:\b)"));
+static SSN_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)([0-9]{3})-([0-9]{2})-([0-9]{4})(?-u:\b)"));
 static NINO_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?-u:\b)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?([0-9]{2}) ?([0-9]{2}) ?([0-9]{2}) ?[A-D](?-u:\b)")
+    re(
+        r"(?-u:\b)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?([0-9]{2}) ?([0-9]{2}) ?([0-9]{2}) ?[A-D](?-u:\b)",
+    )
 });
 static PHONE_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)(?:\+[1-9][0-9 ().-]{6,20}[0-9]|(?:tel|phone|mobile|cell|fax)[:.]?\s*[0-9(][0-9 ().-]{5,20}[0-9])")
+    re(
+        r"(?i)(?:\+[1-9][0-9 ().-]{6,20}[0-9]|(?:tel|phone|mobile|cell|fax)[:.]?\s*[0-9(][0-9 ().-]{5,20}[0-9])",
+    )
 });
 
 /// Luhn checksum over the digits of `s` (separators ignored).
@@ -52,7 +58,13 @@ pub fn luhn(s: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
         .sum();
     sum % 10 == 0
 }
@@ -99,7 +111,11 @@ pub fn is_iban(s: &str) -> bool {
             Some(v) => v,
             None => return false,
         };
-        rem = if v < 10 { (rem * 10 + v) % 97 } else { (rem * 100 + v) % 97 };
+        rem = if v < 10 {
+            (rem * 10 + v) % 97
+        } else {
+            (rem * 100 + v) % 97
+        };
     }
     rem == 1
 }
@@ -120,13 +136,19 @@ pub fn is_phone(s: &str) -> bool {
     (8..=15).contains(&n)
 }
 
+fn nino(s: &str) -> bool {
+    NINO_RE
+        .find_iter(s)
+        .any(|m| m.as_str().get(0..2).is_some_and(is_nino_prefix))
+}
+
 /// Runs the enabled detectors over one string; returns the rule ids that fire.
 pub fn scan(s: &str, on: Enabled) -> Vec<&'static str> {
     let mut out = Vec::new();
     let digits = s.bytes().filter(u8::is_ascii_digit).count();
     if digits < 8 {
         // Every detector needs at least 8 digits (NINO: 6, but also two capitals).
-        if on.nino && digits >= 6 && NINO_RE.captures_iter(s).any(|c| c.get(1).is_some_and(|p| is_nino_prefix(p.as_str()))) {
+        if on.nino && digits >= 6 && nino(s) {
             out.push(rules::PERSONAL_NINO);
         }
         return out;
@@ -137,15 +159,16 @@ pub fn scan(s: &str, on: Enabled) -> Vec<&'static str> {
     if on.iban && IBAN_RE.find_iter(s).any(|m| is_iban(m.as_str())) {
         out.push(rules::PERSONAL_IBAN);
     }
+    // find_iter, not captures_iter: the lazy DFA, not the slower capture engine.
     if on.ssn
-        && SSN_RE.captures_iter(s).any(|c| match (c.get(1), c.get(2), c.get(3)) {
-            (Some(a), Some(g), Some(n)) => is_ssn(a.as_str(), g.as_str(), n.as_str()),
-            _ => false,
+        && SSN_RE.find_iter(s).any(|m| {
+            let t = m.as_str();
+            t.len() == 11 && is_ssn(&t[0..3], &t[4..6], &t[7..11])
         })
     {
         out.push(rules::PERSONAL_SSN);
     }
-    if on.nino && NINO_RE.captures_iter(s).any(|c| c.get(1).is_some_and(|p| is_nino_prefix(p.as_str()))) {
+    if on.nino && nino(s) {
         out.push(rules::PERSONAL_NINO);
     }
     if on.phones && PHONE_RE.find_iter(s).any(|m| is_phone(m.as_str())) {
@@ -158,7 +181,13 @@ pub fn scan(s: &str, on: Enabled) -> Vec<&'static str> {
 mod tests {
     use super::*;
 
-    const ALL: Enabled = Enabled { cards: true, iban: true, ssn: true, nino: true, phones: true };
+    const ALL: Enabled = Enabled {
+        cards: true,
+        iban: true,
+        ssn: true,
+        nino: true,
+        phones: true,
+    };
 
     #[test]
     fn luhn_and_cards() {
@@ -167,7 +196,10 @@ mod tests {
         assert!(is_card("4111 1111 1111 1111"));
         assert!(is_card("5500-0000-0000-0004"));
         assert!(!is_card("4111 1111 1111 1112"));
-        assert_eq!(scan("card 4111-1111-1111-1111 charged", ALL), vec![rules::PERSONAL_CARD]);
+        assert_eq!(
+            scan("card 4111-1111-1111-1111 charged", ALL),
+            vec![rules::PERSONAL_CARD]
+        );
         assert!(scan("md5 a4111111111111111b", ALL).is_empty());
     }
 
@@ -178,7 +210,10 @@ mod tests {
         assert!(!is_iban("GB82 WEST 1234 5698 7654 33"));
         assert!(!is_iban("DE8937040044053201300"));
         assert!(!is_iban("XX82WEST12345698765432"));
-        assert_eq!(scan("IBAN DE89 3704 0044 0532 0130 00", ALL), vec![rules::PERSONAL_IBAN]);
+        assert_eq!(
+            scan("IBAN DE89 3704 0044 0532 0130 00", ALL),
+            vec![rules::PERSONAL_IBAN]
+        );
     }
 
     #[test]
@@ -195,7 +230,10 @@ mod tests {
 
     #[test]
     fn nino_rules() {
-        assert_eq!(scan("NI number AB 12 34 56 C", ALL), vec![rules::PERSONAL_NINO]);
+        assert_eq!(
+            scan("NI number AB 12 34 56 C", ALL),
+            vec![rules::PERSONAL_NINO]
+        );
         assert_eq!(scan("AB123456C", ALL), vec![rules::PERSONAL_NINO]);
         assert!(scan("GB123456C", ALL).is_empty());
         assert!(scan("DA123456C", ALL).is_empty());
@@ -204,8 +242,14 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(scan("call +44 20 7946 0958", ALL), vec![rules::PERSONAL_PHONE]);
-        assert_eq!(scan("tel: (555) 010-4477", ALL), vec![rules::PERSONAL_PHONE]);
+        assert_eq!(
+            scan("call +44 20 7946 0958", ALL),
+            vec![rules::PERSONAL_PHONE]
+        );
+        assert_eq!(
+            scan("tel: (555) 010-4477", ALL),
+            vec![rules::PERSONAL_PHONE]
+        );
         assert!(scan("767 separate instances in 2012", ALL).is_empty());
         assert!(scan("+1 is fine", ALL).is_empty());
         assert!(scan("2014-05-08T09:00:00.000000Z", ALL).is_empty());

@@ -95,7 +95,12 @@ pub struct Policy {
 
 fn lower_suffixes(v: Vec<String>) -> Vec<String> {
     v.into_iter()
-        .map(|s| s.trim().trim_start_matches('.').trim_end_matches('.').to_ascii_lowercase())
+        .map(|s| {
+            s.trim()
+                .trim_start_matches('.')
+                .trim_end_matches('.')
+                .to_ascii_lowercase()
+        })
         .filter(|s| !s.is_empty())
         .collect()
 }
@@ -103,8 +108,10 @@ fn lower_suffixes(v: Vec<String>) -> Vec<String> {
 impl Policy {
     /// Parses and validates a policy document (bytes exactly as signed).
     pub fn parse(bytes: &[u8]) -> Result<Policy, GuardError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| GuardError::PolicySyntax("not UTF-8".into()))?;
-        let d: Document = toml::from_str(text).map_err(|e| GuardError::PolicySyntax(e.message().to_owned()))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| GuardError::PolicySyntax("not UTF-8".into()))?;
+        let d: Document =
+            toml::from_str(text).map_err(|e| GuardError::PolicySyntax(e.message().to_owned()))?;
         let invalid = |m: &str| GuardError::PolicyInvalid(m.to_owned());
         if d.version.trim().is_empty() {
             return Err(invalid("version is empty"));
@@ -118,7 +125,8 @@ impl Policy {
         if d.allow.types_is_empty() {
             return Err(invalid("allow.types is empty: nothing could cross"));
         }
-        let victim_words = VictimWords::new(&d.context.victim_words).ok_or_else(|| invalid("context.victim_words do not compile"))?;
+        let victim_words = VictimWords::new(&d.context.victim_words)
+            .ok_or_else(|| invalid("context.victim_words do not compile"))?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         Ok(Policy {
             hash,
@@ -126,7 +134,12 @@ impl Policy {
             owner: d.owner,
             red_recipients: d.tlp.red_recipients.into_iter().collect(),
             require_declared: d.context.require_purpose_and_legal_basis,
-            suspect_purposes: d.context.suspect_data_purposes.into_iter().map(|s| s.trim().to_lowercase()).collect(),
+            suspect_purposes: d
+                .context
+                .suspect_data_purposes
+                .into_iter()
+                .map(|s| s.trim().to_lowercase())
+                .collect(),
             victim_words,
             max_item_bytes: d.limits.max_item_bytes,
             max_findings: d.limits.max_findings,
@@ -135,7 +148,12 @@ impl Policy {
                 inside_suffixes: lower_suffixes(d.detectors.inside_suffixes),
                 documentation_suffixes: lower_suffixes(d.detectors.documentation_suffixes),
                 single_label_hosts: d.detectors.single_label_hosts,
-                home_placeholders: d.detectors.home_placeholders.into_iter().map(|s| s.to_lowercase()).collect(),
+                home_placeholders: d
+                    .detectors
+                    .home_placeholders
+                    .into_iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
                 personal: Enabled {
                     cards: d.detectors.cards,
                     iban: d.detectors.iban,

@@ -49,25 +49,48 @@ impl Findings {
 
     /// The findings, sorted by (path, rule), at most `max` of them.
     pub(crate) fn into_sorted(self, max: usize) -> Vec<Finding> {
-        self.set.into_iter().take(max).map(|(p, r)| finding(&p, r)).collect()
+        self.set
+            .into_iter()
+            .take(max)
+            .map(|(p, r)| finding(&p, r))
+            .collect()
     }
 }
 
 /// A finding for a rule id, with the rule's class and fixed hint.
 pub(crate) fn finding(path: &str, rule: &'static str) -> Finding {
-    let (class, hint) = rules::rule(rule).map_or((FindingClass::Policy, "Refused by the policy."), |r| (r.class, r.hint));
-    Finding { path: path.to_owned(), rule, class, hint: hint.to_owned() }
+    let (class, hint) = rules::rule(rule)
+        .map_or((FindingClass::Policy, "Refused by the policy."), |r| {
+            (r.class, r.hint)
+        });
+    Finding {
+        path: path.to_owned(),
+        rule,
+        class,
+        hint: hint.to_owned(),
+    }
 }
 
 /// True when a property name may appear in a path by name: STIX vocabulary or the policy's.
 pub(crate) fn shown_name(policy: &Policy, k: &str) -> bool {
-    k.len() <= 64 && (stix::is_known_property(k) || policy.allow().is_vocabulary(k) || is_hash_name(k))
+    k.len() <= 64
+        && (stix::is_known_property(k) || policy.allow().is_vocabulary(k) || is_hash_name(k))
 }
 
 fn is_hash_name(k: &str) -> bool {
     matches!(
         k.to_ascii_uppercase().as_str(),
-        "MD5" | "SHA-1" | "SHA1" | "SHA-256" | "SHA256" | "SHA-512" | "SHA512" | "SHA3-256" | "SHA3-512" | "SSDEEP" | "TLSH"
+        "MD5"
+            | "SHA-1"
+            | "SHA1"
+            | "SHA-256"
+            | "SHA256"
+            | "SHA-512"
+            | "SHA512"
+            | "SHA3-256"
+            | "SHA3-512"
+            | "SSDEEP"
+            | "TLSH"
     )
 }
 
@@ -104,7 +127,13 @@ struct Walker<'p, 'v, 'o> {
 }
 
 /// Screens every string of the item with the customer, inside and personal-data detectors.
-pub(crate) fn scan_item(policy: &Policy, obj: &Map<String, Value>, shape: Option<&Shape>, persona: bool, out: &mut Findings) {
+pub(crate) fn scan_item(
+    policy: &Policy,
+    obj: &Map<String, Value>,
+    shape: Option<&Shape>,
+    persona: bool,
+    out: &mut Findings,
+) {
     if policy.register.needs_key() {
         out.add_root(rules::CUSTOMER_KEY);
     }
@@ -112,7 +141,12 @@ pub(crate) fn scan_item(policy: &Policy, obj: &Map<String, Value>, shape: Option
         .map(|s| s.stix_type.as_str())
         .or_else(|| obj.get("type").and_then(Value::as_str))
         .unwrap_or("");
-    let mut w = Walker { policy, out, path: Vec::with_capacity(8), base: context::object_side(stix_type, persona) };
+    let mut w = Walker {
+        policy,
+        out,
+        path: Vec::with_capacity(8),
+        base: context::object_side(stix_type, persona),
+    };
     for (pos, (k, v)) in obj.iter().enumerate() {
         let shown = shown_name(policy, k);
         w.path.push(Seg::Key(k, pos, shown));
@@ -190,8 +224,31 @@ impl<'v> Walker<'_, 'v, '_> {
         if s.is_empty() || structural(s) {
             return;
         }
+        // Fast path: plain words (labels, vocabulary values, short names) can hold no host,
+        // address, path or personal number; only the account formats and names still apply.
+        if field == Field::Text || field == Field::Name {
+            let b = s.as_bytes();
+            let plain = b.iter().all(|&c| {
+                !matches!(
+                    c,
+                    b'.' | b'@' | b':' | b'/' | b'\\' | b'%' | b'[' | b'(' | b'{' | 0x80..=0xff
+                )
+            }) && b.iter().filter(|c| c.is_ascii_digit()).count() < 6;
+            if plain {
+                if self.policy.register.account_hit(s) {
+                    self.hit(rules::CUSTOMER_ACCOUNT);
+                }
+                if field == Field::Name && self.policy.register.name_hit(s) {
+                    self.hit(rules::CUSTOMER_NAME);
+                }
+                return;
+            }
+        }
         let variants = canon::variants(s);
-        let at = Where { ip_value: field == Field::IpValue, host_value: field == Field::HostValue };
+        let at = Where {
+            ip_value: field == Field::IpValue,
+            host_value: field == Field::HostValue,
+        };
         let x = merge(variants.iter().map(|v| canon::extract(v, at)));
         let mut side: Option<Side> = None;
         self.check_extracted(&x, s, &mut side, false);
@@ -224,11 +281,15 @@ impl<'v> Walker<'_, 'v, '_> {
                     self.hit(rules::INSIDE_ACCOUNT);
                 }
                 let at = Where {
-                    ip_value: t == "ipv4-addr" || t == "ipv6-addr" || (t == "network-traffic" && p.ends_with("ref.value")),
+                    ip_value: t == "ipv4-addr"
+                        || t == "ipv6-addr"
+                        || (t == "network-traffic" && p.ends_with("ref.value")),
                     host_value: t == "domain-name",
                 };
                 let recipients = t == "email-message"
-                    && (p.starts_with("to_refs") || p.starts_with("cc_refs") || p.starts_with("bcc_refs"));
+                    && (p.starts_with("to_refs")
+                        || p.starts_with("cc_refs")
+                        || p.starts_with("bcc_refs"));
                 let x = merge(canon::variants(&val).iter().map(|v| canon::extract(v, at)));
                 self.check_extracted(&x, &val, &mut side, recipients);
             }
@@ -245,17 +306,33 @@ impl<'v> Walker<'_, 'v, '_> {
             if reg.host_hit(h) {
                 rules_hit.push(rules::CUSTOMER_DOMAIN);
             }
-            if inside::internal_host(h, false, &det.inside_suffixes, &det.documentation_suffixes, det.single_label_hosts) {
+            if inside::internal_host(
+                h,
+                false,
+                &det.inside_suffixes,
+                &det.documentation_suffixes,
+                det.single_label_hosts,
+            ) {
                 rules_hit.push(rules::INSIDE_HOST);
             }
         }
         for h in &x.exact_hosts {
-            if inside::internal_host(h, true, &det.inside_suffixes, &det.documentation_suffixes, det.single_label_hosts) {
+            if inside::internal_host(
+                h,
+                true,
+                &det.inside_suffixes,
+                &det.documentation_suffixes,
+                det.single_label_hosts,
+            ) {
                 rules_hit.push(rules::INSIDE_HOST);
             }
         }
         if !x.emails.is_empty() {
-            let sd = if victim { Side::Victim } else { *side.get_or_insert_with(|| self.side_of(s)) };
+            let sd = if victim {
+                Side::Victim
+            } else {
+                *side.get_or_insert_with(|| self.side_of(s))
+            };
             for e in &x.emails {
                 if reg.email_hit(e) {
                     rules_hit.push(rules::CUSTOMER_EMAIL);
@@ -281,7 +358,8 @@ impl<'v> Walker<'_, 'v, '_> {
 
 /// Identifiers and timestamps are validated by the schema check and carry no free text.
 fn structural(s: &str) -> bool {
-    (s.len() > 36 && s.contains("--") && stix::is_identifier(s)) || (s.ends_with('Z') && s.len() >= 20 && stix::is_timestamp(s))
+    (s.len() > 36 && s.contains("--") && stix::is_identifier(s))
+        || (s.ends_with('Z') && s.len() >= 20 && stix::is_timestamp(s))
 }
 
 fn merge(it: impl Iterator<Item = Extracted>) -> Extracted {

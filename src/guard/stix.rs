@@ -72,11 +72,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut m = Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            if m.contains_key(&k) {
+            let Strict(v) = map.next_value()?;
+            if m.insert(k, v).is_some() {
                 return Err(de::Error::custom(DUP_MARK));
             }
-            let Strict(v) = map.next_value()?;
-            m.insert(k, v);
         }
         Ok(Value::Object(m))
     }
@@ -107,14 +106,45 @@ pub enum Kind {
 }
 
 const SDOS: &[&str] = &[
-    "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
-    "indicator", "infrastructure", "intrusion-set", "location", "malware", "malware-analysis",
-    "note", "observed-data", "opinion", "report", "threat-actor", "tool", "vulnerability",
+    "attack-pattern",
+    "campaign",
+    "course-of-action",
+    "grouping",
+    "identity",
+    "incident",
+    "indicator",
+    "infrastructure",
+    "intrusion-set",
+    "location",
+    "malware",
+    "malware-analysis",
+    "note",
+    "observed-data",
+    "opinion",
+    "report",
+    "threat-actor",
+    "tool",
+    "vulnerability",
 ];
 const SCOS: &[&str] = &[
-    "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message",
-    "file", "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process",
-    "software", "url", "user-account", "windows-registry-key", "x509-certificate",
+    "artifact",
+    "autonomous-system",
+    "directory",
+    "domain-name",
+    "email-addr",
+    "email-message",
+    "file",
+    "ipv4-addr",
+    "ipv6-addr",
+    "mac-addr",
+    "mutex",
+    "network-traffic",
+    "process",
+    "software",
+    "url",
+    "user-account",
+    "windows-registry-key",
+    "x509-certificate",
 ];
 
 /// The kind of a STIX type name.
@@ -145,30 +175,59 @@ pub struct Shape {
 
 static TYPE_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9-]{0,248}[a-z0-9]$").expect("type regex"));
-// The OASIS identifier.json pattern (it accepts upper-case hex; the OASIS examples use it).
-static ID_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([a-z][a-z0-9-]+[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-5][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$")
-        .expect("id regex")
-});
-// The OASIS timestamp.json pattern.
-static TS_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[0-9]{4}-(0[1-9]|1[012])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9]|60)(\.[0-9]+)?Z$")
-        .expect("timestamp regex")
-});
 
-/// True for a STIX identifier `<type>--<uuid>`.
+/// The OASIS identifier.json pattern, by hand (hot path):
+/// `^[a-z][a-z0-9-]+[a-z0-9]--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-5][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$`
+/// (it accepts upper-case hex; the OASIS examples use it).
 pub fn is_identifier(s: &str) -> bool {
-    s.len() <= 300 && ID_RE.is_match(s)
-}
-
-/// True for a STIX 2.1 timestamp (RFC 3339, UTC, `Z`), including the day-of-month check.
-pub fn is_timestamp(s: &str) -> bool {
-    if s.len() > 64 || !TS_RE.is_match(s) {
+    let b = s.as_bytes();
+    if b.len() < 3 + 2 + 36 || b.len() > 300 {
         return false;
     }
-    let y: u32 = s[0..4].parse().unwrap_or(0);
-    let m: u32 = s[5..7].parse().unwrap_or(0);
-    let d: u32 = s[8..10].parse().unwrap_or(0);
+    let (t, rest) = b.split_at(b.len() - 38);
+    let (sep, u) = rest.split_at(2);
+    let type_ok = t.len() >= 3
+        && t[0].is_ascii_lowercase()
+        && t.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && t.last().is_some_and(|&c| c != b'-');
+    let uuid_ok = u.iter().enumerate().all(|(i, &c)| match i {
+        8 | 13 | 18 | 23 => c == b'-',
+        14 => (b'1'..=b'5').contains(&c),
+        19 => matches!(c, b'8' | b'9' | b'a' | b'b' | b'A' | b'B'),
+        _ => c.is_ascii_hexdigit(),
+    });
+    sep == b"--" && type_ok && uuid_ok
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u32, |a, &c| a * 10 + u32::from(c - b'0')))
+}
+
+/// True for a STIX 2.1 timestamp (the OASIS timestamp.json pattern: RFC 3339, UTC, `Z`,
+/// optional fraction), including the day-of-month check. By hand: it runs on every timestamp.
+pub fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 20 || b.len() > 64 || b[b.len() - 1] != b'Z' {
+        return false;
+    }
+    let fixed = b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':';
+    let frac = &b[19..b.len() - 1];
+    let frac_ok = frac.is_empty()
+        || (frac.len() >= 2 && frac[0] == b'.' && frac[1..].iter().all(u8::is_ascii_digit));
+    let (Some(y), Some(m), Some(d), Some(h), Some(mi), Some(sec)) = (
+        digits(&b[0..4]),
+        digits(&b[5..7]),
+        digits(&b[8..10]),
+        digits(&b[11..13]),
+        digits(&b[14..16]),
+        digits(&b[17..19]),
+    ) else {
+        return false;
+    };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let max = match m {
         2 if leap => 29,
@@ -176,7 +235,13 @@ pub fn is_timestamp(s: &str) -> bool {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     };
-    d <= max
+    fixed
+        && frac_ok
+        && (1..=12).contains(&m)
+        && (1..=max).contains(&d)
+        && h <= 23
+        && mi <= 59
+        && sec <= 60
 }
 
 /// The JSON form STIX 2.1 gives a property.
@@ -198,27 +263,77 @@ enum Form {
 fn form_of(prop: &str) -> Option<Form> {
     use Form::*;
     Some(match prop {
-        "name" | "description" | "pattern" | "pattern_type" | "pattern_version"
-        | "identity_class" | "contact_information" | "relationship_type" | "lang"
-        | "resource_level" | "primary_motivation" | "sophistication" | "objective" | "value"
-        | "tool_version" | "mime_type" | "serial_number" | "signature_algorithm" | "rir"
-        | "definition_type" | "spec_version" | "type" | "id" | "issuer" | "subject"
-        | "content" | "abstract" | "opinion" | "explanation" | "context" => Str,
+        "name"
+        | "description"
+        | "pattern"
+        | "pattern_type"
+        | "pattern_version"
+        | "identity_class"
+        | "contact_information"
+        | "relationship_type"
+        | "lang"
+        | "resource_level"
+        | "primary_motivation"
+        | "sophistication"
+        | "objective"
+        | "value"
+        | "tool_version"
+        | "mime_type"
+        | "serial_number"
+        | "signature_algorithm"
+        | "rir"
+        | "definition_type"
+        | "spec_version"
+        | "type"
+        | "id"
+        | "issuer"
+        | "subject"
+        | "content"
+        | "abstract"
+        | "opinion"
+        | "explanation"
+        | "context" => Str,
         "is_family" | "revoked" | "is_self_signed" | "defanged" | "summary" => Bool,
         "confidence" | "count" | "number_observed" | "number" | "size" => Int,
-        "labels" | "aliases" | "indicator_types" | "malware_types" | "threat_actor_types"
-        | "tool_types" | "infrastructure_types" | "report_types" | "roles" | "goals"
-        | "sectors" | "secondary_motivations" | "personal_motivations"
-        | "architecture_execution_envs" | "implementation_languages" | "capabilities"
+        "labels"
+        | "aliases"
+        | "indicator_types"
+        | "malware_types"
+        | "threat_actor_types"
+        | "tool_types"
+        | "infrastructure_types"
+        | "report_types"
+        | "roles"
+        | "goals"
+        | "sectors"
+        | "secondary_motivations"
+        | "personal_motivations"
+        | "architecture_execution_envs"
+        | "implementation_languages"
+        | "capabilities"
         | "authors" => StrList,
-        "created" | "modified" | "valid_from" | "valid_until" | "first_seen" | "last_seen"
-        | "published" | "start_time" | "stop_time" | "first_observed" | "last_observed"
-        | "validity_not_before" | "validity_not_after" => Ts,
+        "created"
+        | "modified"
+        | "valid_from"
+        | "valid_until"
+        | "first_seen"
+        | "last_seen"
+        | "published"
+        | "start_time"
+        | "stop_time"
+        | "first_observed"
+        | "last_observed"
+        | "validity_not_before"
+        | "validity_not_after" => Ts,
         "created_by_ref" | "source_ref" | "target_ref" | "sighting_of_ref" => Ref,
-        "object_refs" | "object_marking_refs" | "where_sighted_refs" | "observed_data_refs"
-        | "sample_refs" | "resolves_to_refs" | "belongs_to_refs" | "operating_system_refs" => {
-            RefList
-        }
+        "object_refs"
+        | "object_marking_refs"
+        | "where_sighted_refs"
+        | "observed_data_refs"
+        | "sample_refs"
+        | "resolves_to_refs"
+        | "belongs_to_refs"
+        | "operating_system_refs" => RefList,
         "external_references" => ExtRefs,
         "kill_chain_phases" => KillChain,
         "hashes" => Hashes,
@@ -231,9 +346,20 @@ pub fn is_known_property(prop: &str) -> bool {
     form_of(prop).is_some()
         || matches!(
             prop,
-            "source_name" | "url" | "external_id" | "kill_chain_name" | "phase_name"
-                | "extensions" | "granular_markings" | "definition" | "marking_ref" | "selectors"
-                | "statement" | "tlp" | "objects" | "where_sighted_refs"
+            "source_name"
+                | "url"
+                | "external_id"
+                | "kill_chain_name"
+                | "phase_name"
+                | "extensions"
+                | "granular_markings"
+                | "definition"
+                | "marking_ref"
+                | "selectors"
+                | "statement"
+                | "tlp"
+                | "objects"
+                | "where_sighted_refs"
         )
 }
 
@@ -252,9 +378,7 @@ fn required_of(stix_type: &str) -> &'static [&'static str] {
         "malware-analysis" => &["product"],
         "relationship" => &["relationship_type", "source_ref", "target_ref"],
         "sighting" => &["sighting_of_ref"],
-        "domain-name" | "email-addr" | "ipv4-addr" | "ipv6-addr" | "mac-addr" | "url" => {
-            &["value"]
-        }
+        "domain-name" | "email-addr" | "ipv4-addr" | "ipv6-addr" | "mac-addr" | "url" => &["value"],
         "mutex" | "software" => &["name"],
         "autonomous-system" => &["number"],
         "directory" => &["path"],
@@ -311,7 +435,9 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
         }
     }
     match stix_type {
-        "malware" if obj.get("is_family") == Some(&Value::Bool(true)) && !obj.contains_key("name") => {
+        "malware"
+            if obj.get("is_family") == Some(&Value::Bool(true)) && !obj.contains_key("name") =>
+        {
             out.add("$.name", rules::SCHEMA_REQUIRED)
         }
         "file" if !obj.contains_key("name") && !obj.contains_key("hashes") => {
@@ -329,7 +455,11 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
             check_form(k, form, v, out);
         }
     }
-    Some(Shape { stix_type: stix_type.to_owned(), id: id?, kind })
+    Some(Shape {
+        stix_type: stix_type.to_owned(),
+        id: id?,
+        kind,
+    })
 }
 
 fn is_str_list(v: &Value) -> bool {
@@ -385,7 +515,11 @@ fn is_hashes(v: &Value) -> bool {
 
 /// Checks the TLP 2.0 marking: exactly one of the five FIRST ids in `object_marking_refs`, and no
 /// other marking. A TLP marking-definition item is itself public: it reports Clear.
-pub(crate) fn check_tlp(obj: &Map<String, Value>, shape: Option<&Shape>, out: &mut Findings) -> Option<Tlp> {
+pub(crate) fn check_tlp(
+    obj: &Map<String, Value>,
+    shape: Option<&Shape>,
+    out: &mut Findings,
+) -> Option<Tlp> {
     if let Some(s) = shape {
         if s.kind == Kind::Marking {
             return Tlp::from_marking_id(&s.id).map(|_| Tlp::Clear);
@@ -419,8 +553,14 @@ mod tests {
 
     #[test]
     fn strict_parse_refuses_duplicate_keys() {
-        assert_eq!(parse_strict(br#"{"a":1,"a":2}"#), Err(ParseError::DuplicateKey));
-        assert_eq!(parse_strict(br#"{"a":{"b":1,"b":1}}"#), Err(ParseError::DuplicateKey));
+        assert_eq!(
+            parse_strict(br#"{"a":1,"a":2}"#),
+            Err(ParseError::DuplicateKey)
+        );
+        assert_eq!(
+            parse_strict(br#"{"a":{"b":1,"b":1}}"#),
+            Err(ParseError::DuplicateKey)
+        );
         assert_eq!(parse_strict(br#"{"a":1} x"#), Err(ParseError::Json));
         assert_eq!(parse_strict(b"\xff"), Err(ParseError::Json));
         let deep = "[".repeat(10_000);
@@ -430,10 +570,18 @@ mod tests {
 
     #[test]
     fn identifiers_and_timestamps() {
-        assert!(is_identifier("indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"));
-        assert!(is_identifier("relationship--81f12913-1372-4c96-85ec-E9034ac98aba"));
-        assert!(!is_identifier("indicator--8e2e2d2b-17d4-0cbf-938f-98ee46b3cd3f"));
-        assert!(!is_identifier("Indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"));
+        assert!(is_identifier(
+            "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"
+        ));
+        assert!(is_identifier(
+            "relationship--81f12913-1372-4c96-85ec-E9034ac98aba"
+        ));
+        assert!(!is_identifier(
+            "indicator--8e2e2d2b-17d4-0cbf-938f-98ee46b3cd3f"
+        ));
+        assert!(!is_identifier(
+            "Indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"
+        ));
         assert!(is_timestamp("2016-05-12T08:17:27.000Z"));
         assert!(is_timestamp("2024-02-29T00:00:00Z"));
         assert!(!is_timestamp("2023-02-29T00:00:00Z"));
