@@ -120,12 +120,11 @@ pub(crate) fn check(
             );
         }
     }
-    if t == "indicator" {
-        if let Some(Value::String(pt)) = obj.get("pattern_type") {
-            if !allow.pattern_types.contains(pt) {
-                out.add("$.pattern_type", rules::ALLOW_PATTERN_TYPE);
-            }
-        }
+    if t == "indicator"
+        && let Some(Value::String(pt)) = obj.get("pattern_type")
+        && !allow.pattern_types.contains(pt)
+    {
+        out.add("$.pattern_type", rules::ALLOW_PATTERN_TYPE);
     }
     if t == "identity" {
         let class = obj

@@ -60,10 +60,8 @@ pub fn defang(s: &str) -> Cow<'_, str> {
             out = Cow::Owned(x);
         }
     }
-    if scheme {
-        if let Cow::Owned(x) = DEFANG_SCHEME.replace_all(&out, "http$1://") {
-            out = Cow::Owned(x);
-        }
+    if scheme && let Cow::Owned(x) = DEFANG_SCHEME.replace_all(&out, "http$1://") {
+        out = Cow::Owned(x);
     }
     out
 }
@@ -206,10 +204,10 @@ pub fn parse_ipv4_loose(s: &str) -> Vec<Ipv4Addr> {
             .iter()
             .map(|(d, o)| if octal { o.or(*d) } else { *d })
             .collect();
-        if let Some(a) = vals.and_then(|v| aton_assemble(&v)) {
-            if !out.contains(&a) {
-                out.push(a);
-            }
+        if let Some(a) = vals.and_then(|v| aton_assemble(&v))
+            && !out.contains(&a)
+        {
+            out.push(a);
         }
     }
     out
@@ -377,14 +375,14 @@ pub fn extract(s: &str, at: Where) -> Extracted {
             if m.len() > 320 {
                 continue;
             }
-            if let Some(e) = canonical_email(m.as_str()) {
-                if let Some((_, d)) = e.rsplit_once('@') {
-                    // A numeric-only "domain" (admin@338) is a handle, not an address.
-                    if d.bytes().any(|c| c.is_ascii_alphabetic()) {
-                        x.host(d, true);
-                        if !x.emails.contains(&e) {
-                            x.emails.push(e);
-                        }
+            if let Some(e) = canonical_email(m.as_str())
+                && let Some((_, d)) = e.rsplit_once('@')
+            {
+                // A numeric-only "domain" (admin@338) is a handle, not an address.
+                if d.bytes().any(|c| c.is_ascii_alphabetic()) {
+                    x.host(d, true);
+                    if !x.emails.contains(&e) {
+                        x.emails.push(e);
                     }
                 }
             }
@@ -447,10 +445,10 @@ pub fn extract(s: &str, at: Where) -> Extracted {
     }
     if bytes.windows(2).any(|w| w == b"\\\\") {
         for c in UNC_RE.captures_iter(s) {
-            if let Some(h) = c.get(1) {
-                if !x.ip(h.as_str(), false) {
-                    x.host(h.as_str(), true);
-                }
+            if let Some(h) = c.get(1)
+                && !x.ip(h.as_str(), false)
+            {
+                x.host(h.as_str(), true);
             }
         }
     }

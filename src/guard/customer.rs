@@ -193,10 +193,10 @@ impl Register {
     /// Loads the owner's key after checking it against `key_check`.
     pub(crate) fn load_key(&mut self, key: &[u8]) -> Result<(), GuardError> {
         let k = Key::new(key)?;
-        if let Some(c) = self.key_check {
-            if k.check() != c {
-                return Err(GuardError::RegisterKeyMismatch(self.key_id.clone()));
-            }
+        if let Some(c) = self.key_check
+            && k.check() != c
+        {
+            return Err(GuardError::RegisterKeyMismatch(self.key_id.clone()));
         }
         self.key = Some(k);
         Ok(())

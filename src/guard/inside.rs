@@ -142,7 +142,7 @@ pub fn home_path(s: &str, placeholders: &[String]) -> bool {
         let n = name.as_str().trim().to_lowercase();
         !(n.is_empty()
             || n.starts_with(['%', '$', '<', '{', '*', '.'])
-            || placeholders.iter().any(|p| *p == n))
+            || placeholders.contains(&n))
     })
 }
 

@@ -66,7 +66,7 @@ pub fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A payment card number: 13–19 digits, an issuer prefix (2–6), Luhn-valid.

@@ -408,9 +408,7 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
             None
         }
     };
-    let Some(stix_type) = stix_type else {
-        return None;
-    };
+    let stix_type = stix_type?;
     // spec_version: required on SDOs, SROs and markings; optional on SCOs, but then "2.1".
     match obj.get("spec_version") {
         Some(Value::String(v)) if v == "2.1" => {}
@@ -520,10 +518,10 @@ pub(crate) fn check_tlp(
     shape: Option<&Shape>,
     out: &mut Findings,
 ) -> Option<Tlp> {
-    if let Some(s) = shape {
-        if s.kind == Kind::Marking {
-            return Tlp::from_marking_id(&s.id).map(|_| Tlp::Clear);
-        }
+    if let Some(s) = shape
+        && s.kind == Kind::Marking
+    {
+        return Tlp::from_marking_id(&s.id).map(|_| Tlp::Clear);
     }
     let refs = match obj.get("object_marking_refs") {
         Some(Value::Array(a)) => a,
