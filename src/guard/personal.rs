@@ -1,0 +1,257 @@
+//! Victim personal-data detectors: payment cards (Luhn), IBANs (mod-97), US SSNs, UK NINOs and
+//! phone numbers. They run only where `context` says the string is about a victim: a card an
+//! actor used to buy infrastructure, or an actor persona's phone, is intelligence.
+//!
+//! Each detector checks structure, not just shape, to keep false positives low: Luhn and an
+//! issuer prefix for cards, country length and mod-97 for IBANs, the SSA's never-issued ranges
+//! for SSNs, HMRC's excluded prefixes for NINOs, and an international form for phones.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::rules;
+
+/// Which detectors run (from the policy's `[detectors]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enabled {
+    /// Payment cards.
+    pub cards: bool,
+    /// IBANs.
+    pub iban: bool,
+    /// US social security numbers.
+    pub ssn: bool,
+    /// UK national insurance numbers.
+    pub nino: bool,
+    /// Phone numbers.
+    pub phones: bool,
+}
+
+fn re(p: &str) -> Regex {
+    Regex::new(p).expect("constant regex")
+}
+
+static CARD_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)[2-6](?:[ -]?[0-9]){12,18}(?-u:\b)"));
+static IBAN_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?-u:\b)"));
+static SSN_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)([0-9]{3})-([0-9]{2})-([0-9]{4})(?-u:\b)"));
+static NINO_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?-u:\b)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?([0-9]{2}) ?([0-9]{2}) ?([0-9]{2}) ?[A-D](?-u:\b)",
+    )
+});
+static PHONE_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)(?:\+[1-9][0-9 ().-]{6,20}[0-9]|(?:tel|phone|mobile|cell|fax)[:.]?\s*[0-9(][0-9 ().-]{5,20}[0-9])",
+    )
+});
+
+/// Luhn checksum over the digits of `s` (separators ignored).
+pub fn luhn(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() < 2 {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// A payment card number: 13–19 digits, an issuer prefix (2–6), Luhn-valid.
+pub fn is_card(s: &str) -> bool {
+    let n = s.chars().filter(char::is_ascii_digit).count();
+    (13..=19).contains(&n) && luhn(s)
+}
+
+fn iban_length(country: &str) -> Option<usize> {
+    Some(match country {
+        "NO" => 15,
+        "BE" => 16,
+        "DK" | "FI" | "FO" | "GL" | "NL" => 18,
+        "MK" | "SI" => 19,
+        "AT" | "BA" | "EE" | "KZ" | "LT" | "LU" | "XK" => 20,
+        "CH" | "CR" | "HR" | "LI" | "LV" => 21,
+        "BG" | "BH" | "DE" | "GB" | "GE" | "IE" | "ME" | "RS" | "VA" => 22,
+        "AE" | "GI" | "IL" | "IQ" | "TL" => 23,
+        "AD" | "CZ" | "ES" | "MD" | "PK" | "RO" | "SA" | "SE" | "SK" | "TN" | "VG" => 24,
+        "PT" | "ST" => 25,
+        "IS" | "TR" => 26,
+        "FR" | "GR" | "IT" | "MC" | "MR" | "SM" => 27,
+        "AL" | "AZ" | "BY" | "CY" | "DO" | "GT" | "HU" | "LB" | "PL" | "SV" => 28,
+        "BR" | "EG" | "PS" | "QA" | "UA" => 29,
+        "JO" | "KW" | "MU" => 30,
+        "MT" | "SC" => 31,
+        "LC" => 32,
+        _ => return None,
+    })
+}
+
+/// ISO 13616 check: known country length and mod-97 == 1 (spaces ignored).
+pub fn is_iban(s: &str) -> bool {
+    let c: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if c.len() < 15 || !c.is_ascii() || iban_length(&c[..2]) != Some(c.len()) {
+        return false;
+    }
+    let rearranged = c[4..].chars().chain(c[..4].chars());
+    let mut rem: u32 = 0;
+    for ch in rearranged {
+        let v = match ch.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        rem = if v < 10 {
+            (rem * 10 + v) % 97
+        } else {
+            (rem * 100 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+/// A US SSN as issued: area not 000, 666 or 9xx; group not 00; serial not 0000.
+pub fn is_ssn(area: &str, group: &str, serial: &str) -> bool {
+    area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
+}
+
+/// A UK NINO prefix HMRC issues (BG, GB, KN, NK, NT, TN, ZZ never are).
+pub fn is_nino_prefix(p: &str) -> bool {
+    !matches!(p, "BG" | "GB" | "KN" | "NK" | "NT" | "TN" | "ZZ")
+}
+
+/// A phone number: 8–15 digits in international form or after a phone keyword.
+pub fn is_phone(s: &str) -> bool {
+    let n = s.chars().filter(char::is_ascii_digit).count();
+    (8..=15).contains(&n)
+}
+
+fn nino(s: &str) -> bool {
+    NINO_RE
+        .find_iter(s)
+        .any(|m| m.as_str().get(0..2).is_some_and(is_nino_prefix))
+}
+
+/// Runs the enabled detectors over one string; returns the rule ids that fire.
+pub fn scan(s: &str, on: Enabled) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    if digits < 8 {
+        // Every detector needs at least 8 digits (NINO: 6, but also two capitals).
+        if on.nino && digits >= 6 && nino(s) {
+            out.push(rules::PERSONAL_NINO);
+        }
+        return out;
+    }
+    if on.cards && CARD_RE.find_iter(s).any(|m| is_card(m.as_str())) {
+        out.push(rules::PERSONAL_CARD);
+    }
+    if on.iban && IBAN_RE.find_iter(s).any(|m| is_iban(m.as_str())) {
+        out.push(rules::PERSONAL_IBAN);
+    }
+    // find_iter, not captures_iter: the lazy DFA, not the slower capture engine.
+    if on.ssn
+        && SSN_RE.find_iter(s).any(|m| {
+            let t = m.as_str();
+            t.len() == 11 && is_ssn(&t[0..3], &t[4..6], &t[7..11])
+        })
+    {
+        out.push(rules::PERSONAL_SSN);
+    }
+    if on.nino && nino(s) {
+        out.push(rules::PERSONAL_NINO);
+    }
+    if on.phones && PHONE_RE.find_iter(s).any(|m| is_phone(m.as_str())) {
+        out.push(rules::PERSONAL_PHONE);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: Enabled = Enabled {
+        cards: true,
+        iban: true,
+        ssn: true,
+        nino: true,
+        phones: true,
+    };
+
+    #[test]
+    fn luhn_and_cards() {
+        assert!(luhn("79927398713"));
+        assert!(!luhn("79927398710"));
+        assert!(is_card("4111 1111 1111 1111"));
+        assert!(is_card("5500-0000-0000-0004"));
+        assert!(!is_card("4111 1111 1111 1112"));
+        assert_eq!(
+            scan("card 4111-1111-1111-1111 charged", ALL),
+            vec![rules::PERSONAL_CARD]
+        );
+        assert!(scan("md5 a4111111111111111b", ALL).is_empty());
+    }
+
+    #[test]
+    fn iban_mod97() {
+        assert!(is_iban("GB82 WEST 1234 5698 7654 32"));
+        assert!(is_iban("DE89370400440532013000"));
+        assert!(!is_iban("GB82 WEST 1234 5698 7654 33"));
+        assert!(!is_iban("DE8937040044053201300"));
+        assert!(!is_iban("XX82WEST12345698765432"));
+        assert_eq!(
+            scan("IBAN DE89 3704 0044 0532 0130 00", ALL),
+            vec![rules::PERSONAL_IBAN]
+        );
+    }
+
+    #[test]
+    fn ssn_rules() {
+        assert!(is_ssn("123", "45", "6789"));
+        assert!(!is_ssn("000", "45", "6789"));
+        assert!(!is_ssn("666", "45", "6789"));
+        assert!(!is_ssn("912", "45", "6789"));
+        assert!(!is_ssn("123", "00", "6789"));
+        assert!(!is_ssn("123", "45", "0000"));
+        assert_eq!(scan("SSN 123-45-6789", ALL), vec![rules::PERSONAL_SSN]);
+        assert!(scan("SSN 666-45-6789", ALL).is_empty());
+    }
+
+    #[test]
+    fn nino_rules() {
+        assert_eq!(
+            scan("NI number AB 12 34 56 C", ALL),
+            vec![rules::PERSONAL_NINO]
+        );
+        assert_eq!(scan("AB123456C", ALL), vec![rules::PERSONAL_NINO]);
+        assert!(scan("GB123456C", ALL).is_empty());
+        assert!(scan("DA123456C", ALL).is_empty());
+        assert!(scan("AB123456E", ALL).is_empty());
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(
+            scan("call +44 20 7946 0958", ALL),
+            vec![rules::PERSONAL_PHONE]
+        );
+        assert_eq!(
+            scan("tel: (555) 010-4477", ALL),
+            vec![rules::PERSONAL_PHONE]
+        );
+        assert!(scan("767 separate instances in 2012", ALL).is_empty());
+        assert!(scan("+1 is fine", ALL).is_empty());
+        assert!(scan("2014-05-08T09:00:00.000000Z", ALL).is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! The policy document: TOML, versioned, signed by the data owner and recorded in the log.
+//! `policy_hash = SHA-256(policy bytes)`, over the exact bytes, so any change is a new policy.
+//!
+//! Parsing is strict (unknown keys are errors: a typo must not silently weaken the policy) and
+//! compiles every detector once, so a [`Policy`] is cheap to share (`Arc<Policy>`) and to use
+//! from many threads.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::GuardError;
+use super::allow::{AllowDoc, AllowList};
+use super::context::VictimWords;
+use super::customer::{Register, RegisterDoc};
+use super::personal::Enabled;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    version: String,
+    owner: String,
+    tlp: TlpDoc,
+    context: ContextDoc,
+    limits: LimitsDoc,
+    detectors: DetectorsDoc,
+    allow: AllowDoc,
+    #[serde(default)]
+    customers: RegisterDoc,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlpDoc {
+    red_recipients: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextDoc {
+    require_purpose_and_legal_basis: bool,
+    suspect_data_purposes: Vec<String>,
+    victim_words: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsDoc {
+    max_item_bytes: usize,
+    max_findings: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectorsDoc {
+    documentation_values_allowed: bool,
+    inside_suffixes: Vec<String>,
+    documentation_suffixes: Vec<String>,
+    single_label_hosts: bool,
+    home_placeholders: Vec<String>,
+    cards: bool,
+    iban: bool,
+    ssn: bool,
+    nino: bool,
+    phones: bool,
+}
+
+/// Detector settings, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct Detectors {
+    pub(crate) documentation_values_allowed: bool,
+    pub(crate) inside_suffixes: Vec<String>,
+    pub(crate) documentation_suffixes: Vec<String>,
+    pub(crate) single_label_hosts: bool,
+    pub(crate) home_placeholders: Vec<String>,
+    pub(crate) personal: Enabled,
+}
+
+/// A parsed, validated policy with its detectors compiled: what every item is screened against.
+pub struct Policy {
+    hash: [u8; 32],
+    version: String,
+    owner: String,
+    red_recipients: BTreeSet<String>,
+    require_declared: bool,
+    suspect_purposes: Vec<String>,
+    victim_words: VictimWords,
+    max_item_bytes: usize,
+    max_findings: usize,
+    pub(crate) det: Detectors,
+    allow: AllowList,
+    pub(crate) register: Register,
+}
+
+fn lower_suffixes(v: Vec<String>) -> Vec<String> {
+    v.into_iter()
+        .map(|s| {
+            s.trim()
+                .trim_start_matches('.')
+                .trim_end_matches('.')
+                .to_ascii_lowercase()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl Policy {
+    /// Parses and validates a policy document (bytes exactly as signed).
+    pub fn parse(bytes: &[u8]) -> Result<Policy, GuardError> {
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| GuardError::PolicySyntax("not UTF-8".into()))?;
+        let d: Document =
+            toml::from_str(text).map_err(|e| GuardError::PolicySyntax(e.message().to_owned()))?;
+        let invalid = |m: &str| GuardError::PolicyInvalid(m.to_owned());
+        if d.version.trim().is_empty() {
+            return Err(invalid("version is empty"));
+        }
+        if d.owner.trim().is_empty() {
+            return Err(invalid("owner is empty"));
+        }
+        if d.limits.max_item_bytes == 0 || d.limits.max_findings == 0 {
+            return Err(invalid("limits must be positive"));
+        }
+        if d.allow.types_is_empty() {
+            return Err(invalid("allow.types is empty: nothing could cross"));
+        }
+        let victim_words = VictimWords::new(&d.context.victim_words)
+            .ok_or_else(|| invalid("context.victim_words do not compile"))?;
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        Ok(Policy {
+            hash,
+            version: d.version,
+            owner: d.owner,
+            red_recipients: d.tlp.red_recipients.into_iter().collect(),
+            require_declared: d.context.require_purpose_and_legal_basis,
+            suspect_purposes: d
+                .context
+                .suspect_data_purposes
+                .into_iter()
+                .map(|s| s.trim().to_lowercase())
+                .collect(),
+            victim_words,
+            max_item_bytes: d.limits.max_item_bytes,
+            max_findings: d.limits.max_findings,
+            det: Detectors {
+                documentation_values_allowed: d.detectors.documentation_values_allowed,
+                inside_suffixes: lower_suffixes(d.detectors.inside_suffixes),
+                documentation_suffixes: lower_suffixes(d.detectors.documentation_suffixes),
+                single_label_hosts: d.detectors.single_label_hosts,
+                home_placeholders: d
+                    .detectors
+                    .home_placeholders
+                    .into_iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                personal: Enabled {
+                    cards: d.detectors.cards,
+                    iban: d.detectors.iban,
+                    ssn: d.detectors.ssn,
+                    nino: d.detectors.nino,
+                    phones: d.detectors.phones,
+                },
+            },
+            allow: AllowList::from_doc(d.allow),
+            register: Register::from_doc(d.customers)?,
+        })
+    }
+
+    /// Parses a policy and loads the owner's register key (checked against `key_check`), so the
+    /// customer register is in force.
+    pub fn parse_keyed(bytes: &[u8], register_key: &[u8]) -> Result<Policy, GuardError> {
+        let mut p = Policy::parse(bytes)?;
+        p.register.load_key(register_key)?;
+        Ok(p)
+    }
+
+    /// SHA-256 of the exact policy bytes: recorded in every Disclosure and Refusal.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// The policy's own version string.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The data owner (sender party name) who signs it.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// True when the policy has a customer register and no key is loaded: screening then refuses
+    /// every item (`customer.key/1`), failing closed.
+    pub fn register_needs_key(&self) -> bool {
+        self.register.needs_key()
+    }
+
+    /// The register's key id ("" when there is no register).
+    pub fn register_key_id(&self) -> &str {
+        &self.register.key_id
+    }
+
+    pub(crate) fn red_recipient_allowed(&self, recipient: &str) -> bool {
+        self.red_recipients.contains(recipient)
+    }
+    pub(crate) fn require_declared(&self) -> bool {
+        self.require_declared
+    }
+    pub(crate) fn suspect_purposes(&self) -> &[String] {
+        &self.suspect_purposes
+    }
+    pub(crate) fn victim_words(&self) -> &VictimWords {
+        &self.victim_words
+    }
+    pub(crate) fn max_item_bytes(&self) -> usize {
+        self.max_item_bytes
+    }
+    pub(crate) fn max_findings(&self) -> usize {
+        self.max_findings
+    }
+    pub(crate) fn allow(&self) -> &AllowList {
+        &self.allow
+    }
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("version", &self.version)
+            .field("owner", &self.owner)
+            .field("hash", &hex::encode(self.hash))
+            .finish_non_exhaustive()
+    }
+}

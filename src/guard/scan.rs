@@ -1,0 +1,390 @@
+//! The walk over every string of an item (values, nested keys, inside STIX patterns) that drives
+//! the customer, inside and personal-data detectors, and the findings collector.
+//!
+//! Paths are built only when a finding is recorded (a stack of segments, not strings), which
+//! keeps the walk cheap on clean items.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use super::canon::{self, Extracted, Where};
+use super::context::{self, Side};
+use super::stix::{self, Shape};
+use super::{Finding, FindingClass, Policy, inside, personal, rules};
+
+/// Findings of one item, kept sorted and unique by (path, rule).
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    set: BTreeSet<(String, &'static str)>,
+}
+
+impl Findings {
+    /// Records a finding at a JSON path.
+    pub(crate) fn add(&mut self, path: &str, rule: &'static str) {
+        if !self.set.contains(&(path.to_owned(), rule)) {
+            self.set.insert((path.to_owned(), rule));
+        }
+    }
+
+    /// Records a finding about the item as a whole.
+    pub(crate) fn add_root(&mut self, rule: &'static str) {
+        self.add("$", rule);
+    }
+
+    /// Records a finding at a top-level STIX property the guard knows by name.
+    pub(crate) fn add_prop(&mut self, prop: &str, rule: &'static str) {
+        self.add(&format!("$.{prop}"), rule);
+    }
+
+    /// Records a finding at a top-level key that may be shown by name or only by position.
+    pub(crate) fn add_key(&mut self, key: &str, pos: usize, shown: bool, rule: &'static str) {
+        if shown {
+            self.add_prop(key, rule);
+        } else {
+            self.add(&format!("$.{{{pos}}}"), rule);
+        }
+    }
+
+    /// The findings, sorted by (path, rule), at most `max` of them.
+    pub(crate) fn into_sorted(self, max: usize) -> Vec<Finding> {
+        self.set
+            .into_iter()
+            .take(max)
+            .map(|(p, r)| finding(&p, r))
+            .collect()
+    }
+}
+
+/// A finding for a rule id, with the rule's class and fixed hint.
+pub(crate) fn finding(path: &str, rule: &'static str) -> Finding {
+    let (class, hint) = rules::rule(rule)
+        .map_or((FindingClass::Policy, "Refused by the policy."), |r| {
+            (r.class, r.hint)
+        });
+    Finding {
+        path: path.to_owned(),
+        rule,
+        class,
+        hint: hint.to_owned(),
+    }
+}
+
+/// True when a property name may appear in a path by name: STIX vocabulary or the policy's.
+pub(crate) fn shown_name(policy: &Policy, k: &str) -> bool {
+    k.len() <= 64
+        && (stix::is_known_property(k) || policy.allow().is_vocabulary(k) || is_hash_name(k))
+}
+
+fn is_hash_name(k: &str) -> bool {
+    matches!(
+        k.to_ascii_uppercase().as_str(),
+        "MD5"
+            | "SHA-1"
+            | "SHA1"
+            | "SHA-256"
+            | "SHA256"
+            | "SHA-512"
+            | "SHA512"
+            | "SHA3-256"
+            | "SHA3-512"
+            | "SSDEEP"
+            | "TLSH"
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Text,
+    Name,
+    Pattern,
+    IpValue,
+    HostValue,
+}
+
+fn field_of(stix_type: &str, key: &str) -> Field {
+    match (stix_type, key) {
+        ("indicator", "pattern") => Field::Pattern,
+        ("ipv4-addr" | "ipv6-addr", "value") => Field::IpValue,
+        ("domain-name", "value") => Field::HostValue,
+        (_, "name" | "aliases") => Field::Name,
+        _ => Field::Text,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str, usize, bool),
+    Idx(usize),
+}
+
+struct Walker<'p, 'v, 'o> {
+    policy: &'p Policy,
+    out: &'o mut Findings,
+    path: Vec<Seg<'v>>,
+    base: Side,
+}
+
+/// Screens every string of the item with the customer, inside and personal-data detectors.
+pub(crate) fn scan_item(
+    policy: &Policy,
+    obj: &Map<String, Value>,
+    shape: Option<&Shape>,
+    persona: bool,
+    out: &mut Findings,
+) {
+    if policy.register.needs_key() {
+        out.add_root(rules::CUSTOMER_KEY);
+    }
+    let stix_type = shape
+        .map(|s| s.stix_type.as_str())
+        .or_else(|| obj.get("type").and_then(Value::as_str))
+        .unwrap_or("");
+    let mut w = Walker {
+        policy,
+        out,
+        path: Vec::with_capacity(8),
+        base: context::object_side(stix_type, persona),
+    };
+    for (pos, (k, v)) in obj.iter().enumerate() {
+        let shown = shown_name(policy, k);
+        w.path.push(Seg::Key(k, pos, shown));
+        if !shown {
+            w.string(k, Field::Text);
+        }
+        w.value(v, field_of(stix_type, k));
+        w.path.pop();
+    }
+}
+
+impl<'v> Walker<'_, 'v, '_> {
+    fn path_string(&self) -> String {
+        let mut s = String::from("$");
+        for seg in &self.path {
+            match seg {
+                Seg::Key(k, _, true) => {
+                    let _ = write!(s, ".{k}");
+                }
+                Seg::Key(_, pos, false) => {
+                    let _ = write!(s, ".{{{pos}}}");
+                }
+                Seg::Idx(i) => {
+                    let _ = write!(s, "[{i}]");
+                }
+            }
+        }
+        s
+    }
+
+    fn hit(&mut self, rule: &'static str) {
+        let p = self.path_string();
+        self.out.add(&p, rule);
+    }
+
+    fn value(&mut self, v: &'v Value, field: Field) {
+        match v {
+            Value::String(s) => self.string(s, field),
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    self.path.push(Seg::Idx(i));
+                    self.value(x, field);
+                    self.path.pop();
+                }
+            }
+            Value::Object(m) => {
+                for (pos, (k, x)) in m.iter().enumerate() {
+                    let shown = shown_name(self.policy, k);
+                    self.path.push(Seg::Key(k, pos, shown));
+                    if !shown {
+                        self.string(k, Field::Text);
+                    }
+                    self.value(x, Field::Text);
+                    self.path.pop();
+                }
+            }
+            Value::Number(n) => {
+                // A card number can hide in a number; nothing else can.
+                let s = n.to_string();
+                if s.len() >= 13 && self.base == Side::Victim {
+                    for r in personal::scan(&s, self.policy.det.personal) {
+                        self.hit(r);
+                    }
+                }
+            }
+            Value::Bool(_) | Value::Null => {}
+        }
+    }
+
+    fn side_of(&self, s: &str) -> Side {
+        self.policy.victim_words().side(self.base, s)
+    }
+
+    fn string(&mut self, s: &str, field: Field) {
+        if s.is_empty() || structural(s) {
+            return;
+        }
+        // Fast path: plain words (labels, vocabulary values, short names) can hold no host,
+        // address, path or personal number; only the account formats and names still apply.
+        if field == Field::Text || field == Field::Name {
+            let b = s.as_bytes();
+            let plain = b.iter().all(|&c| {
+                !matches!(
+                    c,
+                    b'.' | b'@' | b':' | b'/' | b'\\' | b'%' | b'[' | b'(' | b'{' | 0x80..=0xff
+                )
+            }) && b.iter().filter(|c| c.is_ascii_digit()).count() < 6;
+            if plain {
+                if self.policy.register.account_hit(s) {
+                    self.hit(rules::CUSTOMER_ACCOUNT);
+                }
+                if field == Field::Name && self.policy.register.name_hit(s) {
+                    self.hit(rules::CUSTOMER_NAME);
+                }
+                return;
+            }
+        }
+        let variants = canon::variants(s);
+        let at = Where {
+            ip_value: field == Field::IpValue,
+            host_value: field == Field::HostValue,
+        };
+        let x = merge(variants.iter().map(|v| canon::extract(v, at)));
+        let mut side: Option<Side> = None;
+        self.check_extracted(&x, s, &mut side, false);
+        let det = &self.policy.det;
+        for v in &variants {
+            if self.policy.register.account_hit(v) {
+                self.hit(rules::CUSTOMER_ACCOUNT);
+            }
+            if inside::home_path(v, &det.home_placeholders) {
+                self.hit(rules::INSIDE_HOME_PATH);
+            }
+            if v.bytes().filter(u8::is_ascii_digit).count() >= 6 || v.contains('\\') {
+                let sd = *side.get_or_insert_with(|| self.side_of(s));
+                if sd == Side::Victim {
+                    if inside::domain_user(v) {
+                        self.hit(rules::INSIDE_ACCOUNT);
+                    }
+                    for r in personal::scan(v, self.policy.det.personal) {
+                        self.hit(r);
+                    }
+                }
+            }
+        }
+        if field == Field::Name && variants.iter().any(|v| self.policy.register.name_hit(v)) {
+            self.hit(rules::CUSTOMER_NAME);
+        }
+        if field == Field::Pattern {
+            for (t, p, val) in canon::pattern_comparisons(s) {
+                if t == "user-account" {
+                    self.hit(rules::INSIDE_ACCOUNT);
+                }
+                let at = Where {
+                    ip_value: t == "ipv4-addr"
+                        || t == "ipv6-addr"
+                        || (t == "network-traffic" && p.ends_with("ref.value")),
+                    host_value: t == "domain-name",
+                };
+                let recipients = t == "email-message"
+                    && (p.starts_with("to_refs")
+                        || p.starts_with("cc_refs")
+                        || p.starts_with("bcc_refs"));
+                let x = merge(canon::variants(&val).iter().map(|v| canon::extract(v, at)));
+                self.check_extracted(&x, &val, &mut side, recipients);
+            }
+        }
+    }
+
+    /// Customer and inside checks over the identifiers of one string; `victim` forces the
+    /// victim side (e-mail recipients in a pattern).
+    fn check_extracted(&mut self, x: &Extracted, s: &str, side: &mut Option<Side>, victim: bool) {
+        let det = &self.policy.det;
+        let reg = &self.policy.register;
+        let mut rules_hit: Vec<&'static str> = Vec::new();
+        for h in &x.hosts {
+            if reg.host_hit(h) {
+                rules_hit.push(rules::CUSTOMER_DOMAIN);
+            }
+            if inside::internal_host(
+                h,
+                false,
+                &det.inside_suffixes,
+                &det.documentation_suffixes,
+                det.single_label_hosts,
+            ) {
+                rules_hit.push(rules::INSIDE_HOST);
+            }
+        }
+        for h in &x.exact_hosts {
+            if inside::internal_host(
+                h,
+                true,
+                &det.inside_suffixes,
+                &det.documentation_suffixes,
+                det.single_label_hosts,
+            ) {
+                rules_hit.push(rules::INSIDE_HOST);
+            }
+        }
+        if !x.emails.is_empty() {
+            let sd = if victim {
+                Side::Victim
+            } else {
+                *side.get_or_insert_with(|| self.side_of(s))
+            };
+            for e in &x.emails {
+                if reg.email_hit(e) {
+                    rules_hit.push(rules::CUSTOMER_EMAIL);
+                }
+                if sd == Side::Victim {
+                    rules_hit.push(rules::INSIDE_MAILBOX);
+                }
+            }
+        }
+        for n in &x.ips {
+            if reg.network_hit(n) {
+                rules_hit.push(rules::CUSTOMER_NETWORK);
+            }
+            if inside::special_ip(n, det.documentation_values_allowed) {
+                rules_hit.push(rules::INSIDE_IP);
+            }
+        }
+        for r in rules_hit {
+            self.hit(r);
+        }
+    }
+}
+
+/// Identifiers and timestamps are validated by the schema check and carry no free text.
+fn structural(s: &str) -> bool {
+    (s.len() > 36 && s.contains("--") && stix::is_identifier(s))
+        || (s.ends_with('Z') && s.len() >= 20 && stix::is_timestamp(s))
+}
+
+fn merge(it: impl Iterator<Item = Extracted>) -> Extracted {
+    let mut out = Extracted::default();
+    for x in it {
+        for h in x.hosts {
+            if !out.hosts.contains(&h) {
+                out.hosts.push(h);
+            }
+        }
+        for h in x.exact_hosts {
+            if !out.exact_hosts.contains(&h) {
+                out.exact_hosts.push(h);
+            }
+        }
+        for e in x.emails {
+            if !out.emails.contains(&e) {
+                out.emails.push(e);
+            }
+        }
+        for n in x.ips {
+            if !out.ips.contains(&n) {
+                out.ips.push(n);
+            }
+        }
+    }
+    out
+}
