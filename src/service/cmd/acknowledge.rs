@@ -19,9 +19,7 @@ pub async fn handle(
     caller: &Caller,
     request: pb::AcknowledgeRequest,
 ) -> Result<pb::LogReceipt, Status> {
-    let append = parse(state, caller, request)?;
-    let appended = state.sequencer.append(append).await?;
-    super::log_receipt(state, appended)
+    super::append(state, parse(state, caller, request)?).await
 }
 
 fn parse(

@@ -12,11 +12,18 @@ use tonic::Status;
 
 use super::State;
 use crate::pb;
-use crate::sequencer::Appended;
+use crate::sequencer::{Append, Appended};
+
+/// Apply and reply for every call that appends: sequence the entry, wait until it is durable,
+/// answer with its receipt.
+pub(super) async fn append(state: &State, append: Append) -> Result<pb::LogReceipt, Status> {
+    let appended = state.sequencer.append(append).await?;
+    log_receipt(state, appended)
+}
 
 /// The reply to an append: the entry, where it is, and its proof against the batch's signed
 /// checkpoint. The proof is computed here, on the handler's thread, not in the sequencer.
-pub(super) fn log_receipt(state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
+fn log_receipt(state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
     let proof = state
         .store
         .inclusion_proof(appended.index, appended.tree_size)?;

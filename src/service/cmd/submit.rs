@@ -26,9 +26,7 @@ pub async fn handle(
     caller: &Caller,
     request: pb::SubmitRequest,
 ) -> Result<pb::LogReceipt, Status> {
-    let append = parse(state, caller, request)?;
-    let appended = state.sequencer.append(append).await?;
-    super::log_receipt(state, appended)
+    super::append(state, parse(state, caller, request)?).await
 }
 
 /// Checks the submission and turns it into an entry for the sequencer.
