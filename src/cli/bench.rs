@@ -16,7 +16,6 @@ use tokio::sync::Mutex;
 
 use crate::client::{self, DisclosureHeader};
 use crate::clock::now_ms;
-use crate::format::LeafIndex;
 use crate::identity::keys::load_signing_key;
 use crate::identity::{self, InitOptions};
 use crate::pb::{self, Role, get_inclusion_proof_request::Leaf};
@@ -274,7 +273,6 @@ async fn fill(
         "  filled {n} entries in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let _ = node.store().leaf_hash(LeafIndex(0))?;
     Ok(())
 }
 

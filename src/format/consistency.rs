@@ -126,8 +126,8 @@ fn check_order(old: TreeSize, new: TreeSize) -> Result<(), FormatError> {
 mod tests {
     use super::*;
     use crate::format::hash::empty_root;
-    use crate::format::tree::tests::{leaves, naive_mth, tree};
-    use crate::format::tree::{MemoryTree, root};
+    use crate::format::tree::root;
+    use crate::format::tree::tests::{leaves, naive_mth, roots, tree};
 
     /// RFC 6962 SUBPROOF straight from the definition.
     fn naive_subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
@@ -149,17 +149,11 @@ mod tests {
 
     const N: u64 = 64;
 
-    fn roots(t: &MemoryTree) -> Vec<Hash> {
-        (0..=N)
-            .map(|n| root(t, TreeSize(n)).expect("root"))
-            .collect()
-    }
-
     #[test]
     fn prove_matches_naive_and_verifies() {
         let d = leaves(N);
         let t = tree(N);
-        let roots = roots(&t);
+        let roots = roots(&t, N);
         for new in 0..=N {
             for old in 0..=new {
                 let proof = prove(&t, TreeSize(old), TreeSize(new)).expect("prove");
@@ -187,7 +181,7 @@ mod tests {
     #[test]
     fn tampering_is_rejected() {
         let t = tree(N);
-        let roots = roots(&t);
+        let roots = roots(&t, N);
         for new in 1..=N {
             for old in 1..new {
                 let (o, n) = (TreeSize(old), TreeSize(new));

@@ -123,8 +123,7 @@ pub(crate) fn chain_border_right(seed: Hash, proof: &[Hash]) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::tree::tests::{leaves, naive_mth, tree};
-    use crate::format::tree::{MemoryTree, root};
+    use crate::format::tree::tests::{leaves, naive_mth, roots, tree};
 
     /// RFC 6962 PATH straight from the definition.
     fn naive_path(m: usize, d: &[Hash]) -> Vec<Hash> {
@@ -145,17 +144,11 @@ mod tests {
 
     const N: u64 = 64;
 
-    fn roots(t: &MemoryTree) -> Vec<Hash> {
-        (0..=N)
-            .map(|n| root(t, TreeSize(n)).expect("root"))
-            .collect()
-    }
-
     #[test]
     fn prove_matches_naive_path_and_verifies() {
         let d = leaves(N);
         let t = tree(N);
-        let roots = roots(&t);
+        let roots = roots(&t, N);
         for size in 1..=N {
             for index in 0..size {
                 let (i, n) = (LeafIndex(index), TreeSize(size));
@@ -173,7 +166,7 @@ mod tests {
     fn tampering_is_rejected() {
         let d = leaves(N);
         let t = tree(N);
-        let roots = roots(&t);
+        let roots = roots(&t, N);
         for size in 1..=N {
             for index in 0..size {
                 let (i, n) = (LeafIndex(index), TreeSize(size));

@@ -250,6 +250,13 @@ pub(crate) mod tests {
     }
 
     /// RFC 6962 MTH, straight from the definition.
+    /// The root of every size 0..=n of `t`, for checking proofs against.
+    pub(crate) fn roots(t: &MemoryTree, n: u64) -> Vec<Hash> {
+        (0..=n)
+            .map(|s| root(t, TreeSize(s)).expect("root"))
+            .collect()
+    }
+
     pub(crate) fn naive_mth(d: &[Hash]) -> Hash {
         match d.len() {
             0 => empty_root(),
