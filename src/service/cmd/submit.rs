@@ -179,6 +179,7 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
                     rule: f.rule.to_owned(),
                 })
                 .collect(),
+            nonce: body.nonce.clone(),
         };
         let append = Append {
             kind: pb::entry::Kind::Refusal(refusal),
