@@ -361,6 +361,14 @@ impl Worker {
         match result {
             Ok(hashes) => {
                 self.last_time_ms = time_ms;
+                // Before any waiter hears of the batch: a publisher's next call must see its
+                // policy in force.
+                if !published_here.is_empty() {
+                    self.policies
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(published_here);
+                }
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .entries
@@ -375,12 +383,6 @@ impl Worker {
                         checkpoint: checkpoint.clone(),
                         tree_size: signed_size,
                     }));
-                }
-                if !published_here.is_empty() {
-                    self.policies
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(published_here);
                 }
                 self.size.send_replace(signed_size.0);
             }
