@@ -8,7 +8,7 @@ use borderlog::client;
 use borderlog::format::entry;
 use borderlog::format::hash::sha256;
 use borderlog::format::signature::{self, Purpose};
-use borderlog::guard::{self, bench::with_register};
+use borderlog::guard::{self, customer::with_register};
 use borderlog::identity::{self, keys::load_signing_key};
 use borderlog::pb;
 use borderlog::service::NodeConfig;
