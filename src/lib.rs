@@ -10,6 +10,7 @@
 //! - [`guard`]: the boundary policy that screens every item before it crosses.
 //! - [`identity`]: parties, keys, certificates and TLS.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
+//! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod format;
 pub mod guard;
 pub mod identity;
+pub mod metrics;
 pub mod pb;
 pub mod sequencer;
 pub mod service;

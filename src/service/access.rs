@@ -43,6 +43,7 @@ impl Caller {
             .registry
             .party(&name)
             .ok_or_else(|| RequestError::UnknownCaller(name.clone()))?;
+        tracing::Span::current().record("caller", name.as_str());
         Ok(Caller {
             name,
             role: party.role,

@@ -29,6 +29,7 @@ use crate::format::note::{Signer, Verifier};
 use crate::format::signature::{self, Purpose};
 use crate::format::{TreeSize, entry};
 use crate::identity::{self, IdentityError, Registry};
+use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
@@ -138,6 +139,7 @@ pub(crate) struct State {
     pub policies: policies::Policies,
     /// Serving plaintext on loopback: callers name themselves in a header.
     pub plaintext: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
@@ -156,7 +158,14 @@ impl Node {
         let signer = Signer::new(registry_file.origin(), log_key)
             .map_err(|e| ServiceError::Genesis(format!("log key: {e}")))?;
         let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
-        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        metrics.log_size.set(store.size().0 as i64);
+        let sequencer = Sequencer::start(
+            store.clone(),
+            signer.clone(),
+            config.sequencer.clone(),
+            metrics.clone(),
+        )?;
 
         let registry = if store.size() == TreeSize(0) {
             let genesis = registry_file.to_genesis();
@@ -192,6 +201,7 @@ impl Node {
             limits: config.limits,
             policies,
             plaintext: config.plaintext,
+            metrics,
         };
         if config.publish_default_policies {
             publish_default_policies(&state, &config.keys_dir).await?;
@@ -210,6 +220,11 @@ impl Node {
     /// The sequencer's counters (for the load generator).
     pub fn sequencer(&self) -> &Sequencer {
         &self.state.sequencer
+    }
+
+    /// The node's metrics (served by [`crate::metrics::serve`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
     }
 
     /// The store (for tests and the load generator).
@@ -239,7 +254,14 @@ impl Node {
             .map_err(|e| ServiceError::Reflection(e.to_string()))?;
 
         let local = listener.local_addr().ok();
-        let mut server = tonic::transport::Server::builder();
+        // One span per request; the caller's name is recorded once it is authenticated.
+        let mut server = tonic::transport::Server::builder().trace_fn(|request| {
+            tracing::info_span!(
+                "grpc",
+                call = %request.uri().path(),
+                caller = tracing::field::Empty
+            )
+        });
         if self.state.plaintext {
             if !local.is_some_and(|a| a.ip().is_loopback()) {
                 return Err(ServiceError::PlaintextNotLoopback(format!("{local:?}")));
@@ -320,44 +342,64 @@ pub(crate) struct LedgerService {
 
 type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
 
+impl LedgerService {
+    /// Counts a finished call by its status code and wraps its reply.
+    fn finish<T>(
+        &self,
+        call: &'static str,
+        result: Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.state.metrics.request(call, code);
+        result.map(Response::new)
+    }
+}
+
 #[tonic::async_trait]
 impl Ledger for LedgerService {
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::submit::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::submit::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Submit", result.await)
     }
 
     async fn acknowledge(
         &self,
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::acknowledge::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::acknowledge::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Acknowledge", result.await)
     }
 
     async fn publish_policy(
         &self,
         request: Request<pb::PublishPolicyRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::publish_policy::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::publish_policy::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("PublishPolicy", result.await)
     }
 
     async fn get_entry(
         &self,
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::EntryResponse>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::get_entry::handle(&self.state, &caller, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| cmd::get_entry::handle(&self.state, &caller, request.into_inner()));
+        self.finish("GetEntry", result)
     }
 
     type ListEntriesStream = EntryStream;
@@ -366,32 +408,41 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<Self::ListEntriesStream>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
-            .map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| {
+                cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
+            });
+        self.finish("ListEntries", result)
     }
 
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_checkpoint::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_checkpoint::handle(&self.state, request.into_inner()));
+        self.finish("GetCheckpoint", result)
     }
 
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::InclusionProof>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_inclusion_proof::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_inclusion_proof::handle(&self.state, request.into_inner()));
+        self.finish("GetInclusionProof", result)
     }
 
     async fn get_consistency_proof(
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_consistency_proof::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_consistency_proof::handle(&self.state, request.into_inner()));
+        self.finish("GetConsistencyProof", result)
     }
 }
