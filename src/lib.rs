@@ -14,6 +14,7 @@
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod clock;
