@@ -19,7 +19,10 @@ use borderlog::pb::export_record::Record;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let entries: u64 = args.get(1).map_or(Ok(1_000_000), |s| s.parse())?;
-    let path = args.get(2).cloned().unwrap_or_else(|| "verify-bench.export".into());
+    let path = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "verify-bench.export".into());
     let payloads = args.iter().any(|a| a == "--payloads");
     // Genesis + policy, then (disclosure, receipt) pairs.
     let pairs = entries.saturating_sub(2) / 2;
@@ -51,7 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     out.finish()?;
     eprintln!(
         "wrote {size} entries ({}) to {path} in {:.1} s",
-        if payloads { "with payloads" } else { "commitments only" },
+        if payloads {
+            "with payloads"
+        } else {
+            "commitments only"
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(())

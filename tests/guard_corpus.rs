@@ -81,7 +81,7 @@ fn test_policy_text(e: &Expected) -> String {
     let csv = std::fs::read_to_string(corpus().join("customers.csv")).expect("customers.csv");
     let frag = build_register(e.register_key.as_bytes(), &e.register_key_id, &csv)
         .expect("register builds");
-    bench::with_register(DEFAULT_POLICY, &frag)
+    borderlog::guard::customer::with_register(DEFAULT_POLICY, &frag)
 }
 
 /// One screened object: its id, bytes, expectation and context name.

@@ -112,10 +112,12 @@ impl<R: BufRead> RecordReader<R> {
             });
         }
         self.buf.resize(len as usize, 0);
-        self.input.read_exact(&mut self.buf).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => ExportError::Truncated { record },
-            _ => ExportError::Io(e),
-        })?;
+        self.input
+            .read_exact(&mut self.buf)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => ExportError::Truncated { record },
+                _ => ExportError::Io(e),
+            })?;
         let decoded =
             pb::ExportRecord::decode(self.buf.as_slice()).map_err(|e| ExportError::Malformed {
                 record,

@@ -87,7 +87,9 @@ impl Builder {
         let party = |name: &str, role: Role, key: Option<&SigningKey>| pb::Party {
             name: name.into(),
             role: role as i32,
-            public_key: key.map(|k| k.verifying_key().to_bytes().to_vec()).unwrap_or_default(),
+            public_key: key
+                .map(|k| k.verifying_key().to_bytes().to_vec())
+                .unwrap_or_default(),
             organisation_kind: String::new(),
         };
         let genesis = pb::Genesis {
@@ -165,7 +167,12 @@ impl Builder {
             let salt: [u8; 32] = sha256(&[n.to_be_bytes(), (i as u64).to_be_bytes()].concat());
             let c = item_commitment(&salt, content);
             let json: serde_json::Value = serde_json::from_slice(content).unwrap_or_default();
-            let text = |f: &str| json.get(f).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            let text = |f: &str| {
+                json.get(f)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_owned()
+            };
             commitments.push(pb::ItemCommitment {
                 commitment: c.to_vec(),
                 stix_id: text("id"),
@@ -227,10 +234,12 @@ impl Builder {
         .0
     }
 
-    /// A refusal of a submission by the sender under the policy in force.
-    pub fn refusal(&mut self, rule: &str) -> u64 {
+    /// A refusal of a submission by the sender under the policy in force; `n` makes its
+    /// nonce (refusals spend nonces like disclosures).
+    pub fn refusal(&mut self, n: u64, rule: &str) -> u64 {
         self.push(
             Kind::Refusal(pb::Refusal {
+                nonce: sha256(&n.to_be_bytes())[..16].to_vec(),
                 sender: SENDER.into(),
                 recipient: RECIPIENT.into(),
                 body_hash: vec![7; 32],

@@ -46,7 +46,9 @@ pub enum VerifyError {
         what: String,
     },
     /// The export ends before the tree size its header announces, or without that checkpoint.
-    #[error("the export ends after {entries} entries, without the checkpoint of size {tree_size} its header announces")]
+    #[error(
+        "the export ends after {entries} entries, without the checkpoint of size {tree_size} its header announces"
+    )]
     Truncated {
         /// Entries read.
         entries: u64,
@@ -107,7 +109,9 @@ pub enum VerifyError {
     },
     /// A name that must be a partner with a key and a given role (sender, recipient, owner,
     /// signer) is not.
-    #[error("entry {index}: {name:?} as {field} is not a partner of this log with the {needs} role")]
+    #[error(
+        "entry {index}: {name:?} as {field} is not a partner of this log with the {needs} role"
+    )]
     UnknownParty {
         /// The entry's position.
         index: u64,
@@ -145,7 +149,9 @@ pub enum VerifyError {
         item: usize,
     },
     /// A payload the exporter may read is absent and no Redaction entry erased it.
-    #[error("entry {index}, item {item}: the payload is missing and no redaction covers it ({withheld})")]
+    #[error(
+        "entry {index}, item {item}: the payload is missing and no redaction covers it ({withheld})"
+    )]
     PayloadMissing {
         /// The disclosure's position.
         index: u64,
@@ -173,7 +179,9 @@ pub enum VerifyError {
         reason: String,
     },
     /// A second receipt for one disclosure.
-    #[error("entry {index}: disclosure {disclosure_index} was already acknowledged by entry {first}")]
+    #[error(
+        "entry {index}: disclosure {disclosure_index} was already acknowledged by entry {first}"
+    )]
     DuplicateReceipt {
         /// The second receipt.
         index: u64,
@@ -258,7 +266,9 @@ pub enum VerifyError {
         claimed: u64,
     },
     /// The signed root is not the Merkle root of the entries: history was altered.
-    #[error("checkpoint of size {size}: signed root {signed} is not the root {computed} of the exported entries")]
+    #[error(
+        "checkpoint of size {size}: signed root {signed} is not the root {computed} of the exported entries"
+    )]
     RootMismatch {
         /// The tree size.
         size: u64,
@@ -279,7 +289,9 @@ pub enum VerifyError {
     #[error("the trusted checkpoint does not verify under this log's key: {0}")]
     TrustedCheckpoint(String),
     /// The export is smaller than a checkpoint the auditor already holds: a rollback.
-    #[error("rollback: the export has {export_size} entries, but a checkpoint of size {trusted_size} is already held")]
+    #[error(
+        "rollback: the export has {export_size} entries, but a checkpoint of size {trusted_size} is already held"
+    )]
     Rollback {
         /// The held checkpoint's size.
         trusted_size: u64,
@@ -287,7 +299,9 @@ pub enum VerifyError {
         export_size: u64,
     },
     /// The exported tree at a held checkpoint's size has another root: a forked history.
-    #[error("fork: at size {size} the exported entries give root {computed}, the held checkpoint says {trusted}")]
+    #[error(
+        "fork: at size {size} the exported entries give root {computed}, the held checkpoint says {trusted}"
+    )]
     Fork {
         /// The held checkpoint's size.
         size: u64,
@@ -330,10 +344,9 @@ impl VerifyError {
             | BadCosignature { size, .. }
             | Fork { size, .. } => (size.saturating_sub(1), 2),
             PayloadMissing { index, .. } => (*index, 1),
-            UnexpectedRecord { .. }
-            | Truncated { .. }
-            | TrustedCheckpoint(_)
-            | Rollback { .. } => (u64::MAX, 3),
+            UnexpectedRecord { .. } | Truncated { .. } | TrustedCheckpoint(_) | Rollback { .. } => {
+                (u64::MAX, 3)
+            }
         }
     }
 
@@ -809,14 +822,14 @@ impl Auditor {
             .map_err(|e| bad(format!("origin is not a key name: {e}")))?;
         for p in &g.parties {
             let role = Role::try_from(p.role).unwrap_or(Role::Unspecified);
-            let key = if p.public_key.is_empty() {
-                None
-            } else {
-                Some(
-                    signature::public_key(&p.public_key)
-                        .map_err(|e| bad(format!("party {:?}: {e} (weak keys are refused)", p.name)))?,
-                )
-            };
+            let key =
+                if p.public_key.is_empty() {
+                    None
+                } else {
+                    Some(signature::public_key(&p.public_key).map_err(|e| {
+                        bad(format!("party {:?}: {e} (weak keys are refused)", p.name))
+                    })?)
+                };
             if self.parties.contains_key(&p.name) {
                 return Err(bad(format!("party {:?} is pinned twice", p.name)));
             }
@@ -975,6 +988,21 @@ impl Auditor {
         }
     }
 
+    /// A (sender, nonce) pair may be in the log once, in a disclosure or a refusal. Kept as
+    /// 16 bytes of its hash, so a million disclosures cost 16 MB, not their nonces' size.
+    fn spend_nonce(&mut self, index: u64, sender: &str, nonce: &[u8]) -> Result<(), VerifyError> {
+        let mut h = Vec::with_capacity(4 + sender.len() + nonce.len());
+        h.extend_from_slice(&(sender.len() as u32).to_be_bytes());
+        h.extend_from_slice(sender.as_bytes());
+        h.extend_from_slice(nonce);
+        let digest = sha256(&h);
+        let key = u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"));
+        if let Some(first) = self.nonces.insert(key, index) {
+            return Err(VerifyError::NonceReused { index, first });
+        }
+        Ok(())
+    }
+
     fn disclosure(
         &mut self,
         index: u64,
@@ -987,7 +1015,8 @@ impl Auditor {
             reason: e.to_string(),
         })?;
         let (sender, key) = self.partner(index, "sender", &body.sender, Some(Role::Sender))?;
-        let (recipient, _) = self.partner(index, "recipient", &body.recipient, Some(Role::Recipient))?;
+        let (recipient, _) =
+            self.partner(index, "recipient", &body.recipient, Some(Role::Recipient))?;
         self.signature(
             index,
             Purpose::Disclosure,
@@ -996,17 +1025,7 @@ impl Auditor {
             &d.body,
             &d.signature,
         )?;
-        let nonce_key = {
-            let mut h = Vec::with_capacity(4 + body.sender.len() + body.nonce.len());
-            h.extend_from_slice(&(body.sender.len() as u32).to_be_bytes());
-            h.extend_from_slice(body.sender.as_bytes());
-            h.extend_from_slice(&body.nonce);
-            let digest = sha256(&h);
-            u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"))
-        };
-        if let Some(first) = self.nonces.insert(nonce_key, index) {
-            return Err(VerifyError::NonceReused { index, first });
-        }
+        self.spend_nonce(index, &body.sender, &body.nonce)?;
         let policy_hash = self.policy_in_force(index, &body.sender, &d.policy_hash)?;
         let policy = match policy_hash.and_then(|h| self.policies.get(&h)) {
             Some(PolicyState::Ready(p)) => Some(p.clone()),
@@ -1102,7 +1121,8 @@ impl Auditor {
     }
 
     fn receipt(&mut self, index: u64, r: pb::Receipt) -> Result<(), VerifyError> {
-        let (recipient, key) = self.partner(index, "recipient", &r.recipient, Some(Role::Recipient))?;
+        let (recipient, key) =
+            self.partner(index, "recipient", &r.recipient, Some(Role::Recipient))?;
         let bad = |reason: String| VerifyError::Receipt {
             index,
             disclosure_index: r.disclosure_index,
@@ -1185,6 +1205,7 @@ impl Auditor {
             }
         }
         self.policy_in_force(index, &r.sender, &r.policy_hash)?;
+        self.spend_nonce(index, &r.sender, &r.nonce)?;
         self.report.refusals += 1;
         for f in r.findings {
             *self.report.refusals_by_rule.entry(f.rule).or_default() += 1;
@@ -1245,7 +1266,9 @@ impl Auditor {
                     )));
                 }
                 if self.commitments.get(&commitment) != Some(&r.disclosure_index) {
-                    return Err(bad("the commitment is not an item of that disclosure".into()));
+                    return Err(bad(
+                        "the commitment is not an item of that disclosure".into()
+                    ));
                 }
                 self.redacted.insert((r.disclosure_index, commitment));
                 Ok(())
@@ -1613,8 +1636,8 @@ mod tests {
     fn refusals_pending_receipts_and_rules_are_reported() {
         let mut b = Builder::new(true);
         b.disclosure(1, &[synthetic::indicator(1)]);
-        b.refusal("inside.ip/1");
-        b.refusal("inside.ip/1");
+        b.refusal(100, "inside.ip/1");
+        b.refusal(101, "inside.ip/1");
         b.checkpoint();
         let report = verify(b.finish(), 0).unwrap();
         assert_eq!(report.receipts_pending, 1);
@@ -1634,7 +1657,14 @@ mod tests {
             // Entry 1501's link breaks too, but the signature error comes first by position.
             let err = verify(records, threads).unwrap_err();
             assert!(
-                matches!(&err, VerifyError::BadSignature { index: 1500, purpose: "disclosure", .. }),
+                matches!(
+                    &err,
+                    VerifyError::BadSignature {
+                        index: 1500,
+                        purpose: "disclosure",
+                        ..
+                    }
+                ),
                 "{err}"
             );
         }
@@ -1651,7 +1681,14 @@ mod tests {
         });
         let err = verify(records, 0).unwrap_err();
         assert!(
-            matches!(err, VerifyError::Receipt { index: 5, disclosure_index: 2, .. }),
+            matches!(
+                err,
+                VerifyError::Receipt {
+                    index: 5,
+                    disclosure_index: 2,
+                    ..
+                }
+            ),
             "{err}"
         );
 
@@ -1674,7 +1711,10 @@ mod tests {
         rewrite(&mut records, 7, |e| e.index = 8);
         assert!(matches!(
             verify(records, 0).unwrap_err(),
-            VerifyError::IndexGap { position: 7, found: 8 }
+            VerifyError::IndexGap {
+                position: 7,
+                found: 8
+            }
         ));
 
         let mut records = synthetic::ledger(20, 5, false);
@@ -1737,7 +1777,11 @@ mod tests {
         e.items[0].withheld = "the payload is no longer stored".into();
         assert!(matches!(
             verify(records, 0).unwrap_err(),
-            VerifyError::PayloadMissing { index: 2, item: 0, .. }
+            VerifyError::PayloadMissing {
+                index: 2,
+                item: 0,
+                ..
+            }
         ));
     }
 
@@ -1750,7 +1794,11 @@ mod tests {
         b.checkpoint();
         assert!(matches!(
             verify(b.finish(), 0).unwrap_err(),
-            VerifyError::DuplicateReceipt { index: 4, disclosure_index: 2, first: 3 }
+            VerifyError::DuplicateReceipt {
+                index: 4,
+                disclosure_index: 2,
+                first: 3
+            }
         ));
 
         let mut b = Builder::new(false);
@@ -1759,7 +1807,11 @@ mod tests {
         b.checkpoint();
         assert!(matches!(
             verify(b.finish(), 0).unwrap_err(),
-            VerifyError::Receipt { index: 3, disclosure_index: 2, .. }
+            VerifyError::Receipt {
+                index: 3,
+                disclosure_index: 2,
+                ..
+            }
         ));
     }
 
@@ -1783,14 +1835,14 @@ mod tests {
     #[test]
     fn refusal_with_smuggled_bytes_or_unknown_rule_is_content() {
         let mut b = Builder::new(false);
-        b.refusal("not-a-rule/1");
+        b.refusal(100, "not-a-rule/1");
         b.checkpoint();
         assert!(matches!(
             verify(b.finish(), 0).unwrap_err(),
             VerifyError::RefusalContent { index: 2, .. }
         ));
         let mut b = Builder::new(false);
-        b.refusal("inside.ip/1");
+        b.refusal(100, "inside.ip/1");
         b.checkpoint();
         let mut records = b.finish();
         let e = entry_mut(&mut records, 2);
@@ -1800,7 +1852,10 @@ mod tests {
         e.entry = bytes;
         e.leaf_hash = leaf_hash(&e.entry).to_vec();
         let err = verify(records, 0).unwrap_err();
-        assert!(matches!(err, VerifyError::RefusalContent { index: 2, .. }), "{err}");
+        assert!(
+            matches!(err, VerifyError::RefusalContent { index: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1824,7 +1879,10 @@ mod tests {
         verify_records(short.clone(), opts(vec![])).unwrap();
         assert!(matches!(
             verify_records(short, opts(vec![held.clone()])).unwrap_err(),
-            VerifyError::Rollback { trusted_size: 40, export_size: 20 }
+            VerifyError::Rollback {
+                trusted_size: 40,
+                export_size: 20
+            }
         ));
         // A re-signed history (different entries, valid signatures) is a fork.
         let mut b = Builder::new(false);

@@ -6,6 +6,7 @@ mod checkpoint;
 mod export;
 mod get;
 mod init;
+mod policy;
 mod proof;
 mod serve;
 mod submit;
@@ -58,6 +59,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Verify an export file, or the live ledger; exit 0 ok, 1 verification failed, 2 error.
     Verify(verify::VerifyArgs),
+    /// The screening policy: check a file locally, build the customer register, publish.
+    Policy(policy::PolicyArgs),
 }
 
 /// Options every client command takes.
@@ -144,6 +147,7 @@ pub fn main() -> ExitCode {
             Command::Bench(a) => bench::run(a).await,
             Command::Export(a) => export::run(a).await,
             Command::Verify(a) => verify::run(a).await,
+            Command::Policy(a) => policy::run(a).await,
         }
     });
     match result {
@@ -161,9 +165,45 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// A gRPC status as a person reads it.
+/// A gRPC status as a person reads it: code, message, and every finding of a refusal on its
+/// own line (from the google.rpc error details).
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+    use tonic_types::StatusExt as _;
+    let details = status.get_error_details();
+    let mut text = match details.error_info() {
+        // A refusal: its findings follow one per line, so the header says only what happened.
+        Some(info) if info.metadata.contains_key("refusal_index") => format!(
+            "{:?}: {} under policy {} ({}); nothing was disclosed; the refusal is entry {}:",
+            status.code(),
+            if info.reason == "INVALID_STIX" {
+                "not valid STIX 2.1 / TLP 2.0"
+            } else {
+                "refused by the boundary guard"
+            },
+            info.metadata
+                .get("policy_version")
+                .map_or("?", String::as_str),
+            info.metadata
+                .get("policy_hash")
+                .map_or("?", |h| &h[..h.len().min(16)]),
+            info.metadata["refusal_index"],
+        ),
+        _ => format!("{:?}: {}", status.code(), status.message()),
+    };
+    if let Some(bad) = details.bad_request() {
+        for v in &bad.field_violations {
+            text.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    if let Some(failed) = details.precondition_failure() {
+        for v in &failed.violations {
+            text.push_str(&format!(
+                "\n  {}: {} — {}",
+                v.subject, v.r#type, v.description
+            ));
+        }
+    }
+    anyhow::anyhow!(text)
 }
 
 /// One line about an entry, for people.

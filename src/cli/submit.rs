@@ -10,8 +10,14 @@ use super::{ClientArgs, read_file, status_error};
 use crate::client::{self, DisclosureHeader, TLP_MARKINGS};
 use crate::format::LeafIndex;
 use crate::format::hash::hash_from_slice;
+use crate::identity::Registry;
 use crate::identity::keys::load_signing_key;
 use crate::pb::{self, Role};
+
+/// The purpose a disclosure declares unless told otherwise.
+pub const DEFAULT_PURPOSE: &str = "cybercrime threat intelligence sharing";
+/// The legal basis a disclosure declares unless told otherwise.
+pub const DEFAULT_LEGAL_BASIS: &str = "data sharing agreement; GDPR Art. 6(1)(f)";
 
 /// Arguments of `borderlog submit`.
 #[derive(Debug, Args)]
@@ -22,10 +28,10 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub to: Option<String>,
     /// Why the data is shared.
-    #[arg(long, default_value = "cybercrime threat intelligence sharing")]
+    #[arg(long, default_value = DEFAULT_PURPOSE)]
     pub purpose: String,
     /// Under which law.
-    #[arg(long, default_value = "data sharing agreement; GDPR Art. 6(1)(f)")]
+    #[arg(long, default_value = DEFAULT_LEGAL_BASIS)]
     pub legal_basis: String,
     /// The recipient's case reference.
     #[arg(long, default_value = "")]
@@ -42,12 +48,7 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     let (registry, sender, log) = args.client.context(Role::Sender)?;
     let recipient = match &args.to {
         Some(r) => r.clone(),
-        None => registry
-            .parties()
-            .iter()
-            .find(|p| p.role == Role::Recipient)
-            .map(|p| p.name.clone())
-            .context("partners.toml names no recipient; pass --to")?,
+        None => default_recipient(&registry)?,
     };
     let items = load_items(&read_file(&args.file)?, args.tlp.as_deref())?;
     let key = load_signing_key(&args.client.keys, &sender)?;
@@ -78,6 +79,16 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The first recipient in partners.toml.
+pub fn default_recipient(registry: &Registry) -> anyhow::Result<String> {
+    registry
+        .parties()
+        .iter()
+        .find(|p| p.role == Role::Recipient)
+        .map(|p| p.name.clone())
+        .context("partners.toml names no recipient; pass --to")
 }
 
 /// Arguments of `borderlog ack`.
@@ -124,19 +135,15 @@ pub async fn run_ack(args: AckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Items from a STIX object or bundle; `tlp` marks those without a TLP 2.0 marking.
-fn load_items(json: &[u8], tlp: Option<&str>) -> anyhow::Result<Vec<Vec<u8>>> {
+/// Items from a STIX object or bundle (unwrapped as the guard does); `tlp` marks those without
+/// a TLP 2.0 marking.
+pub fn load_items(json: &[u8], tlp: Option<&str>) -> anyhow::Result<Vec<Vec<u8>>> {
     let value: serde_json::Value = serde_json::from_slice(json).context("the file is not JSON")?;
-    let objects = match value.get("type").and_then(|t| t.as_str()) {
-        Some("bundle") => value
-            .get("objects")
-            .and_then(|o| o.as_array())
-            .cloned()
-            .context("the bundle has no objects array")?
-            .into_iter()
-            // Marking definitions travel as references, not as disclosed items.
-            .filter(|o| o.get("type").and_then(|t| t.as_str()) != Some("marking-definition"))
-            .collect(),
+    let objects: Vec<serde_json::Value> = match value.get("type").and_then(|t| t.as_str()) {
+        Some("bundle") => crate::guard::unwrap_bundle(json)?
+            .iter()
+            .map(|item| serde_json::from_slice(item))
+            .collect::<Result<_, _>>()?,
         Some(_) => vec![value],
         None => bail!("not a STIX object or bundle: no \"type\""),
     };

@@ -66,9 +66,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("{} does not hold a hex key", p.display()))
             })
             .transpose()?,
-        threads: args.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        }),
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
     let started = std::time::Instant::now();
     let mut auditor = Auditor::new(opts);
@@ -241,7 +241,10 @@ fn print_report(r: &Report, elapsed: std::time::Duration, json: bool) {
         r.checkpoints, r.checkpoint_sizes.0, r.checkpoint_sizes.1
     );
     if !r.trusted_sizes.is_empty() {
-        println!("  held checkpoints {:?}: extended, no rollback or fork", r.trusted_sizes);
+        println!(
+            "  held checkpoints {:?}: extended, no rollback or fork",
+            r.trusted_sizes
+        );
     }
     if r.entries_withheld > 0 {
         println!(

@@ -81,16 +81,8 @@ pub fn synthetic_customers(n: usize) -> String {
 /// The default policy with an `n`-entry synthetic customer register, key loaded.
 pub fn synthetic_register(n: usize) -> Result<Policy, GuardError> {
     let frag = build_register(SYNTHETIC_KEY, "bench", &synthetic_customers(n))?;
-    let text = with_register(DEFAULT_POLICY, &frag);
+    let text = super::customer::with_register(DEFAULT_POLICY, &frag);
     Policy::parse_keyed(text.as_bytes(), SYNTHETIC_KEY)
-}
-
-/// Replaces the `[customers]` section (the last section) of a policy text with `fragment`.
-pub fn with_register(policy: &str, fragment: &str) -> String {
-    let head = policy
-        .find("\n[customers]")
-        .map_or(policy, |i| &policy[..=i]);
-    format!("{head}{fragment}")
 }
 
 /// Sample items: the OASIS APT1 and Poison Ivy reports, each object marked TLP:GREEN.

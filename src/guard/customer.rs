@@ -371,6 +371,25 @@ fn toml_list(o: &mut String, name: &str, items: &BTreeSet<String>) {
     let _ = writeln!(o, "]");
 }
 
+/// Replaces the `[customers]` section of a policy text with `fragment` (a whole section, as
+/// [`build_register`] makes it); appends it when the policy has none. Everything else, comments
+/// included, stays byte for byte.
+pub fn with_register(policy: &str, fragment: &str) -> String {
+    let Some(start) = policy.find("\n[customers]").map(|i| i + 1) else {
+        return format!("{}\n{fragment}", policy.trim_end_matches('\n'));
+    };
+    // The section ends where the next table header (a line starting with `[`) begins.
+    let after = start + "[customers]".len();
+    let end = policy[after..]
+        .find("\n[")
+        .map_or(policy.len(), |i| after + i + 1);
+    let mut fragment = fragment.to_owned();
+    if end < policy.len() && !fragment.ends_with("\n\n") {
+        fragment.push('\n');
+    }
+    format!("{}{fragment}{}", &policy[..start], &policy[end..])
+}
+
 /// Builds the `[customers]` section of a policy from a customer list (CSV lines `kind,value`:
 /// `domain,acme-bank.example`, `email,x@y`, `cidr,203.0.113.0/24`, `name,Acme Bank`,
 /// `account,VRC-\d{6}`; `#` comments and blank lines ignored), as HMAC-SHA-256 digests under the
@@ -623,5 +642,22 @@ mod tests {
         let b = build_register(KEY, "t1", "domain,a.example\ndomain,b.example\n").expect("b");
         assert_eq!(a, b);
         assert!(!a.contains("a.example"));
+    }
+
+    #[test]
+    fn with_register_replaces_only_the_customers_section() {
+        let policy = "a = 1\n[customers]\nkey_id = \"\"\n[other]\nb = 2\n";
+        let out = with_register(policy, "[customers]\nkey_id = \"k\"\n");
+        assert_eq!(
+            out,
+            "a = 1\n[customers]\nkey_id = \"k\"\n\n[other]\nb = 2\n"
+        );
+        let last = with_register(
+            "a = 1\n[customers]\nkey_id = \"\"\n",
+            "[customers]\nx = 1\n",
+        );
+        assert_eq!(last, "a = 1\n[customers]\nx = 1\n");
+        let none = with_register("a = 1\n", "[customers]\nx = 1\n");
+        assert_eq!(none, "a = 1\n[customers]\nx = 1\n");
     }
 }

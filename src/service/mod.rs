@@ -8,6 +8,7 @@
 mod access;
 mod cmd;
 mod error;
+mod policies;
 mod status;
 
 use std::future::Future;
@@ -22,9 +23,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 pub use access::Caller;
-pub use error::RequestError;
+pub use error::{Refused, RequestError};
 
 use crate::format::note::{Signer, Verifier};
+use crate::format::signature::{self, Purpose};
 use crate::format::{TreeSize, entry};
 use crate::identity::{self, IdentityError, Registry};
 use crate::pb;
@@ -49,6 +51,9 @@ pub enum ServiceError {
     /// The gRPC transport failed (bind, TLS setup, serving).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// An owner's policy file could not be published on start.
+    #[error("screening policy: {0}")]
+    Policy(String),
     /// Building the reflection service failed.
     #[error("reflection: {0}")]
     Reflection(String),
@@ -97,6 +102,9 @@ pub struct NodeConfig {
     pub store: StoreOptions,
     /// Group-commit tuning.
     pub sequencer: SequencerOptions,
+    /// On start, publish `keys/<owner>.policy.toml` for every sender that has no policy in
+    /// force yet (signed with its key from keys/), so a fresh dev log can take disclosures.
+    pub publish_default_policies: bool,
 }
 
 impl NodeConfig {
@@ -108,6 +116,7 @@ impl NodeConfig {
             limits: Limits::default(),
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
+            publish_default_policies: true,
         }
     }
 }
@@ -119,6 +128,7 @@ pub(crate) struct State {
     pub registry: Registry,
     pub log_verifier: Verifier,
     pub limits: Limits,
+    pub policies: policies::Policies,
 }
 
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
@@ -137,7 +147,7 @@ impl Node {
         let signer = Signer::new(registry_file.origin(), log_key)
             .map_err(|e| ServiceError::Genesis(format!("log key: {e}")))?;
         let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
-        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone());
+        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone())?;
 
         let registry = if store.size() == TreeSize(0) {
             let genesis = registry_file.to_genesis();
@@ -146,6 +156,7 @@ impl Node {
                     kind: pb::entry::Kind::Genesis(genesis),
                     payloads: Vec::new(),
                     claims: Vec::new(),
+                    screened_under: None,
                 })
                 .await
                 .map_err(|e| ServiceError::Genesis(format!("writing the genesis entry: {e}")))?;
@@ -163,13 +174,18 @@ impl Node {
                 config.keys_dir.display()
             )));
         }
+        let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
             store,
             sequencer,
             log_verifier: signer.verifier(),
             registry,
             limits: config.limits,
+            policies,
         };
+        if config.publish_default_policies {
+            publish_default_policies(&state, &config.keys_dir).await?;
+        }
         Ok(Node {
             state: Arc::new(state),
             keys_dir: config.keys_dir,
@@ -243,6 +259,35 @@ async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceErro
         .map_err(ServiceError::from)
 }
 
+/// Publishes each sender's policy file from `keys_dir` when the sender has no policy in force
+/// and its signing key is at hand (the dev set-up `init` makes holds every key).
+async fn publish_default_policies(state: &State, keys_dir: &Path) -> Result<(), ServiceError> {
+    for party in state.registry.parties() {
+        let owner = party.name.as_str();
+        let path = identity::policy_path(keys_dir, owner);
+        if party.role != pb::Role::Sender
+            || state.sequencer.policy_in_force(owner).is_some()
+            || !path.exists()
+        {
+            continue;
+        }
+        let key = identity::load_signing_key(keys_dir, owner)?;
+        let policy = std::fs::read(&path)
+            .map_err(|e| ServiceError::Policy(format!("reading {}: {e}", path.display())))?;
+        let signature = signature::sign(&key, Purpose::Policy, &policy).to_vec();
+        let request = pb::PublishPolicyRequest { policy, signature };
+        let append = cmd::publish_policy::parse(state, owner, request)
+            .map_err(|e| ServiceError::Policy(format!("{}: {e}", path.display())))?;
+        let appended = state
+            .sequencer
+            .append(append)
+            .await
+            .map_err(|e| ServiceError::Policy(format!("publishing {}: {e}", path.display())))?;
+        tracing::info!(owner, entry = appended.index.0, file = %path.display(), "published the owner's screening policy");
+    }
+    Ok(())
+}
+
 /// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
 fn genesis_registry(store: &Store) -> Result<Registry, ServiceError> {
     let bytes = store
@@ -282,6 +327,16 @@ impl Ledger for LedgerService {
     ) -> Result<Response<pb::LogReceipt>, Status> {
         let caller = Caller::authenticate(&self.state, &request)?;
         cmd::acknowledge::handle(&self.state, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn publish_policy(
+        &self,
+        request: Request<pb::PublishPolicyRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::publish_policy::handle(&self.state, &caller, request.into_inner())
             .await
             .map(Response::new)
     }

@@ -60,9 +60,14 @@ impl TestServer {
 
     /// Starts a server on existing keys and data.
     pub async fn start_with(keys: &Path, data: &Path) -> TestServer {
-        let node = Node::open(NodeConfig::new(keys, data))
-            .await
-            .expect("open node");
+        Self::start_config(NodeConfig::new(keys, data)).await
+    }
+
+    /// Starts a server with the given configuration.
+    pub async fn start_config(config: NodeConfig) -> TestServer {
+        let (keys, data) = (config.keys_dir.clone(), config.data_dir.clone());
+        let (keys, data) = (keys.as_path(), data.as_path());
+        let node = Node::open(config).await.expect("open node");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -128,7 +133,12 @@ pub fn header() -> DisclosureHeader {
 
 /// A small STIX 2.1 indicator marked TLP:GREEN, distinct per `n`.
 pub fn indicator(n: u64) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
+    serde_json::to_vec(&indicator_json(n)).unwrap()
+}
+
+/// [`indicator`] as a JSON value, for tests that change a property.
+pub fn indicator_json(n: u64) -> serde_json::Value {
+    serde_json::json!({
         "type": "indicator",
         "spec_version": "2.1",
         "id": format!("indicator--8e2e2d2b-17d4-4cbf-938f-{:012x}", n),
@@ -140,8 +150,7 @@ pub fn indicator(n: u64) -> Vec<u8> {
         "pattern_type": "stix",
         "valid_from": "2026-11-01T10:00:00Z",
         "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
-    }))
-    .unwrap()
+    })
 }
 
 /// A signed submission of one indicator by the sender.

@@ -77,10 +77,7 @@ async fn stream(
                     .leaf_hash(LeafIndex(index))?
                     .unwrap_or_default()
                     .to_vec(),
-                reason: format!(
-                    "{} reads only the entries it takes part in",
-                    caller.name
-                ),
+                reason: format!("{} reads only the entries it takes part in", caller.name),
             }),
         };
         if tx.send(record(r)).await.is_err() {
