@@ -1863,11 +1863,11 @@ mod tests {
         let full = synthetic::ledger(40, 10, false);
         let held = full
             .iter()
-            .filter_map(|r| match &r.record {
+            .rev()
+            .find_map(|r| match &r.record {
                 Some(Record::Checkpoint(n)) => Some(n.clone()),
                 _ => None,
             })
-            .last()
             .unwrap();
         let opts = |notes: Vec<String>| VerifyOptions {
             trusted_checkpoints: notes,

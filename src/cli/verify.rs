@@ -143,7 +143,7 @@ impl Progress {
     fn tick(&self, auditor: &Auditor) {
         let Some(bar) = &self.0 else { return };
         let n = auditor.entries();
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             if let Some(size) = auditor.announced_size() {
                 bar.set_length(size);
             }
