@@ -11,6 +11,7 @@
 //! - [`identity`]: parties, keys, certificates and TLS.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
+//! - [`audit`]: exports of the ledger and their offline verification.
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
