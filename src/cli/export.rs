@@ -11,7 +11,7 @@ use tokio_stream::StreamExt;
 use super::{ClientArgs, status_error};
 use crate::audit::export::RecordWriter;
 use crate::client;
-use crate::pb::{self, Role, audit_client::AuditClient};
+use crate::pb::{self, Role};
 
 /// Arguments of `borderlog export`.
 #[derive(Debug, Args)]
@@ -26,13 +26,9 @@ pub struct ExportArgs {
     pub client: ClientArgs,
 }
 
-/// An Audit client on a mutually authenticated channel, as `name`.
-pub async fn audit_client(
-    client: &ClientArgs,
-    name: &str,
-) -> anyhow::Result<AuditClient<tonic::transport::Channel>> {
-    let channel = client::channel(&client.addr, &client.keys, name).await?;
-    Ok(AuditClient::new(channel).max_decoding_message_size(64 << 20))
+/// An Audit client as `name` (mutual TLS, or plaintext for `http://` addresses).
+pub async fn audit_client(client: &ClientArgs, name: &str) -> anyhow::Result<client::AuditApi> {
+    Ok(client::connect_audit(&client.addr, &client.keys, name).await?)
 }
 
 /// Runs `borderlog export`.

@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = super::DEFAULT_ADDR, env = "BORDERLOG_ADDR")]
     pub addr: String,
+    /// Serve plaintext instead of mutual TLS — only on a loopback address, for local tools;
+    /// clients then use `--addr http://127.0.0.1:7455`.
+    #[arg(long)]
+    pub plaintext: bool,
 }
 
 /// Runs `borderlog serve` until Ctrl-C or SIGTERM.
@@ -28,7 +32,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let report = identity::init(&args.keys, &InitOptions::default())?;
         tracing::info!(dir = %report.dir.display(), origin = report.registry.origin(), "first start: made a dev CA, certificates and keys");
     }
-    let node = Node::open(NodeConfig::new(&args.keys, &args.data)).await?;
+    let mut config = NodeConfig::new(&args.keys, &args.data);
+    config.plaintext = args.plaintext;
+    let node = Node::open(config).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

@@ -51,6 +51,9 @@ pub enum ServiceError {
     /// The gRPC transport failed (bind, TLS setup, serving).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// Plaintext was asked for on an address other than loopback.
+    #[error("plaintext is only served on a loopback address, not on {0}: use mutual TLS")]
+    PlaintextNotLoopback(String),
     /// An owner's policy file could not be published on start.
     #[error("screening policy: {0}")]
     Policy(String),
@@ -105,6 +108,10 @@ pub struct NodeConfig {
     /// On start, publish `keys/<owner>.policy.toml` for every sender that has no policy in
     /// force yet (signed with its key from keys/), so a fresh dev log can take disclosures.
     pub publish_default_policies: bool,
+    /// Serve plaintext HTTP/2 instead of mutual TLS; only on a loopback address, for local
+    /// tools. Callers name their party in the `borderlog-as` header; writes still need the
+    /// partners' signatures.
+    pub plaintext: bool,
 }
 
 impl NodeConfig {
@@ -117,6 +124,7 @@ impl NodeConfig {
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
             publish_default_policies: true,
+            plaintext: false,
         }
     }
 }
@@ -129,6 +137,8 @@ pub(crate) struct State {
     pub log_verifier: Verifier,
     pub limits: Limits,
     pub policies: policies::Policies,
+    /// Serving plaintext on loopback: callers name themselves in a header.
+    pub plaintext: bool,
 }
 
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
@@ -182,6 +192,7 @@ impl Node {
             registry,
             limits: config.limits,
             policies,
+            plaintext: config.plaintext,
         };
         if config.publish_default_policies {
             publish_default_policies(&state, &config.keys_dir).await?;
@@ -213,7 +224,6 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServiceError> {
-        let tls = identity::tls::server_tls(&self.keys_dir)?;
         let limits = self.state.limits.clone();
         let ledger = LedgerServer::new(LedgerService {
             state: self.state.clone(),
@@ -235,11 +245,20 @@ impl Node {
             .build_v1()
             .map_err(|e| ServiceError::Reflection(e.to_string()))?;
 
-        tracing::info!(addr = ?listener.local_addr().ok(), "serving borderlog.v1.Ledger over mTLS");
+        let local = listener.local_addr().ok();
+        let mut server = tonic::transport::Server::builder();
+        if self.state.plaintext {
+            if !local.is_some_and(|a| a.ip().is_loopback()) {
+                return Err(ServiceError::PlaintextNotLoopback(format!("{local:?}")));
+            }
+            tracing::warn!(addr = ?local, "serving borderlog.v1.Ledger in PLAINTEXT on loopback: callers are trusted to name themselves; use mutual TLS for anything but local tools");
+        } else {
+            server = server.tls_config(identity::tls::server_tls(&self.keys_dir)?)?;
+            tracing::info!(addr = ?local, "serving borderlog.v1.Ledger over mTLS");
+        }
         // No Nagle: a small reply held back for a delayed ACK costs 40 ms per call.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
-            .tls_config(tls)?
+        server
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
