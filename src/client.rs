@@ -19,6 +19,7 @@ use crate::format::signature::{self, Purpose};
 use crate::format::{FormatError, Hash, LeafIndex, TreeSize, inclusion};
 use crate::identity::{self, IdentityError};
 use crate::pb;
+use crate::pb::audit_client::AuditClient;
 use crate::pb::ledger_client::LedgerClient;
 
 /// Why a client could not connect, or could not trust an answer.
@@ -82,16 +83,30 @@ impl Interceptor for Identify {
 /// the party's certificate in `keys`; `http://127.0.0.1:7455` in plaintext, to a server started
 /// with `serve --plaintext` (loopback only).
 pub async fn connect(addr: &str, keys: &Path, name: &str) -> Result<Api, ClientError> {
-    let identify = if addr.starts_with("http://") {
-        let value = name
-            .parse()
-            .map_err(|_| ClientError::BadName(name.to_owned()))?;
-        Identify(Some(value))
-    } else {
-        Identify(None)
-    };
+    let identify = identify(addr, name)?;
     let channel = channel(addr, keys, name).await?;
     Ok(LedgerClient::with_interceptor(channel, identify).max_decoding_message_size(64 << 20))
+}
+
+/// An Audit client (exports) as [`connect_audit`] makes it.
+pub type AuditApi = AuditClient<InterceptedService<Channel, Identify>>;
+
+/// Connects the `borderlog.v1.Audit` service, like [`connect`] does the Ledger.
+pub async fn connect_audit(addr: &str, keys: &Path, name: &str) -> Result<AuditApi, ClientError> {
+    let identify = identify(addr, name)?;
+    let channel = channel(addr, keys, name).await?;
+    Ok(AuditClient::with_interceptor(channel, identify).max_decoding_message_size(64 << 20))
+}
+
+/// The interceptor for `addr`: names `name` on plaintext connections, nothing over mTLS.
+fn identify(addr: &str, name: &str) -> Result<Identify, ClientError> {
+    if !addr.starts_with("http://") {
+        return Ok(Identify(None));
+    }
+    let value = name
+        .parse()
+        .map_err(|_| ClientError::BadName(name.to_owned()))?;
+    Ok(Identify(Some(value)))
 }
 
 /// A channel to `addr` as party `name`: mutually authenticated, or plaintext for `http://`.

@@ -12,9 +12,11 @@
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
 //! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
+//! - [`audit`]: exports of the ledger and their offline verification.
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -31,6 +31,7 @@ use crate::format::{TreeSize, entry};
 use crate::identity::{self, IdentityError, Registry};
 use crate::metrics::Metrics;
 use crate::pb;
+use crate::pb::audit_server::{Audit, AuditServer};
 use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -245,8 +246,14 @@ impl Node {
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
 
+        let audit = AuditServer::new(AuditService {
+            state: self.state.clone(),
+        })
+        .max_encoding_message_size(limits.max_message_bytes);
+
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<LedgerServer<LedgerService>>().await;
+        health.set_serving::<AuditServer<AuditService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -277,6 +284,7 @@ impl Node {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
+            .add_service(audit)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
         Ok(())
@@ -444,5 +452,25 @@ impl Ledger for LedgerService {
             .map_err(Status::from)
             .and_then(|_| cmd::get_consistency_proof::handle(&self.state, request.into_inner()));
         self.finish("GetConsistencyProof", result)
+    }
+}
+
+/// The `borderlog.v1.Audit` implementation: exports for offline verification.
+pub(crate) struct AuditService {
+    state: Arc<State>,
+}
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportRecord, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    type ExportStream = ExportStream;
+
+    async fn export(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::export::handle(self.state.clone(), caller, request.into_inner()).map(Response::new)
     }
 }
