@@ -33,6 +33,9 @@ impl From<SequencerError> for Status {
                     crate::format::entry::Claim::ReceiptFor(_) => {
                         "this disclosure is already acknowledged"
                     }
+                    crate::format::entry::Claim::RedactionOf(_) => {
+                        "this item is already erased"
+                    }
                 };
                 Status::already_exists(format!("{what} (entry {})", index.0))
             }
