@@ -6,6 +6,7 @@ mod checkpoint;
 mod get;
 mod init;
 mod proof;
+mod redact;
 mod serve;
 mod submit;
 mod tail;
@@ -52,6 +53,10 @@ enum Command {
     Proof(proof::ProofArgs),
     /// Load generator: concurrent clients submitting disclosures over mTLS.
     Bench(bench::BenchArgs),
+    /// Erase one item's payload as its data owner (a signed Redaction entry).
+    Redact(redact::RedactArgs),
+    /// Erase, as the data owner, the payloads whose retention has expired.
+    Retention(redact::RetentionArgs),
 }
 
 /// Options every client command takes.
@@ -135,6 +140,8 @@ pub fn main() -> ExitCode {
             Command::Checkpoint(a) => checkpoint::run(a).await,
             Command::Proof(a) => proof::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Redact(a) => redact::run(a).await,
+            Command::Retention(a) => redact::run_retention(a).await,
         }
     });
     match result {

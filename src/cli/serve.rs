@@ -20,6 +20,25 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = super::DEFAULT_ADDR, env = "BORDERLOG_ADDR")]
     pub addr: String,
+    /// How often to erase expired payloads, for owners whose key is in keys/ (e.g. "1h");
+    /// "off" leaves retention to the owners' `borderlog retention run`.
+    #[arg(long, default_value = "1h", value_parser = parse_interval)]
+    pub retention_interval: Interval,
+}
+
+/// A schedule period, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Interval(Option<std::time::Duration>);
+
+fn parse_interval(text: &str) -> Result<Interval, String> {
+    if text == "off" {
+        return Ok(Interval(None));
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(Interval(Some(d))),
+        Ok(_) => Err("zero; use a period such as \"1h\", or \"off\"".into()),
+        Err(e) => Err(format!("{e}; use a period such as \"1h\", or \"off\"")),
+    }
 }
 
 /// Runs `borderlog serve` until Ctrl-C or SIGTERM.
@@ -28,7 +47,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let report = identity::init(&args.keys, &InitOptions::default())?;
         tracing::info!(dir = %report.dir.display(), origin = report.registry.origin(), "first start: made a dev CA, certificates and keys");
     }
-    let node = Node::open(NodeConfig::new(&args.keys, &args.data)).await?;
+    let mut config = NodeConfig::new(&args.keys, &args.data);
+    config.retention_interval = args.retention_interval.0;
+    let node = Node::open(config).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

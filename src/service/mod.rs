@@ -8,12 +8,14 @@
 mod access;
 mod cmd;
 mod error;
+mod retention;
 mod status;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -23,6 +25,7 @@ use tonic::{Request, Response, Status};
 
 pub use access::Caller;
 pub use error::RequestError;
+pub use retention::RETENTION_REASON;
 
 use crate::format::note::{Signer, Verifier};
 use crate::format::{TreeSize, entry};
@@ -96,6 +99,9 @@ pub struct NodeConfig {
     pub store: StoreOptions,
     /// Group-commit tuning.
     pub sequencer: SequencerOptions,
+    /// How often the server erases expired payloads (only for owners whose partner key is in
+    /// `keys_dir`); None: never, the owners run `borderlog retention run` themselves.
+    pub retention_interval: Option<Duration>,
 }
 
 impl NodeConfig {
@@ -107,6 +113,7 @@ impl NodeConfig {
             limits: Limits::default(),
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
+            retention_interval: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -126,6 +133,9 @@ pub(crate) struct State {
 pub struct Node {
     state: Arc<State>,
     keys_dir: PathBuf,
+    /// Owners whose redactions the server may sign (their keys are in `keys_dir`).
+    owner_keys: retention::OwnerKeys,
+    retention_interval: Option<Duration>,
 }
 
 impl Node {
@@ -162,6 +172,7 @@ impl Node {
                 config.keys_dir.display()
             )));
         }
+        let owner_keys = owner_keys(&config.keys_dir, &registry);
         let state = State {
             store,
             sequencer,
@@ -172,7 +183,16 @@ impl Node {
         Ok(Node {
             state: Arc::new(state),
             keys_dir: config.keys_dir,
+            owner_keys,
+            retention_interval: config.retention_interval,
         })
+    }
+
+    /// Erases every payload expired at `now_ms` for the owners whose keys the server holds,
+    /// as the schedule does with the wall clock; returns the Redaction entries' receipts.
+    /// Tests pass their own `now_ms` to control expiry without waiting.
+    pub async fn run_retention(&self, now_ms: i64) -> Result<Vec<pb::LogReceipt>, Status> {
+        retention::run_once(&self.state, &self.owner_keys, now_ms).await
     }
 
     /// The log's checkpoint verifier key (for clients and tests).
@@ -212,16 +232,28 @@ impl Node {
             .build_v1()
             .map_err(|e| ServiceError::Reflection(e.to_string()))?;
 
+        // The schedule holds the state: it stops with the server, so the store can close.
+        let schedule = match self.retention_interval {
+            Some(every) if !self.owner_keys.0.is_empty() => Some(tokio::spawn(
+                retention::schedule(self.state.clone(), self.owner_keys.clone(), every),
+            )),
+            _ => None,
+        };
         tracing::info!(addr = ?listener.local_addr().ok(), "serving borderlog.v1.Ledger over mTLS");
         // No Nagle: a small reply held back for a delayed ACK costs 40 ms per call.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
+        let served = tonic::transport::Server::builder()
             .tls_config(tls)?
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
             .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
+            .await;
+        if let Some(task) = schedule {
+            task.abort();
+            let _ = task.await;
+        }
+        served?;
         Ok(())
     }
 }
@@ -233,6 +265,35 @@ async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceErro
         .await
         .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))?
         .map_err(ServiceError::from)
+}
+
+/// The sender parties whose partner keys are in `keys_dir`: the server can sign their
+/// retention erasures. Others run retention from their own side.
+fn owner_keys(keys_dir: &Path, registry: &Registry) -> retention::OwnerKeys {
+    let mut keys = Vec::new();
+    for party in registry.parties() {
+        if party.role != pb::Role::Sender {
+            continue;
+        }
+        match identity::keys::load_signing_key(keys_dir, &party.name) {
+            Ok(key) if party.public_key.as_ref() == Some(&key.verifying_key()) => {
+                tracing::info!(
+                    owner = party.name,
+                    "retention schedule signs for this owner"
+                );
+                keys.push((party.name.clone(), key));
+            }
+            Ok(_) => tracing::warn!(
+                owner = party.name,
+                "the key in the keys directory is not this owner's pinned key; retention schedule off for it"
+            ),
+            Err(_) => tracing::info!(
+                owner = party.name,
+                "no key for this owner here: it runs `borderlog retention run` itself"
+            ),
+        }
+    }
+    retention::OwnerKeys(keys)
 }
 
 /// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
@@ -311,6 +372,26 @@ impl Ledger for LedgerService {
     ) -> Result<Response<pb::InclusionProof>, Status> {
         Caller::authenticate(&self.state, &request)?;
         cmd::get_inclusion_proof::handle(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    async fn redact(
+        &self,
+        request: Request<pb::RedactRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::redact::handle(&self.state, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_expired(
+        &self,
+        request: Request<pb::ListExpiredRequest>,
+    ) -> Result<Response<pb::ListExpiredResponse>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::list_expired::handle(self.state.clone(), &caller, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn get_consistency_proof(

@@ -356,11 +356,10 @@ impl Store {
                 )?;
                 if rec.kind == RecordKind::Payload {
                     let erased = segment::erased_record(commitment, loc.len)?;
-                    file.write_all_at(&erased, loc.offset)
-                        .map_err(io(format!(
-                            "erasing a payload in segment {} at offset {}",
-                            loc.segment, loc.offset
-                        )))?;
+                    file.write_all_at(&erased, loc.offset).map_err(io(format!(
+                        "erasing a payload in segment {} at offset {}",
+                        loc.segment, loc.offset
+                    )))?;
                     if !touched.contains(&loc.segment) {
                         touched.push(loc.segment);
                     }

@@ -63,8 +63,8 @@ use std::collections::HashSet;
 
 use crate::format::entry;
 use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, hash_from_slice, leaf_hash};
-use crate::pb;
 use crate::format::tree::Frontier;
+use crate::pb;
 
 use super::StoreError;
 
@@ -542,8 +542,8 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                         )));
                     }
                     if !rec.intact {
-                        let c = hash_from_slice(&rec.body[..32])
-                            .map_err(|e| corrupt(e.to_string()))?;
+                        let c =
+                            hash_from_slice(&rec.body[..32]).map_err(|e| corrupt(e.to_string()))?;
                         pending_torn.push((segments.len(), rec.offset, rec.body.len() as u32, c));
                     }
                 }
@@ -652,7 +652,9 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             .file
             .write_all_at(&erased_record(&commitment, len)?, offset)
             .and_then(|_| segment.file.sync_data())
-            .map_err(io(format!("finishing an erasure in {name} at offset {offset}")))?;
+            .map_err(io(format!(
+                "finishing an erasure in {name} at offset {offset}"
+            )))?;
     }
     Ok(Recovered {
         segments,
