@@ -60,9 +60,14 @@ impl TestServer {
 
     /// Starts a server on existing keys and data.
     pub async fn start_with(keys: &Path, data: &Path) -> TestServer {
-        let node = Node::open(NodeConfig::new(keys, data))
-            .await
-            .expect("open node");
+        Self::start_config(NodeConfig::new(keys, data)).await
+    }
+
+    /// Starts a server with its whole configuration given.
+    pub async fn start_config(config: NodeConfig) -> TestServer {
+        let (keys, data) = (config.keys_dir.clone(), config.data_dir.clone());
+        let (keys, data) = (keys.as_path(), data.as_path());
+        let node = Node::open(config).await.expect("open node");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = oneshot::channel::<()>();
