@@ -150,7 +150,11 @@ async fn verify_everything(server: &TestServer, old_size: u64) {
             .await
             .unwrap()
             .into_inner();
-        let hashes: Vec<Hash> = p.hashes.iter().map(|h| hash_from_slice(h).unwrap()).collect();
+        let hashes: Vec<Hash> = p
+            .hashes
+            .iter()
+            .map(|h| hash_from_slice(h).unwrap())
+            .collect();
         inclusion::verify(
             LeafIndex(i as u64),
             TreeSize(checkpoint.size),
@@ -189,15 +193,24 @@ async fn verify_everything(server: &TestServer, old_size: u64) {
     )
     .expect("the log before the redaction is consistent with the log after it");
 
-    let key = |name: &str| load_signing_key(&server.keys, name).unwrap().verifying_key();
+    let key = |name: &str| {
+        load_signing_key(&server.keys, name)
+            .unwrap()
+            .verifying_key()
+    };
     let mut signatures = 0;
     for i in 0..checkpoint.size {
         let e = entry::decode(&get(server, AUDITOR, i).await.entry).unwrap();
         match e.kind {
             Some(pb::entry::Kind::Disclosure(d)) => {
                 let body = entry::disclosure_body(&d).unwrap();
-                signature::verify(&key(&body.sender), Purpose::Disclosure, &d.body, &d.signature)
-                    .unwrap();
+                signature::verify(
+                    &key(&body.sender),
+                    Purpose::Disclosure,
+                    &d.body,
+                    &d.signature,
+                )
+                .unwrap();
                 signatures += 1;
             }
             Some(pb::entry::Kind::Receipt(r)) => {
@@ -222,7 +235,10 @@ async fn verify_everything(server: &TestServer, old_size: u64) {
             _ => {}
         }
     }
-    assert!(signatures >= 3, "a disclosure, a receipt and a redaction were checked");
+    assert!(
+        signatures >= 3,
+        "a disclosure, a receipt and a redaction were checked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +248,10 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
     let (gone, kept) = ("QXREDACTgoneMARKER", "QXREDACTkeptMARKER");
     let (receipt, request, c) = disclose(
         &server,
-        vec![item("indicator", 1, GREEN, gone), item("indicator", 2, GREEN, kept)],
+        vec![
+            item("indicator", 1, GREEN, gone),
+            item("indicator", 2, GREEN, kept),
+        ],
     )
     .await;
     let salt = request.items[0].salt.clone();
@@ -242,7 +261,11 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
     server
         .client(RECIPIENT)
         .await
-        .acknowledge(client::sign_receipt(&ack_key, LeafIndex(receipt.index), &leaf))
+        .acknowledge(client::sign_receipt(
+            &ack_key,
+            LeafIndex(receipt.index),
+            &leaf,
+        ))
         .await
         .unwrap();
     let before = server.node.store().size().0;
@@ -276,11 +299,18 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
     };
     let seen = check_reads(get(&server, RECIPIENT, receipt.index).await);
     assert_eq!(
-        seen.items[1].payload.as_ref().expect("the other item stays").content,
+        seen.items[1]
+            .payload
+            .as_ref()
+            .expect("the other item stays")
+            .content,
         request.items[1].content
     );
     check_reads(get(&server, AUDITOR, receipt.index).await);
-    assert_eq!(files_containing(&server.data, gone.as_bytes()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_containing(&server.data, gone.as_bytes()),
+        Vec::<PathBuf>::new()
+    );
     assert_eq!(files_containing(&server.data, &salt), Vec::<PathBuf>::new());
     assert!(!files_containing(&server.data, kept.as_bytes()).is_empty());
 
@@ -300,7 +330,10 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
     let server = TestServer::start_with(&keys, &data).await;
     check_reads(get(&server, RECIPIENT, receipt.index).await);
     verify_everything(&server, before).await;
-    assert_eq!(files_containing(&server.data, gone.as_bytes()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_containing(&server.data, gone.as_bytes()),
+        Vec::<PathBuf>::new()
+    );
     assert_eq!(files_containing(&server.data, &salt), Vec::<PathBuf>::new());
     server.stop().await;
 }
@@ -343,7 +376,12 @@ async fn only_the_owner_redacts_and_refusals_append_nothing() {
     let key = load_signing_key(&server.keys, SENDER).unwrap();
     let mut replayed = client::sign_redaction(&key, LeafIndex(i + 1), &c[0], "no");
     replayed.disclosure_index = i;
-    let status = server.client(SENDER).await.redact(replayed).await.unwrap_err();
+    let status = server
+        .client(SENDER)
+        .await
+        .redact(replayed)
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
     assert_eq!(server.node.store().size(), size, "nothing was appended");
@@ -361,7 +399,10 @@ async fn redacting_twice_is_idempotent() {
     let server = TestServer::start(dir.path()).await;
     let (receipt, _, c) = disclose(
         &server,
-        vec![item("indicator", 1, GREEN, "a"), item("indicator", 2, GREEN, "b")],
+        vec![
+            item("indicator", 1, GREEN, "a"),
+            item("indicator", 2, GREEN, "b"),
+        ],
     )
     .await;
     let first = redact(&server, SENDER, SENDER, receipt.index, &c[0], "first")
@@ -371,8 +412,14 @@ async fn redacting_twice_is_idempotent() {
     let again = redact(&server, SENDER, SENDER, receipt.index, &c[0], "second")
         .await
         .unwrap();
-    assert_eq!((again.index, &again.leaf_hash), (first.index, &first.leaf_hash));
-    assert_eq!(again.entry, first.entry, "the first redaction and its reason stand");
+    assert_eq!(
+        (again.index, &again.leaf_hash),
+        (first.index, &first.leaf_hash)
+    );
+    assert_eq!(
+        again.entry, first.entry,
+        "the first redaction and its reason stand"
+    );
     verify_receipt(&again, &server.log).unwrap();
     assert_eq!(server.node.store().size(), size, "no second entry");
 
@@ -403,7 +450,10 @@ async fn redacting_twice_is_idempotent() {
 /// The default policy with `rules` in its `[retention]` section.
 fn retention_policy(rules: &str) -> String {
     let policy = DEFAULT_POLICY.replacen("[retention]\n", &format!("[retention]\n{rules}\n"), 1);
-    assert_ne!(policy, DEFAULT_POLICY, "the default policy has a [retention] section");
+    assert_ne!(
+        policy, DEFAULT_POLICY,
+        "the default policy has a [retention] section"
+    );
     policy
 }
 
@@ -479,12 +529,19 @@ async fn retention_erases_exactly_what_has_expired() {
                 .map(|x| {
                     assert_eq!(x.disclosure_index, d);
                     assert_eq!(x.disclosed_ms, t0);
-                    (hash_from_slice(&x.commitment).unwrap(), x.expired_ms, x.rule.clone())
+                    (
+                        hash_from_slice(&x.commitment).unwrap(),
+                        x.expired_ms,
+                        x.rule.clone(),
+                    )
                 })
                 .collect::<Vec<_>>()
         }
     };
-    assert!(listed(t0 + 10 * DAY_MS - 1).await.is_empty(), "nothing before 10 days");
+    assert!(
+        listed(t0 + 10 * DAY_MS - 1).await.is_empty(),
+        "nothing before 10 days"
+    );
     assert_eq!(
         listed(t0 + 10 * DAY_MS).await,
         vec![
@@ -497,8 +554,14 @@ async fn retention_erases_exactly_what_has_expired() {
         at_31.iter().map(|x| x.0).collect::<Vec<_>>(),
         vec![c[0], c[1], c[3]]
     );
-    assert_eq!(at_31[1], (c[1], t0 + 30 * DAY_MS, "tlp amber: 30d".to_string()));
-    assert!(listed(0).await.is_empty(), "nothing has expired yet by the server's clock");
+    assert_eq!(
+        at_31[1],
+        (c[1], t0 + 30 * DAY_MS, "tlp amber: 30d".to_string())
+    );
+    assert!(
+        listed(0).await.is_empty(),
+        "nothing has expired yet by the server's clock"
+    );
     // Only the owner asks.
     let status = server
         .client(RECIPIENT)
@@ -538,7 +601,12 @@ async fn retention_erases_exactly_what_has_expired() {
     assert_eq!(due.iter().map(|x| x.0).collect::<Vec<_>>(), vec![c[1]]);
     for (commitment, _, _) in due {
         owner
-            .redact(client::sign_redaction(&key, LeafIndex(d), &commitment, "retention"))
+            .redact(client::sign_redaction(
+                &key,
+                LeafIndex(d),
+                &commitment,
+                "retention",
+            ))
             .await
             .unwrap();
     }
@@ -546,7 +614,14 @@ async fn retention_erases_exactly_what_has_expired() {
     let erased_items: Vec<bool> = seen.items.iter().map(|i| i.payload.is_none()).collect();
     assert_eq!(erased_items, vec![true, true, false, true]);
     assert!(listed(t0 + 10_000 * DAY_MS).await.is_empty());
-    assert!(server.node.run_retention(t0 + 10_000 * DAY_MS).await.unwrap().is_empty());
+    assert!(
+        server
+            .node
+            .run_retention(t0 + 10_000 * DAY_MS)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     server.stop().await;
 }
 
@@ -561,7 +636,10 @@ async fn the_schedule_erases_on_its_own() {
     ensure_policy(&server, &policy).await;
     let (receipt, _, _) = disclose(
         &server,
-        vec![item("indicator", 1, GREEN, "s-a"), item("campaign", 2, GREEN, "s-b")],
+        vec![
+            item("indicator", 1, GREEN, "s-a"),
+            item("campaign", 2, GREEN, "s-b"),
+        ],
     )
     .await;
     let t0 = entry::decode(&receipt.entry).unwrap().time_ms;
@@ -571,13 +649,22 @@ async fn the_schedule_erases_on_its_own() {
         if seen.items[0].erased_by != 0 {
             break seen;
         }
-        assert!(std::time::Instant::now() < deadline, "the schedule never erased");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the schedule never erased"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(seen.items[1].payload.is_some(), "the campaign has no retention rule");
-    let redaction = entry::decode(&get(&server, AUDITOR, seen.items[0].erased_by).await.entry)
-        .unwrap();
-    assert!(redaction.time_ms >= t0 + 2000, "not erased before it expired");
+    assert!(
+        seen.items[1].payload.is_some(),
+        "the campaign has no retention rule"
+    );
+    let redaction =
+        entry::decode(&get(&server, AUDITOR, seen.items[0].erased_by).await.entry).unwrap();
+    assert!(
+        redaction.time_ms >= t0 + 2000,
+        "not erased before it expired"
+    );
     match redaction.kind {
         Some(pb::entry::Kind::Redaction(x)) => assert_eq!(x.reason, "retention"),
         other => panic!("expected a redaction, got {other:?}"),
@@ -621,7 +708,7 @@ async fn a_crash_between_the_entry_and_the_overwrite_is_finished_on_reopen() {
     // Crash states: (a) sled behind the segments (its files from before the redaction), or
     // sled lost; (b) the overwrite itself torn — half the record new, half old.
     for case in ["sled behind", "sled lost", "torn overwrite"] {
-        std::fs::remove_dir_all(&data.join("segments")).unwrap();
+        std::fs::remove_dir_all(data.join("segments")).unwrap();
         copy_dir(&erased_segments, &data.join("segments"));
         undo_erasures(&before, &data);
         std::fs::remove_dir_all(data.join("index")).unwrap();

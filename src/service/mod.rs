@@ -234,10 +234,23 @@ impl Node {
 
         // The schedule holds the state: it stops with the server, so the store can close.
         let schedule = match self.retention_interval {
-            Some(every) if !self.owner_keys.0.is_empty() => Some(tokio::spawn(
-                retention::schedule(self.state.clone(), self.owner_keys.clone(), every),
-            )),
-            _ => None,
+            Some(every) if !self.owner_keys.0.is_empty() => {
+                let owners: Vec<&str> = self.owner_keys.0.iter().map(|(n, _)| n.as_str()).collect();
+                tracing::info!(
+                    ?owners,
+                    every = %humantime::format_duration(every),
+                    "retention schedule on: erasing expired payloads with these owners' keys"
+                );
+                Some(tokio::spawn(retention::schedule(
+                    self.state.clone(),
+                    self.owner_keys.clone(),
+                    every,
+                )))
+            }
+            _ => {
+                tracing::info!("retention schedule off: owners run `borderlog retention run`");
+                None
+            }
         };
         tracing::info!(addr = ?listener.local_addr().ok(), "serving borderlog.v1.Ledger over mTLS");
         // No Nagle: a small reply held back for a delayed ACK costs 40 ms per call.
@@ -277,10 +290,6 @@ fn owner_keys(keys_dir: &Path, registry: &Registry) -> retention::OwnerKeys {
         }
         match identity::keys::load_signing_key(keys_dir, &party.name) {
             Ok(key) if party.public_key.as_ref() == Some(&key.verifying_key()) => {
-                tracing::info!(
-                    owner = party.name,
-                    "retention schedule signs for this owner"
-                );
                 keys.push((party.name.clone(), key));
             }
             Ok(_) => tracing::warn!(

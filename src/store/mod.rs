@@ -910,6 +910,24 @@ mod tests {
         (e.encode_to_vec(), p)
     }
 
+    /// A redaction at `index` of the item with `commitment` (unsigned: the store does not
+    /// check signatures, the service does).
+    fn redaction(index: u64, prev: &Hash, commitment: &Hash) -> Vec<u8> {
+        pb::Entry {
+            index,
+            time_ms: 6,
+            prev_leaf_hash: prev.to_vec(),
+            kind: Some(pb::entry::Kind::Redaction(pb::Redaction {
+                disclosure_index: 0,
+                commitment: commitment.to_vec(),
+                owner: "vendor".into(),
+                reason: "test".into(),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    }
+
     #[test]
     fn payload_erased_in_place_reads_as_gone_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -926,21 +944,23 @@ mod tests {
                 .unwrap();
             assert_eq!(store.payload(&p0.commitment).unwrap(), Some(p0.clone()));
 
-            // What the erasure issue will do: same length, new kind, zeroed salt and content,
-            // new crc, written over the record where it stands.
+            // A Redaction entry erases the payload it names, in place, as it is appended.
             let loc = store.index.payload(&p0.commitment).unwrap().unwrap();
-            let zeros = vec![0u8; SALT_LEN + p0.content.len()];
-            let mut rec = Vec::new();
-            segment::encode_record(
-                &mut rec,
-                RecordKind::ErasedPayload,
-                &[&p0.commitment, &zeros],
-            )
-            .unwrap();
-            assert_eq!(rec.len() as u64, loc.end() - loc.offset);
+            let red = redaction(2, &leaf_hash(&e1), &p0.commitment);
+            store.append(&[red], &[], note).unwrap();
+            assert_eq!(
+                store.redaction_of(&p0.commitment).unwrap(),
+                Some(LeafIndex(2))
+            );
             let file = store.file(loc.segment).unwrap();
-            file.write_all_at(&rec, loc.offset).unwrap();
-            file.sync_data().unwrap();
+            let mut rec = vec![0u8; (loc.end() - loc.offset) as usize];
+            file.read_exact_at(&mut rec, loc.offset).unwrap();
+            assert_eq!(
+                rec,
+                segment::erased_record(&p0.commitment, loc.len).unwrap(),
+                "same length, new kind, zeroed salt and content, new crc"
+            );
+            assert_eq!(store.index.payload(&p0.commitment).unwrap(), None);
 
             assert_eq!(store.payload(&p0.commitment).unwrap(), None);
             assert_eq!(store.payload(&p1.commitment).unwrap(), Some(p1.clone()));
@@ -948,7 +968,8 @@ mod tests {
         }
         std::fs::remove_dir_all(dir.path().join("index")).unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        assert_eq!(store.size(), TreeSize(2));
+        assert_eq!(store.size(), TreeSize(3));
+        assert_eq!(store.open_report().erasures_finished, 0);
         assert_eq!(store.payload(&p0.commitment).unwrap(), None);
         assert_eq!(store.payload(&p1.commitment).unwrap(), Some(p1));
         assert_eq!(store.entry(LeafIndex(1)).unwrap(), Some(e1));
