@@ -51,34 +51,27 @@ pub struct Expired {
     pub rule: String,
 }
 
-/// Each owner's policy in force now: the latest PolicyChange entry it published. A policy that
-/// does not parse is skipped with a warning (its owner's payloads are then kept: erasure never
-/// follows from a document nobody can read).
+/// Each owner's policy in force now (its latest PolicyChange entry, as the sequencer finds
+/// them), parsed. A policy that does not parse is skipped with a warning: its owner's payloads
+/// are then kept, since erasure never follows from a document nobody can read.
 pub fn policies_in_force(store: &Store) -> Result<BTreeMap<String, Policy>, RetentionError> {
-    let mut latest: BTreeMap<String, (LeafIndex, Vec<u8>)> = BTreeMap::new();
-    let changes = store.scan(
-        LeafIndex(0),
-        None,
-        &[pb::EntryKind::PolicyChange],
-        usize::MAX,
-    )?;
-    for index in changes {
-        let Some(bytes) = store.entry(index)? else {
-            continue;
-        };
-        if let Some(pb::entry::Kind::PolicyChange(p)) = entry::decode(&bytes)?.kind {
-            latest.insert(p.owner, (index, p.policy));
-        }
-    }
     let mut out = BTreeMap::new();
-    for (owner, (index, bytes)) in latest {
-        match Policy::parse(&bytes) {
+    for (owner, in_force) in crate::sequencer::published_policies(store)? {
+        let bytes = store.entry(in_force.index)?.unwrap_or_default();
+        let Some(pb::entry::Kind::PolicyChange(change)) = entry::decode(&bytes)?.kind else {
+            return Err(StoreError::IndexInconsistent(format!(
+                "entry {} is not the policy change it was found as",
+                in_force.index.0
+            ))
+            .into());
+        };
+        match Policy::parse(&change.policy) {
             Ok(policy) => {
                 out.insert(owner, policy);
             }
             Err(e) => tracing::warn!(
                 owner,
-                entry = index.0,
+                entry = in_force.index.0,
                 "the policy in force does not parse, so its retention rules are not applied: {e}"
             ),
         }

@@ -8,9 +8,9 @@
 //!
 //! It is a plain thread, not a tokio task, because its work is blocking I/O and signing.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use prost::Message;
 use thiserror::Error;
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::format::checkpoint::Checkpoint;
 use crate::format::entry::Claim;
-use crate::format::hash::leaf_hash;
+use crate::format::hash::{leaf_hash, sha256};
 use crate::format::note::Signer;
 use crate::format::{Hash, LeafIndex, TreeSize};
 use crate::pb;
@@ -42,10 +42,41 @@ pub enum SequencerError {
     /// The batch could not be made durable; nothing of it was acknowledged.
     #[error("the log could not make the batch durable: {0}")]
     Unavailable(String),
+    /// The entry was screened under a policy that is no longer the one in force for its
+    /// owner (a PolicyChange was sequenced first); screen again and resubmit.
+    #[error("the policy in force for {owner} changed while the entry was screened")]
+    PolicyChanged {
+        /// The data owner whose policy changed.
+        owner: String,
+    },
     /// The sequencer has stopped (shutdown or a fatal store error).
     #[error("the sequencer is not running")]
     Stopped,
 }
+
+/// A published policy: what every Disclosure and Refusal of its owner records until the next
+/// PolicyChange of that owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyInForce {
+    /// SHA-256 of the policy document's bytes.
+    pub hash: Hash,
+    /// The PolicyChange entry that published it.
+    pub index: LeafIndex,
+}
+
+/// The policy an entry was screened under. The sequencer appends the entry only while that
+/// policy is still the one in force for its owner, so every recorded `policy_hash` is exactly
+/// the policy in force at its place in the log — a rule a verifier can check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenedUnder {
+    /// The data owner (the disclosure's sender).
+    pub owner: String,
+    /// The policy's hash, as recorded in the entry.
+    pub policy_hash: Hash,
+}
+
+/// Policies in force by owner, as of the last committed batch; shared with request handlers.
+type PolicyMap = Arc<RwLock<HashMap<String, PolicyInForce>>>;
 
 /// An entry waiting for its place in the log: everything but its index, time and chain link,
 /// which only the sequencer may assign.
@@ -57,6 +88,8 @@ pub struct Append {
     pub payloads: Vec<Payload>,
     /// What this entry may be the only holder of (its nonce, the receipt it gives).
     pub claims: Vec<Claim>,
+    /// The policy the entry was screened under, for Disclosures and Refusals.
+    pub screened_under: Option<ScreenedUnder>,
 }
 
 /// An appended, durable entry and the checkpoint that covers it.
@@ -114,15 +147,21 @@ pub struct Sequencer {
     queue: mpsc::Sender<Job>,
     size: watch::Receiver<u64>,
     stats: Arc<SequencerStats>,
+    policies: PolicyMap,
 }
 
 impl Sequencer {
     /// Starts the sequencer thread over `store`, signing checkpoints with `log` (whose name is
     /// the log's origin).
-    pub fn start(store: Arc<Store>, log: Signer, opts: SequencerOptions) -> Sequencer {
+    pub fn start(
+        store: Arc<Store>,
+        log: Signer,
+        opts: SequencerOptions,
+    ) -> Result<Sequencer, StoreError> {
         let (queue, rx) = mpsc::channel(opts.queue_depth.max(1));
         let (size_tx, size) = watch::channel(store.size().0);
         let stats = Arc::new(SequencerStats::default());
+        let policies: PolicyMap = Arc::new(RwLock::new(published_policies(&store)?));
         // Times never go back, across restarts too.
         let last_time_ms = last_entry_time(&store);
         let worker = Worker {
@@ -132,12 +171,18 @@ impl Sequencer {
             last_time_ms,
             size: size_tx,
             stats: stats.clone(),
+            policies: policies.clone(),
         };
         std::thread::Builder::new()
             .name("borderlog-sequencer".into())
             .spawn(move || worker.run(rx))
             .expect("spawning the sequencer thread");
-        Sequencer { queue, size, stats }
+        Ok(Sequencer {
+            queue,
+            size,
+            stats,
+            policies,
+        })
     }
 
     /// Appends one entry; returns once it is durable and covered by a signed checkpoint.
@@ -159,6 +204,49 @@ impl Sequencer {
     pub fn stats(&self) -> &SequencerStats {
         &self.stats
     }
+
+    /// The policy in force for `owner` as of the last committed batch.
+    pub fn policy_in_force(&self, owner: &str) -> Option<PolicyInForce> {
+        in_force(&self.policies, owner)
+    }
+}
+
+fn in_force(policies: &PolicyMap, owner: &str) -> Option<PolicyInForce> {
+    policies
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(owner)
+        .copied()
+}
+
+/// The owner and policy hash a PolicyChange entry puts in force.
+fn published(kind: &pb::entry::Kind) -> Option<(&str, Hash)> {
+    match kind {
+        pb::entry::Kind::PolicyChange(p) => Some((&p.owner, sha256(&p.policy))),
+        _ => None,
+    }
+}
+
+/// Every owner's latest published policy, read from the log at start-up.
+pub fn published_policies(store: &Store) -> Result<HashMap<String, PolicyInForce>, StoreError> {
+    let mut map = HashMap::new();
+    for index in store.scan(
+        LeafIndex(0),
+        None,
+        &[pb::EntryKind::PolicyChange],
+        usize::MAX,
+    )? {
+        let bytes = store.entry(index)?.ok_or_else(|| {
+            StoreError::IndexInconsistent(format!("policy change entry {} is missing", index.0))
+        })?;
+        let entry = crate::format::entry::decode(&bytes).map_err(|e| {
+            StoreError::IndexInconsistent(format!("entry {} does not decode: {e}", index.0))
+        })?;
+        if let Some((owner, hash)) = entry.kind.as_ref().and_then(published) {
+            map.insert(owner.to_owned(), PolicyInForce { hash, index });
+        }
+    }
+    Ok(map)
 }
 
 /// Server time of the last entry in the store (0 when empty or unreadable).
@@ -183,6 +271,7 @@ struct Worker {
     last_time_ms: i64,
     size: watch::Sender<u64>,
     stats: Arc<SequencerStats>,
+    policies: PolicyMap,
 }
 
 impl Worker {
@@ -205,6 +294,8 @@ impl Worker {
         let (TreeSize(mut next), mut prev) = self.store.tip();
         let time_ms = self.now_ms();
         let mut claimed_here = HashSet::new();
+        // Policies published earlier in this batch, in force for the entries after them.
+        let mut published_here: HashMap<String, PolicyInForce> = HashMap::new();
         let mut accepted = Vec::with_capacity(jobs.len());
         let mut payloads = Vec::new();
 
@@ -212,6 +303,21 @@ impl Worker {
             if let Some(err) = self.first_conflict(&job.append.claims, &claimed_here) {
                 let _ = job.reply.send(Err(err));
                 continue;
+            }
+            if let Some(under) = &job.append.screened_under {
+                let in_force = published_here
+                    .get(&under.owner)
+                    .copied()
+                    .or_else(|| in_force(&self.policies, &under.owner));
+                if in_force.map(|p| p.hash) != Some(under.policy_hash) {
+                    let owner = under.owner.clone();
+                    let _ = job.reply.send(Err(SequencerError::PolicyChanged { owner }));
+                    continue;
+                }
+            }
+            if let Some((owner, hash)) = published(&job.append.kind) {
+                let index = LeafIndex(next);
+                published_here.insert(owner.to_owned(), PolicyInForce { hash, index });
             }
             claimed_here.extend(job.append.claims.iter().cloned());
             let entry = pb::Entry {
@@ -255,6 +361,14 @@ impl Worker {
         match result {
             Ok(hashes) => {
                 self.last_time_ms = time_ms;
+                // Before any waiter hears of the batch: a publisher's next call must see its
+                // policy in force.
+                if !published_here.is_empty() {
+                    self.policies
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(published_here);
+                }
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .entries

@@ -195,13 +195,21 @@ async fn bad_acknowledgements_are_refused() {
     let before = server.node.store().size();
 
     // Signed by the wrong key.
-    let bad = client::sign_receipt(&sender_key, borderlog::format::LeafIndex(1), &leaf);
+    let bad = client::sign_receipt(
+        &sender_key,
+        borderlog::format::LeafIndex(receipt.index),
+        &leaf,
+    );
     assert_eq!(
         recipient.acknowledge(bad).await.unwrap_err().code(),
         Code::InvalidArgument
     );
     // The sender may not acknowledge its own disclosure.
-    let own = client::sign_receipt(&sender_key, borderlog::format::LeafIndex(1), &leaf);
+    let own = client::sign_receipt(
+        &sender_key,
+        borderlog::format::LeafIndex(receipt.index),
+        &leaf,
+    );
     assert_eq!(
         server
             .client(SENDER)
@@ -225,7 +233,11 @@ async fn bad_acknowledgements_are_refused() {
         Code::FailedPrecondition
     );
     // A leaf hash that is not the stored one.
-    let wrong = client::sign_receipt(&recipient_key, borderlog::format::LeafIndex(1), &[7; 32]);
+    let wrong = client::sign_receipt(
+        &recipient_key,
+        borderlog::format::LeafIndex(receipt.index),
+        &[7; 32],
+    );
     assert_eq!(
         recipient.acknowledge(wrong).await.unwrap_err().code(),
         Code::InvalidArgument

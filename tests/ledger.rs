@@ -22,9 +22,12 @@ async fn submit_acknowledge_and_restart() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(receipt.index, 1, "entry 0 is the genesis");
+    assert_eq!(
+        receipt.index, 2,
+        "entry 0 is the genesis, entry 1 the sender's screening policy"
+    );
     let checkpoint = verify_receipt(&receipt, &server.log).expect("receipt verifies");
-    assert_eq!(checkpoint.size, 2);
+    assert_eq!(checkpoint.size, 3);
     let decoded = entry::decode(&receipt.entry).unwrap();
     assert!(matches!(decoded.kind, Some(pb::entry::Kind::Disclosure(_))));
 
@@ -33,29 +36,29 @@ async fn submit_acknowledge_and_restart() {
     let key = load_signing_key(&server.keys, RECIPIENT).unwrap();
     let leaf = hash_from_slice(&receipt.leaf_hash).unwrap();
     let ack = recipient
-        .acknowledge(client::sign_receipt(&key, LeafIndex(1), &leaf))
+        .acknowledge(client::sign_receipt(&key, LeafIndex(2), &leaf))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(ack.index, 2);
+    assert_eq!(ack.index, 3);
     verify_receipt(&ack, &server.log).unwrap();
     match entry::decode(&ack.entry).unwrap().kind {
         Some(pb::entry::Kind::Receipt(r)) => {
-            assert_eq!(r.disclosure_index, 1);
+            assert_eq!(r.disclosure_index, 2);
             assert_eq!(r.recipient, RECIPIENT);
         }
         other => panic!("expected a receipt entry, got {other:?}"),
     }
     // A second receipt for the same disclosure is refused.
     let again = recipient
-        .acknowledge(client::sign_receipt(&key, LeafIndex(1), &leaf))
+        .acknowledge(client::sign_receipt(&key, LeafIndex(2), &leaf))
         .await
         .unwrap_err();
     assert_eq!(again.code(), tonic::Code::AlreadyExists);
 
     // The recipient sees the payload; the auditor sees only the commitment.
     let seen = recipient
-        .get_entry(pb::GetEntryRequest { index: 1 })
+        .get_entry(pb::GetEntryRequest { index: 2 })
         .await
         .unwrap()
         .into_inner();
@@ -65,7 +68,7 @@ async fn submit_acknowledge_and_restart() {
     );
     let mut auditor = server.client(AUDITOR).await;
     let audited = auditor
-        .get_entry(pb::GetEntryRequest { index: 1 })
+        .get_entry(pb::GetEntryRequest { index: 2 })
         .await
         .unwrap()
         .into_inner();
@@ -81,13 +84,13 @@ async fn submit_acknowledge_and_restart() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(by_hash.index, 1);
-    assert_eq!(by_hash.tree_size, 3);
+    assert_eq!(by_hash.index, 2);
+    assert_eq!(by_hash.tree_size, 4);
     let (before, _) = verify_chain(&mut auditor, &server.log).await;
     let proof = auditor
         .get_consistency_proof(pb::GetConsistencyProofRequest {
-            old_size: 2,
-            new_size: 3,
+            old_size: 3,
+            new_size: 4,
         })
         .await
         .unwrap()
@@ -98,8 +101,8 @@ async fn submit_acknowledge_and_restart() {
         .map(|h| hash_from_slice(h).unwrap())
         .collect();
     consistency::verify(
-        TreeSize(2),
         TreeSize(3),
+        TreeSize(4),
         &checkpoint.root,
         &before.root,
         &hashes,
@@ -115,7 +118,7 @@ async fn submit_acknowledge_and_restart() {
     assert_eq!(after.size, before.size);
     assert_eq!(after.root, before.root);
     let again = auditor
-        .get_entry(pb::GetEntryRequest { index: 1 })
+        .get_entry(pb::GetEntryRequest { index: 2 })
         .await
         .unwrap()
         .into_inner();
@@ -147,11 +150,12 @@ async fn two_hundred_concurrent_submitters_share_one_chain() {
         );
     }
     assert_eq!(indexes.len(), 200);
-    assert_eq!(indexes.first(), Some(&1));
-    assert_eq!(indexes.last(), Some(&200));
+    // Entry 0 is the genesis, entry 1 the sender's screening policy.
+    assert_eq!(indexes.first(), Some(&2));
+    assert_eq!(indexes.last(), Some(&201));
     let mut auditor = server.client(AUDITOR).await;
     let (checkpoint, _) = verify_chain(&mut auditor, &server.log).await;
-    assert_eq!(checkpoint.size, 201);
+    assert_eq!(checkpoint.size, 202);
     let batches = server
         .node
         .sequencer()
@@ -159,7 +163,7 @@ async fn two_hundred_concurrent_submitters_share_one_chain() {
         .batches
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(
-        batches < 201,
+        batches < 202,
         "group commit put several submissions in one batch ({batches} batches)"
     );
     server.stop().await;
@@ -170,7 +174,11 @@ async fn partners_see_only_their_own_entries() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let mut sender = server.client(SENDER).await;
-    sender.submit(submission(&server.keys, 7)).await.unwrap();
+    let receipt = sender
+        .submit(submission(&server.keys, 7))
+        .await
+        .unwrap()
+        .into_inner();
     // A partner may not list another party's entries.
     let mut recipient = server.client(RECIPIENT).await;
     let Err(err) = recipient
@@ -186,10 +194,13 @@ async fn partners_see_only_their_own_entries() {
     // The compliance officer reads metadata but no payload.
     let mut compliance = server.client("compliance").await;
     let e = compliance
-        .get_entry(pb::GetEntryRequest { index: 1 })
+        .get_entry(pb::GetEntryRequest {
+            index: receipt.index,
+        })
         .await
         .unwrap()
         .into_inner();
+    assert!(!e.items.is_empty());
     assert!(e.items.iter().all(|i| i.payload.is_none()));
     server.stop().await;
 }

@@ -16,7 +16,6 @@ use borderlog::format::{LeafIndex, TreeSize, consistency, entry, inclusion};
 use borderlog::guard::DEFAULT_POLICY;
 use borderlog::identity::keys::load_signing_key;
 use borderlog::pb::{self, get_inclusion_proof_request::Leaf};
-use borderlog::sequencer::Append;
 use borderlog::service::NodeConfig;
 use common::*;
 use prost::Message;
@@ -223,6 +222,11 @@ async fn verify_everything(server: &TestServer, old_size: u64) {
                     .unwrap();
                 signatures += 1;
             }
+            Some(pb::entry::Kind::PolicyChange(p)) => {
+                signature::verify(&key(&p.owner), Purpose::Policy, &p.policy, &p.signature)
+                    .unwrap();
+                signatures += 1;
+            }
             Some(pb::entry::Kind::Redaction(r)) => {
                 let payload = signature::index_and_hash(
                     r.disclosure_index,
@@ -236,8 +240,8 @@ async fn verify_everything(server: &TestServer, old_size: u64) {
         }
     }
     assert!(
-        signatures >= 3,
-        "a disclosure, a receipt and a redaction were checked"
+        signatures >= 4,
+        "a policy, a disclosure, a receipt and a redaction were checked"
     );
 }
 
@@ -457,35 +461,20 @@ fn retention_policy(rules: &str) -> String {
     policy
 }
 
-/// Keys in `dir/keys` with `policy` as keys/policy.toml (the policy `serve` publishes).
+/// Keys in `dir/keys` with `policy` as the sender's policy file (which `serve` publishes).
 fn keys_with_policy(dir: &Path, policy: &str) -> PathBuf {
     let keys = init_keys(dir);
-    std::fs::write(keys.join("policy.toml"), policy).unwrap();
+    std::fs::write(borderlog::identity::policy_path(&keys, SENDER), policy).unwrap();
     keys
 }
 
-/// Makes `policy` the sender's policy in force: published by the server on first start where
-/// it does that, else appended here as the owner's signed PolicyChange entry.
-async fn ensure_policy(server: &TestServer, policy: &str) {
+/// The server published the sender's policy file on first start: it is the one in force.
+fn assert_in_force(server: &TestServer, policy: &str) {
     let in_force = borderlog::retention::policies_in_force(server.node.store()).unwrap();
-    if in_force.get(SENDER).map(|p| p.hash()) == Some(sha256(policy.as_bytes())) {
-        return;
-    }
-    let key = load_signing_key(&server.keys, SENDER).unwrap();
-    server
-        .node
-        .sequencer()
-        .append(Append {
-            kind: pb::entry::Kind::PolicyChange(pb::PolicyChange {
-                owner: SENDER.into(),
-                policy: policy.as_bytes().to_vec(),
-                signature: signature::sign(&key, Purpose::Policy, policy.as_bytes()).to_vec(),
-            }),
-            payloads: Vec::new(),
-            claims: Vec::new(),
-        })
-        .await
-        .expect("publish the policy");
+    assert_eq!(
+        in_force.get(SENDER).map(|p| p.hash()),
+        Some(sha256(policy.as_bytes()))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,7 +483,7 @@ async fn retention_erases_exactly_what_has_expired() {
     let policy = retention_policy("tlp = { amber = \"30d\" }\ntypes = { indicator = \"10d\" }");
     let keys = keys_with_policy(dir.path(), &policy);
     let server = TestServer::start_with(&keys, &dir.path().join("data")).await;
-    ensure_policy(&server, &policy).await;
+    assert_in_force(&server, &policy);
     // Green indicator: 10d. Amber campaign: 30d. Green campaign: kept. Amber indicator: 10d.
     let (receipt, _, c) = disclose(
         &server,
@@ -633,7 +622,7 @@ async fn the_schedule_erases_on_its_own() {
     let mut config = NodeConfig::new(&keys, dir.path().join("data"));
     config.retention_interval = Some(Duration::from_millis(200));
     let server = TestServer::start_config(config).await;
-    ensure_policy(&server, &policy).await;
+    assert_in_force(&server, &policy);
     let (receipt, _, _) = disclose(
         &server,
         vec![

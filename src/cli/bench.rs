@@ -251,6 +251,7 @@ async fn fill(
                     }),
                     payloads,
                     claims: Vec::new(),
+                    screened_under: None,
                 })
                 .await
         });

@@ -191,6 +191,12 @@ pub fn index_keys(entry: &pb::Entry) -> Result<IndexKeys, FormatError> {
         Some(Kind::Refusal(r)) => {
             party(&r.sender);
             party(&r.recipient);
+            if !r.nonce.is_empty() {
+                claims.push(Claim::Nonce {
+                    sender: r.sender.clone(),
+                    nonce: r.nonce.clone(),
+                });
+            }
         }
         Some(Kind::PolicyChange(p)) => party(&p.owner),
         Some(Kind::Redaction(r)) => {

@@ -42,6 +42,15 @@ pub use policy::Policy;
 /// The policy `borderlog init` writes: threat data only, an empty customer register.
 pub const DEFAULT_POLICY: &str = include_str!("../../policy/default.toml");
 
+/// The default policy with `owner` set to the given data owner (the embedded default names
+/// "vendor-research", the sender `borderlog init` makes).
+pub fn default_policy_for(owner: &str) -> String {
+    const OWNER_LINE: &str = "owner = \"vendor-research\"";
+    debug_assert!(DEFAULT_POLICY.contains(OWNER_LINE));
+    let quoted = serde_json::to_string(owner).expect("a string encodes");
+    DEFAULT_POLICY.replacen(OWNER_LINE, &format!("owner = {quoted}"), 1)
+}
+
 /// Who sends what to whom and why: the declared context the policy screens against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context<'a> {
@@ -379,5 +388,19 @@ impl Policy {
             stix_type: shape.stix_type,
             tlp: tlp?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_names_its_owner() {
+        let policy = Policy::parse(default_policy_for("acme-research").as_bytes()).unwrap();
+        assert_eq!(policy.owner(), "acme-research");
+        let stock = Policy::parse(DEFAULT_POLICY.as_bytes()).unwrap();
+        assert_eq!(stock.owner(), "vendor-research");
+        assert_eq!(default_policy_for("vendor-research"), DEFAULT_POLICY);
     }
 }

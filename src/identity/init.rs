@@ -11,8 +11,8 @@ use rcgen::{
 };
 
 use super::keys::{
-    LOG_KEY_NAME, generate_signing_key, read_private, write_private, write_public,
-    write_signing_key,
+    LOG_KEY_NAME, generate_signing_key, read_private, register_key_path, write_new_register_key,
+    write_private, write_public, write_signing_key,
 };
 use super::tls::{common_name, read_certificate};
 use super::{IdentityError, PARTNERS_FILE, PartyInfo, Registry, is_partner, validate_name};
@@ -32,6 +32,11 @@ pub const SERVER_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// Certificates start a little in the past, so a peer whose clock is slightly behind accepts them.
 const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// Where a data owner's screening policy lives: `<dir>/<owner>.policy.toml`.
+pub fn policy_path(dir: &Path, owner: &str) -> PathBuf {
+    dir.join(format!("{owner}.policy.toml"))
+}
 
 /// One party to create: its name, role and kind of organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +170,26 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<InitReport, IdentityError>
     }
     for (name, key) in &signing_keys {
         files.push(write_signing_key(dir, name, key)?);
+    }
+    // Each data owner gets the default screening policy (which `serve` publishes on first
+    // start) and a register key for `borderlog policy customers`. Both are kept when they
+    // exist, even with `force`: a policy may carry the owner's edits, and a register built
+    // under a key is useless without that key.
+    for party in registry.parties() {
+        if party.role != pb::Role::Sender {
+            continue;
+        }
+        let path = policy_path(dir, &party.name);
+        if !path.exists() {
+            write_public(
+                &path,
+                crate::guard::default_policy_for(&party.name).as_bytes(),
+            )?;
+            files.push(path);
+        }
+        if !register_key_path(dir, &party.name).exists() {
+            files.push(write_new_register_key(dir, &party.name)?);
+        }
     }
     files.push(write_signing_key(dir, LOG_KEY_NAME, &log_key)?);
     write_public(&partners_path, registry.to_toml()?.as_bytes())?;

@@ -50,6 +50,42 @@ pub fn write_signing_key(
     Ok(path)
 }
 
+/// Where a data owner's customer-register key lives: `<dir>/<owner>.register-key`.
+pub fn register_key_path(dir: &Path, owner: &str) -> PathBuf {
+    dir.join(format!("{owner}.register-key"))
+}
+
+/// A fresh 32-byte register key (the HMAC key of the customer register), hex, owner-only.
+pub fn write_new_register_key(dir: &Path, owner: &str) -> Result<PathBuf, IdentityError> {
+    validate_name(owner)?;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| IdentityError::Random(e.to_string()))?;
+    let path = register_key_path(dir, owner);
+    write_private(&path, format!("{}\n", hex::encode(key)).as_bytes())?;
+    Ok(path)
+}
+
+/// Reads a register key file (hex); `None` when the owner has none.
+pub fn load_register_key(dir: &Path, owner: &str) -> Result<Option<Vec<u8>>, IdentityError> {
+    validate_name(owner)?;
+    let path = register_key_path(dir, owner);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_register_key(&path).map(Some)
+}
+
+/// Reads a register key from any file (hex text).
+pub fn read_register_key(path: &Path) -> Result<Vec<u8>, IdentityError> {
+    let bytes = read_private(path)?;
+    let bad = |reason: &str| IdentityError::BadKeyFile {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad("not text; expected hex"))?;
+    hex::decode(text.trim()).map_err(|_| bad("not valid hex"))
+}
+
 fn read_seed(dir: &Path, name: &str) -> Result<SigningKey, IdentityError> {
     let path = signing_key_path(dir, name);
     let bytes = match read_private(&path) {
@@ -175,6 +211,17 @@ mod tests {
             let err = load_signing_key(dir.path(), "x").unwrap_err();
             assert!(matches!(err, IdentityError::BadKeyFile { .. }), "{err}");
         }
+    }
+
+    #[test]
+    fn register_key_round_trips_and_absent_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_register_key(dir.path(), "o").unwrap(), None);
+        write_new_register_key(dir.path(), "o").unwrap();
+        let key = load_register_key(dir.path(), "o").unwrap().unwrap();
+        assert_eq!(key.len(), 32);
+        write_private(&register_key_path(dir.path(), "o"), b"zz").unwrap();
+        assert!(load_register_key(dir.path(), "o").is_err());
     }
 
     #[test]

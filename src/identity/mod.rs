@@ -35,8 +35,8 @@ pub mod init;
 pub mod keys;
 pub mod tls;
 
-pub use init::{InitOptions, InitReport, PartySpec, init, issue_client_cert};
-pub use keys::{load_log_key, load_signing_key};
+pub use init::{InitOptions, InitReport, PartySpec, init, issue_client_cert, policy_path};
+pub use keys::{load_log_key, load_register_key, load_signing_key};
 pub use tls::{authenticate, authenticate_request, client_tls, peer_name, server_tls};
 
 /// File name of the public registry inside the keys directory.

@@ -2,6 +2,9 @@
 
 use thiserror::Error;
 
+use crate::format::{Hash, LeafIndex};
+use crate::guard::Finding;
+
 /// A request the service will not carry out, and what the caller should fix.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -37,6 +40,9 @@ pub enum RequestError {
     /// The request is well formed but the ledger's state does not allow it.
     #[error("{0}")]
     Precondition(String),
+    /// The boundary guard refused an item; the refusal is recorded in the log without content.
+    #[error("{0}")]
+    Refused(Refused),
     /// A size or count limit was exceeded.
     #[error("{what} is {got}, over the limit of {max}")]
     TooLarge {
@@ -66,6 +72,64 @@ impl RequestError {
                 max: max as u64,
                 got: got as u64,
             });
+        }
+        Ok(())
+    }
+}
+
+/// A submission the guard refused, as recorded in the Refusal entry at `index`.
+#[derive(Debug)]
+pub struct Refused {
+    /// The Refusal entry.
+    pub index: LeafIndex,
+    /// The policy in force.
+    pub policy_hash: Hash,
+    /// That policy's own version string.
+    pub policy_version: String,
+    /// Item index and finding, sorted by item then path; never empty.
+    pub findings: Vec<(u32, Finding)>,
+}
+
+impl Refused {
+    /// True when every finding is a schema finding: the client sent invalid STIX, rather than
+    /// data the policy keeps in.
+    pub fn is_schema_only(&self) -> bool {
+        self.findings
+            .iter()
+            .all(|(_, f)| f.class == crate::guard::FindingClass::Schema)
+    }
+}
+
+/// Findings shown in the message; all of them are in the error details.
+const FINDINGS_IN_MESSAGE: usize = 5;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.is_schema_only() {
+            "not valid STIX 2.1 / TLP 2.0"
+        } else {
+            "refused by the boundary guard"
+        };
+        write!(
+            f,
+            "{what} under policy {} ({}); nothing was disclosed and the refusal is recorded, without the content, as entry {}:",
+            self.policy_version,
+            &hex::encode(self.policy_hash)[..16],
+            self.index.0
+        )?;
+        for (item, finding) in self.findings.iter().take(FINDINGS_IN_MESSAGE) {
+            write!(
+                f,
+                " item {item} at {}: {} — {};",
+                finding.path, finding.rule, finding.hint
+            )?;
+        }
+        if self.findings.len() > FINDINGS_IN_MESSAGE {
+            write!(
+                f,
+                " and {} more findings (see the error details)",
+                self.findings.len() - FINDINGS_IN_MESSAGE
+            )?;
         }
         Ok(())
     }

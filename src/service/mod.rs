@@ -8,6 +8,7 @@
 mod access;
 mod cmd;
 mod error;
+mod policies;
 mod retention;
 mod status;
 
@@ -24,10 +25,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 pub use access::Caller;
-pub use error::RequestError;
+pub use error::{Refused, RequestError};
 pub use retention::RETENTION_REASON;
 
 use crate::format::note::{Signer, Verifier};
+use crate::format::signature::{self, Purpose};
 use crate::format::{TreeSize, entry};
 use crate::identity::{self, IdentityError, Registry};
 use crate::pb;
@@ -51,6 +53,9 @@ pub enum ServiceError {
     /// The gRPC transport failed (bind, TLS setup, serving).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// An owner's policy file could not be published on start.
+    #[error("screening policy: {0}")]
+    Policy(String),
     /// Building the reflection service failed.
     #[error("reflection: {0}")]
     Reflection(String),
@@ -102,6 +107,9 @@ pub struct NodeConfig {
     /// How often the server erases expired payloads (only for owners whose partner key is in
     /// `keys_dir`); None: never, the owners run `borderlog retention run` themselves.
     pub retention_interval: Option<Duration>,
+    /// On start, publish `keys/<owner>.policy.toml` for every sender that has no policy in
+    /// force yet (signed with its key from keys/), so a fresh dev log can take disclosures.
+    pub publish_default_policies: bool,
 }
 
 impl NodeConfig {
@@ -114,6 +122,7 @@ impl NodeConfig {
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
             retention_interval: Some(Duration::from_secs(3600)),
+            publish_default_policies: true,
         }
     }
 }
@@ -125,6 +134,7 @@ pub(crate) struct State {
     pub registry: Registry,
     pub log_verifier: Verifier,
     pub limits: Limits,
+    pub policies: policies::Policies,
 }
 
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
@@ -146,7 +156,7 @@ impl Node {
         let signer = Signer::new(registry_file.origin(), log_key)
             .map_err(|e| ServiceError::Genesis(format!("log key: {e}")))?;
         let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
-        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone());
+        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone())?;
 
         let registry = if store.size() == TreeSize(0) {
             let genesis = registry_file.to_genesis();
@@ -155,6 +165,7 @@ impl Node {
                     kind: pb::entry::Kind::Genesis(genesis),
                     payloads: Vec::new(),
                     claims: Vec::new(),
+                    screened_under: None,
                 })
                 .await
                 .map_err(|e| ServiceError::Genesis(format!("writing the genesis entry: {e}")))?;
@@ -173,13 +184,18 @@ impl Node {
             )));
         }
         let owner_keys = owner_keys(&config.keys_dir, &registry);
+        let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
             store,
             sequencer,
             log_verifier: signer.verifier(),
             registry,
             limits: config.limits,
+            policies,
         };
+        if config.publish_default_policies {
+            publish_default_policies(&state, &config.keys_dir).await?;
+        }
         Ok(Node {
             state: Arc::new(state),
             keys_dir: config.keys_dir,
@@ -305,6 +321,35 @@ fn owner_keys(keys_dir: &Path, registry: &Registry) -> retention::OwnerKeys {
     retention::OwnerKeys(keys)
 }
 
+/// Publishes each sender's policy file from `keys_dir` when the sender has no policy in force
+/// and its signing key is at hand (the dev set-up `init` makes holds every key).
+async fn publish_default_policies(state: &State, keys_dir: &Path) -> Result<(), ServiceError> {
+    for party in state.registry.parties() {
+        let owner = party.name.as_str();
+        let path = identity::policy_path(keys_dir, owner);
+        if party.role != pb::Role::Sender
+            || state.sequencer.policy_in_force(owner).is_some()
+            || !path.exists()
+        {
+            continue;
+        }
+        let key = identity::load_signing_key(keys_dir, owner)?;
+        let policy = std::fs::read(&path)
+            .map_err(|e| ServiceError::Policy(format!("reading {}: {e}", path.display())))?;
+        let signature = signature::sign(&key, Purpose::Policy, &policy).to_vec();
+        let request = pb::PublishPolicyRequest { policy, signature };
+        let append = cmd::publish_policy::parse(state, owner, request)
+            .map_err(|e| ServiceError::Policy(format!("{}: {e}", path.display())))?;
+        let appended = state
+            .sequencer
+            .append(append)
+            .await
+            .map_err(|e| ServiceError::Policy(format!("publishing {}: {e}", path.display())))?;
+        tracing::info!(owner, entry = appended.index.0, file = %path.display(), "published the owner's screening policy");
+    }
+    Ok(())
+}
+
 /// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
 fn genesis_registry(store: &Store) -> Result<Registry, ServiceError> {
     let bytes = store
@@ -344,6 +389,16 @@ impl Ledger for LedgerService {
     ) -> Result<Response<pb::LogReceipt>, Status> {
         let caller = Caller::authenticate(&self.state, &request)?;
         cmd::acknowledge::handle(&self.state, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn publish_policy(
+        &self,
+        request: Request<pb::PublishPolicyRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::publish_policy::handle(&self.state, &caller, request.into_inner())
             .await
             .map(Response::new)
     }

@@ -1,9 +1,14 @@
 //! The one place where errors of every layer become gRPC statuses.
 
+use std::collections::HashMap;
+
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, PreconditionViolation, StatusExt};
 
 use super::RequestError;
+use super::error::Refused;
 use crate::format::FormatError;
+use crate::guard::FindingClass;
 use crate::retention::RetentionError;
 use crate::sequencer::SequencerError;
 use crate::store::StoreError;
@@ -18,9 +23,47 @@ impl From<RequestError> for Status {
             RequestError::AlreadyExists(_) => Code::AlreadyExists,
             RequestError::Precondition(_) => Code::FailedPrecondition,
             RequestError::TooLarge { .. } => Code::ResourceExhausted,
+            RequestError::Refused(refused) => return refusal_status(refused),
         };
         Status::new(code, err.to_string())
     }
+}
+
+/// A refusal as google.rpc error details: ErrorInfo names the Refusal entry and the policy;
+/// each finding becomes a BadRequest field violation (schema) or a PreconditionFailure
+/// violation (policy), so a client can show every finding without parsing the message.
+fn refusal_status(refused: &Refused) -> Status {
+    let (code, reason) = if refused.is_schema_only() {
+        (Code::InvalidArgument, "INVALID_STIX")
+    } else {
+        (Code::FailedPrecondition, "REFUSED_BY_POLICY")
+    };
+    let metadata = HashMap::from([
+        ("refusal_index".to_owned(), refused.index.0.to_string()),
+        ("policy_hash".to_owned(), hex::encode(refused.policy_hash)),
+        ("policy_version".to_owned(), refused.policy_version.clone()),
+    ]);
+    let mut details = ErrorDetails::with_error_info(reason, "borderlog.v1", metadata);
+    let mut bad_request = Vec::new();
+    let mut preconditions = Vec::new();
+    for (item, f) in &refused.findings {
+        let at = format!("items[{item}].content{}", f.path.trim_start_matches('$'));
+        match f.class {
+            FindingClass::Schema => {
+                bad_request.push(FieldViolation::new(at, format!("{}: {}", f.rule, f.hint)))
+            }
+            FindingClass::Policy => {
+                preconditions.push(PreconditionViolation::new(f.rule, at, f.hint.clone()))
+            }
+        }
+    }
+    if !bad_request.is_empty() {
+        details.set_bad_request(bad_request);
+    }
+    if !preconditions.is_empty() {
+        details.set_precondition_failure(preconditions);
+    }
+    Status::with_error_details(code, refused.to_string(), details)
 }
 
 impl From<SequencerError> for Status {
@@ -40,6 +83,9 @@ impl From<SequencerError> for Status {
             }
             SequencerError::Unavailable(why) => Status::unavailable(format!(
                 "the log cannot make entries durable right now, nothing was appended: {why}"
+            )),
+            SequencerError::PolicyChanged { owner } => Status::aborted(format!(
+                "the screening policy of {owner} changed while this entry was screened; nothing was appended, submit it again"
             )),
             SequencerError::Stopped => Status::unavailable("the log is shutting down"),
             SequencerError::Store(err) => err.into(),

@@ -63,7 +63,7 @@ impl TestServer {
         Self::start_config(NodeConfig::new(keys, data)).await
     }
 
-    /// Starts a server with its whole configuration given.
+    /// Starts a server with the given configuration.
     pub async fn start_config(config: NodeConfig) -> TestServer {
         let (keys, data) = (config.keys_dir.clone(), config.data_dir.clone());
         let (keys, data) = (keys.as_path(), data.as_path());
@@ -133,7 +133,12 @@ pub fn header() -> DisclosureHeader {
 
 /// A small STIX 2.1 indicator marked TLP:GREEN, distinct per `n`.
 pub fn indicator(n: u64) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
+    serde_json::to_vec(&indicator_json(n)).unwrap()
+}
+
+/// [`indicator`] as a JSON value, for tests that change a property.
+pub fn indicator_json(n: u64) -> serde_json::Value {
+    serde_json::json!({
         "type": "indicator",
         "spec_version": "2.1",
         "id": format!("indicator--8e2e2d2b-17d4-4cbf-938f-{:012x}", n),
@@ -145,8 +150,7 @@ pub fn indicator(n: u64) -> Vec<u8> {
         "pattern_type": "stix",
         "valid_from": "2026-11-01T10:00:00Z",
         "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
-    }))
-    .unwrap()
+    })
 }
 
 /// A signed submission of one indicator by the sender.

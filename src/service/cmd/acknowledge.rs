@@ -82,5 +82,6 @@ fn parse(
         }),
         payloads: Vec::new(),
         claims: vec![Claim::ReceiptFor(index.0)],
+        screened_under: None,
     })
 }

@@ -7,6 +7,7 @@ pub mod get_entry;
 pub mod get_inclusion_proof;
 pub mod list_entries;
 pub mod list_expired;
+pub mod publish_policy;
 pub mod redact;
 pub mod submit;
 
@@ -25,7 +26,7 @@ pub(super) async fn append(state: &State, append: Append) -> Result<pb::LogRecei
 
 /// The reply to an append: the entry, where it is, and its proof against the batch's signed
 /// checkpoint. The proof is computed here, on the handler's thread, not in the sequencer.
-fn log_receipt(state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
+pub(super) fn log_receipt(state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
     let proof = state
         .store
         .inclusion_proof(appended.index, appended.tree_size)?;

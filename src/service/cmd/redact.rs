@@ -41,7 +41,7 @@ pub async fn handle(
 /// A redaction request that passed every check.
 pub(crate) enum Checked {
     /// Not erased yet: the entry to append, and the item it erases.
-    New(Append, Hash),
+    New(Box<Append>, Hash),
     /// Already erased by this Redaction entry.
     Done(LeafIndex),
 }
@@ -113,7 +113,7 @@ pub(crate) fn check(
         return Ok(Checked::Done(done));
     }
     Ok(Checked::New(
-        Append {
+        Box::new(Append {
             kind: pb::entry::Kind::Redaction(pb::Redaction {
                 disclosure_index: index.0,
                 commitment: commitment.to_vec(),
@@ -123,7 +123,8 @@ pub(crate) fn check(
             }),
             payloads: Vec::new(),
             claims: vec![Claim::RedactionOf(commitment)],
-        },
+            screened_under: None,
+        }),
         commitment,
     ))
 }
@@ -135,7 +136,7 @@ pub(crate) async fn apply(state: &State, checked: Checked) -> Result<pb::LogRece
         Checked::Done(index) => return existing_receipt(state, index),
         Checked::New(append, commitment) => (append, commitment),
     };
-    match state.sequencer.append(append).await {
+    match state.sequencer.append(*append).await {
         Ok(appended) => log_receipt(state, appended),
         Err(SequencerError::AlreadyClaimed {
             claim: Claim::RedactionOf(_),

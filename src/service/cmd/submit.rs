@@ -1,24 +1,60 @@
-//! Submit: a partner's signed disclosure, with its item payloads, becomes a Disclosure entry.
+//! Submit: a partner's signed disclosure, with its item payloads, becomes a Disclosure entry —
+//! or, when the boundary guard refuses an item, a Refusal entry that records where and why
+//! without the content.
 //!
 //! Parse checks everything that needs no log state (shape, limits, signature, commitments);
-//! apply hands the entry to the sequencer, which alone decides whether the nonce is fresh;
-//! reply returns the receipt with its inclusion proof.
+//! screen runs every item through the policy in force for the sender; apply hands the entry to
+//! the sequencer, which alone decides whether the nonce is fresh and the policy still in force;
+//! reply returns the receipt with its inclusion proof, or the refusal with its findings.
+
+use std::sync::Arc;
 
 use prost::Message;
 use tonic::Status;
 
 use crate::format::entry::Claim;
-use crate::format::hash::{SALT_LEN, item_commitment};
+use crate::format::hash::{SALT_LEN, item_commitment, sha256};
 use crate::format::signature::{self, Purpose};
+use crate::guard::{self, Policy, Verdict};
 use crate::identity::role_name;
 use crate::pb::{self, Role};
-use crate::sequencer::Append;
+use crate::sequencer::{Append, ScreenedUnder, SequencerError};
 use crate::service::access::{Caller, partner};
+use crate::service::error::Refused;
 use crate::service::{RequestError, State};
 use crate::store::Payload;
 
 /// Smallest and largest nonce, bytes: enough entropy never to repeat by chance.
 const NONCE_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// How often a submission is screened again when the owner publishes a new policy meanwhile.
+const SCREEN_ATTEMPTS: usize = 3;
+
+/// Screening above this many payload bytes runs on the blocking pool, not the async runtime.
+const INLINE_SCREEN_BYTES: usize = 64 << 10;
+
+/// Guard rules that mean the bytes are not a JSON object at all.
+const NOT_AN_OBJECT: [&str; 3] = [
+    guard::rules::SCHEMA_JSON,
+    guard::rules::SCHEMA_DUPLICATE_KEY,
+    guard::rules::SCHEMA_SIZE,
+];
+
+/// A submission whose shape, signature and commitments hold, ready to be screened.
+struct Submission {
+    body: pb::DisclosureBody,
+    body_bytes: Vec<u8>,
+    signature: Vec<u8>,
+    payloads: Vec<Payload>,
+}
+
+/// What the policy made of a submission.
+enum Screened {
+    /// Every item may cross: append this Disclosure.
+    Accepted(Append),
+    /// Some item may not: append this Refusal, then tell the client why.
+    Refused(Append, Vec<(u32, guard::Finding)>),
+}
 
 /// Handles one Submit call.
 pub async fn handle(
@@ -26,15 +62,154 @@ pub async fn handle(
     caller: &Caller,
     request: pb::SubmitRequest,
 ) -> Result<pb::LogReceipt, Status> {
-    super::append(state, parse(state, caller, request)?).await
+    let mut submission = Arc::new(parse(state, caller, request)?);
+    for _ in 0..SCREEN_ATTEMPTS {
+        let policy = state.policies.in_force(state, &submission.body.sender)?;
+        let (screened, back) = screen_off_runtime(policy.clone(), submission).await?;
+        submission = back;
+        let (append, findings) = match screened {
+            Screened::Accepted(append) => (append, None),
+            Screened::Refused(append, findings) => (append, Some(findings)),
+        };
+        let appended = match state.sequencer.append(append).await {
+            Err(SequencerError::PolicyChanged { .. }) => continue,
+            other => other?,
+        };
+        return match findings {
+            None => super::log_receipt(state, appended),
+            Some(findings) => Err(RequestError::Refused(Refused {
+                index: appended.index,
+                policy_hash: policy.hash(),
+                policy_version: policy.version().to_owned(),
+                findings,
+            })
+            .into()),
+        };
+    }
+    Err(Status::aborted(format!(
+        "the screening policy changed {SCREEN_ATTEMPTS} times while this disclosure was screened; nothing was appended, submit it again"
+    )))
 }
 
-/// Checks the submission and turns it into an entry for the sequencer.
+/// Screens on the blocking pool when the payloads are large, so a big disclosure does not
+/// stall other requests; small ones (the common case) are screened in place.
+async fn screen_off_runtime(
+    policy: Arc<Policy>,
+    submission: Arc<Submission>,
+) -> Result<(Screened, Arc<Submission>), Status> {
+    let bytes: usize = submission.payloads.iter().map(|p| p.content.len()).sum();
+    if bytes <= INLINE_SCREEN_BYTES {
+        let screened = screen(&policy, &submission)?;
+        return Ok((screened, submission));
+    }
+    tokio::task::spawn_blocking(move || {
+        screen(&policy, &submission).map(|screened| (screened, submission))
+    })
+    .await
+    .map_err(|e| Status::internal(format!("screening task failed: {e}")))?
+    .map_err(Status::from)
+}
+
+/// Runs every item through `policy` under the body's declared context.
+fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
+    let body = &s.body;
+    let context = guard::Context {
+        sender: &body.sender,
+        recipient: &body.recipient,
+        purpose: &body.purpose,
+        legal_basis: &body.legal_basis,
+    };
+    let mut findings = Vec::new();
+    let mut mismatch = None;
+    for (i, (payload, declared)) in s.payloads.iter().zip(&body.items).enumerate() {
+        match policy.screen(&context, &payload.content) {
+            Verdict::Accepted(found) => {
+                let said = (
+                    &declared.stix_type,
+                    &declared.stix_id,
+                    declared.tlp.as_str(),
+                );
+                let is = (&found.stix_type, &found.stix_id, found.tlp.as_str());
+                if said != is && mismatch.is_none() {
+                    mismatch = Some(RequestError::invalid(
+                        "body.items",
+                        format!(
+                            "item {i}: the body declares {} {:?} at TLP:{} but the item is {} {:?} at TLP:{}; declare what the item is",
+                            said.0, said.1, said.2, is.0, is.1, is.2
+                        ),
+                    ));
+                }
+            }
+            Verdict::Refused(found) => {
+                // Bytes that are not one JSON object are a broken client, not an attempt to
+                // disclose something: refused outright, nothing recorded.
+                if let Some(f) = found.iter().find(|f| NOT_AN_OBJECT.contains(&f.rule)) {
+                    return Err(RequestError::invalid(
+                        "items.content",
+                        format!(
+                            "item {i} is not one STIX object as JSON ({}): {}",
+                            f.rule, f.hint
+                        ),
+                    ));
+                }
+                findings.extend(found.into_iter().map(|f| (i as u32, f)));
+            }
+        }
+    }
+    let screened_under = Some(ScreenedUnder {
+        owner: body.sender.clone(),
+        policy_hash: policy.hash(),
+    });
+    // A replayed body is refused as a replay, never recorded twice.
+    let claims = vec![Claim::Nonce {
+        sender: body.sender.clone(),
+        nonce: body.nonce.clone(),
+    }];
+    if !findings.is_empty() {
+        let refusal = pb::Refusal {
+            sender: body.sender.clone(),
+            recipient: body.recipient.clone(),
+            body_hash: sha256(&s.body_bytes).to_vec(),
+            policy_hash: policy.hash().to_vec(),
+            findings: findings
+                .iter()
+                .map(|(item, f)| pb::Finding {
+                    item: *item,
+                    path: f.path.clone(),
+                    rule: f.rule.to_owned(),
+                })
+                .collect(),
+            nonce: body.nonce.clone(),
+        };
+        let append = Append {
+            kind: pb::entry::Kind::Refusal(refusal),
+            payloads: Vec::new(),
+            claims,
+            screened_under,
+        };
+        return Ok(Screened::Refused(append, findings));
+    }
+    if let Some(err) = mismatch {
+        return Err(err);
+    }
+    Ok(Screened::Accepted(Append {
+        kind: pb::entry::Kind::Disclosure(pb::Disclosure {
+            body: s.body_bytes.clone(),
+            signature: s.signature.clone(),
+            policy_hash: policy.hash().to_vec(),
+        }),
+        payloads: s.payloads.clone(),
+        claims,
+        screened_under,
+    }))
+}
+
+/// Checks the submission's shape, limits, signature and commitments.
 fn parse(
     state: &State,
     caller: &Caller,
     request: pb::SubmitRequest,
-) -> Result<Append, RequestError> {
+) -> Result<Submission, RequestError> {
     caller.require(Role::Sender, "Submit")?;
     let limits = &state.limits;
     let body = pb::DisclosureBody::decode(request.body.as_slice()).map_err(|e| {
@@ -144,56 +319,16 @@ fn parse(
                 ),
             ));
         }
-        check_item_json(i, committed, &item.content)?;
         payloads.push(Payload {
             commitment,
             salt,
             content: item.content,
         });
     }
-
-    let claims = vec![Claim::Nonce {
-        sender: body.sender.clone(),
-        nonce: body.nonce.clone(),
-    }];
-    Ok(Append {
-        kind: pb::entry::Kind::Disclosure(pb::Disclosure {
-            body: request.body,
-            signature: request.signature,
-            policy_hash: Vec::new(),
-        }),
+    Ok(Submission {
+        body,
+        body_bytes: request.body,
+        signature: request.signature,
         payloads,
-        claims,
     })
-}
-
-/// The item must be a JSON object whose `type` and `id` are the ones the body declares.
-fn check_item_json(
-    i: usize,
-    committed: &pb::ItemCommitment,
-    content: &[u8],
-) -> Result<(), RequestError> {
-    let value: serde_json::Value = serde_json::from_slice(content).map_err(|e| {
-        RequestError::invalid("items.content", format!("item {i} is not valid JSON: {e}"))
-    })?;
-    let field = |name: &str| {
-        value
-            .get(name)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    if field("type") != committed.stix_type || field("id") != committed.stix_id {
-        return Err(RequestError::invalid(
-            "body.items",
-            format!(
-                "item {i}: the body declares {} {:?} but the item is {} {:?}",
-                committed.stix_type,
-                committed.stix_id,
-                field("type"),
-                field("id")
-            ),
-        ));
-    }
-    Ok(())
 }

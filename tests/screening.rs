@@ -1,0 +1,387 @@
+//! The boundary guard in the service: every Submit is screened under the sender's published
+//! policy; a refusal is recorded without its content and explained to the client; policies
+//! are published by their owner only. Real gRPC over mTLS on loopback.
+
+mod common;
+
+use borderlog::client;
+use borderlog::format::entry;
+use borderlog::format::hash::sha256;
+use borderlog::format::signature::{self, Purpose};
+use borderlog::guard::{self, bench::with_register};
+use borderlog::identity::{self, keys::load_signing_key};
+use borderlog::pb;
+use borderlog::service::NodeConfig;
+use common::*;
+use prost::Message;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// A signed submission of the given items by the sender.
+fn submit_items(keys: &std::path::Path, items: Vec<serde_json::Value>) -> pb::SubmitRequest {
+    let key = load_signing_key(keys, SENDER).unwrap();
+    let items = items
+        .iter()
+        .map(|v| serde_json::to_vec(v).unwrap())
+        .collect();
+    client::prepare_submission(&key, &header(), items, now_ms()).unwrap()
+}
+
+/// `policy` signed by `who`'s key, ready to publish.
+fn signed_policy(keys: &std::path::Path, who: &str, policy: &[u8]) -> pb::PublishPolicyRequest {
+    let key = load_signing_key(keys, who).unwrap();
+    pb::PublishPolicyRequest {
+        policy: policy.to_vec(),
+        signature: signature::sign(&key, Purpose::Policy, policy).to_vec(),
+    }
+}
+
+async fn entry_at(server: &TestServer, index: u64) -> (Vec<u8>, pb::Entry) {
+    let got = server
+        .client(AUDITOR)
+        .await
+        .get_entry(pb::GetEntryRequest { index })
+        .await
+        .unwrap()
+        .into_inner();
+    let decoded = entry::decode(&got.entry).unwrap();
+    (got.entry, decoded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_item_is_recorded_without_its_value_and_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut sender = server.client(SENDER).await;
+    let before = server.node.store().size().0;
+
+    // Item 0 is fine; item 1 points into a customer's network (an RFC 1918 address).
+    let mut inside = indicator_json(2);
+    inside["pattern"] = "[ipv4-addr:value = '10.20.30.40']".into();
+    let request = submit_items(&server.keys, vec![indicator_json(1), inside]);
+    let status = sender.submit(request.clone()).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(!status.message().contains("10.20.30.40"), "{status:?}");
+    assert!(status.message().contains("inside.ip/1"), "{status:?}");
+    let details = status.get_error_details();
+    let info = details.error_info().expect("ErrorInfo names the refusal");
+    assert_eq!(info.reason, "REFUSED_BY_POLICY");
+    let refusal_index: u64 = info.metadata["refusal_index"].parse().unwrap();
+    assert_eq!(refusal_index, before, "the refusal is the next entry");
+    let violations = &details.precondition_failure().unwrap().violations;
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.r#type == "inside.ip/1" && v.subject == "items[1].content.pattern"),
+        "{violations:?}"
+    );
+
+    // The log holds the refusal — who, which body, which policy, where and which rule — and
+    // nothing of the value.
+    assert_eq!(server.node.store().size().0, before + 1);
+    let (bytes, e) = entry_at(&server, refusal_index).await;
+    let Some(pb::entry::Kind::Refusal(refusal)) = e.kind else {
+        panic!("expected a Refusal entry, got {:?}", e.kind);
+    };
+    assert_eq!(refusal.sender, SENDER);
+    assert_eq!(refusal.recipient, RECIPIENT);
+    assert_eq!(refusal.body_hash, sha256(&request.body).to_vec());
+    let policy_file = std::fs::read(identity::policy_path(&server.keys, SENDER)).unwrap();
+    assert_eq!(refusal.policy_hash, sha256(&policy_file).to_vec());
+    assert!(
+        refusal
+            .findings
+            .iter()
+            .all(|f| f.item == 1 && f.path == "$.pattern"),
+        "{:?}",
+        refusal.findings
+    );
+    assert!(refusal.findings.iter().any(|f| f.rule == "inside.ip/1"));
+    assert_eq!(
+        refusal.nonce,
+        pb::DisclosureBody::decode(request.body.as_slice())
+            .unwrap()
+            .nonce
+    );
+    let needle = b"10.20.30.40";
+    assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    assert_eq!(
+        info.metadata["policy_hash"],
+        hex::encode(&refusal.policy_hash)
+    );
+
+    // The body's nonce is spent: the same submission again is a replay, not a second refusal.
+    let again = sender.submit(request).await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+    assert_eq!(server.node.store().size().0, before + 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_stix_is_invalid_argument_and_recorded_but_non_json_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut sender = server.client(SENDER).await;
+    let before = server.node.store().size().0;
+
+    // Valid JSON, invalid STIX: no pattern_type, and an id that is not `<type>--<uuid>`.
+    let mut broken = indicator_json(3);
+    broken.as_object_mut().unwrap().remove("pattern_type");
+    let status = sender
+        .submit(submit_items(&server.keys, vec![broken]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "INVALID_STIX");
+    let fields = &details.bad_request().unwrap().field_violations;
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.field == "items[0].content.pattern_type"
+                && f.description.starts_with("schema.required/1")),
+        "{fields:?}"
+    );
+    assert_eq!(server.node.store().size().0, before + 1, "a Refusal entry");
+
+    // Bytes that are not a JSON object at all: a broken client, refused with nothing recorded.
+    let mut request = submission(&server.keys, 4);
+    let key = load_signing_key(&server.keys, SENDER).unwrap();
+    let not_json = b"{\"type\": \"indicator\",".to_vec();
+    let salt = [9u8; 32];
+    let mut body = pb::DisclosureBody::decode(request.body.as_slice()).unwrap();
+    body.items[0].commitment = borderlog::format::hash::item_commitment(&salt, &not_json).to_vec();
+    request.body = body.encode_to_vec();
+    request.signature = signature::sign(&key, Purpose::Disclosure, &request.body).to_vec();
+    request.items[0] = pb::ItemPayload {
+        salt: salt.to_vec(),
+        content: not_json,
+    };
+    let status = sender.submit(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("schema.json/1"), "{status:?}");
+    assert_eq!(server.node.store().size().0, before + 1, "nothing more");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_must_declare_what_each_item_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let before = server.node.store().size().0;
+    let key = load_signing_key(&server.keys, SENDER).unwrap();
+    let mut request = submission(&server.keys, 5);
+    let mut body = pb::DisclosureBody::decode(request.body.as_slice()).unwrap();
+    body.items[0].tlp = "clear".into(); // the item is TLP:GREEN
+    request.body = body.encode_to_vec();
+    request.signature = signature::sign(&key, Purpose::Disclosure, &request.body).to_vec();
+    let status = server
+        .client(SENDER)
+        .await
+        .submit(request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("TLP:green"), "{status:?}");
+    assert_eq!(server.node.store().size().0, before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_published_policy_no_disclosure_and_only_the_owner_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = init_keys(dir.path());
+    let mut config = NodeConfig::new(&keys, dir.path().join("data"));
+    config.publish_default_policies = false;
+    let server = TestServer::start_config(config).await;
+    let mut sender = server.client(SENDER).await;
+    assert_eq!(server.node.store().size().0, 1, "only the genesis");
+
+    let status = sender.submit(submission(&keys, 1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("borderlog policy publish"),
+        "{status:?}"
+    );
+    assert_eq!(server.node.store().size().0, 1, "nothing appended");
+
+    let policy = guard::default_policy_for(SENDER);
+    // Not the owner: the recipient may not publish the sender's policy, nor its own.
+    let status = server
+        .client(RECIPIENT)
+        .await
+        .publish_policy(signed_policy(&keys, RECIPIENT, policy.as_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // Signed by another key.
+    let status = sender
+        .publish_policy(signed_policy(&keys, RECIPIENT, policy.as_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    // A document naming another owner, and one that does not parse.
+    let other = guard::default_policy_for(RECIPIENT);
+    let status = sender
+        .publish_policy(signed_policy(&keys, SENDER, other.as_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("owner"), "{status:?}");
+    let status = sender
+        .publish_policy(signed_policy(&keys, SENDER, b"version = [unclosed"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(server.node.store().size().0, 1, "nothing appended");
+
+    // The owner publishes; disclosures then record its hash.
+    let published = sender
+        .publish_policy(signed_policy(&keys, SENDER, policy.as_bytes()))
+        .await
+        .unwrap()
+        .into_inner();
+    verify_receipt_ok(&server, &published);
+    let Some(pb::entry::Kind::PolicyChange(change)) = entry::decode(&published.entry).unwrap().kind
+    else {
+        panic!("expected a PolicyChange entry");
+    };
+    assert_eq!(change.owner, SENDER);
+    assert_eq!(change.policy, policy.as_bytes());
+    let again = sender
+        .publish_policy(signed_policy(&keys, SENDER, policy.as_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+
+    let receipt = sender
+        .submit(submission(&keys, 2))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(pb::entry::Kind::Disclosure(d)) = entry::decode(&receipt.entry).unwrap().kind else {
+        panic!("expected a Disclosure entry");
+    };
+    assert_eq!(d.policy_hash, sha256(policy.as_bytes()).to_vec());
+    server.stop().await;
+}
+
+fn verify_receipt_ok(server: &TestServer, receipt: &pb::LogReceipt) {
+    client::verify_receipt(receipt, &server.log).expect("the receipt's proof verifies");
+}
+
+/// TLP:RED crosses only to recipients the policy names: refused under the default policy,
+/// accepted once the owner publishes a policy that names the recipient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_policy_governs_the_disclosures_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut sender = server.client(SENDER).await;
+    let red = |n| {
+        let mut v = indicator_json(n);
+        v["object_marking_refs"] =
+            serde_json::json!(["marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"]);
+        v
+    };
+    let status = sender
+        .submit(submit_items(&server.keys, vec![red(1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("tlp.red-recipient/1"),
+        "{status:?}"
+    );
+
+    let stricter = guard::default_policy_for(SENDER)
+        .replace("version = \"2026.1\"", "version = \"2026.2\"")
+        .replace(
+            "red_recipients = []",
+            &format!("red_recipients = [\"{RECIPIENT}\"]"),
+        );
+    let published = sender
+        .publish_policy(signed_policy(&server.keys, SENDER, stricter.as_bytes()))
+        .await
+        .unwrap()
+        .into_inner();
+    let receipt = sender
+        .submit(submit_items(&server.keys, vec![red(2)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(receipt.index > published.index);
+    let Some(pb::entry::Kind::Disclosure(d)) = entry::decode(&receipt.entry).unwrap().kind else {
+        panic!("expected a Disclosure entry");
+    };
+    assert_eq!(d.policy_hash, sha256(stricter.as_bytes()).to_vec());
+
+    // The policy in force survives a restart.
+    let (keys, data) = (server.keys.clone(), server.data.clone());
+    server.stop().await;
+    let server = TestServer::start_with(&keys, &data).await;
+    let receipt = server
+        .client(SENDER)
+        .await
+        .submit(submit_items(&keys, vec![red(3)]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(pb::entry::Kind::Disclosure(d)) = entry::decode(&receipt.entry).unwrap().kind else {
+        panic!("expected a Disclosure entry");
+    };
+    assert_eq!(d.policy_hash, sha256(stricter.as_bytes()).to_vec());
+    server.stop().await;
+}
+
+/// The customer register: the server screens with the owner's register key (from keys/), the
+/// log holds only digests, and a customer's domain is refused even defanged and in mixed case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_identifiers_never_cross() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut sender = server.client(SENDER).await;
+    let key = identity::load_register_key(&server.keys, SENDER)
+        .unwrap()
+        .expect("init made a register key");
+    let register = guard::build_register(
+        &key,
+        "k2026",
+        "domain,acme-bank.example\ncidr,198.18.0.0/15\n",
+    )
+    .unwrap();
+    let policy = with_register(&guard::default_policy_for(SENDER), &register);
+    sender
+        .publish_policy(signed_policy(&server.keys, SENDER, policy.as_bytes()))
+        .await
+        .unwrap();
+
+    let mut leak = indicator_json(7);
+    leak["description"] = "Seen phishing login.ACME-BANK[.]example users".into();
+    let status = sender
+        .submit(submit_items(&server.keys, vec![leak]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("customer.domain/1"), "{status:?}");
+    assert!(
+        !status.message().to_lowercase().contains("acme"),
+        "{status:?}"
+    );
+    let index: u64 = status.get_error_details().error_info().unwrap().metadata["refusal_index"]
+        .parse()
+        .unwrap();
+    let (bytes, _) = entry_at(&server, index).await;
+    assert!(
+        !String::from_utf8_lossy(&bytes)
+            .to_lowercase()
+            .contains("acme")
+    );
+
+    // Threat data still crosses under the same policy.
+    sender
+        .submit(submit_items(&server.keys, vec![indicator_json(8)]))
+        .await
+        .unwrap();
+    server.stop().await;
+}
