@@ -8,6 +8,7 @@ mod get;
 mod init;
 mod policy;
 mod proof;
+mod redact;
 mod serve;
 mod submit;
 mod tail;
@@ -61,6 +62,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// The screening policy: check a file locally, build the customer register, publish.
     Policy(policy::PolicyArgs),
+    /// Erase one item's payload as its data owner (a signed Redaction entry).
+    Redact(redact::RedactArgs),
+    /// Erase, as the data owner, the payloads whose retention has expired.
+    Retention(redact::RetentionArgs),
 }
 
 /// Options every client command takes.
@@ -148,6 +153,8 @@ pub fn main() -> ExitCode {
             Command::Export(a) => export::run(a).await,
             Command::Verify(a) => verify::run(a).await,
             Command::Policy(a) => policy::run(a).await,
+            Command::Redact(a) => redact::run(a).await,
+            Command::Retention(a) => redact::run_retention(a).await,
         }
     });
     match result {
