@@ -625,3 +625,74 @@ async fn a_ledger_with_a_redaction_still_verifies_for_every_party() {
     }
     server.stop().await;
 }
+
+/// A policy-violating payload slipped into the store behind the server's back — a disclosure
+/// properly signed by the sender and recording the policy in force, but never screened, written
+/// straight into the segments with a checkpoint the log key signs — is named by the guard replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    build(&server).await;
+    let policy_hash = server
+        .node
+        .sequencer()
+        .policy_in_force(SENDER)
+        .expect("the sender's policy is in force")
+        .hash;
+    let (keys, data) = (server.keys.clone(), server.data.clone());
+    let origin = Registry::load(&keys).unwrap().origin().to_owned();
+    server.stop().await;
+
+    // The operator (or a colluding sender) writes the entry directly into the store.
+    let request = submission_with(&keys, 99, Some("[ipv4-addr:value = '172.16.9.9']"));
+    let body = pb::DisclosureBody::decode(request.body.as_slice()).unwrap();
+    let store = Store::open(&data, Default::default()).unwrap();
+    let (size, prev) = store.tip();
+    let bytes = pb::Entry {
+        index: size.0,
+        time_ms: now_ms(),
+        prev_leaf_hash: prev.to_vec(),
+        kind: Some(Kind::Disclosure(pb::Disclosure {
+            body: request.body.clone(),
+            signature: request.signature.clone(),
+            policy_hash: policy_hash.to_vec(),
+        })),
+    }
+    .encode_to_vec();
+    let payloads: Vec<_> = request
+        .items
+        .iter()
+        .zip(&body.items)
+        .map(|(item, signed)| borderlog::store::Payload {
+            commitment: hash_from_slice(&signed.commitment).unwrap(),
+            salt: item.salt.as_slice().try_into().unwrap(),
+            content: item.content.clone(),
+        })
+        .collect();
+    let signer = log_signer(&keys, &origin);
+    store
+        .append(&[bytes], &payloads, |size, root| {
+            Checkpoint {
+                origin: origin.clone(),
+                size: size.0,
+                root,
+                extensions: Vec::new(),
+            }
+            .sign(&signer)
+            .unwrap()
+        })
+        .unwrap();
+    let slipped = size.0;
+    drop(store);
+
+    // Every signature, link and root holds; only the replay of the recorded policy fails.
+    let server = TestServer::start_with(&keys, &data).await;
+    let err = verify(export(&server, SENDER, 0).await).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::GuardReplay { index, item: 0, .. } if *index == slipped),
+        "{err}"
+    );
+    assert!(err.to_string().contains("inside.ip/1"), "{err}");
+    server.stop().await;
+}
