@@ -31,8 +31,11 @@
 //! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
 //! the same calls.
 
+mod faults;
 mod index;
 mod segment;
+
+pub use faults::Faults;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -139,9 +142,10 @@ pub enum StoreError {
         /// Body length.
         len: usize,
     },
-    /// An earlier append failed after it began writing; further appends are refused until the
-    /// store is reopened (recovery then cuts or indexes what that append left).
-    #[error("an earlier append failed part-way; reopen the store")]
+    /// An earlier append failed part-way and could not be undone in place (the cut of a failed
+    /// write failed, or the index update did); further appends are refused until the store is
+    /// reopened (recovery then cuts or indexes what that append left).
+    #[error("an earlier append failed part-way and could not be undone; restart the server to recover the store")]
     Poisoned,
     /// Another store (in this process or another) has the directory or its index open, or
     /// one that was dropped has not let go of its sled index yet.
@@ -162,12 +166,15 @@ pub struct StoreOptions {
     /// A new segment file is started before a batch that would take the current one past this
     /// size (a single larger batch still goes whole into one file).
     pub segment_max_bytes: u64,
+    /// Injected disk faults, for tests; off by default (see [`Faults`]).
+    pub faults: Faults,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             segment_max_bytes: 128 << 20,
+            faults: Faults::default(),
         }
     }
 }
@@ -290,7 +297,7 @@ impl Store {
             index,
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
-                segments: SegmentWriter::new(seg_dir, last, opts.segment_max_bytes),
+                segments: SegmentWriter::new(seg_dir, last, opts.segment_max_bytes, opts.faults.clone()),
                 frontier: recovered.frontier,
                 tip: recovered.tip,
                 poisoned: false,
@@ -404,10 +411,12 @@ impl Store {
     /// returns the signed checkpoint note, written as the batch's commit record. Returns the
     /// leaf hash of each entry.
     ///
-    /// After an I/O or index error part-way, or a panic in `sign_checkpoint`, the store refuses
-    /// further appends ([`StoreError::Poisoned`]) until it is reopened; reopening cuts or
-    /// indexes what the failed append left. A batch that failed may still turn out to be
-    /// committed (its sync may have reached the disk): its claims then say where it is.
+    /// When writing or syncing the batch fails (a full disk, a failing fdatasync), the bytes it
+    /// left are cut off the segment and the cut is synced: the batch is not in the log, its
+    /// claims are free again, and the next append may succeed as soon as the disk does. When
+    /// that cut fails, or the index update fails after the batch is durable, or
+    /// `sign_checkpoint` panics, the store refuses further appends ([`StoreError::Poisoned`])
+    /// until it is reopened; reopening cuts or indexes what the failed append left.
     pub fn append(
         &self,
         entries: &[Vec<u8>],
@@ -502,20 +511,32 @@ impl Store {
         }
         segment::encode_record(&mut buf, RecordKind::Checkpoint, &[note.as_bytes()])?;
 
-        let (seg_id, offset, rolled) = match w.segments.write_batch(&buf) {
-            Ok(v) => v,
+        match w.segments.roll_for(buf.len()) {
+            Ok(Some(seg)) => {
+                let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+                files.push(seg.file);
+            }
+            Ok(None) => {}
             Err(e) => {
-                // Part of the batch may be in the file and the page cache is suspect after a
-                // failed sync: stop here, recovery sorts it out on reopen.
+                // A segment file may have been created without its directory entry synced:
+                // recovery on reopen sorts that out.
                 w.poisoned = true;
                 return Err(e);
             }
-        };
-        if let Some(seg) = rolled {
-            let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            files.push(seg.file);
         }
-
+        let (seg_id, offset) = match w.segments.write(&buf) {
+            Ok(v) => v,
+            Err(e) => {
+                // Part of the batch may be in the file: cut it off, so nothing of it is ever
+                // read or recovered, and go on appending once the disk works again. Only if
+                // the cut fails too must the store stop until recovery on reopen.
+                if let Err(cut) = w.segments.roll_back() {
+                    tracing::error!(error = %cut, "a failed batch could not be cut off; no more appends until the store is reopened");
+                    w.poisoned = true;
+                }
+                return Err(e);
+            }
+        };
         let mut batch = IndexBatch::default();
         for (p, at) in payloads.iter().zip(&payload_at) {
             let loc = Location {
