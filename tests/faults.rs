@@ -139,7 +139,11 @@ async fn disk_full_and_failing_fsync_append_nothing_and_clear_without_a_restart(
     // ...and a restart recovers: the half-written batch is cut, every acknowledged entry is
     // there unchanged, and nothing else.
     let server = TestServer::start_with(&keys, &dir.path().join("data")).await;
-    assert_eq!(server.node.store().size(), size, "nothing of the failed batch");
+    assert_eq!(
+        server.node.store().size(),
+        size,
+        "nothing of the failed batch"
+    );
     assert!(
         bytes(segments(&server.data)) < torn,
         "recovery cut the half-written batch off"
@@ -150,14 +154,20 @@ async fn disk_full_and_failing_fsync_append_nothing_and_clear_without_a_restart(
         .iter()
         .enumerate()
         .filter(|&(i, _)| {
-            let bytes = server.node.store().entry(borderlog::format::LeafIndex(i as u64));
+            let bytes = server
+                .node
+                .store()
+                .entry(borderlog::format::LeafIndex(i as u64));
             let e = entry::decode(&bytes.unwrap().unwrap()).unwrap();
             matches!(e.kind, Some(pb::entry::Kind::Disclosure(_)))
         })
         .map(|(i, _)| i as u64)
         .collect();
     let receipts: Vec<u64> = acknowledged.iter().map(|r| r.index).collect();
-    assert_eq!(disclosures, receipts, "exactly the acknowledged disclosures");
+    assert_eq!(
+        disclosures, receipts,
+        "exactly the acknowledged disclosures"
+    );
     for r in &acknowledged {
         assert_eq!(leaves[r.index as usize].to_vec(), r.leaf_hash);
     }

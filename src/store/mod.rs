@@ -145,7 +145,9 @@ pub enum StoreError {
     /// An earlier append failed part-way and could not be undone in place (the cut of a failed
     /// write failed, or the index update did); further appends are refused until the store is
     /// reopened (recovery then cuts or indexes what that append left).
-    #[error("an earlier append failed part-way and could not be undone; restart the server to recover the store")]
+    #[error(
+        "an earlier append failed part-way and could not be undone; restart the server to recover the store"
+    )]
     Poisoned,
     /// Another store (in this process or another) has the directory or its index open, or
     /// one that was dropped has not let go of its sled index yet.
@@ -297,7 +299,12 @@ impl Store {
             index,
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
-                segments: SegmentWriter::new(seg_dir, last, opts.segment_max_bytes, opts.faults.clone()),
+                segments: SegmentWriter::new(
+                    seg_dir,
+                    last,
+                    opts.segment_max_bytes,
+                    opts.faults.clone(),
+                ),
                 frontier: recovered.frontier,
                 tip: recovered.tip,
                 poisoned: false,

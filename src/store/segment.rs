@@ -832,10 +832,16 @@ mod tests {
             fault(&faults, on);
             assert!(w.write(&batch).is_err());
             let on_disk = std::fs::read(seg_dir.join(file_name(0))).unwrap();
-            assert!(on_disk.len() > committed.len(), "the fault left part of the batch");
+            assert!(
+                on_disk.len() > committed.len(),
+                "the fault left part of the batch"
+            );
             w.roll_back().unwrap();
             let on_disk = std::fs::read(seg_dir.join(file_name(0))).unwrap();
-            assert_eq!(on_disk, committed, "the cut leaves exactly the committed bytes");
+            assert_eq!(
+                on_disk, committed,
+                "the cut leaves exactly the committed bytes"
+            );
             fault(&faults, false);
         }
         faults.set_disk_full(true);
@@ -846,7 +852,11 @@ mod tests {
         faults.set_truncate_fails(false);
         w.roll_back().unwrap();
         let (_, offset) = w.write(&batch).unwrap();
-        assert_eq!(offset, committed.len() as u64, "the next batch follows the last commit");
+        assert_eq!(
+            offset,
+            committed.len() as u64,
+            "the next batch follows the last commit"
+        );
     }
 
     #[test]

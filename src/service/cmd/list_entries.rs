@@ -37,10 +37,22 @@ pub fn handle(
     let limit = match (request.limit, request.follow) {
         (0, true) => u64::MAX,
         (0, false) => state.limits.max_list as u64,
-        (n, _) => n,
+        (n, true) => n,
+        (n, false) => {
+            RequestError::check_limit(
+                "limit without follow (max_list; page with from_index)",
+                usize::try_from(n).unwrap_or(usize::MAX),
+                state.limits.max_list,
+            )?;
+            n
+        }
     };
+    let slot = state
+        .streams
+        .acquire(&caller.name, state.limits.max_streams_per_caller)?;
     let (tx, rx) = mpsc::channel(PAGE);
     tokio::spawn(async move {
+        let _slot = slot; // held until the stream ends
         if let Err(status) = stream(
             &state,
             &caller,
