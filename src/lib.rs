@@ -11,6 +11,8 @@
 //! - [`identity`]: parties, keys, certificates and TLS.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
+//! - [`witness`]: partners and other witnesses cosigning checkpoints (C2SP cosignature/v1,
+//!   tlog-witness over HTTP both ways).
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
@@ -24,3 +26,4 @@ pub mod pb;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod witness;

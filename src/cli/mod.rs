@@ -10,6 +10,7 @@ mod proof;
 mod serve;
 mod submit;
 mod tail;
+mod witness;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The screening policy: check a file locally, build the customer register, publish.
     Policy(policy::PolicyArgs),
+    /// Witness the log as a partner: check and cosign checkpoints (or serve C2SP tlog-witness).
+    Witness(witness::WitnessArgs),
 }
 
 /// Options every client command takes.
@@ -139,6 +142,7 @@ pub fn main() -> ExitCode {
             Command::Proof(a) => proof::run(a).await,
             Command::Bench(a) => bench::run(a).await,
             Command::Policy(a) => policy::run(a).await,
+            Command::Witness(a) => witness::run(a).await,
         }
     });
     match result {

@@ -17,7 +17,7 @@
 //! | 1 | Entry | the `borderlog.v1.Entry` bytes exactly as hashed into the tree |
 //! | 2 | Payload | commitment (32) `\|\|` salt (32) `\|\|` item content |
 //! | 3 | Checkpoint | the signed checkpoint note, UTF-8; the batch's commit marker |
-//! | 4 | Cosignature | reserved for partners' cosignatures (not yet written) |
+//! | 4 | Cosignature | u64 BE tree size `\|\|` one signed-note signature line (UTF-8, ending in a newline): a witness's cosignature of the checkpoint at that size |
 //! | 5 | ErasedPayload | commitment (32) `\|\|` 32 zero bytes `\|\|` as many zero bytes as the content had |
 //!
 //! Kind 0 and kinds above 5 are invalid (a zeroed region never parses as a record).
@@ -30,12 +30,20 @@
 //! intact. The tree size a checkpoint commits is the number of Entry records before it, counted
 //! from the first segment. A batch never spans two files: the writer starts a new segment
 //! (and fsyncs the directory) before a batch that would take a non-empty file past the size
-//! limit, so every file but the last ends with a Checkpoint record.
+//! limit, so every file but the last ends with a Checkpoint or Cosignature record.
+//!
+//! A cosignature is a transaction of its own: one Cosignature record, written between batches
+//! (under the same writer lock) and fdatasynced before the witness is told it is stored. It is
+//! self-contained — it names the tree size it cosigns and carries the whole signature line,
+//! under its own checksum — and it adds nothing to the tree, so it needs no commit marker: an
+//! intact Cosignature record that directly follows committed data is itself committed. That is
+//! the rule that keeps a durable cosignature written after the latest checkpoint from being cut
+//! as an "uncommitted tail" on restart.
 //!
 //! # Recovery
 //!
 //! On open every segment is scanned. In the last segment, whatever follows the last intact
-//! Checkpoint record — a torn write, a short or checksum-failing record, or whole records of a
+//! Checkpoint record or committed Cosignature record — a torn write, a short or checksum-failing record, or whole records of a
 //! batch whose Checkpoint never made it — was never acknowledged, and is cut off (truncate and
 //! fsync, with a warning naming the bytes). Damage anywhere else is committed data gone bad and
 //! is an error, never silently dropped: a bad record in a non-final segment, a bad record
@@ -56,6 +64,7 @@ use std::sync::Arc;
 
 use crate::format::entry;
 use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, leaf_hash};
+use crate::format::note::NoteSignature;
 use crate::format::tree::Frontier;
 
 use super::StoreError;
@@ -75,7 +84,7 @@ pub(crate) enum RecordKind {
     Payload = 2,
     /// A signed checkpoint note: the commit marker of its batch.
     Checkpoint = 3,
-    /// Reserved for partners' cosignatures.
+    /// A witness's cosignature of a committed checkpoint: tree size and signature line.
     Cosignature = 4,
     /// A payload whose salt and content were overwritten with zeros.
     ErasedPayload = 5,
@@ -256,8 +265,9 @@ pub(crate) fn scan_file(
     }
 }
 
-/// Offset of the first intact Checkpoint record that starts after `from`, if any: a sign that
-/// damage at `from` is inside committed data rather than a torn tail.
+/// Offset of the first intact Checkpoint or Cosignature record (the records that commit) that
+/// starts after `from`, if any: a sign that damage at `from` is inside committed data rather
+/// than a torn tail.
 fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, StoreError> {
     let mut rest = Vec::new();
     let mut f = file;
@@ -269,7 +279,8 @@ fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, S
         let Some(header) = rest.get(p..p + 9) else {
             break;
         };
-        if header[8] != RecordKind::Checkpoint as u8 {
+        if header[8] != RecordKind::Checkpoint as u8 && header[8] != RecordKind::Cosignature as u8
+        {
             continue;
         }
         let mut h = [0u8; 9];
@@ -279,7 +290,12 @@ fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, S
         };
         let body = &rest[p + 9..p + 9 + len as usize];
         let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-        if checksum(kind, body) == crc && std::str::from_utf8(body).is_ok() {
+        let plausible = if kind == RecordKind::Checkpoint as u8 {
+            std::str::from_utf8(body).is_ok()
+        } else {
+            parse_cosignature(body).is_ok()
+        };
+        if checksum(kind, body) == crc && plausible {
             return Ok(Some(from + p as u64));
         }
     }
@@ -360,6 +376,8 @@ pub(crate) struct Recovered {
     pub frontier: Frontier,
     /// Bytes of uncommitted tail cut off the last segment.
     pub cut_bytes: u64,
+    /// Committed Cosignature records, so the index can tell whether it holds them all.
+    pub cosignatures: u64,
 }
 
 /// Lists segment ids in `seg_dir`, checking that they run from 0 without a gap.
@@ -418,6 +436,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             tip: ZERO_HASH,
             frontier: Frontier::new(),
             cut_bytes: 0,
+            cosignatures: 0,
         });
     }
 
@@ -428,6 +447,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
     let mut tip = ZERO_HASH;
     // The tree's right edge, so the index's Merkle nodes can be checked against the segments.
     let mut frontier = Frontier::new();
+    let mut cosignatures = 0u64;
     let last_id = ids.len() as u32 - 1;
     for id in ids {
         let name = file_name(id);
@@ -450,6 +470,8 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         let mut pending_size = size;
         let mut pending_tip = tip;
         let mut pending_frontier = frontier.clone();
+        // Whether records of a batch without its Checkpoint record yet precede this point.
+        let mut pending_records = false;
         let mut committed_end = 0u64;
         let end = scan_file(&file, &name, 0, |rec| {
             let corrupt = |reason: String| StoreError::Corrupt {
@@ -478,8 +500,10 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                     pending_tip = leaf_hash(&rec.body);
                     pending_frontier.push(pending_tip);
                     pending_size += 1;
+                    pending_records = true;
                 }
                 RecordKind::Payload | RecordKind::ErasedPayload => {
+                    pending_records = true;
                     if rec.body.len() < PAYLOAD_PREFIX_LEN {
                         return Err(corrupt(format!(
                             "payload record of {} bytes is shorter than commitment and salt",
@@ -495,8 +519,23 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                     tip = pending_tip;
                     frontier = pending_frontier.clone();
                     committed_end = rec.offset + rec.framed_len();
+                    pending_records = false;
                 }
-                RecordKind::Cosignature => {}
+                RecordKind::Cosignature => {
+                    let (cosigned, _) = parse_cosignature(&rec.body).map_err(corrupt)?;
+                    if cosigned > size || cosigned == 0 {
+                        return Err(corrupt(format!(
+                            "cosignature of tree size {cosigned}, but the log held {size} entries when it was written"
+                        )));
+                    }
+                    // Written only between batches: after committed data it is committed
+                    // itself. After records of an unfinished batch (which a writer never
+                    // produces) it belongs to that uncommitted tail.
+                    if !pending_records {
+                        committed_end = rec.offset + rec.framed_len();
+                        cosignatures += 1;
+                    }
+                }
             }
             Ok(())
         })?;
@@ -558,7 +597,28 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         tip,
         frontier,
         cut_bytes,
+        cosignatures,
     })
+}
+
+/// Splits a Cosignature record's body into the tree size it cosigns and its signature line.
+pub(crate) fn parse_cosignature(body: &[u8]) -> Result<(u64, NoteSignature), String> {
+    let (size, line) = body
+        .split_first_chunk::<8>()
+        .ok_or_else(|| format!("cosignature record of {} bytes has no tree size", body.len()))?;
+    let line = std::str::from_utf8(line)
+        .ok()
+        .and_then(|l| l.strip_suffix('\n'))
+        .ok_or_else(|| "cosignature record's line is not UTF-8 ending in a newline".to_string())?;
+    let sig = NoteSignature::parse_line(line).map_err(|e| format!("cosignature record: {e}"))?;
+    Ok((u64::from_be_bytes(*size), sig))
+}
+
+/// The body of a Cosignature record: tree size, then the signature line.
+pub(crate) fn cosignature_body(size: u64, sig: &NoteSignature) -> Vec<u8> {
+    let mut body = size.to_be_bytes().to_vec();
+    body.extend_from_slice(sig.line().as_bytes());
+    body
 }
 
 /// The append side of the last segment; lives behind the store's writer lock.

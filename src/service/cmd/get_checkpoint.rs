@@ -20,12 +20,39 @@ pub fn handle(
         )),
         None => RequestError::NotFound("the log has no checkpoint yet".into()),
     })?;
-    let (checkpoint, _) = Checkpoint::open(&note, &state.log_verifier)
+    with_cosignatures(state, &note)
+}
+
+/// The reply for a stored checkpoint note: the note with every cosignature stored for its size
+/// appended (one signed note the log and its witnesses have signed), and who cosigned.
+pub(crate) fn with_cosignatures(
+    state: &State,
+    note: &str,
+) -> Result<pb::CheckpointResponse, Status> {
+    let (checkpoint, mut parsed) = Checkpoint::open(note, &state.log_verifier)
         .map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))?;
+    let cosignatures = state.store.cosignatures(TreeSize(checkpoint.size))?;
+    let cosigners = cosignatures
+        .iter()
+        .map(|sig| pb::Cosigner {
+            name: sig.name.clone(),
+            key_id: hex::encode(sig.key_id),
+            timestamp: crate::witness::cosignature_time(sig).unwrap_or_default(),
+            partner: super::add_cosignature::partner_verifier(state, &sig.name)
+                .is_some_and(|v| v.matches(sig)),
+        })
+        .collect();
+    let text = if cosignatures.is_empty() {
+        note.to_owned()
+    } else {
+        parsed.signatures.extend(cosignatures);
+        parsed.to_text()
+    };
     Ok(pb::CheckpointResponse {
-        checkpoint: note,
+        checkpoint: text,
         tree_size: checkpoint.size,
         root_hash: checkpoint.root.to_vec(),
+        cosigners,
     })
 }
 
