@@ -953,6 +953,45 @@ mod tests {
     }
 
     #[test]
+    fn cosignatures_are_stored_once_and_reindexed_from_the_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let sig = |name: &str, tag: u8| NoteSignature {
+            name: name.into(),
+            key_id: [tag; 4],
+            signature: vec![tag; 72],
+        };
+        let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            assert!(matches!(
+                store.add_cosignature(TreeSize(1), &sig("w", 1)),
+                Err(StoreError::NoCheckpoint { size: 1 })
+            ));
+            store.append(&[e0], &[p0], note).unwrap();
+            assert!(store.add_cosignature(TreeSize(1), &sig("w", 1)).unwrap());
+            assert!(!store.add_cosignature(TreeSize(1), &sig("w", 1)).unwrap());
+            // Same key, another signature: the first stays.
+            let mut again = sig("w", 1);
+            again.signature[0] = 0;
+            assert!(!store.add_cosignature(TreeSize(1), &again).unwrap());
+            assert!(store.add_cosignature(TreeSize(1), &sig("v", 2)).unwrap());
+            assert_eq!(
+                store.cosignatures(TreeSize(1)).unwrap(),
+                vec![sig("w", 1), sig("v", 2)]
+            );
+            assert!(store.cosignatures(TreeSize(0)).unwrap().is_empty());
+            // Lose the index's copy, as a crash before sled wrote it would.
+            store.index.cosignatures.clear().unwrap();
+        }
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.open_report().cut_bytes, 0);
+        assert_eq!(
+            store.cosignatures(TreeSize(1)).unwrap(),
+            vec![sig("w", 1), sig("v", 2)]
+        );
+    }
+
+    #[test]
     fn claims_within_one_batch_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();

@@ -842,6 +842,76 @@ mod tests {
         ));
     }
 
+    /// A framed Cosignature record of the checkpoint at `size`.
+    fn cosignature_record(size: u64) -> Vec<u8> {
+        let sig = NoteSignature {
+            name: "police-network".into(),
+            key_id: [1, 2, 3, 4],
+            signature: vec![7; 72],
+        };
+        let mut buf = Vec::new();
+        encode_record(
+            &mut buf,
+            RecordKind::Cosignature,
+            &[&cosignature_body(size, &sig)],
+        )
+        .unwrap();
+        buf
+    }
+
+    #[test]
+    fn a_cosignature_after_the_last_checkpoint_is_committed_and_a_torn_one_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, ends) = write_log(dir.path(), 2, 2);
+        let seg_dir = dir.path().join("segments");
+        let seg = seg_dir.join(file_name(0));
+        let cosig = cosignature_record(4);
+        bytes.extend_from_slice(&cosig);
+        std::fs::write(&seg, &bytes).unwrap();
+        let rec = recover(&seg_dir).unwrap();
+        assert_eq!((rec.size, rec.cosignatures, rec.cut_bytes), (4, 1, 0));
+        assert_eq!(rec.segments[0].len, bytes.len() as u64);
+        // Torn at every byte: cut back to the checkpoint, nothing else changes.
+        for cut in ends[1] + 1..bytes.len() as u64 {
+            std::fs::write(&seg, &bytes[..cut as usize]).unwrap();
+            let rec = recover(&seg_dir).unwrap();
+            assert_eq!((rec.size, rec.cosignatures), (4, 0), "cut at {cut}");
+            assert_eq!(std::fs::metadata(&seg).unwrap().len(), ends[1]);
+        }
+        // Damage to the checkpoint record just before an intact cosignature record is damage
+        // to committed data, not a tail to cut.
+        let mut damaged = bytes.clone();
+        damaged[ends[1] as usize - 2] ^= 1;
+        std::fs::write(&seg, &damaged).unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("committed checkpoint")
+        ));
+    }
+
+    #[test]
+    fn a_cosignature_of_a_size_beyond_the_log_or_after_an_unfinished_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, ends) = write_log(dir.path(), 1, 2);
+        let seg_dir = dir.path().join("segments");
+        let seg = seg_dir.join(file_name(0));
+        std::fs::write(&seg, [&bytes[..], &cosignature_record(3)].concat()).unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("tree size 3")
+        ));
+        // Records of a batch with no checkpoint, then a cosignature: all of it is the tail.
+        let mut tail = Vec::new();
+        encode_record(&mut tail, RecordKind::Payload, &[&[7; 32], &[8; 32], b"{}"]).unwrap();
+        tail.extend_from_slice(&cosignature_record(2));
+        bytes.extend_from_slice(&tail);
+        std::fs::write(&seg, &bytes).unwrap();
+        let rec = recover(&seg_dir).unwrap();
+        assert_eq!((rec.size, rec.cosignatures), (2, 0));
+        assert_eq!(rec.cut_bytes, tail.len() as u64);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), ends[0]);
+    }
+
     #[test]
     fn read_record_checks_kind_and_crc() {
         let dir = tempfile::tempdir().unwrap();

@@ -74,12 +74,18 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
     .await;
     match decided {
         Ok(Ok(sig)) => text(StatusCode::OK, protocol::cosignatures_body(&[sig])),
-        Ok(Err(WitnessError::Conflict { held, .. })) => (
-            StatusCode::CONFLICT,
-            [(header::CONTENT_TYPE, SIZE_CONTENT_TYPE)],
-            format!("{held}\n"),
-        )
-            .into_response(),
+        Ok(Err(e)) if e.http_status() == 409 => {
+            if e.is_misbehaviour() {
+                tracing::error!("{e}");
+            }
+            // The body of a 409 is the witness's size, nothing else.
+            (
+                StatusCode::CONFLICT,
+                [(header::CONTENT_TYPE, SIZE_CONTENT_TYPE)],
+                format!("{}\n", e.held_size().unwrap_or_default()),
+            )
+                .into_response()
+        }
         Ok(Err(e)) => {
             if e.is_misbehaviour() {
                 tracing::error!("{e}");

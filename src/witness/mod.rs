@@ -138,6 +138,15 @@ impl WitnessError {
         }
     }
 
+    /// For a 409: the size this witness holds for the origin (what tlog-witness answers with).
+    pub fn held_size(&self) -> Option<u64> {
+        match self {
+            WitnessError::Conflict { held, .. } => Some(*held),
+            WitnessError::SplitView { held, .. } => Some(held.size),
+            _ => None,
+        }
+    }
+
     /// True for the refusals that mean the log misbehaved (rollback, split view): what a
     /// witness must shout about, not retry.
     pub fn is_misbehaviour(&self) -> bool {
