@@ -10,18 +10,22 @@
 //! - [`guard`]: the boundary policy that screens every item before it crosses.
 //! - [`identity`]: parties, keys, certificates and TLS.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
+//! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
 //! - [`witness`]: partners and other witnesses cosigning checkpoints (C2SP cosignature/v1,
 //!   tlog-witness over HTTP both ways).
+//! - [`audit`]: exports of the ledger and their offline verification.
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod format;
 pub mod guard;
 pub mod identity;
+pub mod metrics;
 pub mod pb;
 pub mod sequencer;
 pub mod service;

@@ -14,7 +14,6 @@ use borderlog::format::note::{self, KeyType, Note, Signer, Verifier};
 use borderlog::format::{TreeSize, cosignature};
 use borderlog::identity;
 use borderlog::pb;
-use borderlog::pb::witness_client::WitnessClient as GrpcWitness;
 use borderlog::witness::http::{Answer, WitnessClient};
 use borderlog::witness::protocol::AddCheckpoint;
 use common::{AUDITOR, RECIPIENT, SENDER, TestServer, submission};
@@ -37,7 +36,12 @@ async fn disclose(server: &TestServer, from: u64, n: u64) {
 }
 
 /// Runs `borderlog witness --once` as `who` against `server`; returns (success, stdout, stderr).
-async fn witness_once(server_addr: &str, keys: &Path, who: &str, state: &Path) -> (bool, String, String) {
+async fn witness_once(
+    server_addr: &str,
+    keys: &Path,
+    who: &str,
+    state: &Path,
+) -> (bool, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_borderlog"))
         .args(["witness", "--once", "--as", who, "--addr", server_addr])
         .arg("--keys")
@@ -91,7 +95,10 @@ async fn partners_witness_the_live_log_and_cosignatures_survive_restarts() {
         assert!(out.contains("cosigned checkpoint of size"), "{out}");
         if round > 0 {
             assert!(
-                out.contains(&format!("consistent with size {}", sizes[round as usize - 1])),
+                out.contains(&format!(
+                    "consistent with size {}",
+                    sizes[round as usize - 1]
+                )),
                 "{out}"
             );
         }
@@ -107,7 +114,11 @@ async fn partners_witness_the_live_log_and_cosignatures_survive_restarts() {
         assert_eq!(note::verify(&note, &verifiers).unwrap().len(), 3);
         let (opened, _) = Checkpoint::open(&cp.checkpoint, &server.log).unwrap();
         for sig in &note.signatures[1..] {
-            let v = if sig.name == RECIPIENT { &police } else { &vendor };
+            let v = if sig.name == RECIPIENT {
+                &police
+            } else {
+                &vendor
+            };
             let t = cosignature::verify(sig, v, &note.text).unwrap();
             assert!(t.abs_diff(common::now_ms() as u64 / 1000) < 60);
         }
@@ -118,6 +129,47 @@ async fn partners_witness_the_live_log_and_cosignatures_survive_restarts() {
         sizes.push(opened.size);
     }
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+
+    // An auditor's export carries the cosignatures, and the offline verifier checks them.
+    let export = dir.path().join("ledger.export");
+    let run = |args: Vec<String>| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_borderlog"))
+            .args(args)
+            .output()
+            .await
+            .unwrap()
+    };
+    let common_args = |cmd: &str| -> Vec<String> {
+        vec![
+            cmd.into(),
+            "--as".into(),
+            AUDITOR.into(),
+            "--addr".into(),
+            server.addr.clone(),
+            "--keys".into(),
+            keys.display().to_string(),
+        ]
+    };
+    let mut args = common_args("export");
+    args.extend(["--out".into(), export.display().to_string()]);
+    let out = run(args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut args = common_args("verify");
+    args.extend([export.display().to_string(), "--json".into()]);
+    let out = run(args).await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["cosigned"][RECIPIENT], 3, "{report}");
+    assert_eq!(report["cosigned"][SENDER], 3, "{report}");
 
     // Nothing new: the round says so and stores nothing twice.
     let (ok, out, _) = witness_once(&server.addr, &keys, RECIPIENT, &state_r).await;
@@ -172,7 +224,9 @@ async fn forged_and_misdirected_cosignatures_are_refused() {
     let channel = |who: &'static str| {
         let (addr, keys) = (server.addr.clone(), server.keys.clone());
         async move {
-            GrpcWitness::new(borderlog::client::channel(&addr, &keys, who).await.unwrap())
+            borderlog::client::connect_witness(&addr, &keys, who)
+                .await
+                .unwrap()
         }
     };
     let mut recipient = channel(RECIPIENT).await;
@@ -181,9 +235,14 @@ async fn forged_and_misdirected_cosignatures_are_refused() {
         // Someone else's key under the recipient's name.
         (
             request(
-                cosignature::cosign(RECIPIENT, &SigningKey::from_bytes(&[9; 32]), now, &note.text)
-                    .unwrap()
-                    .line(),
+                cosignature::cosign(
+                    RECIPIENT,
+                    &SigningKey::from_bytes(&[9; 32]),
+                    now,
+                    &note.text,
+                )
+                .unwrap()
+                .line(),
             ),
             Code::InvalidArgument,
         ),
@@ -203,7 +262,11 @@ async fn forged_and_misdirected_cosignatures_are_refused() {
         ),
         // The sender's name on the recipient's connection.
         (
-            request(cosignature::cosign(SENDER, &key, now, &note.text).unwrap().line()),
+            request(
+                cosignature::cosign(SENDER, &key, now, &note.text)
+                    .unwrap()
+                    .line(),
+            ),
             Code::PermissionDenied,
         ),
         // Not a signature line.
@@ -244,7 +307,12 @@ async fn forged_and_misdirected_cosignatures_are_refused() {
         .add_cosignature(request(good.line()))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied, "{}", status.message());
+    assert_eq!(
+        status.code(),
+        Code::PermissionDenied,
+        "{}",
+        status.message()
+    );
     assert!(checkpoint(&server, 0).await.cosigners.is_empty());
 
     // The real one is stored, once, however often it is sent.
@@ -310,7 +378,10 @@ async fn witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state() {
     let (ok, out, err) = witness_once(&b.addr, &keys, RECIPIENT, &state).await;
     assert!(!ok, "cosigned a split view: {out}");
     assert!(err.contains("SPLIT VIEW REFUSED"), "{err}");
-    assert!(err.contains(&held_root) && err.contains(&hex::encode(&same.root_hash)), "{err}");
+    assert!(
+        err.contains(&held_root) && err.contains(&hex::encode(&same.root_hash)),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&state).unwrap(), state_bytes, "state kept");
     // Larger, and the proof from the held checkpoint cannot hold.
     disclose(&b, 21, 1).await;
@@ -318,7 +389,10 @@ async fn witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state() {
     let (ok, _, err) = witness_once(&b.addr, &keys, RECIPIENT, &state).await;
     assert!(!ok);
     assert!(err.contains("SPLIT VIEW REFUSED"), "{err}");
-    assert!(err.contains(&held_root) && err.contains(&hex::encode(&bigger.root_hash)), "{err}");
+    assert!(
+        err.contains(&held_root) && err.contains(&hex::encode(&bigger.root_hash)),
+        "{err}"
+    );
     assert!(err.contains(&format!("size {}", bigger.tree_size)), "{err}");
     assert_eq!(std::fs::read(&state).unwrap(), state_bytes);
     assert!(checkpoint(&b, 0).await.cosigners.is_empty());
@@ -330,7 +404,10 @@ async fn witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state() {
     let (ok, _, err) = witness_once(&c.addr, &keys, RECIPIENT, &state).await;
     assert!(!ok);
     assert!(err.contains("ROLLBACK REFUSED"), "{err}");
-    assert!(err.contains(&held_root) && err.contains(&format!("size {fork_size}")), "{err}");
+    assert!(
+        err.contains(&held_root) && err.contains(&format!("size {fork_size}")),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&state).unwrap(), state_bytes);
     c.stop().await;
 
@@ -350,13 +427,21 @@ struct HttpWitness {
 
 async fn serve_witness(keys: &Path, state: &Path, name: &str, logs: &[&Verifier]) -> HttpWitness {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_borderlog"));
-    cmd.args(["witness", "--serve", "127.0.0.1:0", "--as", RECIPIENT, "--name", name])
-        .arg("--keys")
-        .arg(keys)
-        .arg("--state")
-        .arg(state)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args([
+        "witness",
+        "--serve",
+        "127.0.0.1:0",
+        "--as",
+        RECIPIENT,
+        "--name",
+        name,
+    ])
+    .arg("--keys")
+    .arg(keys)
+    .arg("--state")
+    .arg(state)
+    .stdout(Stdio::piped())
+    .kill_on_drop(true);
     for l in logs {
         cmd.arg("--log").arg(l.to_string());
     }
@@ -428,7 +513,10 @@ async fn tlog_witness_endpoint_cosigns_consistent_checkpoints_only() {
     let second = checkpoint(&server, 0).await;
     let m = second.tree_size;
     // A stale old size: 409 with the witness's size.
-    assert_eq!(post(0, vec![], second.checkpoint.clone()).await, Answer::Conflict(n));
+    assert_eq!(
+        post(0, vec![], second.checkpoint.clone()).await,
+        Answer::Conflict(n)
+    );
     // A proof that does not hold: 422, nothing recorded.
     let store_proof = server
         .node
@@ -461,16 +549,20 @@ async fn tlog_witness_endpoint_cosigns_consistent_checkpoints_only() {
     // A checkpoint with the log's origin signed by another key: 403. An origin the witness
     // does not know: 404. Another known log keeps its own state (old 0 works for it).
     let forger = Signer::new(&server.log.name, SigningKey::from_bytes(&[5; 32])).unwrap();
-    let forged = Checkpoint::parse_body(&body).unwrap().sign(&forger).unwrap();
+    let forged = Checkpoint::parse_body(&body)
+        .unwrap()
+        .sign(&forger)
+        .unwrap();
     assert!(matches!(
         post(m, vec![], forged).await,
         Answer::Refused { status: 403, .. }
     ));
     let stranger = Signer::new("stranger.example/log", SigningKey::from_bytes(&[6; 32])).unwrap();
-    let unknown = Checkpoint::parse_body(&body.replacen(&server.log.name, "stranger.example/log", 1))
-        .unwrap()
-        .sign(&stranger)
-        .unwrap();
+    let unknown =
+        Checkpoint::parse_body(&body.replacen(&server.log.name, "stranger.example/log", 1))
+            .unwrap()
+            .sign(&stranger)
+            .unwrap();
     assert!(matches!(
         post(0, vec![], unknown).await,
         Answer::Refused { status: 404, .. }
@@ -526,7 +618,10 @@ async fn the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_co
             if !cp.cosigners.is_empty() {
                 break cp;
             }
-            assert!(std::time::Instant::now() < deadline, "no cosignature at size {size}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no cosignature at size {size}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(cp.cosigners[0].name, "witness.example/w2");

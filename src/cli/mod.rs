@@ -3,6 +3,7 @@
 
 mod bench;
 mod checkpoint;
+mod export;
 mod get;
 mod init;
 mod policy;
@@ -10,6 +11,7 @@ mod proof;
 mod serve;
 mod submit;
 mod tail;
+mod verify;
 mod witness;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +56,10 @@ enum Command {
     Proof(proof::ProofArgs),
     /// Load generator: concurrent clients submitting disclosures over mTLS.
     Bench(bench::BenchArgs),
+    /// Export the ledger up to a checkpoint into a file, for offline verification.
+    Export(export::ExportArgs),
+    /// Verify an export file, or the live ledger; exit 0 ok, 1 verification failed, 2 error.
+    Verify(verify::VerifyArgs),
     /// The screening policy: check a file locally, build the customer register, publish.
     Policy(policy::PolicyArgs),
     /// Witness the log as a partner: check and cosign checkpoints (or serve C2SP tlog-witness).
@@ -130,6 +136,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let is_verify = matches!(cli.command, Command::Verify(_));
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Init(a) => init::run(a),
@@ -141,15 +148,23 @@ pub fn main() -> ExitCode {
             Command::Checkpoint(a) => checkpoint::run(a).await,
             Command::Proof(a) => proof::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Export(a) => export::run(a).await,
+            Command::Verify(a) => verify::run(a).await,
             Command::Policy(a) => policy::run(a).await,
             Command::Witness(a) => witness::run(a).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `verify` promises scripts 1 for a bad ledger and 2 for everything else.
+        Err(e) if e.is::<verify::Failed>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if is_verify {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

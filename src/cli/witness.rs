@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use tonic::transport::Channel;
 
 use super::{ClientArgs, status_error};
 use crate::client;
@@ -21,8 +20,6 @@ use crate::format::checkpoint::Checkpoint;
 use crate::format::hash::hash_from_slice;
 use crate::format::note::{KeyType, Verifier};
 use crate::identity;
-use crate::pb::ledger_client::LedgerClient;
-use crate::pb::witness_client::WitnessClient;
 use crate::pb::{self, Role};
 use crate::witness::{Witness, WitnessError, now_secs};
 
@@ -61,7 +58,9 @@ pub async fn run(args: WitnessArgs) -> anyhow::Result<()> {
     let (registry, name, log) = args.client.context(Role::Sender)?;
     match registry.party(&name) {
         Some(p) if identity::is_partner(p.role) => {}
-        _ => bail!("{name} is not a partner of this log; only partners witness it (pass --as NAME)"),
+        _ => {
+            bail!("{name} is not a partner of this log; only partners witness it (pass --as NAME)")
+        }
     }
     let key = identity::keys::load_signing_key(&args.client.keys, &name)?;
     let state = args
@@ -88,10 +87,10 @@ pub async fn run(args: WitnessArgs) -> anyhow::Result<()> {
         return serve(addr, witness).await;
     }
     let witness = Witness::open(&name, key, vec![log.clone()], &state)?;
-    let channel = client::channel(&args.client.addr, &args.client.keys, &name).await?;
+    let (addr, keys) = (&args.client.addr, &args.client.keys);
     let mut api = Api {
-        ledger: LedgerClient::new(channel.clone()),
-        witness: WitnessClient::new(channel),
+        ledger: client::connect(addr, keys, &name).await?,
+        witness: client::connect_witness(addr, keys, &name).await?,
     };
     loop {
         match round(&mut api, &witness, &log).await {
@@ -113,7 +112,10 @@ pub async fn run(args: WitnessArgs) -> anyhow::Result<()> {
                 bail!("{e}\n{what} ({})", state.display());
             }
             Err(RoundError::Transient(e)) if !args.once => {
-                tracing::warn!("witness round failed, retrying in {:?}: {e:#}", args.interval);
+                tracing::warn!(
+                    "witness round failed, retrying in {:?}: {e:#}",
+                    args.interval
+                );
             }
             Err(RoundError::Transient(e)) => return Err(e),
         }
@@ -126,8 +128,8 @@ pub async fn run(args: WitnessArgs) -> anyhow::Result<()> {
 
 /// The two services a witness round calls.
 struct Api {
-    ledger: LedgerClient<Channel>,
-    witness: WitnessClient<Channel>,
+    ledger: client::Api,
+    witness: client::WitnessApi,
 }
 
 /// What one round did.
@@ -147,7 +149,11 @@ impl Said {
             ),
             Said::Unchanged { size, resent } => format!(
                 "checkpoint of size {size} already cosigned{}",
-                if *resent { "; handed the cosignature in again" } else { "" }
+                if *resent {
+                    "; handed the cosignature in again"
+                } else {
+                    ""
+                }
             ),
         }
     }

@@ -28,16 +28,23 @@ pub fn decode(bytes: &[u8]) -> Result<pb::Entry, FormatError> {
 /// The kind of an entry as the API's filter enum, so callers can filter without matching on
 /// the oneof; `Unspecified` when the entry has no kind.
 pub fn kind(entry: &pb::Entry) -> pb::EntryKind {
+    entry
+        .kind
+        .as_ref()
+        .map_or(pb::EntryKind::Unspecified, kind_of)
+}
+
+/// The filter enum of an entry's kind.
+pub fn kind_of(kind: &pb::entry::Kind) -> pb::EntryKind {
     use pb::entry::Kind;
-    match &entry.kind {
-        None => pb::EntryKind::Unspecified,
-        Some(Kind::Genesis(_)) => pb::EntryKind::Genesis,
-        Some(Kind::Disclosure(_)) => pb::EntryKind::Disclosure,
-        Some(Kind::Receipt(_)) => pb::EntryKind::Receipt,
-        Some(Kind::Refusal(_)) => pb::EntryKind::Refusal,
-        Some(Kind::PolicyChange(_)) => pb::EntryKind::PolicyChange,
-        Some(Kind::Redaction(_)) => pb::EntryKind::Redaction,
-        Some(Kind::KeyChange(_)) => pb::EntryKind::KeyChange,
+    match kind {
+        Kind::Genesis(_) => pb::EntryKind::Genesis,
+        Kind::Disclosure(_) => pb::EntryKind::Disclosure,
+        Kind::Receipt(_) => pb::EntryKind::Receipt,
+        Kind::Refusal(_) => pb::EntryKind::Refusal,
+        Kind::PolicyChange(_) => pb::EntryKind::PolicyChange,
+        Kind::Redaction(_) => pb::EntryKind::Redaction,
+        Kind::KeyChange(_) => pb::EntryKind::KeyChange,
     }
 }
 

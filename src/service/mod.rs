@@ -29,7 +29,9 @@ use crate::format::note::{Signer, Verifier};
 use crate::format::signature::{self, Purpose};
 use crate::format::{TreeSize, entry};
 use crate::identity::{self, IdentityError, Registry};
+use crate::metrics::Metrics;
 use crate::pb;
+use crate::pb::audit_server::{Audit, AuditServer};
 use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::pb::witness_server::WitnessServer;
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
@@ -51,6 +53,9 @@ pub enum ServiceError {
     /// The gRPC transport failed (bind, TLS setup, serving).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// Plaintext was asked for on an address other than loopback.
+    #[error("plaintext is only served on a loopback address, not on {0}: use mutual TLS")]
+    PlaintextNotLoopback(String),
     /// An owner's policy file could not be published on start.
     #[error("screening policy: {0}")]
     Policy(String),
@@ -108,6 +113,10 @@ pub struct NodeConfig {
     /// On start, publish `keys/<owner>.policy.toml` for every sender that has no policy in
     /// force yet (signed with its key from keys/), so a fresh dev log can take disclosures.
     pub publish_default_policies: bool,
+    /// Serve plaintext HTTP/2 instead of mutual TLS; only on a loopback address, for local
+    /// tools. Callers name their party in the `borderlog-as` header; writes still need the
+    /// partners' signatures.
+    pub plaintext: bool,
 }
 
 impl NodeConfig {
@@ -120,6 +129,7 @@ impl NodeConfig {
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
             publish_default_policies: true,
+            plaintext: false,
         }
     }
 }
@@ -132,6 +142,9 @@ pub(crate) struct State {
     pub log_verifier: Verifier,
     pub limits: Limits,
     pub policies: policies::Policies,
+    /// Serving plaintext on loopback: callers name themselves in a header.
+    pub plaintext: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
@@ -152,7 +165,14 @@ impl Node {
         let signer = Signer::new(registry_file.origin(), log_key)
             .map_err(|e| ServiceError::Genesis(format!("log key: {e}")))?;
         let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
-        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        metrics.log_size.set(store.size().0 as i64);
+        let sequencer = Sequencer::start(
+            store.clone(),
+            signer.clone(),
+            config.sequencer.clone(),
+            metrics.clone(),
+        )?;
 
         let registry = if store.size() == TreeSize(0) {
             let genesis = registry_file.to_genesis();
@@ -187,6 +207,8 @@ impl Node {
             registry,
             limits: config.limits,
             policies,
+            plaintext: config.plaintext,
+            metrics,
         };
         if config.publish_default_policies {
             publish_default_policies(&state, &config.keys_dir).await?;
@@ -210,6 +232,11 @@ impl Node {
         &self.state.sequencer
     }
 
+    /// The node's metrics (served by [`crate::metrics::serve`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
+    }
+
     /// The store (for tests and the load generator).
     pub fn store(&self) -> &Arc<Store> {
         &self.state.store
@@ -221,7 +248,6 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServiceError> {
-        let tls = identity::tls::server_tls(&self.keys_dir)?;
         let limits = self.state.limits.clone();
         let ledger = LedgerServer::new(LedgerService {
             state: self.state.clone(),
@@ -240,24 +266,47 @@ impl Node {
         ));
         let _stop_push = AbortOnDrop(push);
 
+        let audit = AuditServer::new(AuditService {
+            state: self.state.clone(),
+        })
+        .max_encoding_message_size(limits.max_message_bytes);
+
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<LedgerServer<LedgerService>>().await;
         health.set_serving::<WitnessServer<WitnessService>>().await;
+        health.set_serving::<AuditServer<AuditService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| ServiceError::Reflection(e.to_string()))?;
 
-        tracing::info!(addr = ?listener.local_addr().ok(), "serving borderlog.v1.Ledger over mTLS");
+        let local = listener.local_addr().ok();
+        // One span per request; the caller's name is recorded once it is authenticated.
+        let mut server = tonic::transport::Server::builder().trace_fn(|request| {
+            tracing::info_span!(
+                "grpc",
+                call = %request.uri().path(),
+                caller = tracing::field::Empty
+            )
+        });
+        if self.state.plaintext {
+            if !local.is_some_and(|a| a.ip().is_loopback()) {
+                return Err(ServiceError::PlaintextNotLoopback(format!("{local:?}")));
+            }
+            tracing::warn!(addr = ?local, "serving borderlog.v1.Ledger in PLAINTEXT on loopback: callers are trusted to name themselves; use mutual TLS for anything but local tools");
+        } else {
+            server = server.tls_config(identity::tls::server_tls(&self.keys_dir)?)?;
+            tracing::info!(addr = ?local, "serving borderlog.v1.Ledger over mTLS");
+        }
         // No Nagle: a small reply held back for a delayed ACK costs 40 ms per call.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
-            .tls_config(tls)?
+        server
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
             .add_service(witness)
+            .add_service(audit)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
         Ok(())
@@ -323,44 +372,64 @@ pub(crate) struct LedgerService {
 
 type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
 
+impl LedgerService {
+    /// Counts a finished call by its status code and wraps its reply.
+    fn finish<T>(
+        &self,
+        call: &'static str,
+        result: Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.state.metrics.request(call, code);
+        result.map(Response::new)
+    }
+}
+
 #[tonic::async_trait]
 impl Ledger for LedgerService {
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::submit::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::submit::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Submit", result.await)
     }
 
     async fn acknowledge(
         &self,
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::acknowledge::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::acknowledge::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Acknowledge", result.await)
     }
 
     async fn publish_policy(
         &self,
         request: Request<pb::PublishPolicyRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::publish_policy::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::publish_policy::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("PublishPolicy", result.await)
     }
 
     async fn get_entry(
         &self,
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::EntryResponse>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::get_entry::handle(&self.state, &caller, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| cmd::get_entry::handle(&self.state, &caller, request.into_inner()));
+        self.finish("GetEntry", result)
     }
 
     type ListEntriesStream = EntryStream;
@@ -369,33 +438,62 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<Self::ListEntriesStream>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
-            .map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| {
+                cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
+            });
+        self.finish("ListEntries", result)
     }
 
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_checkpoint::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_checkpoint::handle(&self.state, request.into_inner()));
+        self.finish("GetCheckpoint", result)
     }
 
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::InclusionProof>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_inclusion_proof::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_inclusion_proof::handle(&self.state, request.into_inner()));
+        self.finish("GetInclusionProof", result)
     }
 
     async fn get_consistency_proof(
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_consistency_proof::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_consistency_proof::handle(&self.state, request.into_inner()));
+        self.finish("GetConsistencyProof", result)
+    }
+}
+
+/// The `borderlog.v1.Audit` implementation: exports for offline verification.
+pub(crate) struct AuditService {
+    state: Arc<State>,
+}
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportRecord, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    type ExportStream = ExportStream;
+
+    async fn export(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
+        let caller = Caller::authenticate(&self.state, &request)?;
+        cmd::export::handle(self.state.clone(), caller, request.into_inner()).map(Response::new)
     }
 }
 
@@ -410,10 +508,16 @@ impl pb::witness_server::Witness for WitnessService {
         &self,
         request: Request<pb::AddCosignatureRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::add_cosignature::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::add_cosignature::handle(&self.state, &caller, request.into_inner()).await
+        };
+        let result = result.await;
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.state.metrics.request("AddCosignature", code);
+        result.map(Response::new)
     }
 }
 

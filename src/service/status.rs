@@ -15,7 +15,9 @@ use crate::store::StoreError;
 impl From<RequestError> for Status {
     fn from(err: RequestError) -> Status {
         let code = match &err {
-            RequestError::NoCertificate | RequestError::UnknownCaller(_) => Code::Unauthenticated,
+            RequestError::NoCertificate
+            | RequestError::NoPlaintextIdentity
+            | RequestError::UnknownCaller(_) => Code::Unauthenticated,
             RequestError::Forbidden(_) => Code::PermissionDenied,
             RequestError::Invalid { .. } | RequestError::BadSignature(_) => Code::InvalidArgument,
             RequestError::NotFound(_) => Code::NotFound,

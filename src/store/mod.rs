@@ -643,6 +643,35 @@ impl Store {
             .transpose()
     }
 
+    /// The checkpoints stored at sizes in `[from, to]`, ascending, at most `limit` of them:
+    /// every signed tree head, for exports and audits.
+    pub fn checkpoints(
+        &self,
+        from: TreeSize,
+        to: TreeSize,
+        limit: usize,
+    ) -> Result<Vec<(TreeSize, String)>, StoreError> {
+        let to = to.0.min(self.size().0);
+        let mut out = Vec::new();
+        if from.0 > to {
+            return Ok(out);
+        }
+        for kv in self
+            .index
+            .checkpoints
+            .range(from.0.to_be_bytes()..=to.to_be_bytes())
+            .take(limit)
+        {
+            let (k, v) = kv?;
+            let size = index_suffix(&k)?;
+            let note = String::from_utf8(v.to_vec()).map_err(|_| {
+                StoreError::IndexInconsistent("a checkpoint in the index is not UTF-8".into())
+            })?;
+            out.push((TreeSize(size), note));
+        }
+        Ok(out)
+    }
+
     fn check_size(&self, size: TreeSize) -> Result<(), StoreError> {
         let current = self.size().0;
         if size.0 > current {

@@ -279,8 +279,7 @@ fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, S
         let Some(header) = rest.get(p..p + 9) else {
             break;
         };
-        if header[8] != RecordKind::Checkpoint as u8 && header[8] != RecordKind::Cosignature as u8
-        {
+        if header[8] != RecordKind::Checkpoint as u8 && header[8] != RecordKind::Cosignature as u8 {
             continue;
         }
         let mut h = [0u8; 9];
@@ -603,9 +602,12 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
 
 /// Splits a Cosignature record's body into the tree size it cosigns and its signature line.
 pub(crate) fn parse_cosignature(body: &[u8]) -> Result<(u64, NoteSignature), String> {
-    let (size, line) = body
-        .split_first_chunk::<8>()
-        .ok_or_else(|| format!("cosignature record of {} bytes has no tree size", body.len()))?;
+    let (size, line) = body.split_first_chunk::<8>().ok_or_else(|| {
+        format!(
+            "cosignature record of {} bytes has no tree size",
+            body.len()
+        )
+    })?;
     let line = std::str::from_utf8(line)
         .ok()
         .and_then(|l| l.strip_suffix('\n'))

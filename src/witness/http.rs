@@ -92,8 +92,8 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
             } else {
                 tracing::warn!("add-checkpoint refused: {e}");
             }
-            let status = StatusCode::from_u16(e.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             text(status, format!("{e}\n"))
         }
         Err(e) => text(

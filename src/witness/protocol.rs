@@ -87,9 +87,9 @@ pub fn cosignatures_body(sigs: &[NoteSignature]) -> String {
 
 /// Parses a 200 answer's body into signature lines.
 pub fn parse_cosignatures(body: &str) -> Result<Vec<NoteSignature>, WitnessError> {
-    let body = body
-        .strip_suffix('\n')
-        .ok_or_else(|| WitnessError::Malformed("cosignature lines do not end in a newline".into()))?;
+    let body = body.strip_suffix('\n').ok_or_else(|| {
+        WitnessError::Malformed("cosignature lines do not end in a newline".into())
+    })?;
     body.split('\n')
         .map(|l| {
             NoteSignature::parse_line(l)
@@ -109,7 +109,8 @@ pub fn parse_size_body(body: &str) -> Result<u64, WitnessError> {
 mod tests {
     use super::*;
 
-    const NOTE: &str = "o\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} o AAAAAQ==\n";
+    const NOTE: &str =
+        "o\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} o AAAAAQ==\n";
 
     #[test]
     fn body_round_trips() {

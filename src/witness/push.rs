@@ -38,7 +38,9 @@ pub async fn run(
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!("cannot read the latest checkpoint to submit to witnesses: {e}"),
+            Err(e) => {
+                tracing::warn!("cannot read the latest checkpoint to submit to witnesses: {e}")
+            }
         }
         tokio::time::sleep(config.push_interval).await;
         if size.changed().await.is_err() {
@@ -156,7 +158,9 @@ async fn store_valid(
     })
     .await;
     match stored {
-        Ok(Ok(_)) => tracing::info!(witness = %w.url, size = size.0, "stored the witness's cosignature"),
+        Ok(Ok(_)) => {
+            tracing::info!(witness = %w.url, size = size.0, "stored the witness's cosignature")
+        }
         Ok(Err(e)) => tracing::warn!(witness = %w.url, "storing its cosignature failed: {e}"),
         Err(e) => tracing::warn!(witness = %w.url, "storing its cosignature failed: {e}"),
     }

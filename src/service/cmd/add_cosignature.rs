@@ -108,7 +108,8 @@ fn parse(
     if !verifier.matches(&sig) {
         return Err(bad("its key id is not that key's".into()).into());
     }
-    let time = cosignature::verify(&sig, &verifier, &parsed.text).map_err(|e| bad(e.to_string()))?;
+    let time =
+        cosignature::verify(&sig, &verifier, &parsed.text).map_err(|e| bad(e.to_string()))?;
     let now = crate::witness::now_secs();
     let skew = (state.limits.max_clock_skew_ms / 1000).max(0) as u64;
     if time > now.saturating_add(skew) {
