@@ -171,6 +171,13 @@ async fn partners_witness_the_live_log_and_cosignatures_survive_restarts() {
     assert_eq!(report["cosigned"][RECIPIENT], 3, "{report}");
     assert_eq!(report["cosigned"][SENDER], 3, "{report}");
 
+    let out = run(common_args("checkpoint")).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for p in [RECIPIENT, SENDER] {
+        assert!(text.contains(&format!("verified: cosigned by partner {p} at ")), "{text}");
+    }
+
     // Nothing new: the round says so and stores nothing twice.
     let (ok, out, _) = witness_once(&server.addr, &keys, RECIPIENT, &state_r).await;
     assert!(ok && out.contains("already cosigned"), "{out}");

@@ -62,9 +62,9 @@ pub enum WitnessError {
     )]
     Rollback {
         /// What the witness cosigned before.
-        held: Summary,
+        held: Box<Summary>,
         /// What it was offered.
-        offered: Summary,
+        offered: Box<Summary>,
     },
     /// The request's old size is not the size the witness last cosigned (HTTP 409).
     #[error("old size {old} is not the size this witness last cosigned for {origin}: {held}")]
@@ -83,9 +83,9 @@ pub enum WitnessError {
     )]
     SplitView {
         /// What the witness cosigned before.
-        held: Summary,
+        held: Box<Summary>,
         /// What it was offered.
-        offered: Summary,
+        offered: Box<Summary>,
         /// How they disagree.
         why: String,
     },
@@ -298,8 +298,8 @@ impl Witness {
         if old > offered.size {
             return Err(match held {
                 Some(h) if h.size == old => WitnessError::Rollback {
-                    held: h.summary(&origin),
-                    offered: Summary::from(&offered),
+                    held: Box::new(h.summary(&origin)),
+                    offered: Box::new(Summary::from(&offered)),
                 },
                 _ => WitnessError::Malformed(format!(
                     "old size {old} is larger than the checkpoint's size {}",
@@ -323,8 +323,8 @@ impl Witness {
                 }
                 if h.root != offered.root {
                     return Err(WitnessError::SplitView {
-                        held: h.summary(&origin),
-                        offered: Summary::from(&offered),
+                        held: Box::new(h.summary(&origin)),
+                        offered: Box::new(Summary::from(&offered)),
                         why: SAME_SIZE.to_string(),
                     });
                 }
@@ -337,8 +337,8 @@ impl Witness {
                 proof,
             )
             .map_err(|e| WitnessError::SplitView {
-                held: h.summary(&origin),
-                offered: Summary::from(&offered),
+                held: Box::new(h.summary(&origin)),
+                offered: Box::new(Summary::from(&offered)),
                 why: format!("the consistency proof does not verify: {e}"),
             })?,
             // Nothing cosigned yet: the first checkpoint is taken on trust, as tlog-witness does.
