@@ -175,7 +175,10 @@ async fn partners_witness_the_live_log_and_cosignatures_survive_restarts() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     for p in [RECIPIENT, SENDER] {
-        assert!(text.contains(&format!("verified: cosigned by partner {p} at ")), "{text}");
+        assert!(
+            text.contains(&format!("verified: cosigned by partner {p} at ")),
+            "{text}"
+        );
     }
 
     // Nothing new: the round says so and stores nothing twice.

@@ -144,6 +144,13 @@ enum Said {
 impl Said {
     fn text(&self) -> String {
         match self {
+            Said::Cosigned {
+                size,
+                root,
+                from: 0,
+            } => format!(
+                "cosigned checkpoint of size {size} (root {root}), the first this witness cosigns for the log (taken on trust); the log stored the cosignature"
+            ),
             Said::Cosigned { size, root, from } => format!(
                 "cosigned checkpoint of size {size} (root {root}), consistent with size {from}; the log stored the cosignature"
             ),
