@@ -260,6 +260,23 @@ pub fn sign_receipt(
     }
 }
 
+/// The data owner's request to erase the item with `commitment` of the disclosure at
+/// `index`, signed over the index and the commitment (purpose "redaction").
+pub fn sign_redaction(
+    key: &SigningKey,
+    index: LeafIndex,
+    commitment: &Hash,
+    reason: &str,
+) -> pb::RedactRequest {
+    let payload = signature::index_and_hash(index.0, commitment);
+    pb::RedactRequest {
+        disclosure_index: index.0,
+        commitment: commitment.to_vec(),
+        reason: reason.to_owned(),
+        signature: signature::sign(key, Purpose::Redaction, &payload).to_vec(),
+    }
+}
+
 /// Checks a LogReceipt end to end: the checkpoint is signed by the log, the entry bytes hash
 /// to the leaf hash, and the inclusion proof leads from that leaf to the checkpoint's root.
 pub fn verify_receipt(receipt: &pb::LogReceipt, log: &Verifier) -> Result<Checkpoint, ClientError> {

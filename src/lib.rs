@@ -8,6 +8,7 @@
 //!   derived from them.
 //! - [`sequencer`]: the one task that appends, in group-committed batches.
 //! - [`guard`]: the boundary policy that screens every item before it crosses.
+//! - [`retention`]: which stored payloads have outlived their owner's retention rules.
 //! - [`identity`]: parties, keys, certificates and TLS.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
 //! - [`metrics`]: Prometheus metrics on their own loopback port.
@@ -27,6 +28,7 @@ pub mod guard;
 pub mod identity;
 pub mod metrics;
 pub mod pb;
+pub mod retention;
 pub mod sequencer;
 pub mod service;
 pub mod store;

@@ -231,7 +231,7 @@ fn published(kind: &pb::entry::Kind) -> Option<(&str, Hash)> {
 }
 
 /// Every owner's latest published policy, read from the log at start-up.
-fn published_policies(store: &Store) -> Result<HashMap<String, PolicyInForce>, StoreError> {
+pub fn published_policies(store: &Store) -> Result<HashMap<String, PolicyInForce>, StoreError> {
     let mut map = HashMap::new();
     for index in store.scan(
         LeafIndex(0),

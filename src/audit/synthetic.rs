@@ -190,6 +190,7 @@ impl Builder {
                 } else {
                     "payloads are visible only to the disclosure's sender and recipient".into()
                 },
+                erased_by: 0,
             });
         }
         let body = pb::DisclosureBody {

@@ -8,6 +8,7 @@ mod get;
 mod init;
 mod policy;
 mod proof;
+mod redact;
 mod serve;
 mod submit;
 mod tail;
@@ -64,6 +65,10 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Witness the log as a partner: check and cosign checkpoints (or serve C2SP tlog-witness).
     Witness(witness::WitnessArgs),
+    /// Erase one item's payload as its data owner (a signed Redaction entry).
+    Redact(redact::RedactArgs),
+    /// Erase, as the data owner, the payloads whose retention has expired.
+    Retention(redact::RetentionArgs),
 }
 
 /// Options every client command takes.
@@ -152,6 +157,8 @@ pub fn main() -> ExitCode {
             Command::Verify(a) => verify::run(a).await,
             Command::Policy(a) => policy::run(a).await,
             Command::Witness(a) => witness::run(a).await,
+            Command::Redact(a) => redact::run(a).await,
+            Command::Retention(a) => redact::run_retention(a).await,
         }
     });
     match result {

@@ -27,6 +27,25 @@ pub struct ServeArgs {
     /// Loopback address for Prometheus metrics (`GET /metrics`); `off` to serve none.
     #[arg(long, default_value = DEFAULT_METRICS_ADDR, env = "BORDERLOG_METRICS_ADDR")]
     pub metrics_addr: String,
+    /// How often to erase expired payloads, for owners whose key is in keys/ (e.g. "1h");
+    /// "off" leaves retention to the owners' `borderlog retention run`.
+    #[arg(long, default_value = "1h", value_parser = parse_interval)]
+    pub retention_interval: Interval,
+}
+
+/// A schedule period, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Interval(Option<std::time::Duration>);
+
+fn parse_interval(text: &str) -> Result<Interval, String> {
+    if text == "off" {
+        return Ok(Interval(None));
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(Interval(Some(d))),
+        Ok(_) => Err("zero; use a period such as \"1h\", or \"off\"".into()),
+        Err(e) => Err(format!("{e}; use a period such as \"1h\", or \"off\"")),
+    }
 }
 
 /// Where `serve` offers its metrics unless told otherwise: next to the API port, loopback only.
@@ -40,6 +59,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut config = NodeConfig::new(&args.keys, &args.data);
     config.plaintext = args.plaintext;
+    config.retention_interval = args.retention_interval.0;
     let node = Node::open(config).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

@@ -78,7 +78,7 @@ pub struct IndexKeys {
 }
 
 /// Something that may be in the log only once: (sender, nonce) of a disclosure; the receipt
-/// for a disclosure index.
+/// for a disclosure index; the erasure of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Claim {
     /// A sender's nonce: a disclosure is accepted once (replay protection).
@@ -90,11 +90,15 @@ pub enum Claim {
     },
     /// The receipt for the disclosure at this index: it is acknowledged once.
     ReceiptFor(u64),
+    /// The redaction of the item with this commitment: a payload is erased once, so the first
+    /// Redaction entry is the one that says why.
+    RedactionOf(Hash),
 }
 
 impl Claim {
     /// An unambiguous byte key for the claim, the key of the store's claims index:
-    /// `b"n" || u32 BE sender length || sender || nonce`, or `b"r" || u64 BE index`.
+    /// `b"n" || u32 BE sender length || sender || nonce`, `b"r" || u64 BE index`, or
+    /// `b"x" || commitment`.
     pub fn key(&self) -> Vec<u8> {
         match self {
             Claim::Nonce { sender, nonce } => {
@@ -112,6 +116,12 @@ impl Claim {
                 k.extend_from_slice(&index.to_be_bytes());
                 k
             }
+            Claim::RedactionOf(commitment) => {
+                let mut k = Vec::with_capacity(33);
+                k.push(b'x');
+                k.extend_from_slice(commitment);
+                k
+            }
         }
     }
 }
@@ -123,6 +133,7 @@ impl std::fmt::Display for Claim {
                 write!(f, "nonce {} of sender {sender:?}", hex::encode(nonce))
             }
             Claim::ReceiptFor(index) => write!(f, "receipt for entry {index}"),
+            Claim::RedactionOf(c) => write!(f, "redaction of item {}", hex::encode(c)),
         }
     }
 }
@@ -197,7 +208,9 @@ pub fn index_keys(entry: &pb::Entry) -> Result<IndexKeys, FormatError> {
         Some(Kind::PolicyChange(p)) => party(&p.owner),
         Some(Kind::Redaction(r)) => {
             party(&r.owner);
-            push_unique(&mut commitments, commitment(&r.commitment)?);
+            let c = commitment(&r.commitment)?;
+            claims.push(Claim::RedactionOf(c));
+            push_unique(&mut commitments, c);
         }
         Some(Kind::KeyChange(k)) => party(&k.party),
     }
@@ -342,8 +355,11 @@ mod tests {
         };
         let k = index_keys(&red).unwrap();
         assert_eq!(k.parties, vec!["vendor".to_string()]);
-        assert!(k.claims.is_empty());
+        assert_eq!(k.claims, vec![Claim::RedactionOf([2; 32])]);
         assert_eq!(k.commitments, vec![[2; 32]]);
+        let mut key = vec![b'x'];
+        key.extend_from_slice(&[2; 32]);
+        assert_eq!(Claim::RedactionOf([2; 32]).key(), key);
     }
 
     #[test]

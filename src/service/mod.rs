@@ -9,12 +9,14 @@ mod access;
 mod cmd;
 mod error;
 mod policies;
+mod retention;
 mod status;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -24,6 +26,7 @@ use tonic::{Request, Response, Status};
 
 pub use access::Caller;
 pub use error::{Refused, RequestError};
+pub use retention::RETENTION_REASON;
 
 use crate::format::note::{Signer, Verifier};
 use crate::format::signature::{self, Purpose};
@@ -110,6 +113,9 @@ pub struct NodeConfig {
     pub store: StoreOptions,
     /// Group-commit tuning.
     pub sequencer: SequencerOptions,
+    /// How often the server erases expired payloads (only for owners whose partner key is in
+    /// `keys_dir`); None: never, the owners run `borderlog retention run` themselves.
+    pub retention_interval: Option<Duration>,
     /// On start, publish `keys/<owner>.policy.toml` for every sender that has no policy in
     /// force yet (signed with its key from keys/), so a fresh dev log can take disclosures.
     pub publish_default_policies: bool,
@@ -128,6 +134,7 @@ impl NodeConfig {
             limits: Limits::default(),
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
+            retention_interval: Some(Duration::from_secs(3600)),
             publish_default_policies: true,
             plaintext: false,
         }
@@ -155,6 +162,9 @@ pub struct Node {
     keys_dir: PathBuf,
     /// Witnesses the log submits its checkpoints to (`keys/witnesses.toml`).
     witnesses: crate::witness::config::Witnesses,
+    /// Owners whose redactions the server may sign (their keys are in `keys_dir`).
+    owner_keys: retention::OwnerKeys,
+    retention_interval: Option<Duration>,
 }
 
 impl Node {
@@ -199,6 +209,7 @@ impl Node {
                 config.keys_dir.display()
             )));
         }
+        let owner_keys = owner_keys(&config.keys_dir, &registry);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
             store,
@@ -219,7 +230,16 @@ impl Node {
             state: Arc::new(state),
             keys_dir: config.keys_dir,
             witnesses,
+            owner_keys,
+            retention_interval: config.retention_interval,
         })
+    }
+
+    /// Erases every payload expired at `now_ms` for the owners whose keys the server holds,
+    /// as the schedule does with the wall clock; returns the Redaction entries' receipts.
+    /// Tests pass their own `now_ms` to control expiry without waiting.
+    pub async fn run_retention(&self, now_ms: i64) -> Result<Vec<pb::LogReceipt>, Status> {
+        retention::run_once(&self.state, &self.owner_keys, now_ms).await
     }
 
     /// The log's checkpoint verifier key (for clients and tests).
@@ -299,16 +319,41 @@ impl Node {
             server = server.tls_config(identity::tls::server_tls(&self.keys_dir)?)?;
             tracing::info!(addr = ?local, "serving borderlog.v1.Ledger over mTLS");
         }
+        // The schedule holds the state: it stops with the server, so the store can close.
+        let schedule = match self.retention_interval {
+            Some(every) if !self.owner_keys.0.is_empty() => {
+                let owners: Vec<&str> = self.owner_keys.0.iter().map(|(n, _)| n.as_str()).collect();
+                tracing::info!(
+                    ?owners,
+                    every = %humantime::format_duration(every),
+                    "retention schedule on: erasing expired payloads with these owners' keys"
+                );
+                Some(tokio::spawn(retention::schedule(
+                    self.state.clone(),
+                    self.owner_keys.clone(),
+                    every,
+                )))
+            }
+            _ => {
+                tracing::info!("retention schedule off: owners run `borderlog retention run`");
+                None
+            }
+        };
         // No Nagle: a small reply held back for a delayed ACK costs 40 ms per call.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        server
+        let served = server
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
             .add_service(witness)
             .add_service(audit)
             .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
+            .await;
+        if let Some(task) = schedule {
+            task.abort();
+            let _ = task.await;
+        }
+        served?;
         Ok(())
     }
 }
@@ -320,6 +365,31 @@ async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceErro
         .await
         .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))?
         .map_err(ServiceError::from)
+}
+
+/// The sender parties whose partner keys are in `keys_dir`: the server can sign their
+/// retention erasures. Others run retention from their own side.
+fn owner_keys(keys_dir: &Path, registry: &Registry) -> retention::OwnerKeys {
+    let mut keys = Vec::new();
+    for party in registry.parties() {
+        if party.role != pb::Role::Sender {
+            continue;
+        }
+        match identity::keys::load_signing_key(keys_dir, &party.name) {
+            Ok(key) if party.public_key.as_ref() == Some(&key.verifying_key()) => {
+                keys.push((party.name.clone(), key));
+            }
+            Ok(_) => tracing::warn!(
+                owner = party.name,
+                "the key in the keys directory is not this owner's pinned key; retention schedule off for it"
+            ),
+            Err(_) => tracing::info!(
+                owner = party.name,
+                "no key for this owner here: it runs `borderlog retention run` itself"
+            ),
+        }
+    }
+    retention::OwnerKeys(keys)
 }
 
 /// Publishes each sender's policy file from `keys_dir` when the sender has no policy in force
@@ -373,18 +443,26 @@ pub(crate) struct LedgerService {
 type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
 
 impl LedgerService {
-    /// Counts a finished call by its status code and wraps its reply.
     fn finish<T>(
         &self,
         call: &'static str,
         result: Result<T, Status>,
     ) -> Result<Response<T>, Status> {
-        let code = result
-            .as_ref()
-            .map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.state.metrics.request(call, code);
-        result.map(Response::new)
+        finish(&self.state, call, result)
     }
+}
+
+/// Counts a finished call by its status code and wraps its reply.
+fn finish<T>(
+    state: &State,
+    call: &'static str,
+    result: Result<T, Status>,
+) -> Result<Response<T>, Status> {
+    let code = result
+        .as_ref()
+        .map_or_else(Status::code, |_| tonic::Code::Ok);
+    state.metrics.request(call, code);
+    result.map(Response::new)
 }
 
 #[tonic::async_trait]
@@ -466,6 +544,28 @@ impl Ledger for LedgerService {
         self.finish("GetInclusionProof", result)
     }
 
+    async fn redact(
+        &self,
+        request: Request<pb::RedactRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::redact::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Redact", result.await)
+    }
+
+    async fn list_expired(
+        &self,
+        request: Request<pb::ListExpiredRequest>,
+    ) -> Result<Response<pb::ListExpiredResponse>, Status> {
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::list_expired::handle(self.state.clone(), &caller, request.into_inner()).await
+        };
+        self.finish("ListExpired", result.await)
+    }
+
     async fn get_consistency_proof(
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
@@ -492,8 +592,12 @@ impl Audit for AuditService {
         &self,
         request: Request<pb::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::export::handle(self.state.clone(), caller, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| {
+                cmd::export::handle(self.state.clone(), caller, request.into_inner())
+            });
+        finish(&self.state, "Export", result)
     }
 }
 

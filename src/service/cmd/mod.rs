@@ -8,7 +8,9 @@ pub mod get_consistency_proof;
 pub mod get_entry;
 pub mod get_inclusion_proof;
 pub mod list_entries;
+pub mod list_expired;
 pub mod publish_policy;
+pub mod redact;
 pub mod submit;
 
 use tonic::Status;
