@@ -75,7 +75,10 @@ const CALLERS: [(Who, &str); 9] = [
     (Who::Recipient, "recipient partner"),
     (Who::OtherPartner, "other partner"),
     (Who::Auditor, "auditor"),
-    (Who::AuditorWithPayloads, "auditor, `auditor_reads_payloads`"),
+    (
+        Who::AuditorWithPayloads,
+        "auditor, `auditor_reads_payloads`",
+    ),
     (Who::Compliance, "compliance"),
     (Who::OtherCa, "cert from another CA"),
     (Who::Expired, "expired cert"),
@@ -89,6 +92,9 @@ enum Cell {
     Appended,
     /// OK; the answer holds nothing that is party-specific (checkpoints, proofs, an empty list).
     Answered,
+    /// AddCosignature OK: the checkpoint comes back with the caller's cosignature on it (a
+    /// statement about the log, not an entry: nothing is appended).
+    Cosigned,
     /// GetEntry OK with the item's payload.
     Payload,
     /// GetEntry OK with the commitment only, the payload withheld.
@@ -187,22 +193,25 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
     (
         "Ledger/GetCheckpoint",
         [
-            Answered, Answered, Answered, Answered, Answered, Answered, UNKNOWN_CA, EXPIRED,
-            UNAUTH,
+            Answered, Answered, Answered, Answered, Answered, Answered, UNKNOWN_CA, EXPIRED, UNAUTH,
         ],
     ),
     (
         "Ledger/GetInclusionProof",
         [
-            Answered, Answered, Answered, Answered, Answered, Answered, UNKNOWN_CA, EXPIRED,
-            UNAUTH,
+            Answered, Answered, Answered, Answered, Answered, Answered, UNKNOWN_CA, EXPIRED, UNAUTH,
         ],
     ),
     (
         "Ledger/GetConsistencyProof",
         [
-            Answered, Answered, Answered, Answered, Answered, Answered, UNKNOWN_CA, EXPIRED,
-            UNAUTH,
+            Answered, Answered, Answered, Answered, Answered, Answered, UNKNOWN_CA, EXPIRED, UNAUTH,
+        ],
+    ),
+    (
+        "Witness/AddCosignature",
+        [
+            Cosigned, Cosigned, Cosigned, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
         ],
     ),
     (
@@ -240,13 +249,14 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
 ];
 
 /// Rows run in this order: reads on the fixture, then writes.
-const ORDER: [&str; 11] = [
+const ORDER: [&str; 12] = [
     "Ledger/GetEntry",
     "Ledger/ListEntries",
     "Ledger/GetCheckpoint",
     "Ledger/GetInclusionProof",
     "Ledger/GetConsistencyProof",
     "Audit/Export",
+    "Witness/AddCosignature",
     "Ledger/ListExpired",
     "Ledger/Submit",
     "Ledger/Acknowledge",
@@ -266,6 +276,7 @@ fn cell_text(cell: &Cell) -> String {
     match cell {
         Appended => "OK, appended".into(),
         Answered => "OK".into(),
+        Cosigned => "OK, cosigned".into(),
         Payload => "OK, payload".into(),
         Withheld => "OK, commitment only".into(),
         Entries { entries, payloads } if *entries == ALL => {
@@ -278,7 +289,8 @@ fn cell_text(cell: &Cell) -> String {
             .chars()
             .flat_map(|c| {
                 let sep = c.is_uppercase().then_some('_');
-                sep.into_iter().chain(std::iter::once(c.to_ascii_uppercase()))
+                sep.into_iter()
+                    .chain(std::iter::once(c.to_ascii_uppercase()))
             })
             .collect::<String>()
             .trim_start_matches('_')
@@ -308,8 +320,8 @@ fn render() -> String {
 
 #[test]
 fn readme_shows_the_matrix() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let table = render();
     assert!(
         readme.contains(&table),
@@ -331,7 +343,10 @@ fn the_matrix_covers_every_rpc() {
         if let Some(rest) = line.strip_prefix("service ") {
             service = rest.split_whitespace().next().unwrap();
         } else if let Some(rest) = line.strip_prefix("rpc ") {
-            rpcs.push(format!("{service}/{}", rest.split('(').next().unwrap().trim()));
+            rpcs.push(format!(
+                "{service}/{}",
+                rest.split('(').next().unwrap().trim()
+            ));
         }
     }
     let mut rows: Vec<String> = MATRIX.iter().map(|(rpc, _)| rpc.to_string()).collect();
@@ -347,10 +362,8 @@ fn the_matrix_covers_every_rpc() {
 fn init_parties(dir: &Path) -> PathBuf {
     let keys = dir.join("keys");
     let mut opts = InitOptions::default();
-    opts.parties.insert(
-        2,
-        PartySpec::new(OTHER, Role::Recipient, "national CERT"),
-    );
+    opts.parties
+        .insert(2, PartySpec::new(OTHER, Role::Recipient, "national CERT"));
     identity::init(&keys, &opts).unwrap();
     keys
 }
@@ -367,11 +380,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A channel as `who`, or the error of trying to open one (as UNAVAILABLE with the detail).
-async fn channel(
-    server: &TestServer,
-    tmp: &Path,
-    who: Who,
-) -> Result<Channel, tonic::Status> {
+async fn channel(server: &TestServer, tmp: &Path, who: Who) -> Result<Channel, tonic::Status> {
     let unavailable = |e: &dyn std::fmt::Debug| tonic::Status::unavailable(format!("{e:?}"));
     let named = |name: &str| (server.keys.clone(), name.to_owned());
     let (keys, name) = match who {
@@ -470,6 +479,8 @@ fn signer(keys: &Path, who: Who, rightful: &str) -> ed25519_dalek::SigningKey {
 enum Got {
     /// An appended entry's receipt.
     Receipt(pb::LogReceipt),
+    /// The checkpoint note AddCosignature returned.
+    Checkpoint(String),
     /// A read whose content needs no check beyond success.
     Answer,
     /// GetEntry's items.
@@ -502,7 +513,12 @@ async fn call(
         }
         "Ledger/Acknowledge" => {
             let key = signer(keys, who, RECIPIENT);
-            let leaf = server.node.store().leaf_hash(LeafIndex(5)).unwrap().unwrap();
+            let leaf = server
+                .node
+                .store()
+                .leaf_hash(LeafIndex(5))
+                .unwrap()
+                .unwrap();
             let request = client::sign_receipt(&key, LeafIndex(5), &leaf);
             Got::Receipt(ledger.acknowledge(request).await?.into_inner())
         }
@@ -525,12 +541,37 @@ async fn call(
                 client::sign_redaction(&key, LeafIndex(2), &commitment, "authorization matrix");
             Got::Receipt(ledger.redact(request).await?.into_inner())
         }
+        "Witness/AddCosignature" => {
+            let (name, key) = match who {
+                Who::Sender => (SENDER, signer(keys, who, SENDER)),
+                Who::Recipient => (RECIPIENT, signer(keys, who, RECIPIENT)),
+                Who::OtherPartner => (OTHER, signer(keys, who, OTHER)),
+                _ => (RECIPIENT, signer(keys, who, RECIPIENT)),
+            };
+            let note = server.node.store().checkpoint(None).unwrap().unwrap();
+            let (checkpoint, opened) =
+                borderlog::format::checkpoint::Checkpoint::open(&note, &server.log).unwrap();
+            let now = now_ms() as u64 / 1000;
+            let line =
+                borderlog::format::cosignature::cosign(name, &key, now, &opened.text).unwrap();
+            let request = pb::AddCosignatureRequest {
+                tree_size: checkpoint.size,
+                root_hash: checkpoint.root.to_vec(),
+                cosignature: line.line(),
+            };
+            let mut witness = pb::witness_client::WitnessClient::new(channel);
+            let response = witness.add_cosignature(request).await?.into_inner();
+            Got::Checkpoint(response.checkpoint)
+        }
         "Ledger/ListExpired" => {
             let response = ledger
                 .list_expired(pb::ListExpiredRequest { as_of_ms: 0 })
                 .await?
                 .into_inner();
-            assert!(response.items.is_empty(), "nothing expires under the default policy");
+            assert!(
+                response.items.is_empty(),
+                "nothing expires under the default policy"
+            );
             Got::Answer
         }
         "Ledger/GetEntry" => {
@@ -633,25 +674,54 @@ fn check(server: &TestServer, rpc: &str, who: Who, cell: &Cell, got: Result<Got,
             client::verify_receipt(&receipt, &server.log).unwrap();
         }
         (Answered, Ok(Got::Answer)) => {}
+        (Cosigned, Ok(Got::Checkpoint(note))) => {
+            let name = match who {
+                Who::Sender => SENDER,
+                Who::Recipient => RECIPIENT,
+                _ => OTHER,
+            };
+            assert!(
+                note.lines().any(|l| l.starts_with(&format!("— {name} "))),
+                "{at}: the checkpoint carries the caller's cosignature: {note}"
+            );
+        }
         (Payload | Withheld, Ok(Got::Items(items))) => {
             assert_eq!(items.len(), 1, "{at}");
             let item = &items[0];
-            assert_eq!(item.commitment.len(), 32, "{at}: the commitment is always shown");
+            assert_eq!(
+                item.commitment.len(),
+                32,
+                "{at}: the commitment is always shown"
+            );
             match cell {
                 Payload => assert!(item.payload.is_some(), "{at}: payload visible"),
                 _ => {
                     assert!(item.payload.is_none(), "{at}: payload withheld");
-                    assert!(item.withheld.contains("visible only"), "{at}: {}", item.withheld);
+                    assert!(
+                        item.withheld.contains("visible only"),
+                        "{at}: {}",
+                        item.withheld
+                    );
                 }
             }
         }
-        (Entries { entries, payloads }, Ok(Got::Listed { entries: got, withheld })) => {
+        (
+            Entries { entries, payloads },
+            Ok(Got::Listed {
+                entries: got,
+                withheld,
+            }),
+        ) => {
             let indexes: Vec<u64> = got.iter().map(|(i, _)| *i).collect();
             assert_eq!(&indexes, entries, "{at}: entries seen in full");
             let with: Vec<u64> = got.iter().filter(|(_, p)| *p).map(|(i, _)| *i).collect();
             assert_eq!(&with, payloads, "{at}: payloads seen");
             if rpc == "Audit/Export" {
-                let hidden: Vec<u64> = ALL.iter().copied().filter(|i| !entries.contains(i)).collect();
+                let hidden: Vec<u64> = ALL
+                    .iter()
+                    .copied()
+                    .filter(|i| !entries.contains(i))
+                    .collect();
                 assert_eq!(withheld, hidden, "{at}: the rest as leaf hashes only");
             }
         }
@@ -692,7 +762,9 @@ async fn every_call_by_every_caller() {
             check(&server, rpc, *who, cell, got);
             let after = server.node.store().size();
             match cell {
-                Appended => assert_eq!(after.0, before.0 + 1, "{rpc} by {who:?} appended one entry"),
+                Appended => {
+                    assert_eq!(after.0, before.0 + 1, "{rpc} by {who:?} appended one entry")
+                }
                 _ => assert_eq!(after, before, "{rpc} by {who:?} appended nothing"),
             }
         }

@@ -56,7 +56,11 @@ async fn refused(server: &TestServer, request: pb::SubmitRequest, limit: &str, n
     let before = server.node.store().size();
     let mut api = server.client(SENDER).await;
     exhausted(api.submit(request).await, limit);
-    assert_eq!(server.node.store().size(), before, "{limit}: nothing appended");
+    assert_eq!(
+        server.node.store().size(),
+        before,
+        "{limit}: nothing appended"
+    );
     api.submit(submission(&server.keys, n))
         .await
         .unwrap_or_else(|e| panic!("a normal submission right after {limit}: {e:?}"));
@@ -158,8 +162,16 @@ async fn list_length_and_open_streams_are_bounded() {
 
     // Open streams per caller: two follow streams are open, the third is refused — for
     // ListEntries and Export alike — while another caller is not affected.
-    let first = sender.list_entries(list(0, true)).await.unwrap().into_inner();
-    let mut second = sender.list_entries(list(0, true)).await.unwrap().into_inner();
+    let first = sender
+        .list_entries(list(0, true))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut second = sender
+        .list_entries(list(0, true))
+        .await
+        .unwrap()
+        .into_inner();
     second.next().await.unwrap().unwrap();
     exhausted(
         sender.list_entries(list(0, true)).await,

@@ -526,32 +526,8 @@ impl Store {
         }
         segment::encode_record(&mut buf, RecordKind::Checkpoint, &[note.as_bytes()])?;
 
-        match w.segments.roll_for(buf.len()) {
-            Ok(Some(seg)) => {
-                let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-                files.push(seg.file);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                // A segment file may have been created without its directory entry synced:
-                // recovery on reopen sorts that out.
-                w.poisoned = true;
-                return Err(e);
-            }
-        }
-        let (seg_id, offset) = match w.segments.write(&buf) {
-            Ok(v) => v,
-            Err(e) => {
-                // Part of the batch may be in the file: cut it off, so nothing of it is ever
-                // read or recovered, and go on appending once the disk works again. Only if
-                // the cut fails too must the store stop until recovery on reopen.
-                if let Err(cut) = w.segments.roll_back() {
-                    tracing::error!(error = %cut, "a failed batch could not be cut off; no more appends until the store is reopened");
-                    w.poisoned = true;
-                }
-                return Err(e);
-            }
-        };
+        let (seg_id, offset) = self.write_transaction(&mut w, &buf)?;
+
         let mut batch = IndexBatch::default();
         for (p, at) in payloads.iter().zip(&payload_at) {
             let loc = Location {
@@ -614,17 +590,7 @@ impl Store {
             RecordKind::Cosignature,
             &[&segment::cosignature_body(size.0, sig)],
         )?;
-        let rolled = match w.segments.write_batch(&buf) {
-            Ok((_, _, rolled)) => rolled,
-            Err(e) => {
-                w.poisoned = true;
-                return Err(e);
-            }
-        };
-        if let Some(seg) = rolled {
-            let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            files.push(seg.file);
-        }
+        self.write_transaction(&mut w, &buf)?;
         if let Err(e) = self.index.cosignatures.insert(key, sig.line().as_bytes()) {
             // Durable but not indexed: reopening re-indexes the cosignatures.
             w.poisoned = true;
@@ -651,6 +617,34 @@ impl Store {
             out.push(sig);
         }
         Ok(out)
+    }
+
+    /// Writes one framed transaction (a batch, or a cosignature record) and fdatasyncs it,
+    /// starting a new segment first if it would overfill the current one; returns the segment
+    /// and offset it starts at. When the write or the sync fails, whatever it left is cut off
+    /// the segment, so nothing of it is ever read or recovered, and later transactions may
+    /// succeed once the disk works again; only if the cut fails too (or a new segment could not
+    /// be started) is the store poisoned until it is reopened.
+    fn write_transaction(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64), StoreError> {
+        match w.segments.roll_for(buf.len()) {
+            Ok(Some(seg)) => {
+                let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+                files.push(seg.file);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // A segment file may have been created without its directory entry synced:
+                // recovery on reopen sorts that out.
+                w.poisoned = true;
+                return Err(e);
+            }
+        }
+        w.segments.write(buf).inspect_err(|_| {
+            if let Err(cut) = w.segments.roll_back() {
+                tracing::error!(error = %cut, "a failed write could not be cut off; no more appends until the store is reopened");
+                w.poisoned = true;
+            }
+        })
     }
 
     fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {

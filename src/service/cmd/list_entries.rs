@@ -81,10 +81,9 @@ fn filter_party(
 ) -> Result<Option<String>, RequestError> {
     let asked = (!request.party.is_empty()).then(|| request.party.clone());
     match asked {
-        Some(p) if caller.is_partner() && p != caller.name => Err(RequestError::Forbidden(format!(
-            "{} may list only its own entries, not {p:?}'s",
-            caller.name
-        ))),
+        Some(p) if caller.is_partner() && p != caller.name => Err(RequestError::Forbidden(
+            format!("{} may list only its own entries, not {p:?}'s", caller.name),
+        )),
         asked => Ok(asked),
     }
 }
