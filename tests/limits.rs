@@ -216,12 +216,9 @@ async fn each_caller_has_its_own_rate_limit() {
     let checkpoint = pb::GetCheckpointRequest { tree_size: 0 };
     let mut auditor = server.client(AUDITOR).await;
     for _ in 0..5 {
-        auditor.get_checkpoint(checkpoint.clone()).await.unwrap();
+        auditor.get_checkpoint(checkpoint).await.unwrap();
     }
-    let status = auditor
-        .get_checkpoint(checkpoint.clone())
-        .await
-        .unwrap_err();
+    let status = auditor.get_checkpoint(checkpoint).await.unwrap_err();
     let message = status.message().to_owned();
     exhausted(Err::<(), _>(status), "rate_per_second");
     assert!(message.contains("auditor"), "{message}");
