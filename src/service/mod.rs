@@ -656,12 +656,7 @@ impl pb::witness_server::Witness for WitnessService {
             let caller = Caller::authenticate(&self.state, &request)?;
             cmd::add_cosignature::handle(&self.state, &caller, request.into_inner()).await
         };
-        let result = result.await;
-        let code = result
-            .as_ref()
-            .map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.state.metrics.request("AddCosignature", code);
-        result.map(Response::new)
+        finish(&self.state, "AddCosignature", result.await)
     }
 }
 
