@@ -25,6 +25,8 @@
 //! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
 //! the same calls.
 
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod segment;
 
