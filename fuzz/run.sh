@@ -32,7 +32,8 @@ max_len() {
   esac
 }
 
-scratch=$(mktemp -d) # the segment target's scratch directories land here
+# The segment target writes files: in memory (tmpfs) when there is one, so fsync is cheap.
+scratch=$(mktemp -d -p "$([[ -d /dev/shm && -w /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
 trap 'rm -rf "$scratch"' EXIT
 status=0
 for t in "${targets[@]}"; do
