@@ -7,6 +7,9 @@ use std::path::Path;
 use ed25519_dalek::SigningKey;
 use prost::Message;
 use thiserror::Error;
+use tonic::Status;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::{Interceptor, interceptor::InterceptedService};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::format::checkpoint::Checkpoint;
@@ -16,6 +19,7 @@ use crate::format::signature::{self, Purpose};
 use crate::format::{FormatError, Hash, LeafIndex, TreeSize, inclusion};
 use crate::identity::{self, IdentityError};
 use crate::pb;
+use crate::pb::audit_client::AuditClient;
 use crate::pb::ledger_client::LedgerClient;
 
 /// Why a client could not connect, or could not trust an answer.
@@ -41,6 +45,9 @@ pub enum ClientError {
         /// What is wrong with it.
         why: String,
     },
+    /// A party name that cannot be sent in a header (names are plain ASCII; see partners.toml).
+    #[error("party name {0:?} is not plain ASCII")]
+    BadName(String),
     /// The log's answer does not verify: it must not be trusted.
     #[error("the log's answer does not verify: {0}")]
     Unverified(String),
@@ -49,19 +56,61 @@ pub enum ClientError {
     Format(#[from] FormatError),
 }
 
-/// Connects to `addr` (e.g. `127.0.0.1:7455`) as party `name`, with its certificate in `keys`.
-pub async fn connect(
-    addr: &str,
-    keys: &Path,
-    name: &str,
-) -> Result<LedgerClient<Channel>, ClientError> {
-    let channel = channel(addr, keys, name).await?;
-    Ok(LedgerClient::new(channel).max_decoding_message_size(64 << 20))
+/// A Ledger client as [`connect`] makes it.
+pub type Api = LedgerClient<InterceptedService<Channel, Identify>>;
+
+/// The metadata header that names the caller on a plaintext (loopback-only) connection, where
+/// there is no client certificate to do it.
+pub const PLAINTEXT_IDENTITY_HEADER: &str = "borderlog-as";
+
+/// Names the caller in [`PLAINTEXT_IDENTITY_HEADER`] on plaintext connections; adds nothing
+/// over mutual TLS, where the certificate names the caller.
+#[derive(Debug, Clone)]
+pub struct Identify(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Identify {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(name) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(PLAINTEXT_IDENTITY_HEADER, name.clone());
+        }
+        Ok(request)
+    }
 }
 
-/// A mutually authenticated channel to `addr` as party `name`.
+/// Connects to `addr` as party `name`: `127.0.0.1:7455` or `https://...` over mutual TLS with
+/// the party's certificate in `keys`; `http://127.0.0.1:7455` in plaintext, to a server started
+/// with `serve --plaintext` (loopback only).
+pub async fn connect(addr: &str, keys: &Path, name: &str) -> Result<Api, ClientError> {
+    let identify = identify(addr, name)?;
+    let channel = channel(addr, keys, name).await?;
+    Ok(LedgerClient::with_interceptor(channel, identify).max_decoding_message_size(64 << 20))
+}
+
+/// An Audit client (exports) as [`connect_audit`] makes it.
+pub type AuditApi = AuditClient<InterceptedService<Channel, Identify>>;
+
+/// Connects the `borderlog.v1.Audit` service, like [`connect`] does the Ledger.
+pub async fn connect_audit(addr: &str, keys: &Path, name: &str) -> Result<AuditApi, ClientError> {
+    let identify = identify(addr, name)?;
+    let channel = channel(addr, keys, name).await?;
+    Ok(AuditClient::with_interceptor(channel, identify).max_decoding_message_size(64 << 20))
+}
+
+/// The interceptor for `addr`: names `name` on plaintext connections, nothing over mTLS.
+fn identify(addr: &str, name: &str) -> Result<Identify, ClientError> {
+    if !addr.starts_with("http://") {
+        return Ok(Identify(None));
+    }
+    let value = name
+        .parse()
+        .map_err(|_| ClientError::BadName(name.to_owned()))?;
+    Ok(Identify(Some(value)))
+}
+
+/// A channel to `addr` as party `name`: mutually authenticated, or plaintext for `http://`.
 pub async fn channel(addr: &str, keys: &Path, name: &str) -> Result<Channel, ClientError> {
-    let tls = identity::tls::client_tls(keys, name)?;
     let uri = if addr.contains("://") {
         addr.to_owned()
     } else {
@@ -71,13 +120,12 @@ pub async fn channel(addr: &str, keys: &Path, name: &str) -> Result<Channel, Cli
         addr: addr.to_owned(),
         source,
     };
-    Endpoint::from_shared(uri)
-        .map_err(connect_err)?
-        .tls_config(tls)
-        .map_err(connect_err)?
-        .connect()
-        .await
-        .map_err(connect_err)
+    let mut endpoint = Endpoint::from_shared(uri.clone()).map_err(connect_err)?;
+    if !uri.starts_with("http://") {
+        let tls = identity::tls::client_tls(keys, name)?;
+        endpoint = endpoint.tls_config(tls).map_err(connect_err)?;
+    }
+    endpoint.connect().await.map_err(connect_err)
 }
 
 /// What the sender declares about a disclosure, apart from its items.
@@ -194,6 +242,23 @@ pub fn sign_receipt(
         disclosure_index: index.0,
         disclosure_leaf_hash: leaf_hash.to_vec(),
         signature: signature::sign(key, Purpose::Receipt, &payload).to_vec(),
+    }
+}
+
+/// The data owner's request to erase the item with `commitment` of the disclosure at
+/// `index`, signed over the index and the commitment (purpose "redaction").
+pub fn sign_redaction(
+    key: &SigningKey,
+    index: LeafIndex,
+    commitment: &Hash,
+    reason: &str,
+) -> pb::RedactRequest {
+    let payload = signature::index_and_hash(index.0, commitment);
+    pb::RedactRequest {
+        disclosure_index: index.0,
+        commitment: commitment.to_vec(),
+        reason: reason.to_owned(),
+        signature: signature::sign(key, Purpose::Redaction, &payload).to_vec(),
     }
 }
 

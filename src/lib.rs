@@ -8,19 +8,25 @@
 //!   derived from them.
 //! - [`sequencer`]: the one task that appends, in group-committed batches.
 //! - [`guard`]: the boundary policy that screens every item before it crosses.
+//! - [`retention`]: which stored payloads have outlived their owner's retention rules.
 //! - [`identity`]: parties, keys, certificates and TLS.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
+//! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
+//! - [`audit`]: exports of the ledger and their offline verification.
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod format;
 pub mod guard;
 pub mod identity;
+pub mod metrics;
 pub mod pb;
+pub mod retention;
 pub mod sequencer;
 pub mod service;
 pub mod store;

@@ -21,6 +21,7 @@ use crate::format::entry::Claim;
 use crate::format::hash::{leaf_hash, sha256};
 use crate::format::note::Signer;
 use crate::format::{Hash, LeafIndex, TreeSize};
+use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::{Payload, Store, StoreError};
 
@@ -157,6 +158,7 @@ impl Sequencer {
         store: Arc<Store>,
         log: Signer,
         opts: SequencerOptions,
+        metrics: Arc<Metrics>,
     ) -> Result<Sequencer, StoreError> {
         let (queue, rx) = mpsc::channel(opts.queue_depth.max(1));
         let (size_tx, size) = watch::channel(store.size().0);
@@ -172,6 +174,7 @@ impl Sequencer {
             size: size_tx,
             stats: stats.clone(),
             policies: policies.clone(),
+            metrics,
         };
         std::thread::Builder::new()
             .name("borderlog-sequencer".into())
@@ -228,7 +231,7 @@ fn published(kind: &pb::entry::Kind) -> Option<(&str, Hash)> {
 }
 
 /// Every owner's latest published policy, read from the log at start-up.
-fn published_policies(store: &Store) -> Result<HashMap<String, PolicyInForce>, StoreError> {
+pub fn published_policies(store: &Store) -> Result<HashMap<String, PolicyInForce>, StoreError> {
     let mut map = HashMap::new();
     for index in store.scan(
         LeafIndex(0),
@@ -272,6 +275,7 @@ struct Worker {
     size: watch::Sender<u64>,
     stats: Arc<SequencerStats>,
     policies: PolicyMap,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -320,6 +324,7 @@ impl Worker {
                 published_here.insert(owner.to_owned(), PolicyInForce { hash, index });
             }
             claimed_here.extend(job.append.claims.iter().cloned());
+            let kind = crate::format::entry::kind_of(&job.append.kind);
             let entry = pb::Entry {
                 index: next,
                 time_ms,
@@ -330,13 +335,13 @@ impl Worker {
             prev = leaf_hash(&entry);
             next += 1;
             payloads.extend(job.append.payloads);
-            accepted.push((job.reply, entry, prev));
+            accepted.push((job.reply, entry, prev, kind));
         }
         if accepted.is_empty() {
             return;
         }
 
-        let encoded: Vec<Vec<u8>> = accepted.iter().map(|(_, e, _)| e.clone()).collect();
+        let encoded: Vec<Vec<u8>> = accepted.iter().map(|(_, e, _, _)| e.clone()).collect();
         let started = std::time::Instant::now();
         let mut checkpoint = String::new();
         let mut signed_size = TreeSize(0);
@@ -354,9 +359,10 @@ impl Worker {
             signed_size = size;
             note
         });
+        let elapsed = started.elapsed();
         self.stats
             .append_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
 
         match result {
             Ok(hashes) => {
@@ -373,9 +379,19 @@ impl Worker {
                 self.stats
                     .entries
                     .fetch_add(hashes.len() as u64, Ordering::Relaxed);
+                self.metrics.batches.inc();
+                self.metrics.batch_entries.observe(accepted.len() as f64);
+                self.metrics.batch_seconds.observe(elapsed.as_secs_f64());
+                self.metrics.log_size.set(signed_size.0 as i64);
+                for (_, _, _, kind) in &accepted {
+                    self.metrics
+                        .appended
+                        .get_or_create(&Metrics::label("kind", kind.as_str_name()))
+                        .inc();
+                }
                 let checkpoint: Arc<str> = checkpoint.into();
                 let first = signed_size.0 - accepted.len() as u64;
-                for (i, (reply, entry, leaf)) in accepted.into_iter().enumerate() {
+                for (i, (reply, entry, leaf, _)) in accepted.into_iter().enumerate() {
                     let _ = reply.send(Ok(Appended {
                         index: LeafIndex(first + i as u64),
                         leaf_hash: leaf,
@@ -388,8 +404,9 @@ impl Worker {
             }
             Err(err) => {
                 tracing::error!(error = %err, "batch not written; its {} submissions are refused", accepted.len());
+                self.metrics.batch_failures.inc();
                 let msg = err.to_string();
-                for (reply, _, _) in accepted {
+                for (reply, _, _, _) in accepted {
                     let _ = reply.send(Err(SequencerError::Unavailable(msg.clone())));
                 }
             }

@@ -25,7 +25,7 @@ impl ServerProcess {
             .arg(keys)
             .arg("--data")
             .arg(data)
-            .args(["--addr", addr])
+            .args(["--addr", addr, "--metrics-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

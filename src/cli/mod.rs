@@ -3,13 +3,16 @@
 
 mod bench;
 mod checkpoint;
+mod export;
 mod get;
 mod init;
 mod policy;
 mod proof;
+mod redact;
 mod serve;
 mod submit;
 mod tail;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,8 +56,16 @@ enum Command {
     Proof(proof::ProofArgs),
     /// Load generator: concurrent clients submitting disclosures over mTLS.
     Bench(bench::BenchArgs),
+    /// Export the ledger up to a checkpoint into a file, for offline verification.
+    Export(export::ExportArgs),
+    /// Verify an export file, or the live ledger; exit 0 ok, 1 verification failed, 2 error.
+    Verify(verify::VerifyArgs),
     /// The screening policy: check a file locally, build the customer register, publish.
     Policy(policy::PolicyArgs),
+    /// Erase one item's payload as its data owner (a signed Redaction entry).
+    Redact(redact::RedactArgs),
+    /// Erase, as the data owner, the payloads whose retention has expired.
+    Retention(redact::RetentionArgs),
 }
 
 /// Options every client command takes.
@@ -127,6 +138,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let is_verify = matches!(cli.command, Command::Verify(_));
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Init(a) => init::run(a),
@@ -138,14 +150,24 @@ pub fn main() -> ExitCode {
             Command::Checkpoint(a) => checkpoint::run(a).await,
             Command::Proof(a) => proof::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Export(a) => export::run(a).await,
+            Command::Verify(a) => verify::run(a).await,
             Command::Policy(a) => policy::run(a).await,
+            Command::Redact(a) => redact::run(a).await,
+            Command::Retention(a) => redact::run_retention(a).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `verify` promises scripts 1 for a bad ledger and 2 for everything else.
+        Err(e) if e.is::<verify::Failed>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if is_verify {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

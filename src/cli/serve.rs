@@ -20,7 +20,36 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = super::DEFAULT_ADDR, env = "BORDERLOG_ADDR")]
     pub addr: String,
+    /// Serve plaintext instead of mutual TLS — only on a loopback address, for local tools;
+    /// clients then use `--addr http://127.0.0.1:7455`.
+    #[arg(long)]
+    pub plaintext: bool,
+    /// Loopback address for Prometheus metrics (`GET /metrics`); `off` to serve none.
+    #[arg(long, default_value = DEFAULT_METRICS_ADDR, env = "BORDERLOG_METRICS_ADDR")]
+    pub metrics_addr: String,
+    /// How often to erase expired payloads, for owners whose key is in keys/ (e.g. "1h");
+    /// "off" leaves retention to the owners' `borderlog retention run`.
+    #[arg(long, default_value = "1h", value_parser = parse_interval)]
+    pub retention_interval: Interval,
 }
+
+/// A schedule period, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Interval(Option<std::time::Duration>);
+
+fn parse_interval(text: &str) -> Result<Interval, String> {
+    if text == "off" {
+        return Ok(Interval(None));
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(Interval(Some(d))),
+        Ok(_) => Err("zero; use a period such as \"1h\", or \"off\"".into()),
+        Err(e) => Err(format!("{e}; use a period such as \"1h\", or \"off\"")),
+    }
+}
+
+/// Where `serve` offers its metrics unless told otherwise: next to the API port, loopback only.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:7456";
 
 /// Runs `borderlog serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -28,7 +57,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let report = identity::init(&args.keys, &InitOptions::default())?;
         tracing::info!(dir = %report.dir.display(), origin = report.registry.origin(), "first start: made a dev CA, certificates and keys");
     }
-    let node = Node::open(NodeConfig::new(&args.keys, &args.data)).await?;
+    let mut config = NodeConfig::new(&args.keys, &args.data);
+    config.plaintext = args.plaintext;
+    config.retention_interval = args.retention_interval.0;
+    let node = Node::open(config).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -38,7 +70,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         entries = node.store().size().0,
         "borderlog is serving"
     );
-    node.run(listener, shutdown_signal()).await?;
+    // One signal stops both the API and the metrics endpoint.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    if args.metrics_addr != "off" {
+        let metrics_listener = tokio::net::TcpListener::bind(&args.metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {}", args.metrics_addr))?;
+        let metrics = node.metrics().clone();
+        let done = until_stopped();
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(metrics, metrics_listener, done).await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
+    node.run(listener, until_stopped()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -28,16 +28,23 @@ pub fn decode(bytes: &[u8]) -> Result<pb::Entry, FormatError> {
 /// The kind of an entry as the API's filter enum, so callers can filter without matching on
 /// the oneof; `Unspecified` when the entry has no kind.
 pub fn kind(entry: &pb::Entry) -> pb::EntryKind {
+    entry
+        .kind
+        .as_ref()
+        .map_or(pb::EntryKind::Unspecified, kind_of)
+}
+
+/// The filter enum of an entry's kind.
+pub fn kind_of(kind: &pb::entry::Kind) -> pb::EntryKind {
     use pb::entry::Kind;
-    match &entry.kind {
-        None => pb::EntryKind::Unspecified,
-        Some(Kind::Genesis(_)) => pb::EntryKind::Genesis,
-        Some(Kind::Disclosure(_)) => pb::EntryKind::Disclosure,
-        Some(Kind::Receipt(_)) => pb::EntryKind::Receipt,
-        Some(Kind::Refusal(_)) => pb::EntryKind::Refusal,
-        Some(Kind::PolicyChange(_)) => pb::EntryKind::PolicyChange,
-        Some(Kind::Redaction(_)) => pb::EntryKind::Redaction,
-        Some(Kind::KeyChange(_)) => pb::EntryKind::KeyChange,
+    match kind {
+        Kind::Genesis(_) => pb::EntryKind::Genesis,
+        Kind::Disclosure(_) => pb::EntryKind::Disclosure,
+        Kind::Receipt(_) => pb::EntryKind::Receipt,
+        Kind::Refusal(_) => pb::EntryKind::Refusal,
+        Kind::PolicyChange(_) => pb::EntryKind::PolicyChange,
+        Kind::Redaction(_) => pb::EntryKind::Redaction,
+        Kind::KeyChange(_) => pb::EntryKind::KeyChange,
     }
 }
 
@@ -71,7 +78,7 @@ pub struct IndexKeys {
 }
 
 /// Something that may be in the log only once: (sender, nonce) of a disclosure; the receipt
-/// for a disclosure index.
+/// for a disclosure index; the erasure of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Claim {
     /// A sender's nonce: a disclosure is accepted once (replay protection).
@@ -83,11 +90,15 @@ pub enum Claim {
     },
     /// The receipt for the disclosure at this index: it is acknowledged once.
     ReceiptFor(u64),
+    /// The redaction of the item with this commitment: a payload is erased once, so the first
+    /// Redaction entry is the one that says why.
+    RedactionOf(Hash),
 }
 
 impl Claim {
     /// An unambiguous byte key for the claim, the key of the store's claims index:
-    /// `b"n" || u32 BE sender length || sender || nonce`, or `b"r" || u64 BE index`.
+    /// `b"n" || u32 BE sender length || sender || nonce`, `b"r" || u64 BE index`, or
+    /// `b"x" || commitment`.
     pub fn key(&self) -> Vec<u8> {
         match self {
             Claim::Nonce { sender, nonce } => {
@@ -105,6 +116,12 @@ impl Claim {
                 k.extend_from_slice(&index.to_be_bytes());
                 k
             }
+            Claim::RedactionOf(commitment) => {
+                let mut k = Vec::with_capacity(33);
+                k.push(b'x');
+                k.extend_from_slice(commitment);
+                k
+            }
         }
     }
 }
@@ -116,6 +133,7 @@ impl std::fmt::Display for Claim {
                 write!(f, "nonce {} of sender {sender:?}", hex::encode(nonce))
             }
             Claim::ReceiptFor(index) => write!(f, "receipt for entry {index}"),
+            Claim::RedactionOf(c) => write!(f, "redaction of item {}", hex::encode(c)),
         }
     }
 }
@@ -190,7 +208,9 @@ pub fn index_keys(entry: &pb::Entry) -> Result<IndexKeys, FormatError> {
         Some(Kind::PolicyChange(p)) => party(&p.owner),
         Some(Kind::Redaction(r)) => {
             party(&r.owner);
-            push_unique(&mut commitments, commitment(&r.commitment)?);
+            let c = commitment(&r.commitment)?;
+            claims.push(Claim::RedactionOf(c));
+            push_unique(&mut commitments, c);
         }
         Some(Kind::KeyChange(k)) => party(&k.party),
     }
@@ -335,8 +355,11 @@ mod tests {
         };
         let k = index_keys(&red).unwrap();
         assert_eq!(k.parties, vec!["vendor".to_string()]);
-        assert!(k.claims.is_empty());
+        assert_eq!(k.claims, vec![Claim::RedactionOf([2; 32])]);
         assert_eq!(k.commitments, vec![[2; 32]]);
+        let mut key = vec![b'x'];
+        key.extend_from_slice(&[2; 32]);
+        assert_eq!(Claim::RedactionOf([2; 32]).key(), key);
     }
 
     #[test]

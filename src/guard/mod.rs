@@ -7,6 +7,7 @@
 //!
 //! Module map, one concern each:
 //! - [`policy`]: the TOML policy document, its validation and hash;
+//! - [`retention`]: how long payloads are kept (the policy's `[retention]`; not screening);
 //! - [`rules`]: every rule id with its class and hint;
 //! - [`stix`]: STIX 2.1 and TLP 2.0 structure;
 //! - [`allow`]: the type/property allow-list and identity rules;
@@ -26,6 +27,7 @@ pub mod customer;
 pub mod inside;
 pub mod personal;
 pub mod policy;
+pub mod retention;
 pub mod rules;
 mod scan;
 pub mod stix;

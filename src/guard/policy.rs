@@ -15,6 +15,7 @@ use super::allow::{AllowDoc, AllowList};
 use super::context::VictimWords;
 use super::customer::{Register, RegisterDoc};
 use super::personal::Enabled;
+use super::retention::{Retention, RetentionDoc};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +29,8 @@ struct Document {
     allow: AllowDoc,
     #[serde(default)]
     customers: RegisterDoc,
+    #[serde(default)]
+    retention: RetentionDoc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +94,7 @@ pub struct Policy {
     pub(crate) det: Detectors,
     allow: AllowList,
     pub(crate) register: Register,
+    retention: Retention,
 }
 
 fn lower_suffixes(v: Vec<String>) -> Vec<String> {
@@ -164,6 +168,7 @@ impl Policy {
             },
             allow: AllowList::from_doc(d.allow),
             register: Register::from_doc(d.customers)?,
+            retention: Retention::from_doc(d.retention)?,
         })
     }
 
@@ -199,6 +204,11 @@ impl Policy {
     /// The register's key id ("" when there is no register).
     pub fn register_key_id(&self) -> &str {
         &self.register.key_id
+    }
+
+    /// How long payloads are kept (`[retention]`); never consulted by screening.
+    pub fn retention(&self) -> &Retention {
+        &self.retention
     }
 
     pub(crate) fn red_recipient_allowed(&self, recipient: &str) -> bool {

@@ -22,17 +22,28 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Establishes the caller from the connection's verified client certificate.
+    /// Establishes the caller from the connection's verified client certificate — or, on a
+    /// plaintext loopback server, from the header the client names itself in.
     pub(crate) fn authenticate<T>(
         state: &State,
         request: &Request<T>,
     ) -> Result<Caller, RequestError> {
-        let certs = request.peer_certs().ok_or(RequestError::NoCertificate)?;
-        let name = crate::identity::tls::peer_name(&certs).ok_or(RequestError::NoCertificate)?;
+        let name = if state.plaintext {
+            request
+                .metadata()
+                .get(crate::client::PLAINTEXT_IDENTITY_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .ok_or(RequestError::NoPlaintextIdentity)?
+        } else {
+            let certs = request.peer_certs().ok_or(RequestError::NoCertificate)?;
+            crate::identity::tls::peer_name(&certs).ok_or(RequestError::NoCertificate)?
+        };
         let party = state
             .registry
             .party(&name)
             .ok_or_else(|| RequestError::UnknownCaller(name.clone()))?;
+        tracing::Span::current().record("caller", name.as_str());
         Ok(Caller {
             name,
             role: party.role,

@@ -14,6 +14,11 @@ pub enum RequestError {
         "no client certificate: connect with mutual TLS using the certificate `borderlog init` made for you (keys/<name>.crt and keys/<name>.key)"
     )]
     NoCertificate,
+    /// A plaintext (loopback) request did not name its party.
+    #[error(
+        "this server runs in plaintext on loopback: name your party in the `borderlog-as` request header (the CLI does this for http:// addresses)"
+    )]
+    NoPlaintextIdentity,
     /// The certificate's name is not a party in the log's genesis.
     #[error("certificate name {0:?} is not a party of this log (see keys/partners.toml)")]
     UnknownCaller(String),

@@ -9,12 +9,14 @@ mod access;
 mod cmd;
 mod error;
 mod policies;
+mod retention;
 mod status;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -24,12 +26,15 @@ use tonic::{Request, Response, Status};
 
 pub use access::Caller;
 pub use error::{Refused, RequestError};
+pub use retention::RETENTION_REASON;
 
 use crate::format::note::{Signer, Verifier};
 use crate::format::signature::{self, Purpose};
 use crate::format::{TreeSize, entry};
 use crate::identity::{self, IdentityError, Registry};
+use crate::metrics::Metrics;
 use crate::pb;
+use crate::pb::audit_server::{Audit, AuditServer};
 use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -50,6 +55,9 @@ pub enum ServiceError {
     /// The gRPC transport failed (bind, TLS setup, serving).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// Plaintext was asked for on an address other than loopback.
+    #[error("plaintext is only served on a loopback address, not on {0}: use mutual TLS")]
+    PlaintextNotLoopback(String),
     /// An owner's policy file could not be published on start.
     #[error("screening policy: {0}")]
     Policy(String),
@@ -101,9 +109,16 @@ pub struct NodeConfig {
     pub store: StoreOptions,
     /// Group-commit tuning.
     pub sequencer: SequencerOptions,
+    /// How often the server erases expired payloads (only for owners whose partner key is in
+    /// `keys_dir`); None: never, the owners run `borderlog retention run` themselves.
+    pub retention_interval: Option<Duration>,
     /// On start, publish `keys/<owner>.policy.toml` for every sender that has no policy in
     /// force yet (signed with its key from keys/), so a fresh dev log can take disclosures.
     pub publish_default_policies: bool,
+    /// Serve plaintext HTTP/2 instead of mutual TLS; only on a loopback address, for local
+    /// tools. Callers name their party in the `borderlog-as` header; writes still need the
+    /// partners' signatures.
+    pub plaintext: bool,
 }
 
 impl NodeConfig {
@@ -115,7 +130,9 @@ impl NodeConfig {
             limits: Limits::default(),
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
+            retention_interval: Some(Duration::from_secs(3600)),
             publish_default_policies: true,
+            plaintext: false,
         }
     }
 }
@@ -128,6 +145,9 @@ pub(crate) struct State {
     pub log_verifier: Verifier,
     pub limits: Limits,
     pub policies: policies::Policies,
+    /// Serving plaintext on loopback: callers name themselves in a header.
+    pub plaintext: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
@@ -136,6 +156,9 @@ pub(crate) struct State {
 pub struct Node {
     state: Arc<State>,
     keys_dir: PathBuf,
+    /// Owners whose redactions the server may sign (their keys are in `keys_dir`).
+    owner_keys: retention::OwnerKeys,
+    retention_interval: Option<Duration>,
 }
 
 impl Node {
@@ -146,7 +169,14 @@ impl Node {
         let signer = Signer::new(registry_file.origin(), log_key)
             .map_err(|e| ServiceError::Genesis(format!("log key: {e}")))?;
         let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
-        let sequencer = Sequencer::start(store.clone(), signer.clone(), config.sequencer.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        metrics.log_size.set(store.size().0 as i64);
+        let sequencer = Sequencer::start(
+            store.clone(),
+            signer.clone(),
+            config.sequencer.clone(),
+            metrics.clone(),
+        )?;
 
         let registry = if store.size() == TreeSize(0) {
             let genesis = registry_file.to_genesis();
@@ -173,6 +203,7 @@ impl Node {
                 config.keys_dir.display()
             )));
         }
+        let owner_keys = owner_keys(&config.keys_dir, &registry);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
             store,
@@ -181,6 +212,8 @@ impl Node {
             registry,
             limits: config.limits,
             policies,
+            plaintext: config.plaintext,
+            metrics,
         };
         if config.publish_default_policies {
             publish_default_policies(&state, &config.keys_dir).await?;
@@ -188,7 +221,16 @@ impl Node {
         Ok(Node {
             state: Arc::new(state),
             keys_dir: config.keys_dir,
+            owner_keys,
+            retention_interval: config.retention_interval,
         })
+    }
+
+    /// Erases every payload expired at `now_ms` for the owners whose keys the server holds,
+    /// as the schedule does with the wall clock; returns the Redaction entries' receipts.
+    /// Tests pass their own `now_ms` to control expiry without waiting.
+    pub async fn run_retention(&self, now_ms: i64) -> Result<Vec<pb::LogReceipt>, Status> {
+        retention::run_once(&self.state, &self.owner_keys, now_ms).await
     }
 
     /// The log's checkpoint verifier key (for clients and tests).
@@ -199,6 +241,11 @@ impl Node {
     /// The sequencer's counters (for the load generator).
     pub fn sequencer(&self) -> &Sequencer {
         &self.state.sequencer
+    }
+
+    /// The node's metrics (served by [`crate::metrics::serve`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
     }
 
     /// The store (for tests and the load generator).
@@ -212,7 +259,6 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServiceError> {
-        let tls = identity::tls::server_tls(&self.keys_dir)?;
         let limits = self.state.limits.clone();
         let ledger = LedgerServer::new(LedgerService {
             state: self.state.clone(),
@@ -220,24 +266,72 @@ impl Node {
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
 
+        let audit = AuditServer::new(AuditService {
+            state: self.state.clone(),
+        })
+        .max_encoding_message_size(limits.max_message_bytes);
+
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<LedgerServer<LedgerService>>().await;
+        health.set_serving::<AuditServer<AuditService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| ServiceError::Reflection(e.to_string()))?;
 
-        tracing::info!(addr = ?listener.local_addr().ok(), "serving borderlog.v1.Ledger over mTLS");
+        let local = listener.local_addr().ok();
+        // One span per request; the caller's name is recorded once it is authenticated.
+        let mut server = tonic::transport::Server::builder().trace_fn(|request| {
+            tracing::info_span!(
+                "grpc",
+                call = %request.uri().path(),
+                caller = tracing::field::Empty
+            )
+        });
+        if self.state.plaintext {
+            if !local.is_some_and(|a| a.ip().is_loopback()) {
+                return Err(ServiceError::PlaintextNotLoopback(format!("{local:?}")));
+            }
+            tracing::warn!(addr = ?local, "serving borderlog.v1.Ledger in PLAINTEXT on loopback: callers are trusted to name themselves; use mutual TLS for anything but local tools");
+        } else {
+            server = server.tls_config(identity::tls::server_tls(&self.keys_dir)?)?;
+            tracing::info!(addr = ?local, "serving borderlog.v1.Ledger over mTLS");
+        }
+        // The schedule holds the state: it stops with the server, so the store can close.
+        let schedule = match self.retention_interval {
+            Some(every) if !self.owner_keys.0.is_empty() => {
+                let owners: Vec<&str> = self.owner_keys.0.iter().map(|(n, _)| n.as_str()).collect();
+                tracing::info!(
+                    ?owners,
+                    every = %humantime::format_duration(every),
+                    "retention schedule on: erasing expired payloads with these owners' keys"
+                );
+                Some(tokio::spawn(retention::schedule(
+                    self.state.clone(),
+                    self.owner_keys.clone(),
+                    every,
+                )))
+            }
+            _ => {
+                tracing::info!("retention schedule off: owners run `borderlog retention run`");
+                None
+            }
+        };
         // No Nagle: a small reply held back for a delayed ACK costs 40 ms per call.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
-            .tls_config(tls)?
+        let served = server
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
+            .add_service(audit)
             .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
+            .await;
+        if let Some(task) = schedule {
+            task.abort();
+            let _ = task.await;
+        }
+        served?;
         Ok(())
     }
 }
@@ -249,6 +343,31 @@ async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceErro
         .await
         .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))?
         .map_err(ServiceError::from)
+}
+
+/// The sender parties whose partner keys are in `keys_dir`: the server can sign their
+/// retention erasures. Others run retention from their own side.
+fn owner_keys(keys_dir: &Path, registry: &Registry) -> retention::OwnerKeys {
+    let mut keys = Vec::new();
+    for party in registry.parties() {
+        if party.role != pb::Role::Sender {
+            continue;
+        }
+        match identity::keys::load_signing_key(keys_dir, &party.name) {
+            Ok(key) if party.public_key.as_ref() == Some(&key.verifying_key()) => {
+                keys.push((party.name.clone(), key));
+            }
+            Ok(_) => tracing::warn!(
+                owner = party.name,
+                "the key in the keys directory is not this owner's pinned key; retention schedule off for it"
+            ),
+            Err(_) => tracing::info!(
+                owner = party.name,
+                "no key for this owner here: it runs `borderlog retention run` itself"
+            ),
+        }
+    }
+    retention::OwnerKeys(keys)
 }
 
 /// Publishes each sender's policy file from `keys_dir` when the sender has no policy in force
@@ -301,44 +420,72 @@ pub(crate) struct LedgerService {
 
 type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
 
+impl LedgerService {
+    fn finish<T>(
+        &self,
+        call: &'static str,
+        result: Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        finish(&self.state, call, result)
+    }
+}
+
+/// Counts a finished call by its status code and wraps its reply.
+fn finish<T>(
+    state: &State,
+    call: &'static str,
+    result: Result<T, Status>,
+) -> Result<Response<T>, Status> {
+    let code = result
+        .as_ref()
+        .map_or_else(Status::code, |_| tonic::Code::Ok);
+    state.metrics.request(call, code);
+    result.map(Response::new)
+}
+
 #[tonic::async_trait]
 impl Ledger for LedgerService {
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::submit::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::submit::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Submit", result.await)
     }
 
     async fn acknowledge(
         &self,
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::acknowledge::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::acknowledge::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Acknowledge", result.await)
     }
 
     async fn publish_policy(
         &self,
         request: Request<pb::PublishPolicyRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::publish_policy::handle(&self.state, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::publish_policy::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("PublishPolicy", result.await)
     }
 
     async fn get_entry(
         &self,
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::EntryResponse>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::get_entry::handle(&self.state, &caller, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| cmd::get_entry::handle(&self.state, &caller, request.into_inner()));
+        self.finish("GetEntry", result)
     }
 
     type ListEntriesStream = EntryStream;
@@ -347,32 +494,87 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<Self::ListEntriesStream>, Status> {
-        let caller = Caller::authenticate(&self.state, &request)?;
-        cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
-            .map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| {
+                cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
+            });
+        self.finish("ListEntries", result)
     }
 
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_checkpoint::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_checkpoint::handle(&self.state, request.into_inner()));
+        self.finish("GetCheckpoint", result)
     }
 
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::InclusionProof>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_inclusion_proof::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_inclusion_proof::handle(&self.state, request.into_inner()));
+        self.finish("GetInclusionProof", result)
+    }
+
+    async fn redact(
+        &self,
+        request: Request<pb::RedactRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::redact::handle(&self.state, &caller, request.into_inner()).await
+        };
+        self.finish("Redact", result.await)
+    }
+
+    async fn list_expired(
+        &self,
+        request: Request<pb::ListExpiredRequest>,
+    ) -> Result<Response<pb::ListExpiredResponse>, Status> {
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::list_expired::handle(self.state.clone(), &caller, request.into_inner()).await
+        };
+        self.finish("ListExpired", result.await)
     }
 
     async fn get_consistency_proof(
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
-        Caller::authenticate(&self.state, &request)?;
-        cmd::get_consistency_proof::handle(&self.state, request.into_inner()).map(Response::new)
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|_| cmd::get_consistency_proof::handle(&self.state, request.into_inner()));
+        self.finish("GetConsistencyProof", result)
+    }
+}
+
+/// The `borderlog.v1.Audit` implementation: exports for offline verification.
+pub(crate) struct AuditService {
+    state: Arc<State>,
+}
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportRecord, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    type ExportStream = ExportStream;
+
+    async fn export(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| {
+                cmd::export::handle(self.state.clone(), caller, request.into_inner())
+            });
+        finish(&self.state, "Export", result)
     }
 }

@@ -9,13 +9,16 @@ use super::RequestError;
 use super::error::Refused;
 use crate::format::FormatError;
 use crate::guard::FindingClass;
+use crate::retention::RetentionError;
 use crate::sequencer::SequencerError;
 use crate::store::StoreError;
 
 impl From<RequestError> for Status {
     fn from(err: RequestError) -> Status {
         let code = match &err {
-            RequestError::NoCertificate | RequestError::UnknownCaller(_) => Code::Unauthenticated,
+            RequestError::NoCertificate
+            | RequestError::NoPlaintextIdentity
+            | RequestError::UnknownCaller(_) => Code::Unauthenticated,
             RequestError::Forbidden(_) => Code::PermissionDenied,
             RequestError::Invalid { .. } | RequestError::BadSignature(_) => Code::InvalidArgument,
             RequestError::NotFound(_) => Code::NotFound,
@@ -76,6 +79,7 @@ impl From<SequencerError> for Status {
                     crate::format::entry::Claim::ReceiptFor(_) => {
                         "this disclosure is already acknowledged"
                     }
+                    crate::format::entry::Claim::RedactionOf(_) => "this item is already erased",
                 };
                 Status::already_exists(format!("{what} (entry {})", index.0))
             }
@@ -95,6 +99,18 @@ impl From<StoreError> for Status {
     fn from(err: StoreError) -> Status {
         tracing::error!(error = %err, "store error while serving a request");
         Status::internal(format!("ledger store error: {err}"))
+    }
+}
+
+impl From<RetentionError> for Status {
+    fn from(err: RetentionError) -> Status {
+        match err {
+            RetentionError::Store(e) => e.into(),
+            RetentionError::Format(e) => {
+                tracing::error!(error = %e, "a stored entry does not decode");
+                Status::internal(format!("a stored entry does not decode: {e}"))
+            }
+        }
     }
 }
 

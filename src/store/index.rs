@@ -8,7 +8,7 @@
 //! | `entries` | u64 BE index | location (16) `\|\|` leaf hash (32) |
 //! | `nodes` | level u8 `\|\|` u64 BE node index | 32-byte hash of that perfect subtree |
 //! | `leaves` | leaf hash (32) | u64 BE index |
-//! | `payloads` | commitment (32) | location (16) |
+//! | `payloads` | commitment (32) | location (16) of a payload not erased |
 //! | `checkpoints` | u64 BE tree size | checkpoint note text |
 //! | `claims` | [`Claim::key`] | u64 BE index |
 //! | `by_party` | party `\|\|` 0x00 `\|\|` u64 BE index | i32 BE entry kind |
@@ -36,7 +36,8 @@ use super::segment::{
 use super::{IndexAction, StoreError};
 
 /// Bump when any key or value layout changes: an index of another version is rebuilt.
-const INDEX_VERSION: u32 = 1;
+/// 2: claims of redactions; `payloads` holds only payloads not erased.
+const INDEX_VERSION: u32 = 2;
 const META_VERSION: &[u8] = b"version";
 const META_APPLIED: &[u8] = b"applied_size";
 
@@ -319,6 +320,15 @@ impl Index {
         Ok(())
     }
 
+    /// Forgets the locations of erased payloads. Called only once their erasure is durable,
+    /// so a location in the index always means "check this record" to recovery.
+    pub fn drop_payloads(&self, commitments: &[Hash]) -> Result<(), StoreError> {
+        for c in commitments {
+            self.payloads.remove(c)?;
+        }
+        Ok(())
+    }
+
     /// Flushes sled's buffers; only on close, never per append (the segments are durable).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
@@ -428,8 +438,12 @@ impl Replayer<'_> {
             len: rec.body.len() as u32,
         };
         self.pending_records += 1;
+        if !rec.intact {
+            // Recovery finished every torn erasure before indexing.
+            return Err(corrupt("checksum mismatch".into()));
+        }
         match rec.kind {
-            RecordKind::Payload | RecordKind::ErasedPayload => {
+            RecordKind::Payload => {
                 let commitment = rec
                     .body
                     .get(..32)
@@ -438,6 +452,8 @@ impl Replayer<'_> {
                     .ok_or_else(|| corrupt("payload record too short".into()))?;
                 self.pending.add_payload(&commitment, loc);
             }
+            // Nothing to find there any more; the Redaction entry says why.
+            RecordKind::ErasedPayload => {}
             RecordKind::Entry => {
                 let e = entry::decode(&rec.body).map_err(|e| corrupt(e.to_string()))?;
                 if e.index != self.frontier.size().0 {

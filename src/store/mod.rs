@@ -16,6 +16,12 @@
 //! committed data is an error), then the index is checked against them and caught up, or
 //! deleted and rebuilt when it is unreadable or disagrees.
 //!
+//! Erasure: a Redaction entry and the erasure of the payload it names are one promise the
+//! store keeps itself. [`Store::append`] erases (overwrites in place, fdatasync) the payload of
+//! every Redaction entry in the batch before the batch becomes visible; [`Store::open`]
+//! finishes any erasure a crash interrupted, so on every open each Redaction entry's payload
+//! is gone from the segments, and the index never held content to begin with.
+//!
 //! One writer (the sequencer) calls [`Store::append`]; any number of readers call the other
 //! methods concurrently. A batch becomes visible to readers only once it is synced to the
 //! segments and indexed.
@@ -31,6 +37,7 @@ mod index;
 mod segment;
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -189,6 +196,9 @@ pub struct OpenReport {
     pub cut_bytes: u64,
     /// What was done to bring the sled index level with the segments.
     pub index: IndexAction,
+    /// Payloads named by a Redaction entry but still in the segments (a crash came between
+    /// the entry and the overwrite, or during the overwrite), erased on open.
+    pub erasures_finished: usize,
 }
 
 /// How the sled index was brought level with the segments on open.
@@ -227,6 +237,9 @@ pub struct Store {
     writer: Mutex<Writer>,
     /// Entries visible to readers: advanced only after the batch is synced and indexed.
     size: AtomicU64,
+    /// Payload reads hold it shared and erasures exclusively, so no reader sees a record
+    /// half overwritten.
+    erasure: RwLock<()>,
     report: OpenReport,
     /// Held (flock) for the store's lifetime so no second store recovers or rebuilds under us.
     _lock: File,
@@ -275,7 +288,7 @@ impl Store {
             .cloned()
             .ok_or_else(|| StoreError::IndexInconsistent("no segment after recovery".into()))?;
         let files = recovered.segments.iter().map(|s| s.file.clone()).collect();
-        Ok(Store {
+        let mut store = Store {
             index,
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
@@ -285,13 +298,84 @@ impl Store {
                 poisoned: false,
             }),
             size: AtomicU64::new(recovered.size),
+            erasure: RwLock::new(()),
             report: OpenReport {
                 size: TreeSize(recovered.size),
                 cut_bytes: recovered.cut_bytes,
                 index: action,
+                erasures_finished: recovered.torn_erasures,
             },
             _lock: lock,
-        })
+        };
+        store.report.erasures_finished += store.finish_erasures()?;
+        Ok(store)
+    }
+
+    /// Erases the payload of every Redaction entry whose payload is still stored: the crash
+    /// recovery of an append that wrote its Redaction entries but not (all of) their erasure.
+    /// Returns how many payloads it erased.
+    fn finish_erasures(&self) -> Result<usize, StoreError> {
+        let redactions = self.scan(LeafIndex(0), None, &[pb::EntryKind::Redaction], usize::MAX)?;
+        let mut commitments = Vec::new();
+        for index in redactions {
+            let bytes = self.entry(index)?.ok_or_else(|| {
+                StoreError::IndexInconsistent(format!("redaction entry {} vanished", index.0))
+            })?;
+            let e = entry::decode(&bytes)?;
+            commitments.extend(index_keys(&e)?.commitments);
+        }
+        let erased = self.erase(&commitments)?;
+        if erased > 0 {
+            tracing::warn!(
+                erased,
+                "finished erasing payloads whose Redaction entries were written before a crash"
+            );
+        }
+        Ok(erased)
+    }
+
+    /// Overwrites the stored payloads of `commitments` in place — same length, kind
+    /// ErasedPayload, salt and content zeroed, new checksum — fdatasyncs every file touched,
+    /// and only then drops them from the index. That order means the index names a payload
+    /// until its erasure is durable, so a crash in between is found and finished on open.
+    /// Already erased or unknown commitments are skipped. Returns how many were erased.
+    fn erase(&self, commitments: &[Hash]) -> Result<usize, StoreError> {
+        let mut touched: Vec<u32> = Vec::new();
+        let mut dropped = Vec::new();
+        {
+            let _guard = self.erasure.write().unwrap_or_else(|e| e.into_inner());
+            for commitment in commitments {
+                let Some(loc) = self.index.payload(commitment)? else {
+                    continue;
+                };
+                let file = self.file(loc.segment)?;
+                let rec = segment::read_record(
+                    &file,
+                    loc.segment,
+                    loc.offset,
+                    loc.len,
+                    &[RecordKind::Payload, RecordKind::ErasedPayload],
+                )?;
+                if rec.kind == RecordKind::Payload {
+                    let erased = segment::erased_record(commitment, loc.len)?;
+                    file.write_all_at(&erased, loc.offset).map_err(io(format!(
+                        "erasing a payload in segment {} at offset {}",
+                        loc.segment, loc.offset
+                    )))?;
+                    if !touched.contains(&loc.segment) {
+                        touched.push(loc.segment);
+                    }
+                }
+                dropped.push(*commitment);
+            }
+            for id in &touched {
+                self.file(*id)?
+                    .sync_data()
+                    .map_err(io(format!("syncing segment {id} after an erasure")))?;
+            }
+        }
+        self.index.drop_payloads(&dropped)?;
+        Ok(dropped.len())
     }
 
     /// What opening this store found and did (tail cut, index caught up or rebuilt).
@@ -346,6 +430,7 @@ impl Store {
         let mut leaves = Vec::with_capacity(entries.len());
         let mut keys = Vec::with_capacity(entries.len());
         let mut batch_claims: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut redacted: Vec<Hash> = Vec::new();
         for (i, bytes) in entries.iter().enumerate() {
             let position = base + i as u64;
             let malformed = |source| StoreError::MalformedEntry { position, source };
@@ -367,6 +452,9 @@ impl Store {
                 });
             }
             let k = index_keys(&e).map_err(malformed)?;
+            if let Some(pb::entry::Kind::Redaction(_)) = e.kind {
+                redacted.extend_from_slice(&k.commitments);
+            }
             for c in &k.claims {
                 let key = c.key();
                 let held = match batch_claims.iter().find(|(k2, _)| *k2 == key) {
@@ -453,6 +541,12 @@ impl Store {
             w.poisoned = true;
             return Err(e);
         }
+        // The Redaction entries are durable: now erase what they name, before anyone sees them.
+        if let Err(e) = self.erase(&redacted) {
+            // Reopening finishes the erasure (`finish_erasures`).
+            w.poisoned = true;
+            return Err(e);
+        }
 
         w.frontier = frontier;
         w.tip = prev;
@@ -513,6 +607,7 @@ impl Store {
 
     /// The payload committed to by `commitment`; None if unknown or erased.
     pub fn payload(&self, commitment: &Hash) -> Result<Option<Payload>, StoreError> {
+        let _guard = self.erasure.read().unwrap_or_else(|e| e.into_inner());
         let Some(loc) = self.index.payload(commitment)? else {
             return Ok(None);
         };
@@ -572,6 +667,35 @@ impl Store {
             .transpose()
     }
 
+    /// The checkpoints stored at sizes in `[from, to]`, ascending, at most `limit` of them:
+    /// every signed tree head, for exports and audits.
+    pub fn checkpoints(
+        &self,
+        from: TreeSize,
+        to: TreeSize,
+        limit: usize,
+    ) -> Result<Vec<(TreeSize, String)>, StoreError> {
+        let to = to.0.min(self.size().0);
+        let mut out = Vec::new();
+        if from.0 > to {
+            return Ok(out);
+        }
+        for kv in self
+            .index
+            .checkpoints
+            .range(from.0.to_be_bytes()..=to.to_be_bytes())
+            .take(limit)
+        {
+            let (k, v) = kv?;
+            let size = index_suffix(&k)?;
+            let note = String::from_utf8(v.to_vec()).map_err(|_| {
+                StoreError::IndexInconsistent("a checkpoint in the index is not UTF-8".into())
+            })?;
+            out.push((TreeSize(size), note));
+        }
+        Ok(out)
+    }
+
     fn check_size(&self, size: TreeSize) -> Result<(), StoreError> {
         let current = self.size().0;
         if size.0 > current {
@@ -609,6 +733,11 @@ impl Store {
     pub fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError> {
         self.check_size(new)?;
         consistency::prove(&SledNodes(&self.index.nodes), old, new)
+    }
+
+    /// The Redaction entry that erased the item with this commitment, if any.
+    pub fn redaction_of(&self, commitment: &Hash) -> Result<Option<LeafIndex>, StoreError> {
+        self.claimed(&Claim::RedactionOf(*commitment))
     }
 
     /// The entry that holds `claim`, if any: a replayed nonce, a second receipt.
@@ -812,6 +941,24 @@ mod tests {
         (e.encode_to_vec(), p)
     }
 
+    /// A redaction at `index` of the item with `commitment` (unsigned: the store does not
+    /// check signatures, the service does).
+    fn redaction(index: u64, prev: &Hash, commitment: &Hash) -> Vec<u8> {
+        pb::Entry {
+            index,
+            time_ms: 6,
+            prev_leaf_hash: prev.to_vec(),
+            kind: Some(pb::entry::Kind::Redaction(pb::Redaction {
+                disclosure_index: 0,
+                commitment: commitment.to_vec(),
+                owner: "vendor".into(),
+                reason: "test".into(),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    }
+
     #[test]
     fn payload_erased_in_place_reads_as_gone_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -828,21 +975,23 @@ mod tests {
                 .unwrap();
             assert_eq!(store.payload(&p0.commitment).unwrap(), Some(p0.clone()));
 
-            // What the erasure issue will do: same length, new kind, zeroed salt and content,
-            // new crc, written over the record where it stands.
+            // A Redaction entry erases the payload it names, in place, as it is appended.
             let loc = store.index.payload(&p0.commitment).unwrap().unwrap();
-            let zeros = vec![0u8; SALT_LEN + p0.content.len()];
-            let mut rec = Vec::new();
-            segment::encode_record(
-                &mut rec,
-                RecordKind::ErasedPayload,
-                &[&p0.commitment, &zeros],
-            )
-            .unwrap();
-            assert_eq!(rec.len() as u64, loc.end() - loc.offset);
+            let red = redaction(2, &leaf_hash(&e1), &p0.commitment);
+            store.append(&[red], &[], note).unwrap();
+            assert_eq!(
+                store.redaction_of(&p0.commitment).unwrap(),
+                Some(LeafIndex(2))
+            );
             let file = store.file(loc.segment).unwrap();
-            file.write_all_at(&rec, loc.offset).unwrap();
-            file.sync_data().unwrap();
+            let mut rec = vec![0u8; (loc.end() - loc.offset) as usize];
+            file.read_exact_at(&mut rec, loc.offset).unwrap();
+            assert_eq!(
+                rec,
+                segment::erased_record(&p0.commitment, loc.len).unwrap(),
+                "same length, new kind, zeroed salt and content, new crc"
+            );
+            assert_eq!(store.index.payload(&p0.commitment).unwrap(), None);
 
             assert_eq!(store.payload(&p0.commitment).unwrap(), None);
             assert_eq!(store.payload(&p1.commitment).unwrap(), Some(p1.clone()));
@@ -850,7 +999,8 @@ mod tests {
         }
         std::fs::remove_dir_all(dir.path().join("index")).unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        assert_eq!(store.size(), TreeSize(2));
+        assert_eq!(store.size(), TreeSize(3));
+        assert_eq!(store.open_report().erasures_finished, 0);
         assert_eq!(store.payload(&p0.commitment).unwrap(), None);
         assert_eq!(store.payload(&p1.commitment).unwrap(), Some(p1));
         assert_eq!(store.entry(LeafIndex(1)).unwrap(), Some(e1));

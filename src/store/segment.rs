@@ -46,7 +46,12 @@
 //!
 //! A Payload record becomes an ErasedPayload record of the same length by rewriting its kind,
 //! salt and content (zeroed) and its crc: nothing else in the file moves, so every location in
-//! the index stays valid.
+//! the index stays valid. The erasure is one positioned write (then fdatasync) made only after
+//! the Redaction entry that orders it is durable. Its length field and commitment are rewritten
+//! with the bytes they already hold, so a write torn by a crash leaves a record whose frame is
+//! intact but whose checksum fails: recovery accepts such a payload record only when a
+//! committed Redaction entry names its commitment, and finishes the erasure; anywhere else a
+//! checksum failure is damage, as before.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom};
@@ -54,9 +59,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
 use crate::format::entry;
-use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, leaf_hash};
+use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, hash_from_slice, leaf_hash};
 use crate::format::tree::Frontier;
+use crate::pb;
 
 use super::StoreError;
 
@@ -164,6 +172,9 @@ pub(crate) struct RawRecord {
     pub offset: u64,
     pub kind: RecordKind,
     pub body: Vec<u8>,
+    /// False for a payload record whose checksum fails: possibly an erasure torn by a crash,
+    /// which only [`recover`] may accept (every other reader treats it as damage).
+    pub intact: bool,
 }
 
 impl RawRecord {
@@ -237,12 +248,7 @@ pub(crate) fn scan_file(
         r.read_exact(&mut body)
             .map_err(io(format!("reading segment {name} at offset {offset}")))?;
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        if checksum(kind, &body) != crc {
-            return Ok(ScanEnd::Bad {
-                offset,
-                reason: "checksum mismatch".into(),
-            });
-        }
+        let intact = checksum(kind, &body) == crc;
         let Some(kind) = RecordKind::from_byte(kind) else {
             // parse_header checked the kind already.
             return Ok(ScanEnd::Bad {
@@ -250,7 +256,20 @@ pub(crate) fn scan_file(
                 reason: format!("unknown record kind {kind}"),
             });
         };
-        let rec = RawRecord { offset, kind, body };
+        let maybe_torn_erasure = matches!(kind, RecordKind::Payload | RecordKind::ErasedPayload)
+            && body.len() >= PAYLOAD_PREFIX_LEN;
+        if !intact && !maybe_torn_erasure {
+            return Ok(ScanEnd::Bad {
+                offset,
+                reason: "checksum mismatch".into(),
+            });
+        }
+        let rec = RawRecord {
+            offset,
+            kind,
+            body,
+            intact,
+        };
         offset += rec.framed_len();
         f(rec)?;
     }
@@ -325,7 +344,29 @@ pub(crate) fn read_record(
     if checksum(header[8], &body) != crc {
         return Err(corrupt("checksum mismatch".into()));
     }
-    Ok(RawRecord { offset, kind, body })
+    Ok(RawRecord {
+        offset,
+        kind,
+        body,
+        intact: true,
+    })
+}
+
+/// The ErasedPayload record that replaces a payload record of body length `len` committing to
+/// `commitment`: same length, so it is written over the original in place.
+pub(crate) fn erased_record(commitment: &Hash, len: u32) -> Result<Vec<u8>, StoreError> {
+    let zeros = (len as usize)
+        .checked_sub(32)
+        .filter(|n| *n >= SALT_LEN)
+        .map(|n| vec![0u8; n])
+        .ok_or(StoreError::Corrupt {
+            segment: u32::MAX,
+            offset: 0,
+            reason: format!("a payload record of {len} bytes is shorter than commitment and salt"),
+        })?;
+    let mut out = Vec::with_capacity(HEADER_LEN as usize + len as usize);
+    encode_record(&mut out, RecordKind::ErasedPayload, &[commitment, &zeros])?;
+    Ok(out)
 }
 
 fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
@@ -360,6 +401,8 @@ pub(crate) struct Recovered {
     pub frontier: Frontier,
     /// Bytes of uncommitted tail cut off the last segment.
     pub cut_bytes: u64,
+    /// Payload records whose erasure a crash tore, rewritten as erased.
+    pub torn_erasures: usize,
 }
 
 /// Lists segment ids in `seg_dir`, checking that they run from 0 without a gap.
@@ -418,6 +461,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             tip: ZERO_HASH,
             frontier: Frontier::new(),
             cut_bytes: 0,
+            torn_erasures: 0,
         });
     }
 
@@ -428,6 +472,10 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
     let mut tip = ZERO_HASH;
     // The tree's right edge, so the index's Merkle nodes can be checked against the segments.
     let mut frontier = Frontier::new();
+    // Commitments of committed Redaction entries, and committed payload records whose checksum
+    // fails (segment, offset, body length, commitment): each must be a torn erasure.
+    let mut redacted: HashSet<Hash> = HashSet::new();
+    let mut torn: Vec<(usize, u64, u32, Hash)> = Vec::new();
     let last_id = ids.len() as u32 - 1;
     for id in ids {
         let name = file_name(id);
@@ -450,6 +498,8 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         let mut pending_size = size;
         let mut pending_tip = tip;
         let mut pending_frontier = frontier.clone();
+        let mut pending_redacted: Vec<Hash> = Vec::new();
+        let mut pending_torn: Vec<(usize, u64, u32, Hash)> = Vec::new();
         let mut committed_end = 0u64;
         let end = scan_file(&file, &name, 0, |rec| {
             let corrupt = |reason: String| StoreError::Corrupt {
@@ -475,6 +525,11 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                             hex::encode(pending_tip)
                         )));
                     }
+                    if let Some(pb::entry::Kind::Redaction(r)) = &e.kind
+                        && let Ok(c) = hash_from_slice(&r.commitment)
+                    {
+                        pending_redacted.push(c);
+                    }
                     pending_tip = leaf_hash(&rec.body);
                     pending_frontier.push(pending_tip);
                     pending_size += 1;
@@ -486,6 +541,11 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                             rec.body.len()
                         )));
                     }
+                    if !rec.intact {
+                        let c =
+                            hash_from_slice(&rec.body[..32]).map_err(|e| corrupt(e.to_string()))?;
+                        pending_torn.push((segments.len(), rec.offset, rec.body.len() as u32, c));
+                    }
                 }
                 RecordKind::Checkpoint => {
                     if std::str::from_utf8(&rec.body).is_err() {
@@ -494,6 +554,8 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                     size = pending_size;
                     tip = pending_tip;
                     frontier = pending_frontier.clone();
+                    redacted.extend(pending_redacted.drain(..));
+                    torn.append(&mut pending_torn);
                     committed_end = rec.offset + rec.framed_len();
                 }
                 RecordKind::Cosignature => {}
@@ -501,6 +563,21 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             Ok(())
         })?;
 
+        // A checksum-failing payload record after the last checkpoint is where the tail went
+        // bad, if nothing went bad earlier.
+        let end = match (pending_torn.first(), end) {
+            (Some(&(_, at, _, _)), ScanEnd::Eof) => ScanEnd::Bad {
+                offset: at,
+                reason: "checksum mismatch".into(),
+            },
+            (Some(&(_, at, _, _)), ScanEnd::Bad { offset, reason }) if at < offset => {
+                ScanEnd::Bad {
+                    offset: at,
+                    reason: format!("checksum mismatch (and {reason} at offset {offset})"),
+                }
+            }
+            (_, end) => end,
+        };
         if let ScanEnd::Bad { offset, reason } = &end {
             if !is_last {
                 return Err(StoreError::Corrupt {
@@ -552,12 +629,40 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             len: committed_end,
         });
     }
+
+    // Finish the erasures a crash tore; any other checksum failure is damage.
+    for &(seg, offset, len, commitment) in &torn {
+        let segment = &segments[seg];
+        if !redacted.contains(&commitment) {
+            return Err(StoreError::Corrupt {
+                segment: segment.id,
+                offset,
+                reason: "checksum mismatch in a payload record that no Redaction entry erases"
+                    .into(),
+            });
+        }
+        let name = file_name(segment.id);
+        tracing::warn!(
+            segment = %name,
+            offset,
+            "finishing the erasure of payload {} that a crash interrupted",
+            hex::encode(commitment)
+        );
+        segment
+            .file
+            .write_all_at(&erased_record(&commitment, len)?, offset)
+            .and_then(|_| segment.file.sync_data())
+            .map_err(io(format!(
+                "finishing an erasure in {name} at offset {offset}"
+            )))?;
+    }
     Ok(Recovered {
         segments,
         size,
         tip,
         frontier,
         cut_bytes,
+        torn_erasures: torn.len(),
     })
 }
 

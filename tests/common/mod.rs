@@ -11,12 +11,10 @@ use borderlog::format::note::{KeyType, Verifier};
 use borderlog::format::tree::MemoryTree;
 use borderlog::format::{TreeSize, entry, tree};
 use borderlog::identity::{self, InitOptions, Registry};
-use borderlog::pb::ledger_client::LedgerClient;
 use borderlog::pb::{self};
 use borderlog::service::{Node, NodeConfig};
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 pub const SENDER: &str = "vendor-research";
 pub const RECIPIENT: &str = "police-network";
@@ -92,7 +90,7 @@ impl TestServer {
     }
 
     /// A client authenticated as `name`.
-    pub async fn client(&self, name: &str) -> LedgerClient<Channel> {
+    pub async fn client(&self, name: &str) -> client::Api {
         client::connect(&self.addr, &self.keys, name)
             .await
             .expect("connect")
@@ -164,10 +162,7 @@ pub use borderlog::clock::now_ms;
 /// Reads the whole log as `who` and checks it as an auditor would: contiguous indexes,
 /// leaf hashes, the prev_leaf_hash chain, non-decreasing times, and the Merkle root against
 /// the latest signed checkpoint. Returns the checkpoint and the leaf hashes.
-pub async fn verify_chain(
-    api: &mut LedgerClient<Channel>,
-    log: &Verifier,
-) -> (Checkpoint, Vec<[u8; 32]>) {
+pub async fn verify_chain(api: &mut client::Api, log: &Verifier) -> (Checkpoint, Vec<[u8; 32]>) {
     let latest = api
         .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
         .await

@@ -68,6 +68,7 @@ fn parse(
     let (_, key) = partner(state, &caller.name, "recipient")?;
     let payload = signature::index_and_hash(index.0, &stored_hash);
     signature::verify(key, Purpose::Receipt, &payload, &request.signature).map_err(|_| {
+        state.metrics.signature_failure("Acknowledge");
         RequestError::BadSignature(format!(
             "the receipt signature does not verify under {}'s key; sign \"borderlog/receipt/v1\\n\" || u64be(index) || leaf_hash",
             caller.name

@@ -56,12 +56,21 @@ pub(crate) fn read(
                 commitment: item.commitment.clone(),
                 payload: None,
                 withheld: String::new(),
+                erased_by: 0,
             };
-            if !visible {
+            let commitment = crate::format::hash::hash_from_slice(&item.commitment)?;
+            if let Some(redaction) = state.store.redaction_of(&commitment)? {
+                // Erasure is on the record for everyone who may read the disclosure.
+                stored.erased_by = redaction.0;
+                stored.withheld = format!(
+                    "erased by entry {}: {}",
+                    redaction.0,
+                    redaction_reason(state, redaction)?
+                );
+            } else if !visible {
                 stored.withheld =
                     "payloads are visible only to the disclosure's sender and recipient".into();
             } else {
-                let commitment = crate::format::hash::hash_from_slice(&item.commitment)?;
                 match state.store.payload(&commitment)? {
                     Some(p) => {
                         stored.payload = Some(pb::ItemPayload {
@@ -81,4 +90,16 @@ pub(crate) fn read(
         entry: bytes,
         items,
     }))
+}
+
+/// The reason recorded in Redaction entry `index`.
+fn redaction_reason(state: &State, index: LeafIndex) -> Result<String, Status> {
+    let bytes = state.store.entry(index)?.unwrap_or_default();
+    match entry::decode(&bytes)?.kind {
+        Some(pb::entry::Kind::Redaction(r)) => Ok(r.reason),
+        _ => Err(Status::internal(format!(
+            "the index names entry {} as a redaction, but it is not one",
+            index.0
+        ))),
+    }
 }

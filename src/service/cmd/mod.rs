@@ -1,12 +1,15 @@
 //! One file per call of `borderlog.v1.Ledger`, each parse → apply → reply.
 
 pub mod acknowledge;
+pub mod export;
 pub mod get_checkpoint;
 pub mod get_consistency_proof;
 pub mod get_entry;
 pub mod get_inclusion_proof;
 pub mod list_entries;
+pub mod list_expired;
 pub mod publish_policy;
+pub mod redact;
 pub mod submit;
 
 use tonic::Status;

@@ -30,6 +30,7 @@ pub(crate) fn parse(
 ) -> Result<Append, RequestError> {
     let (_, key) = partner(state, owner, "owner")?;
     signature::verify(key, Purpose::Policy, &request.policy, &request.signature).map_err(|_| {
+        state.metrics.signature_failure("PublishPolicy");
         RequestError::BadSignature(format!(
             "the policy signature does not verify under {owner}'s key; sign \"borderlog/policy/v1\\n\" || policy bytes with that key"
         ))

@@ -81,7 +81,7 @@ pub async fn handle(
                 index: appended.index,
                 policy_hash: policy.hash(),
                 policy_version: policy.version().to_owned(),
-                findings,
+                findings: count_refusal(state, findings),
             })
             .into()),
         };
@@ -89,6 +89,21 @@ pub async fn handle(
     Err(Status::aborted(format!(
         "the screening policy changed {SCREEN_ATTEMPTS} times while this disclosure was screened; nothing was appended, submit it again"
     )))
+}
+
+/// Counts each finding of a refusal by rule, and passes them on.
+fn count_refusal(
+    state: &State,
+    findings: Vec<(u32, guard::Finding)>,
+) -> Vec<(u32, guard::Finding)> {
+    for (_, finding) in &findings {
+        state
+            .metrics
+            .refusals
+            .get_or_create(&crate::metrics::Metrics::label("rule", finding.rule))
+            .inc();
+    }
+    findings
 }
 
 /// Screens on the blocking pool when the payloads are large, so a big disclosure does not
@@ -290,6 +305,7 @@ fn parse(
     }
     signature::verify(sender_key, Purpose::Disclosure, &request.body, &request.signature).map_err(
         |_| {
+            state.metrics.signature_failure("Submit");
             RequestError::BadSignature(format!(
                 "the disclosure signature does not verify under {}'s key pinned in the genesis entry; sign \"borderlog/disclosure/v1\\n\" || body with that key",
                 body.sender
