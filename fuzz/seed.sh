@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds fuzz/seeds/<target>/ from real data: the repository's vectors, corpus and examples,
-# and a log written by a real `borderlog serve` (a disclosure, a refusal, a receipt, the
-# policy entry and their checkpoints). The seeds are committed; run this after a format change.
+# and a log written by a real `borderlog serve` (a disclosure, a refusal, a receipt, a
+# redaction, the policy entry and their checkpoints). The seeds are committed; run this after a format change.
 #
 # usage: fuzz/seed.sh [path/to/borderlog]   (default: builds and uses the debug binary)
 set -euo pipefail
@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A real log: the README walkthrough on a private port.
+# A real log: the README walkthrough (and an erasure) on a private port.
 port=$((20000 + RANDOM % 20000))
 addr="127.0.0.1:$port"
 cd "$work"
@@ -37,6 +37,7 @@ done
 "$bin" submit "$root/examples/indicator-to-campaign-relationship.json" --tlp green \
   --keys keys --addr "$addr" >/dev/null 2>&1 || true # refused: a Refusal entry
 "$bin" ack 2 --keys keys --addr "$addr" >/dev/null
+"$bin" redact --entry 2 --item 0 --reason "fuzz seed" --keys keys --addr "$addr" >/dev/null
 "$bin" checkpoint --keys keys --addr "$addr" --json >checkpoint.json
 kill "$server" && wait "$server" 2>/dev/null || true
 # A policy with a customer register in force (written after the run, so the log above used
@@ -59,9 +60,11 @@ def put(target, data):
 # The real log's records: entries, checkpoint notes; the segment itself (one file, prefix 0).
 seg = open(os.path.join(work, "data/segments/00000000.seg"), "rb").read()
 put("segment", b"\x00" + seg)
-off, ends = 0, []
+off, ends, erased = 0, [], []
 while off < len(seg):
     length, _crc, kind = struct.unpack_from("<IIB", seg, off)
+    if kind == 5:
+        erased.append(off)
     body = seg[off + 9: off + 9 + length]
     off += 9 + length
     if kind == 1:
@@ -70,6 +73,11 @@ while off < len(seg):
         put("note", body)
         put("checkpoint", body)
         ends.append(off)
+# An erasure torn by a crash (its checksum no longer matches): recovery must finish it.
+for at in erased:
+    torn = bytearray(seg)
+    torn[at + 4] ^= 0xFF
+    put("segment", b"\x00" + bytes(torn))
 # The same log torn inside its last batch, and split over two segments at a batch boundary.
 put("segment", b"\x00" + seg[: (ends[-2] + ends[-1]) // 2])
 first = seg[: ends[0]]

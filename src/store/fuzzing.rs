@@ -20,6 +20,8 @@ pub struct Recovery {
     pub segment_lens: Vec<u64>,
     /// Bytes of uncommitted tail cut off the last segment.
     pub cut_bytes: u64,
+    /// Payload records whose erasure a crash tore, rewritten as erased.
+    pub torn_erasures: usize,
 }
 
 /// Runs the store's recovery on `seg_dir` (cutting an uncommitted tail, as on open).
@@ -29,6 +31,7 @@ pub fn recover(seg_dir: &Path) -> Result<Recovery, StoreError> {
         size: r.size,
         segment_lens: r.segments.iter().map(|s| s.len).collect(),
         cut_bytes: r.cut_bytes,
+        torn_erasures: r.torn_erasures,
     })
 }
 
@@ -41,6 +44,9 @@ pub struct Record {
     pub kind: u8,
     /// The record's body.
     pub body: Vec<u8>,
+    /// False for a payload record whose checksum fails (a possibly torn erasure, which only
+    /// recovery may accept).
+    pub intact: bool,
 }
 
 /// Scans `file` from the start: the valid records in order, and where and why the scan
@@ -52,6 +58,7 @@ pub fn scan(file: &File) -> Result<(Vec<Record>, Option<(u64, String)>), StoreEr
             offset: r.offset,
             kind: r.kind as u8,
             body: r.body,
+            intact: r.intact,
         });
         Ok(())
     })?;
@@ -63,7 +70,7 @@ pub fn scan(file: &File) -> Result<(Vec<Record>, Option<(u64, String)>), StoreEr
 }
 
 /// Reads the record at `offset` with the positioned reader the store uses after open, which
-/// must accept exactly what the scan accepted (`len` is the body length the index would hold).
+/// must accept exactly the intact records the scan accepted (`len` is the body length the index would hold).
 pub fn read_record(file: &File, offset: u64, len: u32) -> Result<Record, StoreError> {
     const ANY: [RecordKind; 5] = [
         RecordKind::Entry,
@@ -77,5 +84,6 @@ pub fn read_record(file: &File, offset: u64, len: u32) -> Result<Record, StoreEr
         offset: r.offset,
         kind: r.kind as u8,
         body: r.body,
+        intact: r.intact,
     })
 }
