@@ -8,8 +8,11 @@ mod harness;
 
 use std::path::Path;
 
+/// A harness: arbitrary bytes in, a panic only on a bug.
+type Harness = fn(&[u8]);
+
 /// Every fuzz target with its harness.
-const TARGETS: [(&str, fn(&[u8])); 7] = [
+const TARGETS: [(&str, Harness); 7] = [
     ("entry", harness::entry),
     ("note", harness::note),
     ("checkpoint", harness::checkpoint),
@@ -20,7 +23,7 @@ const TARGETS: [(&str, fn(&[u8])); 7] = [
 ];
 
 /// Runs `target`'s harness on every file in `dir` (if it exists); returns how many.
-fn replay(dir: &Path, target: &str, harness: fn(&[u8])) -> usize {
+fn replay(dir: &Path, target: &str, harness: Harness) -> usize {
     let Ok(rd) = std::fs::read_dir(dir.join(target)) else {
         return 0;
     };

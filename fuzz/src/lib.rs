@@ -289,10 +289,10 @@ pub fn segment_in(dir: &Path, data: &[u8]) {
     // The positioned reader accepts the intact records the sequential scan accepted.
     for i in 0..files.len() {
         let file = std::fs::File::open(seg_dir.join(format!("{i:08}.seg"))).expect("segment");
-        let Ok((records, _)) = fuzzing::scan(&file) else {
+        let Ok(scan) = fuzzing::scan(&file) else {
             continue;
         };
-        for r in records.into_iter().filter(|r| r.intact) {
+        for r in scan.records.into_iter().filter(|r| r.intact) {
             let len = u32::try_from(r.body.len()).expect("a scanned body fits its u32 length");
             let read = fuzzing::read_record(&file, r.offset, len).expect("scanned record reads");
             assert_eq!(read, r, "positioned read differs from the scan");

@@ -49,9 +49,17 @@ pub struct Record {
     pub intact: bool,
 }
 
-/// Scans `file` from the start: the valid records in order, and where and why the scan
-/// stopped early (None when every byte belonged to a record).
-pub fn scan(file: &File) -> Result<(Vec<Record>, Option<(u64, String)>), StoreError> {
+/// What a sequential scan of one file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// The records read, in order.
+    pub records: Vec<Record>,
+    /// Where and why the scan stopped early; None when every byte belonged to a record.
+    pub stopped: Option<(u64, String)>,
+}
+
+/// Scans `file` from the start, as recovery does.
+pub fn scan(file: &File) -> Result<Scan, StoreError> {
     let mut records = Vec::new();
     let end = segment::scan_file(file, "fuzz", 0, |r| {
         records.push(Record {
@@ -62,11 +70,11 @@ pub fn scan(file: &File) -> Result<(Vec<Record>, Option<(u64, String)>), StoreEr
         });
         Ok(())
     })?;
-    let bad = match end {
+    let stopped = match end {
         ScanEnd::Eof => None,
         ScanEnd::Bad { offset, reason } => Some((offset, reason)),
     };
-    Ok((records, bad))
+    Ok(Scan { records, stopped })
 }
 
 /// Reads the record at `offset` with the positioned reader the store uses after open, which
