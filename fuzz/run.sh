@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(entry note checkpoint proof guard policy segment)
+[[ ${#targets[@]} -eq 0 ]] && targets=(entry note checkpoint proof guard policy segment export)
 sanitizer=${SANITIZER:-none}
 rss=${RSS_MB:-2048}
 
@@ -24,7 +24,7 @@ rss=${RSS_MB:-2048}
 max_len() {
   case $1 in
     guard) echo 65536 ;;
-    segment) echo 16384 ;;
+    segment | export) echo 16384 ;;
     policy) echo 16384 ;;
     entry) echo 8192 ;;
     proof) echo 2129 ;; # mode + two sizes + 2 hashes + 64 proof hashes

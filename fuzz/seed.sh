@@ -39,13 +39,14 @@ done
 "$bin" ack 2 --keys keys --addr "$addr" >/dev/null
 "$bin" redact --entry 2 --item 0 --reason "fuzz seed" --keys keys --addr "$addr" >/dev/null
 "$bin" checkpoint --keys keys --addr "$addr" --json >checkpoint.json
+"$bin" export --out export.bin --keys keys --addr "$addr" >/dev/null
 kill "$server" && wait "$server" 2>/dev/null || true
 # A policy with a customer register in force (written after the run, so the log above used
 # the published default).
 "$bin" policy customers --keys keys --in "$root/tests/corpus/customers.csv" --write >/dev/null
 server=""
 
-rm -rf "$seeds" && mkdir -p "$seeds"/{entry,note,checkpoint,proof,guard,policy,segment}
+rm -rf "$seeds" && mkdir -p "$seeds"/{entry,note,checkpoint,proof,guard,policy,segment,export}
 python3 - "$root" "$seeds" "$work" <<'EOF'
 import base64, glob, hashlib, json, os, struct, sys
 root, seeds, work = sys.argv[1:]
@@ -56,6 +57,11 @@ def put(target, data):
     name = hashlib.sha1(data).hexdigest()[:16]
     with open(os.path.join(seeds, target, name), "wb") as f:
         f.write(data)
+
+# The auditor's export of that log, whole and cut short.
+export = open(os.path.join(work, "export.bin"), "rb").read()
+put("export", export)
+put("export", export[: len(export) // 2])
 
 # The real log's records: entries, checkpoint notes; the segment itself (one file, prefix 0).
 seg = open(os.path.join(work, "data/segments/00000000.seg"), "rb").read()

@@ -12,7 +12,7 @@ use std::path::Path;
 type Harness = fn(&[u8]);
 
 /// Every fuzz target with its harness.
-const TARGETS: [(&str, Harness); 7] = [
+const TARGETS: [(&str, Harness); 8] = [
     ("entry", harness::entry),
     ("note", harness::note),
     ("checkpoint", harness::checkpoint),
@@ -20,6 +20,7 @@ const TARGETS: [(&str, Harness); 7] = [
     ("guard", harness::guard),
     ("policy", harness::policy),
     ("segment", harness::segment),
+    ("export", harness::export),
 ];
 
 /// Runs `target`'s harness on every file in `dir` (if it exists); returns how many.

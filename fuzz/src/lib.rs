@@ -10,6 +10,8 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use borderlog::audit::export::RecordReader;
+use borderlog::audit::verify::{Auditor, VerifyOptions};
 use borderlog::format::checkpoint::Checkpoint;
 use borderlog::format::hash::Hash;
 use borderlog::format::note::{self, KeyType, Note, NoteSignature, Signer, Verifier};
@@ -328,4 +330,22 @@ pub fn segment_in(dir: &Path, data: &[u8]) {
     assert_eq!(second.torn_erasures, 0, "an erasure finished twice");
     assert_eq!(second.size, first.size);
     assert_eq!(second.segment_lens, first.segment_lens);
+}
+
+/// `export`: an export archive, read and verified as `borderlog verify FILE` does.
+pub fn export(data: &[u8]) {
+    let mut reader = RecordReader::new(data);
+    let mut auditor = Auditor::new(VerifyOptions::default());
+    loop {
+        match reader.next_record() {
+            Ok(Some(record)) => {
+                if auditor.push(record).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return,
+        }
+    }
+    let _ = auditor.finish();
 }
