@@ -199,10 +199,15 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
     assert_eq!(sender.replays_passed, 4);
     assert_eq!(sender.root, auditor.root);
 
-    // The recipient may not read the sender's policy changes: withheld, not failed.
+    // The sender also sees the receipts for its disclosures.
+    assert_eq!(sender.entries_withheld, 0, "{sender:?}");
+    assert_eq!(sender.receipts, 2);
+
+    // The recipient sees the policies that screened what it received, so it replays too.
     let recipient = verify(export(&server, RECIPIENT, 0).await).expect("recipient's export");
-    assert!(recipient.entries_withheld >= 2, "{recipient:?}");
+    assert_eq!(recipient.entries_withheld, 0, "{recipient:?}");
     assert_eq!(recipient.payloads_checked, 4);
+    assert_eq!(recipient.replays_passed, 4);
 
     // The command line: 0 for a good export, 1 for a bad one, 2 when nothing could be read.
     let good = dir.path().join("good.export");
@@ -576,4 +581,118 @@ async fn a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint() {
         "{err}"
     );
     forked.stop().await;
+}
+
+/// Erasure keeps every proof: after a real redaction the exports still verify, the erased
+/// payload is accounted for by the Redaction entry, and the other payloads still replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_with_a_redaction_still_verifies_for_every_party() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let disclosures = build(&server).await;
+    let first = disclosures[0];
+    let entry = server
+        .client(SENDER)
+        .await
+        .get_entry(pb::GetEntryRequest { index: first })
+        .await
+        .unwrap()
+        .into_inner();
+    let commitment: [u8; 32] = entry.items[0].commitment.as_slice().try_into().unwrap();
+    let key = load_signing_key(&server.keys, SENDER).unwrap();
+    server
+        .client(SENDER)
+        .await
+        .redact(client::sign_redaction(
+            &key,
+            borderlog::format::LeafIndex(first),
+            &commitment,
+            "found to name a customer after all",
+        ))
+        .await
+        .unwrap();
+
+    for who in [AUDITOR, SENDER, RECIPIENT] {
+        let report = verify(export(&server, who, 0).await)
+            .unwrap_or_else(|e| panic!("{who}'s export after a redaction: {e}"));
+        assert_eq!(report.redactions, 1, "{who}");
+        if who != AUDITOR {
+            // The auditor sees no payload at all; the partners see the erasure as such.
+            assert_eq!(report.payloads_erased, 1, "{who}");
+            assert_eq!(report.payloads_checked, 3, "{who}");
+            assert_eq!(report.replays_passed, 3, "{who}");
+        }
+    }
+    server.stop().await;
+}
+
+/// A policy-violating payload slipped into the store behind the server's back — a disclosure
+/// properly signed by the sender and recording the policy in force, but never screened, written
+/// straight into the segments with a checkpoint the log key signs — is named by the guard replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    build(&server).await;
+    let policy_hash = server
+        .node
+        .sequencer()
+        .policy_in_force(SENDER)
+        .expect("the sender's policy is in force")
+        .hash;
+    let (keys, data) = (server.keys.clone(), server.data.clone());
+    let origin = Registry::load(&keys).unwrap().origin().to_owned();
+    server.stop().await;
+
+    // The operator (or a colluding sender) writes the entry directly into the store.
+    let request = submission_with(&keys, 99, Some("[ipv4-addr:value = '172.16.9.9']"));
+    let body = pb::DisclosureBody::decode(request.body.as_slice()).unwrap();
+    let store = Store::open(&data, Default::default()).unwrap();
+    let (size, prev) = store.tip();
+    let bytes = pb::Entry {
+        index: size.0,
+        time_ms: now_ms(),
+        prev_leaf_hash: prev.to_vec(),
+        kind: Some(Kind::Disclosure(pb::Disclosure {
+            body: request.body.clone(),
+            signature: request.signature.clone(),
+            policy_hash: policy_hash.to_vec(),
+        })),
+    }
+    .encode_to_vec();
+    let payloads: Vec<_> = request
+        .items
+        .iter()
+        .zip(&body.items)
+        .map(|(item, signed)| borderlog::store::Payload {
+            commitment: hash_from_slice(&signed.commitment).unwrap(),
+            salt: item.salt.as_slice().try_into().unwrap(),
+            content: item.content.clone(),
+        })
+        .collect();
+    let signer = log_signer(&keys, &origin);
+    store
+        .append(&[bytes], &payloads, |size, root| {
+            Checkpoint {
+                origin: origin.clone(),
+                size: size.0,
+                root,
+                extensions: Vec::new(),
+            }
+            .sign(&signer)
+            .unwrap()
+        })
+        .unwrap();
+    let slipped = size.0;
+    drop(store);
+
+    // Every signature, link and root holds; only the replay of the recorded policy fails.
+    let server = TestServer::start_with(&keys, &data).await;
+    let err = verify(export(&server, SENDER, 0).await).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::GuardReplay { index, item: 0, .. } if *index == slipped),
+        "{err}"
+    );
+    assert!(err.to_string().contains("inside.ip/1"), "{err}");
+    server.stop().await;
 }

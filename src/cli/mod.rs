@@ -13,6 +13,7 @@ mod serve;
 mod submit;
 mod tail;
 mod verify;
+mod witness;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,6 +63,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// The screening policy: check a file locally, build the customer register, publish.
     Policy(policy::PolicyArgs),
+    /// Witness the log as a partner: check and cosign checkpoints (or serve C2SP tlog-witness).
+    Witness(witness::WitnessArgs),
     /// Erase one item's payload as its data owner (a signed Redaction entry).
     Redact(redact::RedactArgs),
     /// Erase, as the data owner, the payloads whose retention has expired.
@@ -153,6 +156,7 @@ pub fn main() -> ExitCode {
             Command::Export(a) => export::run(a).await,
             Command::Verify(a) => verify::run(a).await,
             Command::Policy(a) => policy::run(a).await,
+            Command::Witness(a) => witness::run(a).await,
             Command::Redact(a) => redact::run(a).await,
             Command::Retention(a) => redact::run_retention(a).await,
         }

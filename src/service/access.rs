@@ -74,6 +74,38 @@ impl Caller {
         !self.is_partner() || keys.parties.is_empty() || keys.parties.contains(&self.name)
     }
 
+    /// [`Caller::may_read`], plus what a partner may read although it is not named in it:
+    /// every published policy (it governs what both partners exchange and holds only digests),
+    /// and the receipts and redactions of disclosures it takes part in (an acknowledgement
+    /// concerns the sender, an erasure the recipient).
+    pub(crate) fn may_read_entry(
+        &self,
+        state: &State,
+        entry: &pb::Entry,
+        keys: &IndexKeys,
+    ) -> Result<bool, tonic::Status> {
+        if self.may_read(keys) {
+            return Ok(true);
+        }
+        match &entry.kind {
+            Some(pb::entry::Kind::PolicyChange(_)) => Ok(true),
+            Some(pb::entry::Kind::Receipt(pb::Receipt {
+                disclosure_index, ..
+            }))
+            | Some(pb::entry::Kind::Redaction(pb::Redaction {
+                disclosure_index, ..
+            })) => {
+                let index = crate::format::LeafIndex(*disclosure_index);
+                let Some(bytes) = state.store.entry(index)? else {
+                    return Ok(false);
+                };
+                let disclosure = crate::format::entry::decode(&bytes)?;
+                Ok(self.may_read(&crate::format::entry::index_keys(&disclosure)?))
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// May the caller read the payloads of this disclosure? Only its sender and recipient.
     pub fn may_read_payloads(&self, body: &pb::DisclosureBody) -> bool {
         self.is_partner() && (body.sender == self.name || body.recipient == self.name)

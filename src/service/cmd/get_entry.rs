@@ -42,7 +42,7 @@ pub(crate) fn read(
     })?;
     let leaf_hash = state.store.leaf_hash(index)?.unwrap_or_default();
     let decoded = entry::decode(&bytes)?;
-    if !caller.may_read(&entry::index_keys(&decoded)?) {
+    if !caller.may_read_entry(state, &decoded, &entry::index_keys(&decoded)?)? {
         return Ok(None);
     }
     let mut items = Vec::new();
