@@ -14,6 +14,7 @@
 //! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
 //! - [`audit`]: exports of the ledger and their offline verification.
+//! - [`report`]: compliance disclosure reports that carry their own proof.
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,7 @@ pub mod guard;
 pub mod identity;
 pub mod metrics;
 pub mod pb;
+pub mod report;
 pub mod retention;
 pub mod sequencer;
 pub mod service;

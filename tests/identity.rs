@@ -79,6 +79,8 @@ fn init_creates_every_file_with_private_keys_owner_only() {
     // The data owner's customer-register key and default screening policy.
     private.push("vendor-research.register-key".into());
     public.push("vendor-research.policy.toml".into());
+    // The compliance report's GDPR Art. 30 profile.
+    public.push("report-profile.toml".into());
     for f in private.iter().chain(&public) {
         assert!(dir.join(f).is_file(), "{f} missing");
     }

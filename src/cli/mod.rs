@@ -9,6 +9,7 @@ mod init;
 mod policy;
 mod proof;
 mod redact;
+mod report;
 mod serve;
 mod submit;
 mod tail;
@@ -66,6 +67,8 @@ enum Command {
     Redact(redact::RedactArgs),
     /// Erase, as the data owner, the payloads whose retention has expired.
     Retention(redact::RetentionArgs),
+    /// A compliance disclosure report for a period (json|csv|md|html); `report verify FILE`.
+    Report(report::ReportArgs),
 }
 
 /// Options every client command takes.
@@ -155,6 +158,7 @@ pub fn main() -> ExitCode {
             Command::Policy(a) => policy::run(a).await,
             Command::Redact(a) => redact::run(a).await,
             Command::Retention(a) => redact::run_retention(a).await,
+            Command::Report(a) => report::run(a).await,
         }
     });
     match result {
