@@ -47,6 +47,14 @@ pub struct BenchArgs {
     /// Entries to append (directly, not over gRPC) before an --inclusion run.
     #[arg(long, default_value_t = 1_000_000)]
     pub fill: u64,
+    /// Pace the clients to this many requests per second in all (a soak run), instead of as
+    /// fast as they go.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Print throughput, resident memory and open file descriptors every this many seconds
+    /// (for soak runs: is throughput steady, memory flat, no descriptor growth?).
+    #[arg(long)]
+    pub report_every: Option<u64>,
     /// Measure the boundary guard alone: MB/s of STIX JSON screened on one core (the OASIS
     /// APT1 and Poison Ivy reports' objects) under a policy with a synthetic customer register.
     #[arg(long)]
@@ -124,10 +132,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let key = Arc::new(load_signing_key(&keys, &sender)?);
     let size = node.as_ref().map_or(1, |n| n.store().size().0);
     let started = Instant::now();
+    let completed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reporter = args.report_every.map(|every| {
+        tokio::spawn(report_progress(
+            completed.clone(),
+            every.max(1),
+            node.clone(),
+        ))
+    });
+    // Each client's share of --rate, as the pause between its requests.
+    let pace = args
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(args.clients as f64 / r));
     let mut tasks = Vec::new();
     for c in 0..args.clients {
         let mut api = client::connect(&addr, &keys, &sender).await?;
         let (latencies, budget, key) = (latencies.clone(), budget.clone(), key.clone());
+        let completed = completed.clone();
+        let mut ticks = pace.map(|p| {
+            let mut t = tokio::time::interval(p);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
         let header = DisclosureHeader {
             sender: sender.clone(),
             recipient: recipient.clone(),
@@ -148,6 +175,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     )
                     .is_ok()
             {
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
                 let t = Instant::now();
                 if inclusion {
                     i = (i
@@ -165,6 +195,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     api.submit(request).await?;
                 }
                 local.record(t.elapsed().as_micros() as u64).ok();
+                completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             latencies.lock().await.add(&local).ok();
             anyhow::Ok(())
@@ -172,6 +203,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     for task in tasks {
         task.await??;
+    }
+    if let Some(reporter) = reporter {
+        reporter.abort();
     }
     let elapsed = started.elapsed().as_secs_f64();
     let h = latencies.lock().await;
@@ -352,4 +386,44 @@ fn guard(args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Every `every` seconds: requests completed in the interval, resident memory, open file
+/// descriptors and the log's size — the numbers a soak run watches.
+async fn report_progress(
+    completed: Arc<std::sync::atomic::AtomicU64>,
+    every: u64,
+    node: Option<Node>,
+) {
+    let started = Instant::now();
+    let mut last = 0;
+    let mut ticks = tokio::time::interval(Duration::from_secs(every));
+    ticks.tick().await;
+    eprintln!(
+        "  {:>6}  {:>10}  {:>8}  {:>6}  {:>10}",
+        "t (s)", "req/s", "RSS MiB", "fds", "log size"
+    );
+    loop {
+        ticks.tick().await;
+        let done = completed.load(std::sync::atomic::Ordering::Relaxed);
+        let rss_kib = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+        let size = node.as_ref().map_or(0, |n| n.store().size().0);
+        eprintln!(
+            "  {:>6.0}  {:>10.0}  {:>8.1}  {:>6}  {:>10}",
+            started.elapsed().as_secs_f64(),
+            (done - last) as f64 / every as f64,
+            rss_kib as f64 / 1024.0,
+            fds,
+            size
+        );
+        last = done;
+    }
 }
