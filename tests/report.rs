@@ -83,7 +83,9 @@ async fn get_report(
     to_ms: i64,
     partner: &str,
 ) -> Result<Report, tonic::Status> {
-    let mut api = client::connect_reports(&s.addr, &s.keys, who).await.unwrap();
+    let mut api = client::connect_reports(&s.addr, &s.keys, who)
+        .await
+        .unwrap();
     let r = api
         .get_report(pb::ReportRequest {
             from_ms,
@@ -109,7 +111,13 @@ struct Totals {
     pending: u64,
 }
 
-async fn ledger_totals(s: &TestServer, size: u64, from: i64, to: i64, partner: Option<&str>) -> Totals {
+async fn ledger_totals(
+    s: &TestServer,
+    size: u64,
+    from: i64,
+    to: i64,
+    partner: Option<&str>,
+) -> Totals {
     let mut stream = s
         .client(AUDITOR)
         .await
@@ -134,7 +142,10 @@ async fn ledger_totals(s: &TestServer, size: u64, from: i64, to: i64, partner: O
         .collect();
     let involves = |a: &str, b: &str| partner.is_none_or(|p| p == a || p == b);
     let mut t = Totals::default();
-    for e in entries.iter().filter(|e| from <= e.time_ms && e.time_ms < to) {
+    for e in entries
+        .iter()
+        .filter(|e| from <= e.time_ms && e.time_ms < to)
+    {
         match &e.kind {
             Some(Kind::Disclosure(d)) => {
                 let body = pb::DisclosureBody::decode(d.body.as_slice()).unwrap();
@@ -217,7 +228,12 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     let commitment = hash_from_slice(&body.items[1].commitment).unwrap();
     s.client(SENDER)
         .await
-        .redact(client::sign_redaction(&key, LeafIndex(a.index), &commitment, REASON))
+        .redact(client::sign_redaction(
+            &key,
+            LeafIndex(a.index),
+            &commitment,
+            REASON,
+        ))
         .await
         .expect("redact");
     let d = disclose(&s, RECIPIENT, vec![item(6, false)]).await; // stays pending
@@ -235,7 +251,9 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     }
     let e = get_report(&s, COMPLIANCE, to, from, "").await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
-    let e = get_report(&s, COMPLIANCE, from, to, "nobody").await.unwrap_err();
+    let e = get_report(&s, COMPLIANCE, from, to, "nobody")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
 
     let r = get_report(&s, COMPLIANCE, from, to, "").await.unwrap();
@@ -247,12 +265,18 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     assert_eq!((expected.acknowledged, expected.pending), (3, 1));
     assert_eq!((expected.refusals, expected.redactions), (1, 1));
     let sum = &r.contents.summary;
-    assert_eq!((sum.items_new, sum.items_updated, sum.recipients), (5, 1, 2));
+    assert_eq!(
+        (sum.items_new, sum.items_updated, sum.recipients),
+        (5, 1, 2)
+    );
     assert_eq!(r.contents.lines[0].items[0].first_seen, Some(before.index));
     assert_eq!(r.contents.receipts.oldest_pending_index, Some(d.index));
     assert_eq!(r.contents.redactions[0].reason, REASON);
     assert_eq!(
-        (r.contents.redactions[0].stix_type.as_str(), r.contents.redactions[0].tlp.as_str()),
+        (
+            r.contents.redactions[0].stix_type.as_str(),
+            r.contents.redactions[0].tlp.as_str()
+        ),
         ("indicator", "amber")
     );
     assert_eq!(r.contents.refusals[0].rule, "inside.ip/1");
@@ -267,13 +291,21 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     assert_eq!(kinds[CERT], "national authority");
     assert!(r.integrity.verified, "{:?}", r.integrity);
     // b's receipt lies after the period: it is cited, with its proof.
-    let b_line = r.contents.lines.iter().find(|l| l.index == b.index).unwrap();
+    let b_line = r
+        .contents
+        .lines
+        .iter()
+        .find(|l| l.index == b.index)
+        .unwrap();
     let b_receipt = b_line.receipt.expect("b is acknowledged by the checkpoint");
     assert!(r.evidence.cited.iter().any(|p| p.index == b_receipt));
 
     // A partner's slice.
     let rc = get_report(&s, COMPLIANCE, from, to, CERT).await.unwrap();
-    assert_eq!(totals_of(&rc), ledger_totals(&s, rc.checkpoint.size, from, to, Some(CERT)).await);
+    assert_eq!(
+        totals_of(&rc),
+        ledger_totals(&s, rc.checkpoint.size, from, to, Some(CERT)).await
+    );
     assert_eq!(rc.contents.summary.disclosures, 2);
     report::verify::verify(&rc, &s.log).unwrap();
 
@@ -287,21 +319,39 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
         report::verify::verify(&r, &s.log).unwrap_err()
     };
     let e = altered(&|v| v["summary"]["items"] = 7.into());
-    assert!(matches!(&e, ReportError::Mismatch { path, .. } if path == "summary.items"), "{e}");
-    assert!(e.to_string().contains("the report says 7, the entries give 6"), "{e}");
+    assert!(
+        matches!(&e, ReportError::Mismatch { path, .. } if path == "summary.items"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("the report says 7, the entries give 6"),
+        "{e}"
+    );
     let e = altered(&|v| v["lines"][2]["recipient"] = RECIPIENT.into());
-    assert!(matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[2].recipient"), "{e}");
+    assert!(
+        matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[2].recipient"),
+        "{e}"
+    );
     let e = altered(&|v| v["lines"][0]["leaf_hash"] = "ab".repeat(32).into());
-    assert!(matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[0].leaf_hash"), "{e}");
+    assert!(
+        matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[0].leaf_hash"),
+        "{e}"
+    );
     let e = altered(&|v| v["evidence"]["entries"][1]["proof"][0] = "cd".repeat(32).into());
     assert!(matches!(&e, ReportError::Proof { .. }), "{e}");
     let e = altered(&|v| {
         v["lines"].as_array_mut().unwrap().remove(1);
     });
-    assert!(matches!(&e, ReportError::Mismatch { path, .. } if path.starts_with("lines[1]")), "{e}");
+    assert!(
+        matches!(&e, ReportError::Mismatch { path, .. } if path.starts_with("lines[1]")),
+        "{e}"
+    );
     // Dropping a line with its entry leaves a hole in the range.
     let e = altered(&|v| {
-        let gone = v["lines"].as_array_mut().unwrap().remove(1)["index"].as_u64().unwrap();
+        let gone = v["lines"].as_array_mut().unwrap().remove(1)["index"]
+            .as_u64()
+            .unwrap();
         v["evidence"]["entries"]
             .as_array_mut()
             .unwrap()
@@ -326,7 +376,14 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     for ext in ["html", "csv", "json"] {
         let file = out.join(format!("report.{ext}"));
         let o = cli(&[
-            "report", "--addr", &s.addr, "--from", &from_s, "--to", &to_s, "--out",
+            "report",
+            "--addr",
+            &s.addr,
+            "--from",
+            &from_s,
+            "--to",
+            &to_s,
+            "--out",
             file.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -350,7 +407,10 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     assert_eq!(number("n-pending"), "1");
     let svg = scraper::Selector::parse("figure.chart svg").unwrap();
     assert_eq!(doc.select(&svg).count(), 2, "two inline SVG charts");
-    assert!(!html.contains("<link") && !html.contains("<script"), "self-contained");
+    assert!(
+        !html.contains("<link") && !html.contains("<script"),
+        "self-contained"
+    );
 
     let csv_text = std::fs::read_to_string(out.join("report.csv")).unwrap();
     let mut rows = csv::Reader::from_reader(csv_text.as_bytes());
@@ -368,7 +428,10 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     let o = cli(&["report", "verify", file.to_str().unwrap()]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("summary.refusals: the report says 0, the entries give 1"), "{err}");
+    assert!(
+        err.contains("summary.refusals: the report says 0, the entries give 1"),
+        "{err}"
+    );
 
     s.stop().await;
 }

@@ -118,8 +118,9 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
     } else {
         s.to_owned()
     };
-    let t = humantime::parse_rfc3339_weak(&full)
-        .with_context(|| format!("{s:?} is not an RFC 3339 date (2026-11-01) or time (2026-11-01T10:00:00Z)"))?;
+    let t = humantime::parse_rfc3339_weak(&full).with_context(|| {
+        format!("{s:?} is not an RFC 3339 date (2026-11-01) or time (2026-11-01T10:00:00Z)")
+    })?;
     let d = t
         .duration_since(std::time::UNIX_EPOCH)
         .with_context(|| format!("{s:?} is before 1970"))?;
@@ -128,7 +129,12 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
 
 async fn run_build(args: BuildArgs) -> anyhow::Result<()> {
     let (_, name, log) = args.client.context(Role::Compliance)?;
-    let from_ms = args.from.as_deref().map(parse_time).transpose()?.unwrap_or(0);
+    let from_ms = args
+        .from
+        .as_deref()
+        .map(parse_time)
+        .transpose()?
+        .unwrap_or(0);
     let to_ms = match args.to.as_deref() {
         Some(t) => parse_time(t)?,
         None => crate::clock::now_ms() + 1,
@@ -145,7 +151,8 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    let mut api = crate::client::connect_reports(&args.client.addr, &args.client.keys, &name).await?;
+    let mut api =
+        crate::client::connect_reports(&args.client.addr, &args.client.keys, &name).await?;
     let response = api
         .get_report(pb::ReportRequest {
             from_ms,
@@ -166,11 +173,14 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<()> {
     let report = Report::from_json(&response.report_json)?;
     let verified = report::verify::verify(&report, &log)
         .context("the server's report does not verify; it was not written")?;
-    let format = args.format.unwrap_or_else(|| format_of(args.out.as_deref()));
+    let format = args
+        .format
+        .unwrap_or_else(|| format_of(args.out.as_deref()));
     let text = render::render(&report, format_enum(format))?;
     match &args.out {
         Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
                 "report of {} disclosure(s) written to {} (verified: {} line(s), entries {}..={} proven against checkpoint {})",
                 report.contents.summary.disclosures,
@@ -211,7 +221,8 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     };
     let text = String::from_utf8(read_file(&args.file)?)
         .with_context(|| format!("{} is not UTF-8", args.file.display()))?;
-    let result = Report::from_json(&text).and_then(|r| report::verify::verify(&r, &log).map(|v| (r, v)));
+    let result =
+        Report::from_json(&text).and_then(|r| report::verify::verify(&r, &log).map(|v| (r, v)));
     match result {
         Ok((r, v)) => {
             if args.json {
@@ -250,7 +261,10 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
         }
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::json!({"ok": false, "error": e.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": e.to_string()})
+                );
             }
             anyhow::bail!("FAILED: {e}")
         }

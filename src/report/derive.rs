@@ -8,12 +8,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use prost::Message;
 
 use super::{
-    Bucket, Contents, CountRow, Counted, Decoded, Line, LineItem, PartyView, PeriodView,
-    Receipts, RedactionLine, RefusalRow, ReportError, Scope, Summary, rfc3339,
+    Bucket, Contents, CountRow, Counted, Decoded, Line, LineItem, PartyView, PeriodView, Receipts,
+    RedactionLine, RefusalRow, ReportError, Scope, Summary, rfc3339,
 };
 use crate::format::hash::{leaf_hash, sha256};
 use crate::guard::Policy;
 use crate::pb::{self, entry::Kind};
+
+/// A breakdown cell: (bucket, sender, recipient, STIX type, TLP).
+type Cell = (String, String, String, String, String);
 
 /// The contents for `scope`, and the indexes of the entries they cite (earlier sightings of a
 /// STIX id, receipts, policies, redacted disclosures).
@@ -45,7 +48,7 @@ pub(crate) fn derive(
     let mut summary = Summary::default();
     let mut first_seen: HashMap<String, u64> = HashMap::new();
     let mut policies: Vec<(u64, String, [u8; 32], String)> = Vec::new();
-    let mut by: BTreeMap<(String, String, String, String, String), (u64, u64)> = BTreeMap::new();
+    let mut by: BTreeMap<Cell, (u64, u64)> = BTreeMap::new();
     let mut purposes: BTreeMap<String, u64> = BTreeMap::new();
     let mut legal_bases: BTreeMap<String, u64> = BTreeMap::new();
     let mut refusals: BTreeMap<(String, String), (String, u64, u64)> = BTreeMap::new();
@@ -137,10 +140,9 @@ pub(crate) fn derive(
                 summary.refusals += 1;
                 summary.refusal_findings += r.findings.len() as u64;
                 // The policy in force: the latest PolicyChange of the sender before this entry.
-                let policy = policies
-                    .iter()
-                    .rev()
-                    .find(|(_, owner, hash, _)| *owner == r.sender && hash[..] == r.policy_hash[..]);
+                let policy = policies.iter().rev().find(|(_, owner, hash, _)| {
+                    *owner == r.sender && hash[..] == r.policy_hash[..]
+                });
                 let version = match policy {
                     Some((at, _, _, version)) => {
                         cited.insert(*at);
@@ -203,7 +205,11 @@ pub(crate) fn derive(
             .into_iter()
             .map(|(value, disclosures)| Counted { value, disclosures })
             .collect();
-        v.sort_by(|a, b| b.disclosures.cmp(&a.disclosures).then(a.value.cmp(&b.value)));
+        v.sort_by(|a, b| {
+            b.disclosures
+                .cmp(&a.disclosures)
+                .then(a.value.cmp(&b.value))
+        });
         v
     };
     let contents = Contents {
@@ -243,13 +249,15 @@ pub(crate) fn derive(
         legal_bases: counted(legal_bases),
         refusals: refusals
             .into_iter()
-            .map(|((rule, policy_hash), (policy_version, refusals, findings))| RefusalRow {
-                rule,
-                policy_version,
-                policy_hash,
-                refusals,
-                findings,
-            })
+            .map(
+                |((rule, policy_hash), (policy_version, refusals, findings))| RefusalRow {
+                    rule,
+                    policy_version,
+                    policy_hash,
+                    refusals,
+                    findings,
+                },
+            )
             .collect(),
         redactions,
         receipts,

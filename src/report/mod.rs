@@ -570,7 +570,9 @@ pub fn build(
 pub(crate) fn genesis_of(view: &BTreeMap<u64, Decoded>) -> Result<&pb::Genesis, ReportError> {
     match view.get(&0).and_then(|d| d.entry.kind.as_ref()) {
         Some(pb::entry::Kind::Genesis(g)) => Ok(g),
-        _ => Err(ReportError::Genesis("entry 0 is not a genesis entry".into())),
+        _ => Err(ReportError::Genesis(
+            "entry 0 is not a genesis entry".into(),
+        )),
     }
 }
 

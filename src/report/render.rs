@@ -211,7 +211,9 @@ fn chart_over_time(report: &Report) -> Result<Option<String>, ReportError> {
                 .draw_series(bars)
                 .map_err(draw_err)?
                 .label(format!("TLP:{}", tlp.to_uppercase()))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
+                });
         }
         chart
             .configure_series_labels()

@@ -63,8 +63,11 @@ fn whole_log_report_counts_and_verifies() {
     assert_eq!(r.contents.refusals[0].policy_version, "2026.1");
     assert_eq!(r.contents.lines[1].items[0].first_seen, Some(2));
     assert_eq!((r.evidence.first, r.evidence.last), (0, 9));
-    let v = verify(&Report::from_json(&serde_json::to_string(&r).unwrap()).unwrap(), &log)
-        .unwrap();
+    let v = verify(
+        &Report::from_json(&serde_json::to_string(&r).unwrap()).unwrap(),
+        &log,
+    )
+    .unwrap();
     assert_eq!(v.lines, 4);
     assert_eq!(r.origin, ORIGIN);
 }
@@ -102,18 +105,27 @@ fn every_alteration_is_named() {
     let mut r = good.clone();
     r.contents.lines[0].recipient = "someone-else".into();
     let e = verify(&r, &log).unwrap_err();
-    assert!(matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[0].recipient"), "{e}");
+    assert!(
+        matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[0].recipient"),
+        "{e}"
+    );
 
     let mut r = good.clone();
     r.contents.lines[1].leaf_hash = "00".repeat(32);
     let e = verify(&r, &log).unwrap_err();
-    assert!(matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[1].leaf_hash"), "{e}");
+    assert!(
+        matches!(&e, ReportError::Mismatch { path, .. } if path == "lines[1].leaf_hash"),
+        "{e}"
+    );
 
     // A dropped line: the entries still hold it.
     let mut r = good.clone();
     r.contents.lines.remove(1);
     let e = verify(&r, &log).unwrap_err();
-    assert!(matches!(&e, ReportError::Mismatch { path, .. } if path.starts_with("lines[1]")), "{e}");
+    assert!(
+        matches!(&e, ReportError::Mismatch { path, .. } if path.starts_with("lines[1]")),
+        "{e}"
+    );
 
     // A dropped line and its entry: the range has a hole.
     let mut r = good.clone();
@@ -127,7 +139,11 @@ fn every_alteration_is_named() {
     r.evidence.entries.pop();
     r.evidence.entries.pop();
     r.evidence.last -= 2;
-    assert!(matches!(verify(&r, &log), Err(ReportError::Boundary(_))), "{:?}", verify(&r, &log));
+    assert!(
+        matches!(verify(&r, &log), Err(ReportError::Boundary(_))),
+        "{:?}",
+        verify(&r, &log)
+    );
 
     // An entry's bytes or a proof hash changed.
     let mut r = good.clone();
@@ -146,7 +162,10 @@ fn every_alteration_is_named() {
         ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
     )
     .unwrap();
-    assert!(matches!(verify(&good, &other.verifier()), Err(ReportError::Checkpoint(_))));
+    assert!(matches!(
+        verify(&good, &other.verifier()),
+        Err(ReportError::Checkpoint(_))
+    ));
 }
 
 #[test]
@@ -154,7 +173,15 @@ fn partner_filter_and_renderings() {
     let (records, log) = ledger();
     let mut s = scope(0, T0 + 1000);
     s.partner = Some("nobody-else".into());
-    let r = build(records, s, Profile::default_profile(), "c", T0, Default::default()).unwrap();
+    let r = build(
+        records,
+        s,
+        Profile::default_profile(),
+        "c",
+        T0,
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(r.contents.summary.disclosures, 0);
     verify(&r, &log).unwrap();
 

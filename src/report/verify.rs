@@ -164,7 +164,11 @@ pub fn verify(report: &Report, log: &Verifier) -> Result<Verified, ReportError> 
 
 /// The range [first, last] is every entry in order, chained, with times that never go back,
 /// and it reaches past both ends of the period.
-fn check_range(report: &Report, view: &BTreeMap<u64, Decoded>, size: u64) -> Result<(), ReportError> {
+fn check_range(
+    report: &Report,
+    view: &BTreeMap<u64, Decoded>,
+    size: u64,
+) -> Result<(), ReportError> {
     let ev = &report.evidence;
     if ev.first > ev.last || ev.last >= size {
         return Err(ReportError::Range(format!(
@@ -253,7 +257,12 @@ fn check_signatures(
             Some(Kind::Disclosure(x)) => {
                 let body = entry::disclosure_body(x)
                     .map_err(|e| ReportError::Malformed(format!("entry {index}: {e}")))?;
-                (Purpose::Disclosure, body.sender, x.body.clone(), &x.signature)
+                (
+                    Purpose::Disclosure,
+                    body.sender,
+                    x.body.clone(),
+                    &x.signature,
+                )
             }
             Some(Kind::Receipt(r)) => {
                 let leaf = hash_from_slice(&r.disclosure_leaf_hash)
@@ -300,13 +309,21 @@ fn mismatch<T: PartialEq + std::fmt::Debug>(
 }
 
 /// The first path where two JSON values differ, with both values there.
-fn first_difference(stated: &Value, derived: &Value, path: String) -> Option<(String, String, String)> {
+fn first_difference(
+    stated: &Value,
+    derived: &Value,
+    path: String,
+) -> Option<(String, String, String)> {
     let show = |v: Option<&Value>| v.map_or_else(|| "nothing".to_owned(), Value::to_string);
     match (stated, derived) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             keys.into_iter().find_map(|k| {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match (a.get(k), b.get(k)) {
                     (Some(x), Some(y)) => first_difference(x, y, p),
                     (x, y) => Some((p, show(x), show(y))),

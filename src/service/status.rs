@@ -8,8 +8,8 @@ use tonic_types::{ErrorDetails, FieldViolation, PreconditionViolation, StatusExt
 use super::RequestError;
 use super::error::Refused;
 use crate::format::FormatError;
-use crate::report::ReportError;
 use crate::guard::FindingClass;
+use crate::report::ReportError;
 use crate::retention::RetentionError;
 use crate::sequencer::SequencerError;
 use crate::store::StoreError;
@@ -124,7 +124,9 @@ impl From<FormatError> for Status {
 impl From<ReportError> for Status {
     fn from(err: ReportError) -> Status {
         match err {
-            ReportError::Scope(_) | ReportError::Profile(_) => Status::invalid_argument(err.to_string()),
+            ReportError::Scope(_) | ReportError::Profile(_) => {
+                Status::invalid_argument(err.to_string())
+            }
             // Anything else means the stored ledger could not be reported on as it is.
             other => {
                 tracing::error!(error = %other, "building a report failed");

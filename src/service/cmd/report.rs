@@ -97,7 +97,5 @@ pub async fn handle(
     })
     .await
     .map_err(|e| Status::internal(format!("the report task failed: {e}")))??;
-    Ok(pb::ReportResponse {
-        report_json: built,
-    })
+    Ok(pb::ReportResponse { report_json: built })
 }
