@@ -241,7 +241,7 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
                 );
             } else {
                 println!(
-                    "verified: {} disclosure line(s) and every count of {} – {}; entries {}..={} and {} cited entr(ies) proven against the checkpoint of size {}{}; {} signature(s)",
+                    "verified: {} disclosure line(s) and every count of {} – {}; entries {}..={} and {} cited entries proven against the checkpoint of size {}{}; {} signature(s)",
                     v.lines,
                     r.contents.period.from,
                     r.contents.period.to,

@@ -54,6 +54,7 @@ pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
 
 fn template(report: &Report, name: &str, charts: Value) -> Result<String, ReportError> {
     let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
     env.add_template("report.html", include_str!("templates/report.html"))
         .and_then(|_| env.add_template("report.md", include_str!("templates/report.md")))
         .map_err(|e| ReportError::Render(e.to_string()))?;
@@ -184,6 +185,7 @@ fn chart_over_time(report: &Report) -> Result<Option<String>, ReportError> {
             .disable_x_mesh()
             .x_labels(buckets.len())
             .x_label_formatter(&label)
+            .label_style(("sans-serif", 13))
             .y_desc("items disclosed")
             .draw()
             .map_err(draw_err)?;
@@ -218,6 +220,7 @@ fn chart_over_time(report: &Report) -> Result<Option<String>, ReportError> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 13))
             .border_style(BLACK)
             .background_style(WHITE.mix(0.9))
             .draw()
@@ -259,6 +262,7 @@ fn chart_refusals(report: &Report) -> Result<Option<String>, ReportError> {
             .disable_y_mesh()
             .y_labels(rules.len())
             .y_label_formatter(&label)
+            .label_style(("sans-serif", 13))
             .x_desc("findings")
             .draw()
             .map_err(draw_err)?;
