@@ -22,6 +22,7 @@ use crate::pb;
 use crate::pb::audit_client::AuditClient;
 use crate::pb::ledger_client::LedgerClient;
 use crate::pb::reports_client::ReportsClient;
+use crate::pb::witness_client::WitnessClient;
 
 /// Why a client could not connect, or could not trust an answer.
 #[derive(Debug, Error)]
@@ -111,6 +112,20 @@ pub async fn connect_reports(
     let identify = identify(addr, name)?;
     let channel = channel(addr, keys, name).await?;
     Ok(ReportsClient::with_interceptor(channel, identify).max_decoding_message_size(64 << 20))
+}
+
+/// A Witness client (partners' cosignatures) as [`connect_witness`] makes it.
+pub type WitnessApi = WitnessClient<InterceptedService<Channel, Identify>>;
+
+/// Connects the `borderlog.v1.Witness` service, like [`connect`] does the Ledger.
+pub async fn connect_witness(
+    addr: &str,
+    keys: &Path,
+    name: &str,
+) -> Result<WitnessApi, ClientError> {
+    let identify = identify(addr, name)?;
+    let channel = channel(addr, keys, name).await?;
+    Ok(WitnessClient::with_interceptor(channel, identify))
 }
 
 /// The interceptor for `addr`: names `name` on plaintext connections, nothing over mTLS.

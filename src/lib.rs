@@ -13,6 +13,8 @@
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
 //! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
+//! - [`witness`]: partners and other witnesses cosigning checkpoints (C2SP cosignature/v1,
+//!   tlog-witness over HTTP both ways).
 //! - [`audit`]: exports of the ledger and their offline verification.
 //! - [`report`]: compliance disclosure reports that carry their own proof.
 //! - [`cli`]: the `borderlog` command line.
@@ -32,3 +34,4 @@ pub mod retention;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod witness;

@@ -6,6 +6,7 @@ use clap::Args;
 use super::{ClientArgs, status_error};
 use crate::client;
 use crate::format::checkpoint::Checkpoint;
+use crate::format::note;
 use crate::pb::{self, Role};
 
 /// Arguments of `borderlog checkpoint`.
@@ -20,7 +21,7 @@ pub struct CheckpointArgs {
 
 /// Runs `borderlog checkpoint`.
 pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
-    let (_, name, log) = args.client.context(Role::Auditor)?;
+    let (registry, name, log) = args.client.context(Role::Auditor)?;
     let mut api = client::connect(&args.client.addr, &args.client.keys, &name).await?;
     let response = api
         .get_checkpoint(pb::GetCheckpointRequest {
@@ -29,7 +30,25 @@ pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    let (checkpoint, _) = Checkpoint::open(&response.checkpoint, &log)?;
+    let (checkpoint, note) = Checkpoint::open(&response.checkpoint, &log)?;
+    // Partners' cosignatures are checked against their keys in partners.toml; other witnesses'
+    // keys are not known here, so theirs are only listed.
+    let partners: Vec<_> = registry
+        .parties()
+        .iter()
+        .filter_map(|p| crate::witness::cosigner_verifier(&p.name, p.public_key?).ok())
+        .collect();
+    let cosigned_by: Vec<String> = if partners.is_empty() || response.cosigners.is_empty() {
+        Vec::new()
+    } else {
+        match note::verify(&note, &partners) {
+            Ok(signed) => signed.iter().map(|v| v.name.clone()).collect(),
+            Err(crate::format::FormatError::UnverifiedNote) => Vec::new(),
+            Err(e) => {
+                anyhow::bail!("a partner's cosignature on this checkpoint does not verify: {e}")
+            }
+        }
+    };
     if args.client.json {
         println!(
             "{}",
@@ -39,11 +58,26 @@ pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
                 "root_hash": hex::encode(checkpoint.root),
                 "note": response.checkpoint,
                 "verified_by": log.to_string(),
+                "cosigned_by_partners": cosigned_by,
+                "cosigners": response.cosigners.iter().map(|c| serde_json::json!({
+                    "name": c.name, "key_id": c.key_id, "timestamp": c.timestamp, "partner": c.partner,
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
         print!("{}", response.checkpoint);
         println!("verified: signed by the log key {log}");
+        for c in &response.cosigners {
+            let when = super::format_time((c.timestamp as i64).saturating_mul(1000));
+            if cosigned_by.contains(&c.name) {
+                println!("verified: cosigned by partner {} at {when}", c.name);
+            } else {
+                println!(
+                    "cosigned by witness {} (key {}) at {when}; its key is not in partners.toml, not checked here",
+                    c.name, c.key_id
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod serve;
 mod submit;
 mod tail;
 mod verify;
+mod witness;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +64,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// The screening policy: check a file locally, build the customer register, publish.
     Policy(policy::PolicyArgs),
+    /// Witness the log as a partner: check and cosign checkpoints (or serve C2SP tlog-witness).
+    Witness(witness::WitnessArgs),
     /// Erase one item's payload as its data owner (a signed Redaction entry).
     Redact(redact::RedactArgs),
     /// Erase, as the data owner, the payloads whose retention has expired.
@@ -156,6 +159,7 @@ pub fn main() -> ExitCode {
             Command::Export(a) => export::run(a).await,
             Command::Verify(a) => verify::run(a).await,
             Command::Policy(a) => policy::run(a).await,
+            Command::Witness(a) => witness::run(a).await,
             Command::Redact(a) => redact::run(a).await,
             Command::Retention(a) => redact::run_retention(a).await,
             Command::Report(a) => report::run(a).await,

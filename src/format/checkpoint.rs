@@ -125,7 +125,7 @@ impl Checkpoint {
 }
 
 /// ASCII decimal with no leading zeros (except "0" itself); nothing else, not even a sign.
-fn parse_size(s: &str) -> Result<u64, FormatError> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, FormatError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(FormatError::MalformedNote("checkpoint size is not decimal"));
     }

@@ -37,6 +37,7 @@ use crate::pb;
 use crate::pb::audit_server::{Audit, AuditServer};
 use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::pb::reports_server::{Reports, ReportsServer};
+use crate::pb::witness_server::WitnessServer;
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
 use crate::store::{Store, StoreError, StoreOptions};
 
@@ -62,6 +63,9 @@ pub enum ServiceError {
     /// An owner's policy file could not be published on start.
     #[error("screening policy: {0}")]
     Policy(String),
+    /// keys/witnesses.toml could not be read or is wrong.
+    #[error("witnesses: {0}")]
+    Witnesses(String),
     /// Building the reflection service failed.
     #[error("reflection: {0}")]
     Reflection(String),
@@ -157,6 +161,8 @@ pub(crate) struct State {
 pub struct Node {
     state: Arc<State>,
     keys_dir: PathBuf,
+    /// Witnesses the log submits its checkpoints to (`keys/witnesses.toml`).
+    witnesses: crate::witness::config::Witnesses,
     /// Owners whose redactions the server may sign (their keys are in `keys_dir`).
     owner_keys: retention::OwnerKeys,
     retention_interval: Option<Duration>,
@@ -219,9 +225,12 @@ impl Node {
         if config.publish_default_policies {
             publish_default_policies(&state, &config.keys_dir).await?;
         }
+        let witnesses = crate::witness::config::Witnesses::load(&config.keys_dir)
+            .map_err(|e| ServiceError::Witnesses(e.to_string()))?;
         Ok(Node {
             state: Arc::new(state),
             keys_dir: config.keys_dir,
+            witnesses,
             owner_keys,
             retention_interval: config.retention_interval,
         })
@@ -266,6 +275,17 @@ impl Node {
         })
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
+        let witness = WitnessServer::new(WitnessService {
+            state: self.state.clone(),
+        });
+        // Submits new checkpoints to the witnesses in keys/witnesses.toml; stops with the server.
+        let push = tokio::spawn(crate::witness::push::run(
+            self.state.store.clone(),
+            self.state.log_verifier.clone(),
+            self.state.sequencer.size(),
+            self.witnesses.clone(),
+        ));
+        let _stop_push = AbortOnDrop(push);
 
         let audit = AuditServer::new(AuditService {
             state: self.state.clone(),
@@ -279,6 +299,7 @@ impl Node {
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<LedgerServer<LedgerService>>().await;
+        health.set_serving::<WitnessServer<WitnessService>>().await;
         health.set_serving::<AuditServer<AuditService>>().await;
         health.set_serving::<ReportsServer<ReportsService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -331,6 +352,7 @@ impl Node {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
+            .add_service(witness)
             .add_service(audit)
             .add_service(reports)
             .serve_with_incoming_shutdown(incoming, shutdown)
@@ -584,6 +606,34 @@ impl Audit for AuditService {
                 cmd::export::handle(self.state.clone(), caller, request.into_inner())
             });
         finish(&self.state, "Export", result)
+    }
+}
+
+/// `borderlog.v1.Witness`: partners hand in their cosignatures of checkpoints.
+pub(crate) struct WitnessService {
+    state: Arc<State>,
+}
+
+#[tonic::async_trait]
+impl pb::witness_server::Witness for WitnessService {
+    async fn add_cosignature(
+        &self,
+        request: Request<pb::AddCosignatureRequest>,
+    ) -> Result<Response<pb::CheckpointResponse>, Status> {
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::add_cosignature::handle(&self.state, &caller, request.into_inner()).await
+        };
+        finish(&self.state, "AddCosignature", result.await)
+    }
+}
+
+/// Aborts a background task when the server that started it stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

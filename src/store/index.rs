@@ -16,18 +16,24 @@
 //! | `by_time` | u64 BE (time_ms with its sign bit flipped) `\|\|` u64 BE index | empty |
 //! | `by_stix_id` | STIX id `\|\|` 0x00 `\|\|` u64 BE index | empty |
 //! | `by_commitment` | commitment (32) `\|\|` u64 BE index | empty |
+//! | `cosignatures` | u64 BE tree size `\|\|` key id (4) `\|\|` key name | the cosignature line |
 //! | `meta` | `version`, `applied_size` | u32 BE, u64 BE |
 //!
 //! A location is segment id (u32 BE) `\|\|` record offset (u64 BE) `\|\|` body length (u32 BE).
 //! Each append writes one sled batch per tree, `meta.applied_size` last, so a crash leaves
 //! sled at most behind the segments, which catch-up repairs by replaying the missing batches
 //! (every write is idempotent).
+//!
+//! Cosignatures arrive between batches and are few, so they are not part of that scheme: on
+//! open, when the `cosignatures` tree does not hold exactly the segments' committed Cosignature
+//! records, it is cleared and refilled from them (`reindex_cosignatures`).
 
 use std::path::Path;
 
 use crate::format::entry;
 use crate::format::entry::{Claim, IndexKeys, index_keys};
 use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
+use crate::format::note::NoteSignature;
 use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
 
 use super::segment::{
@@ -42,7 +48,7 @@ const META_VERSION: &[u8] = b"version";
 const META_APPLIED: &[u8] = b"applied_size";
 
 /// Names of every sled tree the index uses, in a fixed order.
-pub(crate) const TREE_NAMES: [&str; 12] = [
+pub(crate) const TREE_NAMES: [&str; 13] = [
     "entries",
     "nodes",
     "leaves",
@@ -54,6 +60,7 @@ pub(crate) const TREE_NAMES: [&str; 12] = [
     "by_time",
     "by_stix_id",
     "by_commitment",
+    "cosignatures",
     "meta",
 ];
 
@@ -238,6 +245,7 @@ pub(crate) struct Index {
     pub by_time: sled::Tree,
     pub by_stix_id: sled::Tree,
     pub by_commitment: sled::Tree,
+    pub cosignatures: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -291,6 +299,7 @@ impl Index {
                 by_time: t("by_time")?,
                 by_stix_id: t("by_stix_id")?,
                 by_commitment: t("by_commitment")?,
+                cosignatures: t("cosignatures")?,
                 meta: t("meta")?,
                 db,
             })
@@ -395,6 +404,42 @@ impl Index {
     }
 }
 
+/// Key of a cosignature in the `cosignatures` tree: by tree size, then by signing key.
+pub(crate) fn cosignature_key(size: u64, sig: &NoteSignature) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12 + sig.name.len());
+    k.extend_from_slice(&be64(size));
+    k.extend_from_slice(&sig.key_id);
+    k.extend_from_slice(sig.name.as_bytes());
+    k
+}
+
+/// Clears the `cosignatures` tree and refills it from every Cosignature record in the
+/// (recovered, so committed) segments.
+fn reindex_cosignatures(index: &Index, segments: &[Segment]) -> Result<u64, StoreError> {
+    index.cosignatures.clear()?;
+    let mut n = 0u64;
+    for seg in segments {
+        let name = segment::file_name(seg.id);
+        segment::scan_file(&seg.file, &name, 0, |rec| {
+            if rec.kind == RecordKind::Cosignature {
+                let (size, sig) = segment::parse_cosignature(&rec.body).map_err(|reason| {
+                    StoreError::Corrupt {
+                        segment: seg.id,
+                        offset: rec.offset,
+                        reason,
+                    }
+                })?;
+                index
+                    .cosignatures
+                    .insert(cosignature_key(size, &sig), sig.line().as_bytes())?;
+                n += 1;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(n)
+}
+
 /// Merkle nodes read from sled, so roots and proofs take O(log n) point reads.
 pub(crate) struct SledNodes<'a>(pub &'a sled::Tree);
 
@@ -437,7 +482,10 @@ impl Replayer<'_> {
             offset: rec.offset,
             len: rec.body.len() as u32,
         };
-        self.pending_records += 1;
+        // A cosignature is committed on its own (segment.rs), never part of a batch.
+        if rec.kind != RecordKind::Cosignature {
+            self.pending_records += 1;
+        }
         if !rec.intact {
             // Recovery finished every torn erasure before indexing.
             return Err(corrupt("checksum mismatch".into()));
@@ -476,7 +524,7 @@ impl Replayer<'_> {
                 self.index.apply(batch)?;
                 self.pending_records = 0;
             }
-            // Reserved: nothing derived from it yet.
+            // Indexed by reindex_cosignatures, whatever part of the log is replayed.
             RecordKind::Cosignature => {}
         }
         Ok(())
@@ -682,6 +730,13 @@ pub(crate) fn open_consistent(
             (index, frontier, IndexAction::Rebuilt { reason: why })
         }
     };
+    if index.cosignatures.len() as u64 != recovered.cosignatures {
+        let n = reindex_cosignatures(&index, segments)?;
+        tracing::info!(
+            cosignatures = n,
+            "re-indexed the cosignatures from the segments"
+        );
+    }
     if frontier != recovered.frontier {
         return Err(StoreError::IndexInconsistent(format!(
             "after opening, the index has {} entries with root {}, the segments {size} with root {}",

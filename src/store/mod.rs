@@ -4,7 +4,8 @@
 //! Layout of a store directory:
 //!
 //! - `segments/00000000.seg`, ...: records of entries, payloads and checkpoints, one
-//!   fdatasync per batch; the batch's checkpoint record is its commit marker. The byte format
+//!   fdatasync per batch; the batch's checkpoint record is its commit marker. Witnesses'
+//!   cosignatures are records of their own between batches, each synced as it is stored. The byte format
 //!   is documented in `store/segment.rs`.
 //! - `index/`: the sled database (`store/index.rs` documents every tree): entry and payload
 //!   locations, Merkle nodes for O(log n) proofs, checkpoints, claims, and lookups by party,
@@ -42,6 +43,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::format::entry::{self, Claim, index_keys};
 use crate::format::hash::{Hash, SALT_LEN, item_commitment, leaf_hash};
+use crate::format::note::NoteSignature;
 use crate::format::tree::{self, Frontier, LeafIndex, TreeSize};
 use crate::format::{FormatError, consistency, inclusion};
 use crate::pb;
@@ -143,6 +145,12 @@ pub enum StoreError {
     /// store is reopened (recovery then cuts or indexes what that append left).
     #[error("an earlier append failed part-way; reopen the store")]
     Poisoned,
+    /// A cosignature for a tree size at which no checkpoint was signed; nothing was written.
+    #[error("no checkpoint was signed at tree size {size}")]
+    NoCheckpoint {
+        /// The tree size asked for.
+        size: u64,
+    },
     /// Another store (in this process or another) has the directory or its index open, or
     /// one that was dropped has not let go of its sled index yet.
     #[error("{path} is locked by another store")]
@@ -550,6 +558,71 @@ impl Store {
         w.tip = prev;
         self.size.store(new_size.0, Ordering::Release);
         Ok(leaves)
+    }
+
+    /// Stores a witness's cosignature of the checkpoint signed at `size`, durably: one
+    /// Cosignature record and one fdatasync (a transaction of its own, see `store/segment.rs`),
+    /// then the index. Returns false, writing nothing, when the same key (name and key id) has
+    /// already cosigned that size: the first cosignature stays, so storing is idempotent.
+    ///
+    /// The store does not check signatures (it cannot know the witnesses' keys); the caller
+    /// verifies the cosignature against the checkpoint first. It does check that a checkpoint
+    /// was signed at `size`.
+    pub fn add_cosignature(&self, size: TreeSize, sig: &NoteSignature) -> Result<bool, StoreError> {
+        let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        if w.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        if self.checkpoint(Some(size))?.is_none() || size.0 == 0 {
+            return Err(StoreError::NoCheckpoint { size: size.0 });
+        }
+        let key = index::cosignature_key(size.0, sig);
+        if self.index.cosignatures.contains_key(&key)? {
+            return Ok(false);
+        }
+        let mut buf = Vec::new();
+        segment::encode_record(
+            &mut buf,
+            RecordKind::Cosignature,
+            &[&segment::cosignature_body(size.0, sig)],
+        )?;
+        let rolled = match w.segments.write_batch(&buf) {
+            Ok((_, _, rolled)) => rolled,
+            Err(e) => {
+                w.poisoned = true;
+                return Err(e);
+            }
+        };
+        if let Some(seg) = rolled {
+            let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+            files.push(seg.file);
+        }
+        if let Err(e) = self.index.cosignatures.insert(key, sig.line().as_bytes()) {
+            // Durable but not indexed: reopening re-indexes the cosignatures.
+            w.poisoned = true;
+            return Err(e.into());
+        }
+        Ok(true)
+    }
+
+    /// The cosignatures stored for the checkpoint at `size`, ordered by key id then name.
+    pub fn cosignatures(&self, size: TreeSize) -> Result<Vec<NoteSignature>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.index.cosignatures.scan_prefix(size.0.to_be_bytes()) {
+            let (_, line) = kv?;
+            let sig = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|l| l.strip_suffix('\n'))
+                .and_then(|l| NoteSignature::parse_line(l).ok())
+                .ok_or_else(|| {
+                    StoreError::IndexInconsistent(format!(
+                        "a cosignature of tree size {} in the index is malformed",
+                        size.0
+                    ))
+                })?;
+            out.push(sig);
+        }
+        Ok(out)
     }
 
     fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {
@@ -1027,6 +1100,45 @@ mod tests {
         assert_eq!(store.size(), TreeSize(0));
         store.append(&[e0], &[p0], note).unwrap();
         assert_eq!(store.size(), TreeSize(1));
+    }
+
+    #[test]
+    fn cosignatures_are_stored_once_and_reindexed_from_the_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let sig = |name: &str, tag: u8| NoteSignature {
+            name: name.into(),
+            key_id: [tag; 4],
+            signature: vec![tag; 72],
+        };
+        let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            assert!(matches!(
+                store.add_cosignature(TreeSize(1), &sig("w", 1)),
+                Err(StoreError::NoCheckpoint { size: 1 })
+            ));
+            store.append(&[e0], &[p0], note).unwrap();
+            assert!(store.add_cosignature(TreeSize(1), &sig("w", 1)).unwrap());
+            assert!(!store.add_cosignature(TreeSize(1), &sig("w", 1)).unwrap());
+            // Same key, another signature: the first stays.
+            let mut again = sig("w", 1);
+            again.signature[0] = 0;
+            assert!(!store.add_cosignature(TreeSize(1), &again).unwrap());
+            assert!(store.add_cosignature(TreeSize(1), &sig("v", 2)).unwrap());
+            assert_eq!(
+                store.cosignatures(TreeSize(1)).unwrap(),
+                vec![sig("w", 1), sig("v", 2)]
+            );
+            assert!(store.cosignatures(TreeSize(0)).unwrap().is_empty());
+            // Lose the index's copy, as a crash before sled wrote it would.
+            store.index.cosignatures.clear().unwrap();
+        }
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.open_report().cut_bytes, 0);
+        assert_eq!(
+            store.cosignatures(TreeSize(1)).unwrap(),
+            vec![sig("w", 1), sig("v", 2)]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! | 1 | Entry | the `borderlog.v1.Entry` bytes exactly as hashed into the tree |
 //! | 2 | Payload | commitment (32) `\|\|` salt (32) `\|\|` item content |
 //! | 3 | Checkpoint | the signed checkpoint note, UTF-8; the batch's commit marker |
-//! | 4 | Cosignature | reserved for partners' cosignatures (not yet written) |
+//! | 4 | Cosignature | u64 BE tree size `\|\|` one signed-note signature line (UTF-8, ending in a newline): a witness's cosignature of the checkpoint at that size |
 //! | 5 | ErasedPayload | commitment (32) `\|\|` 32 zero bytes `\|\|` as many zero bytes as the content had |
 //!
 //! Kind 0 and kinds above 5 are invalid (a zeroed region never parses as a record).
@@ -30,12 +30,20 @@
 //! intact. The tree size a checkpoint commits is the number of Entry records before it, counted
 //! from the first segment. A batch never spans two files: the writer starts a new segment
 //! (and fsyncs the directory) before a batch that would take a non-empty file past the size
-//! limit, so every file but the last ends with a Checkpoint record.
+//! limit, so every file but the last ends with a Checkpoint or Cosignature record.
+//!
+//! A cosignature is a transaction of its own: one Cosignature record, written between batches
+//! (under the same writer lock) and fdatasynced before the witness is told it is stored. It is
+//! self-contained — it names the tree size it cosigns and carries the whole signature line,
+//! under its own checksum — and it adds nothing to the tree, so it needs no commit marker: an
+//! intact Cosignature record that directly follows committed data is itself committed. That is
+//! the rule that keeps a durable cosignature written after the latest checkpoint from being cut
+//! as an "uncommitted tail" on restart.
 //!
 //! # Recovery
 //!
 //! On open every segment is scanned. In the last segment, whatever follows the last intact
-//! Checkpoint record — a torn write, a short or checksum-failing record, or whole records of a
+//! Checkpoint record or committed Cosignature record — a torn write, a short or checksum-failing record, or whole records of a
 //! batch whose Checkpoint never made it — was never acknowledged, and is cut off (truncate and
 //! fsync, with a warning naming the bytes). Damage anywhere else is committed data gone bad and
 //! is an error, never silently dropped: a bad record in a non-final segment, a bad record
@@ -63,6 +71,7 @@ use std::collections::HashSet;
 
 use crate::format::entry;
 use crate::format::hash::{Hash, SALT_LEN, ZERO_HASH, hash_from_slice, leaf_hash};
+use crate::format::note::NoteSignature;
 use crate::format::tree::Frontier;
 use crate::pb;
 
@@ -83,7 +92,7 @@ pub(crate) enum RecordKind {
     Payload = 2,
     /// A signed checkpoint note: the commit marker of its batch.
     Checkpoint = 3,
-    /// Reserved for partners' cosignatures.
+    /// A witness's cosignature of a committed checkpoint: tree size and signature line.
     Cosignature = 4,
     /// A payload whose salt and content were overwritten with zeros.
     ErasedPayload = 5,
@@ -275,8 +284,9 @@ pub(crate) fn scan_file(
     }
 }
 
-/// Offset of the first intact Checkpoint record that starts after `from`, if any: a sign that
-/// damage at `from` is inside committed data rather than a torn tail.
+/// Offset of the first intact Checkpoint or Cosignature record (the records that commit) that
+/// starts after `from`, if any: a sign that damage at `from` is inside committed data rather
+/// than a torn tail.
 fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, StoreError> {
     let mut rest = Vec::new();
     let mut f = file;
@@ -288,7 +298,7 @@ fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, S
         let Some(header) = rest.get(p..p + 9) else {
             break;
         };
-        if header[8] != RecordKind::Checkpoint as u8 {
+        if header[8] != RecordKind::Checkpoint as u8 && header[8] != RecordKind::Cosignature as u8 {
             continue;
         }
         let mut h = [0u8; 9];
@@ -298,7 +308,12 @@ fn checkpoint_after(file: &File, name: &str, from: u64) -> Result<Option<u64>, S
         };
         let body = &rest[p + 9..p + 9 + len as usize];
         let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-        if checksum(kind, body) == crc && std::str::from_utf8(body).is_ok() {
+        let plausible = if kind == RecordKind::Checkpoint as u8 {
+            std::str::from_utf8(body).is_ok()
+        } else {
+            parse_cosignature(body).is_ok()
+        };
+        if checksum(kind, body) == crc && plausible {
             return Ok(Some(from + p as u64));
         }
     }
@@ -401,6 +416,8 @@ pub(crate) struct Recovered {
     pub frontier: Frontier,
     /// Bytes of uncommitted tail cut off the last segment.
     pub cut_bytes: u64,
+    /// Committed Cosignature records, so the index can tell whether it holds them all.
+    pub cosignatures: u64,
     /// Payload records whose erasure a crash tore, rewritten as erased.
     pub torn_erasures: usize,
 }
@@ -461,6 +478,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
             tip: ZERO_HASH,
             frontier: Frontier::new(),
             cut_bytes: 0,
+            cosignatures: 0,
             torn_erasures: 0,
         });
     }
@@ -472,6 +490,7 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
     let mut tip = ZERO_HASH;
     // The tree's right edge, so the index's Merkle nodes can be checked against the segments.
     let mut frontier = Frontier::new();
+    let mut cosignatures = 0u64;
     // Commitments of committed Redaction entries, and committed payload records whose checksum
     // fails (segment, offset, body length, commitment): each must be a torn erasure.
     let mut redacted: HashSet<Hash> = HashSet::new();
@@ -498,6 +517,8 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         let mut pending_size = size;
         let mut pending_tip = tip;
         let mut pending_frontier = frontier.clone();
+        // Whether records of a batch without its Checkpoint record yet precede this point.
+        let mut pending_records = false;
         let mut pending_redacted: Vec<Hash> = Vec::new();
         let mut pending_torn: Vec<(usize, u64, u32, Hash)> = Vec::new();
         let mut committed_end = 0u64;
@@ -533,8 +554,10 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                     pending_tip = leaf_hash(&rec.body);
                     pending_frontier.push(pending_tip);
                     pending_size += 1;
+                    pending_records = true;
                 }
                 RecordKind::Payload | RecordKind::ErasedPayload => {
+                    pending_records = true;
                     if rec.body.len() < PAYLOAD_PREFIX_LEN {
                         return Err(corrupt(format!(
                             "payload record of {} bytes is shorter than commitment and salt",
@@ -557,8 +580,23 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
                     redacted.extend(pending_redacted.drain(..));
                     torn.append(&mut pending_torn);
                     committed_end = rec.offset + rec.framed_len();
+                    pending_records = false;
                 }
-                RecordKind::Cosignature => {}
+                RecordKind::Cosignature => {
+                    let (cosigned, _) = parse_cosignature(&rec.body).map_err(corrupt)?;
+                    if cosigned > size || cosigned == 0 {
+                        return Err(corrupt(format!(
+                            "cosignature of tree size {cosigned}, but the log held {size} entries when it was written"
+                        )));
+                    }
+                    // Written only between batches: after committed data it is committed
+                    // itself. After records of an unfinished batch (which a writer never
+                    // produces) it belongs to that uncommitted tail.
+                    if !pending_records {
+                        committed_end = rec.offset + rec.framed_len();
+                        cosignatures += 1;
+                    }
+                }
             }
             Ok(())
         })?;
@@ -662,8 +700,32 @@ pub(crate) fn recover(seg_dir: &Path) -> Result<Recovered, StoreError> {
         tip,
         frontier,
         cut_bytes,
+        cosignatures,
         torn_erasures: torn.len(),
     })
+}
+
+/// Splits a Cosignature record's body into the tree size it cosigns and its signature line.
+pub(crate) fn parse_cosignature(body: &[u8]) -> Result<(u64, NoteSignature), String> {
+    let (size, line) = body.split_first_chunk::<8>().ok_or_else(|| {
+        format!(
+            "cosignature record of {} bytes has no tree size",
+            body.len()
+        )
+    })?;
+    let line = std::str::from_utf8(line)
+        .ok()
+        .and_then(|l| l.strip_suffix('\n'))
+        .ok_or_else(|| "cosignature record's line is not UTF-8 ending in a newline".to_string())?;
+    let sig = NoteSignature::parse_line(line).map_err(|e| format!("cosignature record: {e}"))?;
+    Ok((u64::from_be_bytes(*size), sig))
+}
+
+/// The body of a Cosignature record: tree size, then the signature line.
+pub(crate) fn cosignature_body(size: u64, sig: &NoteSignature) -> Vec<u8> {
+    let mut body = size.to_be_bytes().to_vec();
+    body.extend_from_slice(sig.line().as_bytes());
+    body
 }
 
 /// The append side of the last segment; lives behind the store's writer lock.
@@ -885,6 +947,76 @@ mod tests {
             recover(&seg_dir),
             Err(StoreError::Corrupt { reason, .. }) if reason.contains("index 7 at log position 2")
         ));
+    }
+
+    /// A framed Cosignature record of the checkpoint at `size`.
+    fn cosignature_record(size: u64) -> Vec<u8> {
+        let sig = NoteSignature {
+            name: "police-network".into(),
+            key_id: [1, 2, 3, 4],
+            signature: vec![7; 72],
+        };
+        let mut buf = Vec::new();
+        encode_record(
+            &mut buf,
+            RecordKind::Cosignature,
+            &[&cosignature_body(size, &sig)],
+        )
+        .unwrap();
+        buf
+    }
+
+    #[test]
+    fn a_cosignature_after_the_last_checkpoint_is_committed_and_a_torn_one_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, ends) = write_log(dir.path(), 2, 2);
+        let seg_dir = dir.path().join("segments");
+        let seg = seg_dir.join(file_name(0));
+        let cosig = cosignature_record(4);
+        bytes.extend_from_slice(&cosig);
+        std::fs::write(&seg, &bytes).unwrap();
+        let rec = recover(&seg_dir).unwrap();
+        assert_eq!((rec.size, rec.cosignatures, rec.cut_bytes), (4, 1, 0));
+        assert_eq!(rec.segments[0].len, bytes.len() as u64);
+        // Torn at every byte: cut back to the checkpoint, nothing else changes.
+        for cut in ends[1] + 1..bytes.len() as u64 {
+            std::fs::write(&seg, &bytes[..cut as usize]).unwrap();
+            let rec = recover(&seg_dir).unwrap();
+            assert_eq!((rec.size, rec.cosignatures), (4, 0), "cut at {cut}");
+            assert_eq!(std::fs::metadata(&seg).unwrap().len(), ends[1]);
+        }
+        // Damage to the checkpoint record just before an intact cosignature record is damage
+        // to committed data, not a tail to cut.
+        let mut damaged = bytes.clone();
+        damaged[ends[1] as usize - 2] ^= 1;
+        std::fs::write(&seg, &damaged).unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("committed checkpoint")
+        ));
+    }
+
+    #[test]
+    fn a_cosignature_of_a_size_beyond_the_log_or_after_an_unfinished_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, ends) = write_log(dir.path(), 1, 2);
+        let seg_dir = dir.path().join("segments");
+        let seg = seg_dir.join(file_name(0));
+        std::fs::write(&seg, [&bytes[..], &cosignature_record(3)].concat()).unwrap();
+        assert!(matches!(
+            recover(&seg_dir),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("tree size 3")
+        ));
+        // Records of a batch with no checkpoint, then a cosignature: all of it is the tail.
+        let mut tail = Vec::new();
+        encode_record(&mut tail, RecordKind::Payload, &[&[7; 32], &[8; 32], b"{}"]).unwrap();
+        tail.extend_from_slice(&cosignature_record(2));
+        bytes.extend_from_slice(&tail);
+        std::fs::write(&seg, &bytes).unwrap();
+        let rec = recover(&seg_dir).unwrap();
+        assert_eq!((rec.size, rec.cosignatures), (2, 0));
+        assert_eq!(rec.cut_bytes, tail.len() as u64);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), ends[0]);
     }
 
     #[test]

@@ -98,7 +98,9 @@ async fn stream(
             checkpoints.extend(page);
         }
         if checkpoints.front().is_some_and(|(s, _)| s.0 == index + 1) {
-            let (_, note) = checkpoints.pop_front().expect("front exists");
+            let (size, note) = checkpoints.pop_front().expect("front exists");
+            // With the witnesses' cosignatures, as GetCheckpoint serves it.
+            let note = super::get_checkpoint::append_cosignatures(state, note, size)?;
             if tx.send(record(Record::Checkpoint(note))).await.is_err() {
                 return Ok(());
             }

@@ -1,6 +1,7 @@
 //! One file per call of `borderlog.v1.Ledger`, each parse → apply → reply.
 
 pub mod acknowledge;
+pub mod add_cosignature;
 pub mod export;
 pub mod get_checkpoint;
 pub mod get_consistency_proof;
