@@ -63,14 +63,37 @@ fn free_addr() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged() {
+    kill_loop(3, false).await;
+}
+
+/// The long run `scripts/kill-loop.sh` drives: `BORDERLOG_KILL_ROUNDS` rounds (default 50) of
+/// SIGKILL under load, each restart checked in full, by this test and by `borderlog verify`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes long; run by scripts/kill-loop.sh"]
+async fn kill_loop_checked_after_every_restart() {
+    let rounds = std::env::var("BORDERLOG_KILL_ROUNDS")
+        .ok()
+        .map(|r| r.parse().expect("BORDERLOG_KILL_ROUNDS is a number"))
+        .unwrap_or(50);
+    kill_loop(rounds, true).await;
+}
+
+/// `rounds` times: start a real `borderlog serve`, load it with 16 submitting clients, SIGKILL
+/// it at a varying moment. Round 1 also leaves a torn record at the segment's end. With
+/// `check_every_round`, each restart is checked before the next load; the final restart always
+/// is: every acknowledged entry present, unchanged and provably included; the chain verifies.
+async fn kill_loop(rounds: u64, check_every_round: bool) {
     let dir = tempfile::tempdir().unwrap();
     let keys = init_keys(dir.path());
     let data = dir.path().join("data");
     let log = log_verifier(&keys);
     let mut acknowledged: Vec<pb::LogReceipt> = Vec::new();
 
-    for round in 0..3u64 {
+    for round in 0..rounds {
         let server = ServerProcess::start(&keys, &data, &free_addr()).await;
+        if check_every_round && round > 0 {
+            check_restart(&server, &keys, &log, &acknowledged).await;
+        }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut load = Vec::new();
         for c in 0..16u64 {
@@ -91,18 +114,27 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             }));
         }
         drop(tx);
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Kill at a different moment of the batch cycle each round.
+        let load_ms = 300 + (round * 137) % 700;
+        tokio::time::sleep(Duration::from_millis(load_ms)).await;
         server.kill();
         for task in load {
             let _ = task.await;
         }
+        let before = acknowledged.len();
         while let Some(r) = rx.recv().await {
             acknowledged.push(r);
         }
         assert!(
-            !acknowledged.is_empty(),
+            acknowledged.len() > before,
             "round {round}: the load got receipts"
         );
+        if check_every_round {
+            eprintln!(
+                "round {round}: killed after {load_ms} ms; {} acknowledged so far",
+                acknowledged.len()
+            );
+        }
 
         // A torn final record: half a record's worth of garbage at the segment's end.
         if round == 1 {
@@ -113,12 +145,24 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         }
     }
 
-    // After the last kill: every acknowledged entry is there, unchanged, and provably included.
     let server = ServerProcess::start(&keys, &data, &free_addr()).await;
-    let mut auditor = client::connect(&server.addr, &keys, AUDITOR).await.unwrap();
-    let (checkpoint, leaves) = verify_chain(&mut auditor, &log).await;
-    for receipt in &acknowledged {
-        verify_receipt(receipt, &log).unwrap();
+    check_restart(&server, &keys, &log, &acknowledged).await;
+    server.kill();
+}
+
+/// After a restart: every acknowledged entry is there, unchanged, and provably included in
+/// the latest checkpoint, and the chain verifies, here and by `borderlog verify --addr` (every
+/// signature, receipt and policy replay).
+async fn check_restart(
+    server: &ServerProcess,
+    keys: &Path,
+    log: &borderlog::format::note::Verifier,
+    acknowledged: &[pb::LogReceipt],
+) {
+    let mut auditor = client::connect(&server.addr, keys, AUDITOR).await.unwrap();
+    let (checkpoint, leaves) = verify_chain(&mut auditor, log).await;
+    for receipt in acknowledged {
+        verify_receipt(receipt, log).unwrap();
         assert_eq!(
             leaves[receipt.index as usize].to_vec(),
             receipt.leaf_hash,
@@ -127,7 +171,18 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         );
     }
     assert!(checkpoint.size as usize > acknowledged.len());
-    server.kill();
+    let verified = Command::new(env!("CARGO_BIN_EXE_borderlog"))
+        .args(["verify", "--addr", &server.addr, "--keys"])
+        .arg(keys)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .expect("run borderlog verify");
+    assert!(
+        verified.success(),
+        "borderlog verify --addr failed on a log of {} entries",
+        checkpoint.size
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -545,6 +545,7 @@ fn segments_roll_at_the_size_limit() {
     let dir = tempfile::tempdir().unwrap();
     let small = StoreOptions {
         segment_max_bytes: 700,
+        ..StoreOptions::default()
     };
     let mut log = Log::new();
     {

@@ -22,7 +22,7 @@ use crate::format::checkpoint::Checkpoint;
 use crate::format::hash::{
     Hash, SALT_LEN, ZERO_HASH, hash_from_slice, item_commitment, leaf_hash, sha256,
 };
-use crate::format::note::{KeyType, Verifier};
+use crate::format::note::{KeyType, Note, Verifier};
 use crate::format::signature::{self, Purpose};
 use crate::format::tree::Frontier;
 use crate::format::{cosignature, entry};
@@ -495,6 +495,13 @@ enum Job {
         index: u64,
         purpose: Purpose,
         signer: Arc<str>,
+        key: VerifyingKey,
+        message: Vec<u8>,
+        signature: Signature,
+    },
+    /// The log's signature on the checkpoint of `size` (Ed25519 over the note text).
+    CheckpointSignature {
+        size: u64,
         key: VerifyingKey,
         message: Vec<u8>,
         signature: Signature,
@@ -1308,9 +1315,30 @@ impl Auditor {
         let bad = |reason: String| VerifyError::Checkpoint { size, reason };
         let log = self
             .log
-            .as_ref()
+            .clone()
             .ok_or_else(|| bad("a checkpoint before the genesis entry".into()))?;
-        let (c, parsed) = Checkpoint::open(note, log).map_err(|e| bad(e.to_string()))?;
+        // The signed-note rules of `Checkpoint::open`, with the log's signature itself queued
+        // for batch verification like every other signature (one per checkpoint adds up).
+        let parsed = Note::parse(note).map_err(|e| bad(e.to_string()))?;
+        let mut signed = 0;
+        for sig in parsed.signatures.iter().filter(|s| log.matches(s)) {
+            let signature = Signature::from_slice(&sig.signature)
+                .map_err(|_| bad("the log's signature is malformed".into()))?;
+            self.defer(Job::CheckpointSignature {
+                size,
+                key: log.key,
+                message: parsed.text.as_bytes().to_vec(),
+                signature,
+            });
+            signed += 1;
+        }
+        if signed == 0 {
+            return Err(bad("no signature by the log key".into()));
+        }
+        let c = Checkpoint::parse_body(&parsed.text).map_err(|e| bad(e.to_string()))?;
+        if c.origin != log.name {
+            return Err(bad("checkpoint origin is not the log key name".into()));
+        }
         if c.size != size {
             return Err(VerifyError::CheckpointMisplaced {
                 size,
@@ -1402,16 +1430,24 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
     let mut signatures = Vec::with_capacity(batch.len());
     let mut keys = Vec::with_capacity(batch.len());
     for job in &batch {
-        if let Job::Signature {
-            message,
-            signature,
-            key,
-            ..
-        } = job
-        {
-            messages.push(message);
-            signatures.push(*signature);
-            keys.push(*key);
+        match job {
+            Job::Signature {
+                message,
+                signature,
+                key,
+                ..
+            }
+            | Job::CheckpointSignature {
+                message,
+                signature,
+                key,
+                ..
+            } => {
+                messages.push(message);
+                signatures.push(*signature);
+                keys.push(*key);
+            }
+            Job::Replay { .. } => {}
         }
     }
     // One batch equation for all; only when it fails, find the culprit one by one.
@@ -1432,6 +1468,19 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
                         index,
                         purpose: purpose_name(purpose),
                         signer: signer.to_string(),
+                    });
+                }
+            }
+            Job::CheckpointSignature {
+                size,
+                key,
+                message,
+                signature,
+            } => {
+                if !batch_ok && key.verify_strict(&message, &signature).is_err() {
+                    note(VerifyError::Checkpoint {
+                        size,
+                        reason: "the log's signature does not verify".into(),
                     });
                 }
             }
@@ -1611,6 +1660,37 @@ mod tests {
         f(&mut decoded);
         e.entry = decoded.encode_to_vec();
         e.leaf_hash = leaf_hash(&e.entry).to_vec();
+    }
+
+    #[test]
+    fn a_checkpoint_whose_log_signature_fails_is_named_with_and_without_workers() {
+        for threads in [0, 2] {
+            let mut records = synthetic::ledger(60, 7, false);
+            // The second checkpoint, and the size its body names.
+            let (at, size) = records
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match &r.record {
+                    Some(Record::Checkpoint(n)) => {
+                        Some((i, n.lines().nth(1)?.parse::<u64>().ok()?))
+                    }
+                    _ => None,
+                })
+                .nth(1)
+                .expect("two checkpoints");
+            let Some(Record::Checkpoint(note)) = &mut records[at].record else {
+                unreachable!()
+            };
+            // Another valid-looking signature: same key id, flipped signature bytes.
+            let mut parsed = Note::parse(note).unwrap();
+            parsed.signatures[0].signature[10] ^= 1;
+            *note = parsed.to_text();
+            let err = verify(records, threads).unwrap_err();
+            assert!(
+                matches!(&err, VerifyError::Checkpoint { size: s, .. } if *s == size),
+                "{err}"
+            );
+        }
     }
 
     #[test]

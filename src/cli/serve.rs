@@ -24,6 +24,12 @@ pub struct ServeArgs {
     /// clients then use `--addr http://127.0.0.1:7455`.
     #[arg(long)]
     pub plaintext: bool,
+    /// Let auditors read item payloads too (by default they see metadata and commitments).
+    #[arg(long)]
+    pub auditor_reads_payloads: bool,
+    /// Requests per second each authenticated caller may make (0: no limit).
+    #[arg(long, default_value_t = crate::service::Limits::default().rate_per_second)]
+    pub rate_limit: u32,
     /// Loopback address for Prometheus metrics (`GET /metrics`); `off` to serve none.
     #[arg(long, default_value = DEFAULT_METRICS_ADDR, env = "BORDERLOG_METRICS_ADDR")]
     pub metrics_addr: String,
@@ -59,6 +65,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut config = NodeConfig::new(&args.keys, &args.data);
     config.plaintext = args.plaintext;
+    config.auditor_reads_payloads = args.auditor_reads_payloads;
+    config.limits.rate_per_second = args.rate_limit;
+    config.limits.rate_burst = args.rate_limit;
     config.retention_interval = args.retention_interval.0;
     let node = Node::open(config).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)

@@ -44,6 +44,7 @@ impl Caller {
             .party(&name)
             .ok_or_else(|| RequestError::UnknownCaller(name.clone()))?;
         tracing::Span::current().record("caller", name.as_str());
+        state.rates.check(&name)?;
         Ok(Caller {
             name,
             role: party.role,
@@ -106,9 +107,13 @@ impl Caller {
         }
     }
 
-    /// May the caller read the payloads of this disclosure? Only its sender and recipient.
-    pub fn may_read_payloads(&self, body: &pb::DisclosureBody) -> bool {
-        self.is_partner() && (body.sender == self.name || body.recipient == self.name)
+    /// May the caller read the payloads of this disclosure? Its sender and recipient; and
+    /// auditors when the node grants it (`auditor_reads_payloads`).
+    pub fn may_read_payloads(&self, body: &pb::DisclosureBody, auditor_reads: bool) -> bool {
+        match self.role {
+            Role::Auditor => auditor_reads,
+            _ => self.is_partner() && (body.sender == self.name || body.recipient == self.name),
+        }
     }
 }
 

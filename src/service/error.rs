@@ -48,6 +48,18 @@ pub enum RequestError {
     /// The boundary guard refused an item; the refusal is recorded in the log without content.
     #[error("{0}")]
     Refused(Refused),
+    /// The caller made more requests per second than `Limits::rate_per_second` allows.
+    #[error(
+        "{caller} is over its rate limit of {per_second} requests per second (rate_per_second); retry in {retry_after_ms} ms"
+    )]
+    RateLimited {
+        /// The authenticated caller.
+        caller: String,
+        /// The limit.
+        per_second: u32,
+        /// When the next request would be allowed.
+        retry_after_ms: u64,
+    },
     /// A size or count limit was exceeded.
     #[error("{what} is {got}, over the limit of {max}")]
     TooLarge {

@@ -8,6 +8,7 @@
 mod access;
 mod cmd;
 mod error;
+mod limits;
 mod policies;
 mod retention;
 mod status;
@@ -84,8 +85,22 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// How far a body's client time may be from the server's, milliseconds.
     pub max_clock_skew_ms: i64,
-    /// Most entries one ListEntries call returns without `follow`.
+    /// Most entries one ListEntries call returns without `follow` (also the largest `limit`
+    /// it accepts without `follow`; page with `from_index`).
     pub max_list: usize,
+    /// Deepest nesting of objects and arrays in an item's JSON, checked before screening.
+    pub max_json_depth: usize,
+    /// Longest single JSON string (key or value) in an item, bytes as sent.
+    pub max_json_string_bytes: usize,
+    /// Server streams (ListEntries, Export) one caller may have open at once.
+    pub max_streams_per_caller: usize,
+    /// HTTP/2 streams (calls in flight) per connection, advertised to clients: further calls
+    /// wait in the client until one finishes.
+    pub max_concurrent_streams_per_connection: u32,
+    /// Requests per second per authenticated caller, every call counted; 0: no limit.
+    pub rate_per_second: u32,
+    /// Requests a caller may make at once above its rate (0: as many as `rate_per_second`).
+    pub rate_burst: u32,
 }
 
 impl Default for Limits {
@@ -97,6 +112,13 @@ impl Default for Limits {
             max_text_bytes: 1024,
             max_clock_skew_ms: 10 * 60 * 1000,
             max_list: 100_000,
+            max_json_depth: 32,
+            max_json_string_bytes: 64 << 10,
+            max_streams_per_caller: 16,
+            max_concurrent_streams_per_connection: 256,
+            // Generous: `borderlog bench` (one sender, 64 connections) is far below it.
+            rate_per_second: 50_000,
+            rate_burst: 50_000,
         }
     }
 }
@@ -124,6 +146,9 @@ pub struct NodeConfig {
     /// tools. Callers name their party in the `borderlog-as` header; writes still need the
     /// partners' signatures.
     pub plaintext: bool,
+    /// Auditors read item payloads too (GetEntry, ListEntries, Export); by default they see
+    /// metadata and commitments only.
+    pub auditor_reads_payloads: bool,
 }
 
 impl NodeConfig {
@@ -138,6 +163,7 @@ impl NodeConfig {
             retention_interval: Some(Duration::from_secs(3600)),
             publish_default_policies: true,
             plaintext: false,
+            auditor_reads_payloads: false,
         }
     }
 }
@@ -153,6 +179,12 @@ pub(crate) struct State {
     /// Serving plaintext on loopback: callers name themselves in a header.
     pub plaintext: bool,
     pub metrics: Arc<Metrics>,
+    /// Auditors read payloads ([`NodeConfig::auditor_reads_payloads`]).
+    pub auditor_reads_payloads: bool,
+    /// Requests per second per caller.
+    pub rates: limits::Rates,
+    /// Open server streams per caller.
+    pub streams: limits::StreamSlots,
 }
 
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
@@ -217,6 +249,9 @@ impl Node {
             sequencer,
             log_verifier: signer.verifier(),
             registry,
+            rates: limits::Rates::new(&config.limits),
+            streams: limits::StreamSlots::default(),
+            auditor_reads_payloads: config.auditor_reads_payloads,
             limits: config.limits,
             policies,
             plaintext: config.plaintext,
@@ -310,13 +345,18 @@ impl Node {
 
         let local = listener.local_addr().ok();
         // One span per request; the caller's name is recorded once it is authenticated.
-        let mut server = tonic::transport::Server::builder().trace_fn(|request| {
-            tracing::info_span!(
-                "grpc",
-                call = %request.uri().path(),
-                caller = tracing::field::Empty
-            )
-        });
+        let mut server = tonic::transport::Server::builder()
+            .trace_fn(|request| {
+                tracing::info_span!(
+                    "grpc",
+                    call = %request.uri().path(),
+                    caller = tracing::field::Empty
+                )
+            })
+            .max_concurrent_streams(Some(limits.max_concurrent_streams_per_connection))
+            .layer(tower::util::MapResponseLayer::new(
+                limits::name_message_limit(limits.max_message_bytes),
+            ));
         if self.state.plaintext {
             if !local.is_some_and(|a| a.ip().is_loopback()) {
                 return Err(ServiceError::PlaintextNotLoopback(format!("{local:?}")));

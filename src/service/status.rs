@@ -25,7 +25,9 @@ impl From<RequestError> for Status {
             RequestError::NotFound(_) => Code::NotFound,
             RequestError::AlreadyExists(_) => Code::AlreadyExists,
             RequestError::Precondition(_) => Code::FailedPrecondition,
-            RequestError::TooLarge { .. } => Code::ResourceExhausted,
+            RequestError::TooLarge { .. } | RequestError::RateLimited { .. } => {
+                Code::ResourceExhausted
+            }
             RequestError::Refused(refused) => return refusal_status(refused),
         };
         Status::new(code, err.to_string())

@@ -32,8 +32,11 @@
 //! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
 //! the same calls.
 
+mod faults;
 mod index;
 mod segment;
+
+pub use faults::Faults;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -141,9 +144,12 @@ pub enum StoreError {
         /// Body length.
         len: usize,
     },
-    /// An earlier append failed after it began writing; further appends are refused until the
-    /// store is reopened (recovery then cuts or indexes what that append left).
-    #[error("an earlier append failed part-way; reopen the store")]
+    /// An earlier append failed part-way and could not be undone in place (the cut of a failed
+    /// write failed, or the index update did); further appends are refused until the store is
+    /// reopened (recovery then cuts or indexes what that append left).
+    #[error(
+        "an earlier append failed part-way and could not be undone; restart the server to recover the store"
+    )]
     Poisoned,
     /// A cosignature for a tree size at which no checkpoint was signed; nothing was written.
     #[error("no checkpoint was signed at tree size {size}")]
@@ -170,12 +176,15 @@ pub struct StoreOptions {
     /// A new segment file is started before a batch that would take the current one past this
     /// size (a single larger batch still goes whole into one file).
     pub segment_max_bytes: u64,
+    /// Injected disk faults, for tests; off by default (see [`Faults`]).
+    pub faults: Faults,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             segment_max_bytes: 128 << 20,
+            faults: Faults::default(),
         }
     }
 }
@@ -298,7 +307,12 @@ impl Store {
             index,
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
-                segments: SegmentWriter::new(seg_dir, last, opts.segment_max_bytes),
+                segments: SegmentWriter::new(
+                    seg_dir,
+                    last,
+                    opts.segment_max_bytes,
+                    opts.faults.clone(),
+                ),
                 frontier: recovered.frontier,
                 tip: recovered.tip,
                 poisoned: false,
@@ -412,10 +426,12 @@ impl Store {
     /// returns the signed checkpoint note, written as the batch's commit record. Returns the
     /// leaf hash of each entry.
     ///
-    /// After an I/O or index error part-way, or a panic in `sign_checkpoint`, the store refuses
-    /// further appends ([`StoreError::Poisoned`]) until it is reopened; reopening cuts or
-    /// indexes what the failed append left. A batch that failed may still turn out to be
-    /// committed (its sync may have reached the disk): its claims then say where it is.
+    /// When writing or syncing the batch fails (a full disk, a failing fdatasync), the bytes it
+    /// left are cut off the segment and the cut is synced: the batch is not in the log, its
+    /// claims are free again, and the next append may succeed as soon as the disk does. When
+    /// that cut fails, or the index update fails after the batch is durable, or
+    /// `sign_checkpoint` panics, the store refuses further appends ([`StoreError::Poisoned`])
+    /// until it is reopened; reopening cuts or indexes what the failed append left.
     pub fn append(
         &self,
         entries: &[Vec<u8>],
@@ -510,19 +526,7 @@ impl Store {
         }
         segment::encode_record(&mut buf, RecordKind::Checkpoint, &[note.as_bytes()])?;
 
-        let (seg_id, offset, rolled) = match w.segments.write_batch(&buf) {
-            Ok(v) => v,
-            Err(e) => {
-                // Part of the batch may be in the file and the page cache is suspect after a
-                // failed sync: stop here, recovery sorts it out on reopen.
-                w.poisoned = true;
-                return Err(e);
-            }
-        };
-        if let Some(seg) = rolled {
-            let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            files.push(seg.file);
-        }
+        let (seg_id, offset) = self.write_transaction(&mut w, &buf)?;
 
         let mut batch = IndexBatch::default();
         for (p, at) in payloads.iter().zip(&payload_at) {
@@ -586,17 +590,7 @@ impl Store {
             RecordKind::Cosignature,
             &[&segment::cosignature_body(size.0, sig)],
         )?;
-        let rolled = match w.segments.write_batch(&buf) {
-            Ok((_, _, rolled)) => rolled,
-            Err(e) => {
-                w.poisoned = true;
-                return Err(e);
-            }
-        };
-        if let Some(seg) = rolled {
-            let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-            files.push(seg.file);
-        }
+        self.write_transaction(&mut w, &buf)?;
         if let Err(e) = self.index.cosignatures.insert(key, sig.line().as_bytes()) {
             // Durable but not indexed: reopening re-indexes the cosignatures.
             w.poisoned = true;
@@ -623,6 +617,34 @@ impl Store {
             out.push(sig);
         }
         Ok(out)
+    }
+
+    /// Writes one framed transaction (a batch, or a cosignature record) and fdatasyncs it,
+    /// starting a new segment first if it would overfill the current one; returns the segment
+    /// and offset it starts at. When the write or the sync fails, whatever it left is cut off
+    /// the segment, so nothing of it is ever read or recovered, and later transactions may
+    /// succeed once the disk works again; only if the cut fails too (or a new segment could not
+    /// be started) is the store poisoned until it is reopened.
+    fn write_transaction(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64), StoreError> {
+        match w.segments.roll_for(buf.len()) {
+            Ok(Some(seg)) => {
+                let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+                files.push(seg.file);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // A segment file may have been created without its directory entry synced:
+                // recovery on reopen sorts that out.
+                w.poisoned = true;
+                return Err(e);
+            }
+        }
+        w.segments.write(buf).inspect_err(|_| {
+            if let Err(cut) = w.segments.roll_back() {
+                tracing::error!(error = %cut, "a failed write could not be cut off; no more appends until the store is reopened");
+                w.poisoned = true;
+            }
+        })
     }
 
     fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {

@@ -76,6 +76,7 @@ use crate::format::tree::Frontier;
 use crate::pb;
 
 use super::StoreError;
+use super::faults::Faults;
 
 /// Bytes before a record's body: len (4), crc (4), kind (1).
 pub(crate) const HEADER_LEN: u64 = 9;
@@ -734,54 +735,85 @@ pub(crate) struct SegmentWriter {
     seg_dir: PathBuf,
     current: Segment,
     max_bytes: u64,
+    faults: Faults,
+    /// A failed batch was cut off but the cut is not yet synced; the next write syncs it first.
+    cut_unsynced: bool,
 }
 
 impl SegmentWriter {
     /// Continues appending to `last` (a recovered, committed segment).
-    pub fn new(seg_dir: PathBuf, last: Segment, max_bytes: u64) -> Self {
+    pub fn new(seg_dir: PathBuf, last: Segment, max_bytes: u64, faults: Faults) -> Self {
         Self {
             seg_dir,
             current: last,
             max_bytes,
+            faults,
+            cut_unsynced: false,
         }
     }
 
-    /// Writes one framed batch and fdatasyncs it. Returns the segment and offset it starts
-    /// at, and the new segment's handle if the batch started one (for the readers).
-    ///
-    /// On error the file may hold part of the batch: the caller must stop appending (recovery
-    /// on the next open cuts it, as nothing of it was committed).
-    pub fn write_batch(&mut self, buf: &[u8]) -> Result<(u32, u64, Option<Segment>), StoreError> {
-        let mut rolled = None;
-        if self.current.len > 0 && self.current.len + buf.len() as u64 > self.max_bytes {
-            let id = self.current.id.checked_add(1).ok_or(StoreError::Corrupt {
-                segment: self.current.id,
-                offset: self.current.len,
-                reason: "no segment id left".into(),
-            })?;
-            let path = self.seg_dir.join(file_name(id));
-            let file = open_segment(&path, true)?;
-            // The new name must survive a crash before any batch in it is acknowledged.
-            sync_dir(&self.seg_dir)?;
-            self.current = Segment {
-                id,
-                file: Arc::new(file),
-                len: 0,
-            };
-            rolled = Some(self.current.clone());
+    /// Starts a new segment file if a batch of `len` bytes would take a non-empty current one
+    /// past the size limit; returns the new segment's handle (for the readers) if it did.
+    pub fn roll_for(&mut self, len: usize) -> Result<Option<Segment>, StoreError> {
+        if self.current.len == 0 || self.current.len + len as u64 <= self.max_bytes {
+            return Ok(None);
         }
+        let id = self.current.id.checked_add(1).ok_or(StoreError::Corrupt {
+            segment: self.current.id,
+            offset: self.current.len,
+            reason: "no segment id left".into(),
+        })?;
+        let path = self.seg_dir.join(file_name(id));
+        let file = open_segment(&path, true)?;
+        // The new name must survive a crash before any batch in it is acknowledged.
+        sync_dir(&self.seg_dir)?;
+        self.current = Segment {
+            id,
+            file: Arc::new(file),
+            len: 0,
+        };
+        Ok(Some(self.current.clone()))
+    }
+
+    /// Writes one framed batch at the end of the current segment and fdatasyncs it. Returns
+    /// the segment and offset it starts at.
+    ///
+    /// On error the file may hold part of the batch: call [`SegmentWriter::roll_back`] before
+    /// appending again.
+    pub fn write(&mut self, buf: &[u8]) -> Result<(u32, u64), StoreError> {
         let name = file_name(self.current.id);
         let offset = self.current.len;
-        self.current
-            .file
-            .write_all_at(buf, offset)
+        if self.cut_unsynced {
+            self.faults
+                .sync_data(&self.current.file)
+                .map_err(io(format!("syncing {name} after cutting a failed batch")))?;
+            self.cut_unsynced = false;
+        }
+        self.faults
+            .write_all_at(&self.current.file, buf, offset)
             .map_err(io(format!("writing a batch to {name} at offset {offset}")))?;
-        self.current
-            .file
-            .sync_data()
+        self.faults
+            .sync_data(&self.current.file)
             .map_err(io(format!("syncing {name}")))?;
         self.current.len += buf.len() as u64;
-        Ok((self.current.id, offset, rolled))
+        Ok((self.current.id, offset))
+    }
+
+    /// Cuts whatever a failed [`SegmentWriter::write`] left after the last committed byte, so
+    /// the segment ends with a committed batch again and appending can go on. The committed
+    /// bytes were synced with their batch, so a failed sync of later bytes does not touch them.
+    ///
+    /// Fails only when the cut itself fails. When the cut cannot be synced yet (fdatasync still
+    /// failing), the next write syncs it before writing; until then a crash may leave the failed
+    /// batch on disk, never acknowledged, which recovery keeps or cuts like any other.
+    pub fn roll_back(&mut self) -> Result<(), StoreError> {
+        let name = file_name(self.current.id);
+        let len = self.current.len;
+        self.faults
+            .set_len(&self.current.file, len)
+            .map_err(io(format!("cutting {name} back to {len} bytes")))?;
+        self.cut_unsynced = self.faults.sync_data(&self.current.file).is_err();
+        Ok(())
     }
 }
 
@@ -811,7 +843,12 @@ mod tests {
         let seg_dir = dir.join("segments");
         std::fs::create_dir_all(&seg_dir).unwrap();
         let rec = recover(&seg_dir).unwrap();
-        let mut w = SegmentWriter::new(seg_dir.clone(), rec.segments[0].clone(), u64::MAX);
+        let mut w = SegmentWriter::new(
+            seg_dir.clone(),
+            rec.segments[0].clone(),
+            u64::MAX,
+            Faults::default(),
+        );
         let mut tip = ZERO_HASH;
         let mut ends = Vec::new();
         let mut n = 0;
@@ -830,10 +867,58 @@ mod tests {
                 &[format!("cp {b}").as_bytes()],
             )
             .unwrap();
-            let (_, off, _) = w.write_batch(&buf).unwrap();
+            let (_, off) = w.write(&buf).unwrap();
             ends.push(off + buf.len() as u64);
         }
         (std::fs::read(seg_dir.join(file_name(0))).unwrap(), ends)
+    }
+
+    #[test]
+    fn a_failed_batch_write_is_cut_off_and_appending_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (committed, _) = write_log(dir.path(), 2, 3);
+        let seg_dir = dir.path().join("segments");
+        let rec = recover(&seg_dir).unwrap();
+        let faults = Faults::default();
+        let mut w = SegmentWriter::new(
+            seg_dir.clone(),
+            rec.segments[0].clone(),
+            u64::MAX,
+            faults.clone(),
+        );
+        let batch = vec![0x5a; 1000];
+        for (fault, on) in [
+            (&Faults::set_disk_full as &dyn Fn(&Faults, bool), true),
+            (&Faults::set_fsync_fails, true),
+        ] {
+            fault(&faults, on);
+            assert!(w.write(&batch).is_err());
+            let on_disk = std::fs::read(seg_dir.join(file_name(0))).unwrap();
+            assert!(
+                on_disk.len() > committed.len(),
+                "the fault left part of the batch"
+            );
+            w.roll_back().unwrap();
+            let on_disk = std::fs::read(seg_dir.join(file_name(0))).unwrap();
+            assert_eq!(
+                on_disk, committed,
+                "the cut leaves exactly the committed bytes"
+            );
+            fault(&faults, false);
+        }
+        faults.set_disk_full(true);
+        faults.set_truncate_fails(true);
+        assert!(w.write(&batch).is_err());
+        assert!(w.roll_back().is_err(), "a failing cut is reported");
+        faults.set_disk_full(false);
+        faults.set_truncate_fails(false);
+        w.roll_back().unwrap();
+        let (_, offset) = w.write(&batch).unwrap();
+        assert_eq!(
+            offset,
+            committed.len() as u64,
+            "the next batch follows the last commit"
+        );
     }
 
     #[test]

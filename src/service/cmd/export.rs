@@ -45,8 +45,12 @@ pub fn handle(
         exported_for: caller.name.clone(),
         exported_at_ms: crate::clock::now_ms(),
     };
+    let slot = state
+        .streams
+        .acquire(&caller.name, state.limits.max_streams_per_caller)?;
     let (tx, rx) = mpsc::channel(BUFFER);
     tokio::spawn(async move {
+        let _slot = slot; // held until the stream ends
         if let Err(status) = stream(&state, &caller, header, &tx).await {
             let _ = tx.send(Err(status)).await;
         }

@@ -50,7 +50,7 @@ pub(crate) fn read(
         let body = pb::DisclosureBody::decode(d.body.as_slice()).map_err(|e| {
             Status::internal(format!("stored disclosure body does not decode: {e}"))
         })?;
-        let visible = caller.may_read_payloads(&body);
+        let visible = caller.may_read_payloads(&body, state.auditor_reads_payloads);
         for item in &body.items {
             let mut stored = pb::StoredItem {
                 commitment: item.commitment.clone(),

@@ -37,10 +37,22 @@ pub fn handle(
     let limit = match (request.limit, request.follow) {
         (0, true) => u64::MAX,
         (0, false) => state.limits.max_list as u64,
-        (n, _) => n,
+        (n, true) => n,
+        (n, false) => {
+            RequestError::check_limit(
+                "limit without follow (max_list; page with from_index)",
+                usize::try_from(n).unwrap_or(usize::MAX),
+                state.limits.max_list,
+            )?;
+            n
+        }
     };
+    let slot = state
+        .streams
+        .acquire(&caller.name, state.limits.max_streams_per_caller)?;
     let (tx, rx) = mpsc::channel(PAGE);
     tokio::spawn(async move {
+        let _slot = slot; // held until the stream ends
         if let Err(status) = stream(
             &state,
             &caller,
@@ -59,21 +71,20 @@ pub fn handle(
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
-/// Partners see only entries they take part in, so their filter is always themselves.
+/// The party filter asked for. A partner may ask only for itself; without a filter it gets
+/// every entry GetEntry would show it (those naming it, every policy, the receipts and
+/// redactions of its disclosures, log-wide entries), as the per-entry check in
+/// [`get_entry::read`] decides.
 fn filter_party(
     caller: &Caller,
     request: &pb::ListEntriesRequest,
 ) -> Result<Option<String>, RequestError> {
     let asked = (!request.party.is_empty()).then(|| request.party.clone());
-    if !caller.is_partner() {
-        return Ok(asked);
-    }
     match asked {
-        Some(p) if p != caller.name => Err(RequestError::Forbidden(format!(
-            "{} may list only its own entries, not {p:?}'s",
-            caller.name
-        ))),
-        _ => Ok(Some(caller.name.clone())),
+        Some(p) if caller.is_partner() && p != caller.name => Err(RequestError::Forbidden(
+            format!("{} may list only its own entries, not {p:?}'s", caller.name),
+        )),
+        asked => Ok(asked),
     }
 }
 

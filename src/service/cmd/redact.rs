@@ -63,7 +63,7 @@ pub(crate) fn check(
         .into());
     }
     RequestError::check_limit(
-        "reason length",
+        "reason length in bytes (max_text_bytes)",
         request.reason.len(),
         state.limits.max_text_bytes,
     )?;

@@ -263,9 +263,18 @@ fn parse(
         }
     }
     for (what, text) in [
-        ("body.purpose length", &body.purpose),
-        ("body.legal_basis length", &body.legal_basis),
-        ("body.case_reference length", &body.case_reference),
+        (
+            "body.purpose length in bytes (max_text_bytes)",
+            &body.purpose,
+        ),
+        (
+            "body.legal_basis length in bytes (max_text_bytes)",
+            &body.legal_basis,
+        ),
+        (
+            "body.case_reference length in bytes (max_text_bytes)",
+            &body.case_reference,
+        ),
     ] {
         RequestError::check_limit(what, text.len(), limits.max_text_bytes)?;
     }
@@ -292,7 +301,11 @@ fn parse(
             "a disclosure carries at least one item",
         ));
     }
-    RequestError::check_limit("items per disclosure", body.items.len(), limits.max_items)?;
+    RequestError::check_limit(
+        "items per disclosure (max_items)",
+        body.items.len(),
+        limits.max_items,
+    )?;
     if body.items.len() != request.items.len() {
         return Err(RequestError::invalid(
             "items",
@@ -316,10 +329,11 @@ fn parse(
     let mut payloads = Vec::with_capacity(request.items.len());
     for (i, (committed, item)) in body.items.iter().zip(request.items).enumerate() {
         RequestError::check_limit(
-            "item size in bytes",
+            "item size in bytes (max_item_bytes)",
             item.content.len(),
             limits.max_item_bytes,
         )?;
+        crate::service::limits::check_json(limits, &item.content)?;
         let salt: [u8; SALT_LEN] = item.salt.as_slice().try_into().map_err(|_| {
             RequestError::invalid(
                 "items.salt",
