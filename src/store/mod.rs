@@ -33,6 +33,8 @@
 //! the same calls.
 
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod segment;
 
