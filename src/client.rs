@@ -21,6 +21,7 @@ use crate::identity::{self, IdentityError};
 use crate::pb;
 use crate::pb::audit_client::AuditClient;
 use crate::pb::ledger_client::LedgerClient;
+use crate::pb::reports_client::ReportsClient;
 use crate::pb::witness_client::WitnessClient;
 
 /// Why a client could not connect, or could not trust an answer.
@@ -97,6 +98,20 @@ pub async fn connect_audit(addr: &str, keys: &Path, name: &str) -> Result<AuditA
     let identify = identify(addr, name)?;
     let channel = channel(addr, keys, name).await?;
     Ok(AuditClient::with_interceptor(channel, identify).max_decoding_message_size(64 << 20))
+}
+
+/// A Reports client (compliance reports) as [`connect_reports`] makes it.
+pub type ReportsApi = ReportsClient<InterceptedService<Channel, Identify>>;
+
+/// Connects the `borderlog.v1.Reports` service, like [`connect`] does the Ledger.
+pub async fn connect_reports(
+    addr: &str,
+    keys: &Path,
+    name: &str,
+) -> Result<ReportsApi, ClientError> {
+    let identify = identify(addr, name)?;
+    let channel = channel(addr, keys, name).await?;
+    Ok(ReportsClient::with_interceptor(channel, identify).max_decoding_message_size(64 << 20))
 }
 
 /// A Witness client (partners' cosignatures) as [`connect_witness`] makes it.

@@ -16,6 +16,7 @@
 //! - [`witness`]: partners and other witnesses cosigning checkpoints (C2SP cosignature/v1,
 //!   tlog-witness over HTTP both ways).
 //! - [`audit`]: exports of the ledger and their offline verification.
+//! - [`report`]: compliance disclosure reports that carry their own proof.
 //! - [`cli`]: the `borderlog` command line.
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod guard;
 pub mod identity;
 pub mod metrics;
 pub mod pb;
+pub mod report;
 pub mod retention;
 pub mod sequencer;
 pub mod service;

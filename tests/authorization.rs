@@ -246,16 +246,23 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
             UNAUTH,
         ],
     ),
+    (
+        "Reports/GetReport",
+        [
+            DENIED, DENIED, DENIED, DENIED, DENIED, Answered, UNKNOWN_CA, EXPIRED, UNAUTH,
+        ],
+    ),
 ];
 
 /// Rows run in this order: reads on the fixture, then writes.
-const ORDER: [&str; 12] = [
+const ORDER: [&str; 13] = [
     "Ledger/GetEntry",
     "Ledger/ListEntries",
     "Ledger/GetCheckpoint",
     "Ledger/GetInclusionProof",
     "Ledger/GetConsistencyProof",
     "Audit/Export",
+    "Reports/GetReport",
     "Witness/AddCosignature",
     "Ledger/ListExpired",
     "Ledger/Submit",
@@ -645,6 +652,22 @@ async fn call(
                 }
             }
             Got::Listed { entries, withheld }
+        }
+        "Reports/GetReport" => {
+            let mut reports =
+                pb::reports_client::ReportsClient::new(channel).max_decoding_message_size(64 << 20);
+            let response = reports
+                .get_report(pb::ReportRequest {
+                    from_ms: 0,
+                    to_ms: now_ms() + 1,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let report = borderlog::report::Report::from_json(&response.report_json).unwrap();
+            borderlog::report::verify::verify(&report, &server.log).unwrap();
+            assert_eq!(report.contents.summary.disclosures, 3);
+            Got::Answer
         }
         other => panic!("no call for row {other}"),
     })

@@ -79,6 +79,8 @@ fn init_creates_every_file_with_private_keys_owner_only() {
     // The data owner's customer-register key and default screening policy.
     private.push("vendor-research.register-key".into());
     public.push("vendor-research.policy.toml".into());
+    // The compliance report's GDPR Art. 30 profile.
+    public.push("report-profile.toml".into());
     for f in private.iter().chain(&public) {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
@@ -160,8 +162,12 @@ fn second_init_needs_force_and_changes_nothing_without_it() {
     assert_eq!(after.len(), before.len());
     for (path, bytes) in &before {
         let name = path.file_name().unwrap().to_string_lossy();
-        if name.ends_with(".policy.toml") || name.ends_with(".register-key") {
-            // The owner's policy and register key survive a forced re-init.
+        if name.ends_with(".policy.toml")
+            || name.ends_with(".register-key")
+            || name == "report-profile.toml"
+        {
+            // The owner's policy and register key, and the report profile (the
+            // organisation's edits), survive a forced re-init.
             assert_eq!(&after[path], bytes, "{} was replaced", path.display());
         } else {
             assert_ne!(&after[path], bytes, "{} was not replaced", path.display());

@@ -9,6 +9,7 @@ mod init;
 mod policy;
 mod proof;
 mod redact;
+mod report;
 mod serve;
 mod submit;
 mod tail;
@@ -69,6 +70,8 @@ enum Command {
     Redact(redact::RedactArgs),
     /// Erase, as the data owner, the payloads whose retention has expired.
     Retention(redact::RetentionArgs),
+    /// A compliance disclosure report for a period (json|csv|md|html); `report verify FILE`.
+    Report(report::ReportArgs),
 }
 
 /// Options every client command takes.
@@ -159,6 +162,7 @@ pub fn main() -> ExitCode {
             Command::Witness(a) => witness::run(a).await,
             Command::Redact(a) => redact::run(a).await,
             Command::Retention(a) => redact::run_retention(a).await,
+            Command::Report(a) => report::run(a).await,
         }
     });
     match result {

@@ -191,6 +191,12 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<InitReport, IdentityError>
             files.push(write_new_register_key(dir, &party.name)?);
         }
     }
+    // The compliance report's GDPR Art. 30 fields, for the organisation to edit; kept if present.
+    let profile = dir.join(crate::report::profile::PROFILE_FILE);
+    if !profile.exists() {
+        write_public(&profile, crate::report::profile::DEFAULT_PROFILE.as_bytes())?;
+        files.push(profile);
+    }
     files.push(write_signing_key(dir, LOG_KEY_NAME, &log_key)?);
     write_public(&partners_path, registry.to_toml()?.as_bytes())?;
     files.push(partners_path);

@@ -37,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::audit_server::{Audit, AuditServer};
 use crate::pb::ledger_server::{Ledger, LedgerServer};
+use crate::pb::reports_server::{Reports, ReportsServer};
 use crate::pb::witness_server::WitnessServer;
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -326,10 +327,16 @@ impl Node {
         })
         .max_encoding_message_size(limits.max_message_bytes);
 
+        let reports = ReportsServer::new(ReportsService {
+            state: self.state.clone(),
+        })
+        .max_encoding_message_size(REPORT_MAX_BYTES);
+
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<LedgerServer<LedgerService>>().await;
         health.set_serving::<WitnessServer<WitnessService>>().await;
         health.set_serving::<AuditServer<AuditService>>().await;
+        health.set_serving::<ReportsServer<ReportsService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -387,6 +394,7 @@ impl Node {
             .add_service(ledger)
             .add_service(witness)
             .add_service(audit)
+            .add_service(reports)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         if let Some(task) = schedule {
@@ -666,5 +674,27 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Largest report the server sends: it embeds every entry of its period with a proof.
+const REPORT_MAX_BYTES: usize = 64 << 20;
+
+/// The `borderlog.v1.Reports` implementation: compliance reports.
+pub(crate) struct ReportsService {
+    state: Arc<State>,
+}
+
+#[tonic::async_trait]
+impl Reports for ReportsService {
+    async fn get_report(
+        &self,
+        request: Request<pb::ReportRequest>,
+    ) -> Result<Response<pb::ReportResponse>, Status> {
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::report::handle(self.state.clone(), caller, request.into_inner()).await
+        };
+        finish(&self.state, "GetReport", result.await)
     }
 }

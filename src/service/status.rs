@@ -9,6 +9,7 @@ use super::RequestError;
 use super::error::Refused;
 use crate::format::FormatError;
 use crate::guard::FindingClass;
+use crate::report::ReportError;
 use crate::retention::RetentionError;
 use crate::sequencer::SequencerError;
 use crate::store::StoreError;
@@ -119,5 +120,20 @@ impl From<RetentionError> for Status {
 impl From<FormatError> for Status {
     fn from(err: FormatError) -> Status {
         Status::invalid_argument(err.to_string())
+    }
+}
+
+impl From<ReportError> for Status {
+    fn from(err: ReportError) -> Status {
+        match err {
+            ReportError::Scope(_) | ReportError::Profile(_) => {
+                Status::invalid_argument(err.to_string())
+            }
+            // Anything else means the stored ledger could not be reported on as it is.
+            other => {
+                tracing::error!(error = %other, "building a report failed");
+                Status::internal(other.to_string())
+            }
+        }
     }
 }

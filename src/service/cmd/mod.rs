@@ -11,6 +11,7 @@ pub mod list_entries;
 pub mod list_expired;
 pub mod publish_policy;
 pub mod redact;
+pub mod report;
 pub mod submit;
 
 use tonic::Status;
