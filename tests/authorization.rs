@@ -121,6 +121,37 @@ const EXPIRED: Cell = Tls("CertificateExpired");
 const ALL: &[u64] = &[0, 1, 2, 3, 4, 5];
 
 /// The matrix: one row per RPC, one cell per caller in [`CALLERS`] order.
+/// What ListEntries and Export show each caller: the same visibility rule, by design.
+const LISTED: [Cell; 9] = [
+    Entries {
+        entries: ALL,
+        payloads: &[2, 3, 5],
+    },
+    Entries {
+        entries: &[0, 1, 2, 4, 5],
+        payloads: &[2, 5],
+    },
+    Entries {
+        entries: &[0, 1, 3],
+        payloads: &[3],
+    },
+    Entries {
+        entries: ALL,
+        payloads: &[],
+    },
+    Entries {
+        entries: ALL,
+        payloads: &[2, 3, 5],
+    },
+    Entries {
+        entries: ALL,
+        payloads: &[],
+    },
+    UNKNOWN_CA,
+    EXPIRED,
+    UNAUTH,
+];
+
 const MATRIX: &[(&str, [Cell; 9])] = &[
     (
         "Ledger/Submit",
@@ -158,38 +189,7 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
             Payload, Payload, DENIED, Withheld, Payload, Withheld, UNKNOWN_CA, EXPIRED, UNAUTH,
         ],
     ),
-    (
-        "Ledger/ListEntries",
-        [
-            Entries {
-                entries: ALL,
-                payloads: &[2, 3, 5],
-            },
-            Entries {
-                entries: &[0, 1, 2, 4, 5],
-                payloads: &[2, 5],
-            },
-            Entries {
-                entries: &[0, 1, 3],
-                payloads: &[3],
-            },
-            Entries {
-                entries: ALL,
-                payloads: &[],
-            },
-            Entries {
-                entries: ALL,
-                payloads: &[2, 3, 5],
-            },
-            Entries {
-                entries: ALL,
-                payloads: &[],
-            },
-            UNKNOWN_CA,
-            EXPIRED,
-            UNAUTH,
-        ],
-    ),
+    ("Ledger/ListEntries", LISTED),
     (
         "Ledger/GetCheckpoint",
         [
@@ -214,38 +214,7 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
             Cosigned, Cosigned, Cosigned, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
         ],
     ),
-    (
-        "Audit/Export",
-        [
-            Entries {
-                entries: ALL,
-                payloads: &[2, 3, 5],
-            },
-            Entries {
-                entries: &[0, 1, 2, 4, 5],
-                payloads: &[2, 5],
-            },
-            Entries {
-                entries: &[0, 1, 3],
-                payloads: &[3],
-            },
-            Entries {
-                entries: ALL,
-                payloads: &[],
-            },
-            Entries {
-                entries: ALL,
-                payloads: &[2, 3, 5],
-            },
-            Entries {
-                entries: ALL,
-                payloads: &[],
-            },
-            UNKNOWN_CA,
-            EXPIRED,
-            UNAUTH,
-        ],
-    ),
+    ("Audit/Export", LISTED),
     (
         "Reports/GetReport",
         [
