@@ -120,7 +120,6 @@ const UNKNOWN_CA: Cell = Tls("UnknownCA");
 const EXPIRED: Cell = Tls("CertificateExpired");
 const ALL: &[u64] = &[0, 1, 2, 3, 4, 5];
 
-/// The matrix: one row per RPC, one cell per caller in [`CALLERS`] order.
 /// What ListEntries and Export show each caller: the same visibility rule, by design.
 const LISTED: [Cell; 9] = [
     Entries {
@@ -152,6 +151,7 @@ const LISTED: [Cell; 9] = [
     UNAUTH,
 ];
 
+/// The matrix: one row per RPC, one cell per caller in [`CALLERS`] order.
 const MATRIX: &[(&str, [Cell; 9])] = &[
     (
         "Ledger/Submit",
