@@ -370,8 +370,8 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
             .unwrap()
     };
     let (from_s, to_s) = (
-        borderlog::cli::format_time(from),
-        borderlog::cli::format_time(to),
+        borderlog::clock::format_rfc3339(from),
+        borderlog::clock::format_rfc3339(to),
     );
     for ext in ["html", "csv", "json"] {
         let file = out.join(format!("report.{ext}"));

@@ -68,7 +68,7 @@ pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
         print!("{}", response.checkpoint);
         println!("verified: signed by the log key {log}");
         for c in &response.cosigners {
-            let when = super::format_time((c.timestamp as i64).saturating_mul(1000));
+            let when = crate::clock::format_rfc3339((c.timestamp as i64).saturating_mul(1000));
             if cosigned_by.contains(&c.name) {
                 println!("verified: cosigned by partner {} at {when}", c.name);
             } else {

@@ -26,22 +26,25 @@ pub struct ExportArgs {
     pub client: ClientArgs,
 }
 
-/// An Audit client as `name` (mutual TLS, or plaintext for `http://` addresses).
-pub async fn audit_client(client: &ClientArgs, name: &str) -> anyhow::Result<client::AuditApi> {
-    Ok(client::connect_audit(&client.addr, &client.keys, name).await?)
+/// The Audit/Export stream up to `size` (0: the latest checkpoint), as `name` (mutual TLS, or
+/// plaintext for `http://` addresses).
+pub async fn export_stream(
+    client: &ClientArgs,
+    name: &str,
+    size: u64,
+) -> anyhow::Result<tonic::Streaming<pb::ExportRecord>> {
+    let mut api = client::connect_audit(&client.addr, &client.keys, name).await?;
+    Ok(api
+        .export(pb::ExportRequest { tree_size: size })
+        .await
+        .map_err(status_error)?
+        .into_inner())
 }
 
 /// Runs `borderlog export`.
 pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     let (_, name, _) = args.client.context(Role::Auditor)?;
-    let mut api = audit_client(&args.client, &name).await?;
-    let mut stream = api
-        .export(pb::ExportRequest {
-            tree_size: args.size,
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let mut stream = export_stream(&args.client, &name, args.size).await?;
     let partial = args.out.with_extension("partial");
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;

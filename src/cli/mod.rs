@@ -258,29 +258,12 @@ pub fn describe(entry: &pb::Entry) -> String {
     format!(
         "#{:<6} {} {}",
         entry.index,
-        format_time(entry.time_ms),
+        crate::clock::format_rfc3339(entry.time_ms),
         what
     )
-}
-
-/// Unix milliseconds as an RFC 3339 UTC time.
-pub fn format_time(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Reads a whole file, naming it in the error.
 pub fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_formatting() {
-        assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_time(951_782_400_123), "2000-02-29T00:00:00.123Z");
-    }
 }

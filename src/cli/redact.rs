@@ -4,8 +4,9 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
-use super::{ClientArgs, format_time, status_error};
+use super::{ClientArgs, status_error};
 use crate::client;
+use crate::clock::format_rfc3339;
 use crate::format::LeafIndex;
 use crate::format::entry;
 use crate::format::hash::{hash_from_slice, leaf_hash};
@@ -177,7 +178,7 @@ pub async fn run_retention(args: RetentionArgs) -> anyhow::Result<()> {
     println!(
         "{verb} {} payload(s) expired at {}",
         expired.items.len(),
-        format_time(expired.as_of_ms)
+        format_rfc3339(expired.as_of_ms)
     );
     for (i, x) in expired.items.iter().enumerate() {
         let by = erased
@@ -190,8 +191,8 @@ pub async fn run_retention(args: RetentionArgs) -> anyhow::Result<()> {
             x.stix_type,
             x.stix_id,
             x.tlp,
-            format_time(x.disclosed_ms),
-            format_time(x.expired_ms),
+            format_rfc3339(x.disclosed_ms),
+            format_rfc3339(x.expired_ms),
             x.rule
         );
     }

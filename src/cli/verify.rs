@@ -12,11 +12,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_stream::StreamExt;
 
-use super::export::audit_client;
 use super::{ClientArgs, read_file, status_error};
 use crate::audit::export::RecordReader;
 use crate::audit::verify::{Auditor, Report, VerifyError, VerifyOptions};
-use crate::pb::{self, Role};
+use crate::pb::Role;
 
 /// Arguments of `borderlog verify`.
 #[derive(Debug, Args)]
@@ -91,14 +90,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         }
         None => {
             let (_, name, _) = args.client.context(Role::Auditor)?;
-            let mut api = audit_client(&args.client, &name).await?;
-            let mut stream = api
-                .export(pb::ExportRequest {
-                    tree_size: args.size,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let mut stream = super::export::export_stream(&args.client, &name, args.size).await?;
             let mut result = Ok(());
             while let Some(record) = stream.next().await {
                 result = auditor.push(record.map_err(status_error)?);

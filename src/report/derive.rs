@@ -9,7 +9,7 @@ use prost::Message;
 
 use super::{
     Bucket, Contents, CountRow, Counted, Decoded, Line, LineItem, PartyView, PeriodView, Receipts,
-    RedactionLine, RefusalRow, ReportError, Scope, Summary, rfc3339,
+    RedactionLine, RefusalRow, ReportError, Scope, Summary,
 };
 use crate::format::hash::{leaf_hash, sha256};
 use crate::guard::Policy;
@@ -124,7 +124,7 @@ pub(crate) fn derive(
                 }
                 lines.push(Line {
                     index,
-                    time: rfc3339(time),
+                    time: crate::clock::format_rfc3339(time),
                     leaf_hash: hex::encode(leaf_hash(&d.bytes)),
                     sender: body.sender.clone(),
                     recipient: body.recipient.clone(),
@@ -178,7 +178,7 @@ pub(crate) fn derive(
                 summary.redactions += 1;
                 redactions.push(RedactionLine {
                     index,
-                    time: rfc3339(time),
+                    time: crate::clock::format_rfc3339(time),
                     owner: r.owner.clone(),
                     disclosure_index: r.disclosure_index,
                     stix_type: item.map(|i| i.stix_type.clone()).unwrap_or_default(),
@@ -214,8 +214,8 @@ pub(crate) fn derive(
     };
     let contents = Contents {
         period: PeriodView {
-            from: rfc3339(scope.from_ms),
-            to: rfc3339(scope.to_ms),
+            from: crate::clock::format_rfc3339(scope.from_ms),
+            to: crate::clock::format_rfc3339(scope.to_ms),
             partner: scope.partner.clone(),
         },
         parties: genesis

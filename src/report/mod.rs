@@ -442,11 +442,6 @@ pub(crate) struct Decoded {
     pub entry: pb::Entry,
 }
 
-/// Unix milliseconds as an RFC 3339 UTC time.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    crate::cli::format_time(ms)
-}
-
 /// Builds a report from an export of the whole ledger up to a checkpoint, made for a caller
 /// who may read every entry (the compliance role). Runs the audit verifier over the export for
 /// the integrity section, and proves every entry it embeds against the export's last checkpoint.
@@ -551,7 +546,7 @@ pub fn build(
         origin: checkpoint.origin.clone(),
         generated_for: generated_for.into(),
         generated_at_ms: now_ms,
-        generated_at: rfc3339(now_ms),
+        generated_at: crate::clock::format_rfc3339(now_ms),
         checkpoint: CheckpointView {
             cosigned_by: cosigners(&parsed, genesis, &log)?,
             note,

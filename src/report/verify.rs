@@ -222,8 +222,8 @@ fn check_range(
         return Err(ReportError::Boundary(format!(
             "the range starts at entry {} whose time {} is not before the period's start {}: earlier entries of the period may be left out",
             ev.first,
-            super::rfc3339(first_time),
-            super::rfc3339(from)
+            crate::clock::format_rfc3339(first_time),
+            crate::clock::format_rfc3339(from)
         )));
     }
     let last_time = view[&ev.last].entry.time_ms;
@@ -231,8 +231,8 @@ fn check_range(
         return Err(ReportError::Boundary(format!(
             "the range ends at entry {} whose time {} is inside the period (ends {}) and is not the checkpoint's last entry: later entries of the period may be left out",
             ev.last,
-            super::rfc3339(last_time),
-            super::rfc3339(to)
+            crate::clock::format_rfc3339(last_time),
+            crate::clock::format_rfc3339(to)
         )));
     }
     Ok(())

@@ -490,16 +490,6 @@ pub(crate) struct LedgerService {
 
 type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
 
-impl LedgerService {
-    fn finish<T>(
-        &self,
-        call: &'static str,
-        result: Result<T, Status>,
-    ) -> Result<Response<T>, Status> {
-        finish(&self.state, call, result)
-    }
-}
-
 /// Counts a finished call by its status code and wraps its reply.
 fn finish<T>(
     state: &State,
@@ -523,7 +513,7 @@ impl Ledger for LedgerService {
             let caller = Caller::authenticate(&self.state, &request)?;
             cmd::submit::handle(&self.state, &caller, request.into_inner()).await
         };
-        self.finish("Submit", result.await)
+        finish(&self.state, "Submit", result.await)
     }
 
     async fn acknowledge(
@@ -534,7 +524,7 @@ impl Ledger for LedgerService {
             let caller = Caller::authenticate(&self.state, &request)?;
             cmd::acknowledge::handle(&self.state, &caller, request.into_inner()).await
         };
-        self.finish("Acknowledge", result.await)
+        finish(&self.state, "Acknowledge", result.await)
     }
 
     async fn publish_policy(
@@ -545,7 +535,7 @@ impl Ledger for LedgerService {
             let caller = Caller::authenticate(&self.state, &request)?;
             cmd::publish_policy::handle(&self.state, &caller, request.into_inner()).await
         };
-        self.finish("PublishPolicy", result.await)
+        finish(&self.state, "PublishPolicy", result.await)
     }
 
     async fn get_entry(
@@ -555,7 +545,7 @@ impl Ledger for LedgerService {
         let result = Caller::authenticate(&self.state, &request)
             .map_err(Status::from)
             .and_then(|caller| cmd::get_entry::handle(&self.state, &caller, request.into_inner()));
-        self.finish("GetEntry", result)
+        finish(&self.state, "GetEntry", result)
     }
 
     type ListEntriesStream = EntryStream;
@@ -569,7 +559,7 @@ impl Ledger for LedgerService {
             .and_then(|caller| {
                 cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
             });
-        self.finish("ListEntries", result)
+        finish(&self.state, "ListEntries", result)
     }
 
     async fn get_checkpoint(
@@ -579,7 +569,7 @@ impl Ledger for LedgerService {
         let result = Caller::authenticate(&self.state, &request)
             .map_err(Status::from)
             .and_then(|_| cmd::get_checkpoint::handle(&self.state, request.into_inner()));
-        self.finish("GetCheckpoint", result)
+        finish(&self.state, "GetCheckpoint", result)
     }
 
     async fn get_inclusion_proof(
@@ -589,7 +579,7 @@ impl Ledger for LedgerService {
         let result = Caller::authenticate(&self.state, &request)
             .map_err(Status::from)
             .and_then(|_| cmd::get_inclusion_proof::handle(&self.state, request.into_inner()));
-        self.finish("GetInclusionProof", result)
+        finish(&self.state, "GetInclusionProof", result)
     }
 
     async fn redact(
@@ -600,7 +590,7 @@ impl Ledger for LedgerService {
             let caller = Caller::authenticate(&self.state, &request)?;
             cmd::redact::handle(&self.state, &caller, request.into_inner()).await
         };
-        self.finish("Redact", result.await)
+        finish(&self.state, "Redact", result.await)
     }
 
     async fn list_expired(
@@ -611,7 +601,7 @@ impl Ledger for LedgerService {
             let caller = Caller::authenticate(&self.state, &request)?;
             cmd::list_expired::handle(self.state.clone(), &caller, request.into_inner()).await
         };
-        self.finish("ListExpired", result.await)
+        finish(&self.state, "ListExpired", result.await)
     }
 
     async fn get_consistency_proof(
@@ -621,7 +611,7 @@ impl Ledger for LedgerService {
         let result = Caller::authenticate(&self.state, &request)
             .map_err(Status::from)
             .and_then(|_| cmd::get_consistency_proof::handle(&self.state, request.into_inner()));
-        self.finish("GetConsistencyProof", result)
+        finish(&self.state, "GetConsistencyProof", result)
     }
 }
 

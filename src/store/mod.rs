@@ -367,17 +367,9 @@ impl Store {
         {
             let _guard = self.erasure.write().unwrap_or_else(|e| e.into_inner());
             for commitment in commitments {
-                let Some(loc) = self.index.payload(commitment)? else {
+                let Some((loc, file, rec)) = self.payload_record(commitment)? else {
                     continue;
                 };
-                let file = self.file(loc.segment)?;
-                let rec = segment::read_record(
-                    &file,
-                    loc.segment,
-                    loc.offset,
-                    loc.len,
-                    &[RecordKind::Payload, RecordKind::ErasedPayload],
-                )?;
                 if rec.kind == RecordKind::Payload {
                     let erased = segment::erased_record(commitment, loc.len)?;
                     file.write_all_at(&erased, loc.offset).map_err(io(format!(
@@ -700,9 +692,12 @@ impl Store {
         index.filter(|i| *i < self.size().0).map(LeafIndex)
     }
 
-    /// The payload committed to by `commitment`; None if unknown or erased.
-    pub fn payload(&self, commitment: &Hash) -> Result<Option<Payload>, StoreError> {
-        let _guard = self.erasure.read().unwrap_or_else(|e| e.into_inner());
+    /// Where the index places `commitment`'s payload, its segment file, and the record there
+    /// (a Payload, or an ErasedPayload whose index entry is not dropped yet).
+    fn payload_record(
+        &self,
+        commitment: &Hash,
+    ) -> Result<Option<(Location, Arc<File>, segment::RawRecord)>, StoreError> {
         let Some(loc) = self.index.payload(commitment)? else {
             return Ok(None);
         };
@@ -714,6 +709,15 @@ impl Store {
             loc.len,
             &[RecordKind::Payload, RecordKind::ErasedPayload],
         )?;
+        Ok(Some((loc, file, rec)))
+    }
+
+    /// The payload committed to by `commitment`; None if unknown or erased.
+    pub fn payload(&self, commitment: &Hash) -> Result<Option<Payload>, StoreError> {
+        let _guard = self.erasure.read().unwrap_or_else(|e| e.into_inner());
+        let Some((loc, _, rec)) = self.payload_record(commitment)? else {
+            return Ok(None);
+        };
         if rec.kind == RecordKind::ErasedPayload {
             return Ok(None);
         }

@@ -16,9 +16,9 @@ use borderlog::service::{Node, NodeConfig};
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 
-pub const SENDER: &str = "vendor-research";
-pub const RECIPIENT: &str = "police-network";
-pub const AUDITOR: &str = "auditor";
+// The parties `borderlog init` makes by default, named once in the library.
+#[allow(unused_imports)] // each test binary uses some of them
+pub use borderlog::audit::synthetic::{AUDITOR, RECIPIENT, SENDER};
 
 /// A running in-process server on its own keys and data.
 pub struct TestServer {
