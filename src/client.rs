@@ -292,6 +292,21 @@ pub fn sign_redaction(
     }
 }
 
+/// A KeyChange for `party` signed by `key` (the key in force): a new key (rotation), or none
+/// (revocation). For the log's own rotation, `party` is the log's origin.
+pub fn sign_key_change(
+    key: &SigningKey,
+    party: &str,
+    new_key: Option<&ed25519_dalek::VerifyingKey>,
+) -> pb::KeyChange {
+    let new_public_key = new_key.map_or_else(Vec::new, |k| k.to_bytes().to_vec());
+    pb::KeyChange {
+        party: party.to_owned(),
+        signature: signature::sign(key, Purpose::KeyChange, &new_public_key).to_vec(),
+        new_public_key,
+    }
+}
+
 /// Checks a LogReceipt end to end: the checkpoint is signed by the log, the entry bytes hash
 /// to the leaf hash, and the inclusion proof leads from that leaf to the checkpoint's root.
 pub fn verify_receipt(receipt: &pb::LogReceipt, log: &Verifier) -> Result<Checkpoint, ClientError> {

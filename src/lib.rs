@@ -10,6 +10,8 @@
 //! - [`guard`]: the boundary policy that screens every item before it crosses.
 //! - [`retention`]: which stored payloads have outlived their owner's retention rules.
 //! - [`identity`]: parties, keys, certificates and TLS.
+//! - [`keys_in_force`]: which key each partner and the log signs with, as KeyChanges rotate and
+//!   revoke them.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
 //! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
@@ -27,6 +29,7 @@ pub mod clock;
 pub mod format;
 pub mod guard;
 pub mod identity;
+pub mod keys_in_force;
 pub mod metrics;
 pub mod pb;
 pub mod report;

@@ -20,6 +20,7 @@ use crate::format::checkpoint::Checkpoint;
 use crate::format::entry::Claim;
 use crate::format::hash::{leaf_hash, sha256};
 use crate::format::note::Signer;
+use crate::keys_in_force::{KeyError, KeysInForce};
 use crate::format::{Hash, LeafIndex, TreeSize};
 use crate::metrics::Metrics;
 use crate::pb;
@@ -50,6 +51,10 @@ pub enum SequencerError {
         /// The data owner whose policy changed.
         owner: String,
     },
+    /// The entry was verified against a key that is no longer its signer's key in force (a
+    /// KeyChange was sequenced first), or a KeyChange no longer fits the keys in force.
+    #[error("{0}")]
+    KeyNotInForce(KeyError),
     /// The sequencer has stopped (shutdown or a fatal store error).
     #[error("the sequencer is not running")]
     Stopped,
@@ -79,6 +84,20 @@ pub struct ScreenedUnder {
 /// Policies in force by owner, as of the last committed batch; shared with request handlers.
 type PolicyMap = Arc<RwLock<HashMap<String, PolicyInForce>>>;
 
+/// Keys in force, as of the last committed batch; shared with request handlers.
+type KeyMap = Arc<RwLock<KeysInForce>>;
+
+/// The signer an entry's signature was verified against. The sequencer appends the entry only
+/// while that key is still the signer's key in force, so no entry signed by a retired or
+/// revoked key slips in while a KeyChange is being sequenced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBy {
+    /// The signing party (for a log KeyChange: the log's origin).
+    pub party: String,
+    /// The key the signature verified under.
+    pub key: ed25519_dalek::VerifyingKey,
+}
+
 /// An entry waiting for its place in the log: everything but its index, time and chain link,
 /// which only the sequencer may assign.
 #[derive(Debug, Clone)]
@@ -91,6 +110,8 @@ pub struct Append {
     pub claims: Vec<Claim>,
     /// The policy the entry was screened under, for Disclosures and Refusals.
     pub screened_under: Option<ScreenedUnder>,
+    /// The key the entry's signature was verified against, for entries a party signs.
+    pub signed_by: Option<SignedBy>,
 }
 
 /// An appended, durable entry and the checkpoint that covers it.
@@ -149,6 +170,7 @@ pub struct Sequencer {
     size: watch::Receiver<u64>,
     stats: Arc<SequencerStats>,
     policies: PolicyMap,
+    keys: KeyMap,
 }
 
 impl Sequencer {
@@ -160,15 +182,31 @@ impl Sequencer {
         opts: SequencerOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Sequencer, StoreError> {
+        Self::start_signing(store, log, Vec::new(), opts, metrics)
+    }
+
+    /// [`Sequencer::start`], with `also` signing every checkpoint beside `log`: during a log
+    /// key rotation the previous log key keeps signing, so clients that pinned it still
+    /// verify (C2SP signed notes carry several signatures; same key name, other key ids).
+    pub fn start_signing(
+        store: Arc<Store>,
+        log: Signer,
+        also: Vec<Signer>,
+        opts: SequencerOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Sequencer, StoreError> {
         let (queue, rx) = mpsc::channel(opts.queue_depth.max(1));
         let (size_tx, size) = watch::channel(store.size().0);
         let stats = Arc::new(SequencerStats::default());
         let policies: PolicyMap = Arc::new(RwLock::new(published_policies(&store)?));
+        let keys: KeyMap = Arc::new(RwLock::new(KeysInForce::rebuild(&store)?));
         // Times never go back, across restarts too.
         let last_time_ms = last_entry_time(&store);
         let worker = Worker {
             store,
             log,
+            also_sign: also,
+            keys: keys.clone(),
             max_batch: opts.max_batch.max(1),
             last_time_ms,
             size: size_tx,
@@ -185,6 +223,7 @@ impl Sequencer {
             size,
             stats,
             policies,
+            keys,
         })
     }
 
@@ -211,6 +250,11 @@ impl Sequencer {
     /// The policy in force for `owner` as of the last committed batch.
     pub fn policy_in_force(&self, owner: &str) -> Option<PolicyInForce> {
         in_force(&self.policies, owner)
+    }
+
+    /// Reads the keys in force as of the last committed batch.
+    pub fn with_keys<R>(&self, f: impl FnOnce(&KeysInForce) -> R) -> R {
+        f(&self.keys.read().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -270,6 +314,9 @@ fn last_entry_time(store: &Store) -> i64 {
 struct Worker {
     store: Arc<Store>,
     log: Signer,
+    /// Previous log keys that sign every checkpoint too, during a log key rotation.
+    also_sign: Vec<Signer>,
+    keys: KeyMap,
     max_batch: usize,
     last_time_ms: i64,
     size: watch::Sender<u64>,
@@ -300,6 +347,9 @@ impl Worker {
         let mut claimed_here = HashSet::new();
         // Policies published earlier in this batch, in force for the entries after them.
         let mut published_here: HashMap<String, PolicyInForce> = HashMap::new();
+        // Keys changed earlier in this batch: a copy of the keys in force, made at the batch's
+        // first KeyChange (rare), that the entries after it are checked against.
+        let mut keys_here: Option<KeysInForce> = None;
         let mut accepted = Vec::with_capacity(jobs.len());
         let mut payloads = Vec::new();
 
@@ -318,6 +368,10 @@ impl Worker {
                     let _ = job.reply.send(Err(SequencerError::PolicyChanged { owner }));
                     continue;
                 }
+            }
+            if let Err(err) = self.check_keys(&job.append, LeafIndex(next), &mut keys_here) {
+                let _ = job.reply.send(Err(SequencerError::KeyNotInForce(err)));
+                continue;
             }
             if let Some((owner, hash)) = published(&job.append.kind) {
                 let index = LeafIndex(next);
@@ -352,7 +406,7 @@ impl Worker {
                 root,
                 extensions: Vec::new(),
             }
-            .sign(&self.log)
+            .sign_with_all(&self.log, &self.also_sign)
             // The origin was checked as a key name when the signer was made.
             .expect("signing a checkpoint with a validated log key");
             checkpoint = note.clone();
@@ -374,6 +428,9 @@ impl Worker {
                         .write()
                         .unwrap_or_else(|e| e.into_inner())
                         .extend(published_here);
+                }
+                if let Some(keys) = keys_here {
+                    *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
                 }
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats
@@ -411,6 +468,37 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Checks that the entry's signer key is still in force, and that a KeyChange still fits
+    /// the keys in force; stages what genesis and KeyChanges change, for the entries after them.
+    fn check_keys(
+        &self,
+        append: &Append,
+        index: LeafIndex,
+        keys_here: &mut Option<KeysInForce>,
+    ) -> Result<(), KeyError> {
+        let changes_keys = matches!(
+            append.kind,
+            pb::entry::Kind::KeyChange(_) | pb::entry::Kind::Genesis(_)
+        );
+        if append.signed_by.is_none() && !changes_keys {
+            return Ok(());
+        }
+        let shared = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let keys = keys_here.as_ref().unwrap_or(&shared);
+        if let Some(by) = &append.signed_by {
+            keys.still_in_force(&by.party, &by.key)?;
+        }
+        if let pb::entry::Kind::KeyChange(k) = &append.kind {
+            keys.check(k)?;
+        }
+        if changes_keys {
+            let mut staged = keys_here.take().unwrap_or_else(|| shared.clone());
+            staged.apply(index, &append.kind);
+            *keys_here = Some(staged);
+        }
+        Ok(())
     }
 
     /// The first claim already held in the log or earlier in this batch.

@@ -249,7 +249,19 @@ pub enum VerifyError {
         /// What is wrong.
         reason: String,
     },
-    /// A checkpoint that does not parse or is not signed by the log key from genesis.
+    /// An entry signed by a partner after a KeyChange revoked it.
+    #[error("entry {index}: {party} signs as {field}, but it was revoked by entry {revoked_at}")]
+    Revoked {
+        /// The entry's position.
+        index: u64,
+        /// The field naming the signer.
+        field: &'static str,
+        /// The revoked partner.
+        party: String,
+        /// The KeyChange entry that revoked it.
+        revoked_at: u64,
+    },
+    /// A checkpoint that does not parse or is not signed by the log key in force at its size.
     #[error("checkpoint after entry {}: {reason}", size.wrapping_sub(1))]
     Checkpoint {
         /// Entries before it.
@@ -336,6 +348,7 @@ impl VerifyError {
             | Policy { index, .. }
             | GuardReplay { index, .. }
             | Redaction { index, .. }
+            | Revoked { index, .. }
             | KeyChange { index, .. } => (*index, 1),
             IndexGap { position, .. } => (*position, 1),
             Checkpoint { size, .. }
@@ -377,6 +390,7 @@ impl VerifyError {
             GuardReplay { .. } => "guard_replay",
             Redaction { .. } => "redaction",
             KeyChange { .. } => "key_change",
+            Revoked { .. } => "revoked",
             Checkpoint { .. } => "checkpoint",
             CheckpointMisplaced { .. } => "checkpoint_misplaced",
             RootMismatch { .. } => "root_mismatch",
@@ -445,6 +459,12 @@ pub struct Report {
     pub redactions: u64,
     /// KeyChange entries.
     pub key_changes: u64,
+    /// Partner key rotations: (partner, KeyChange entry).
+    pub key_rotations: Vec<(String, u64)>,
+    /// Partner revocations: (partner, KeyChange entry, signed by "partner" or "log").
+    pub revocations: Vec<(String, u64, String)>,
+    /// Log key rotations: KeyChange entries.
+    pub log_key_rotations: Vec<u64>,
     /// Signatures verified (entries' signatures; cosignatures are counted apart).
     pub signatures: u64,
     /// Payloads on which the guard was replayed and accepted them as recorded.
@@ -473,6 +493,8 @@ pub struct Report {
 struct Party {
     role: Role,
     key: Option<VerifyingKey>,
+    /// The KeyChange entry that revoked the partner.
+    revoked_at: Option<u64>,
 }
 
 /// What later entries need to know about a disclosure.
@@ -543,6 +565,9 @@ pub struct Auditor {
     redacted: HashSet<(u64, Hash)>,
     trusted: Vec<Checkpoint>,
     trusted_notes: Vec<String>,
+    /// Keys in force by the KeyChange rules, for checking KeyChanges (partners' keys and the
+    /// log key in force are mirrored in `parties` and `log`).
+    keys: crate::keys_in_force::KeysInForce,
     withheld_seen: bool,
     ended: bool,
     batch: Vec<Job>,
@@ -575,6 +600,7 @@ impl Auditor {
             commitments: HashMap::new(),
             redacted: HashSet::new(),
             trusted: Vec::new(),
+            keys: Default::default(),
             withheld_seen: false,
             ended: false,
             batch: Vec::with_capacity(BATCH),
@@ -620,6 +646,11 @@ impl Auditor {
                 entries: self.size,
                 tree_size: header.tree_size,
             }));
+        }
+        if !self.trusted_notes.is_empty() {
+            return Err(self.first_error(VerifyError::TrustedCheckpoint(
+                "it is signed by no log key this log has held".into(),
+            )));
         }
         self.flush();
         self.drain();
@@ -843,21 +874,47 @@ impl Auditor {
             self.report
                 .partners
                 .push((p.name.clone(), crate::identity::role_name(role).to_string()));
-            self.parties.insert(p.name.clone(), Party { role, key });
+            self.parties.insert(
+                p.name.clone(),
+                Party {
+                    role,
+                    key,
+                    revoked_at: None,
+                },
+            );
         }
-        // Held checkpoints are checked under the log key pinned here.
+        self.keys
+            .apply(crate::format::LeafIndex(index), &Kind::Genesis(g.clone()));
+        self.log = Some(log);
+        // Held checkpoints are checked under the log key pinned here, or a later one.
+        self.open_trusted(0)
+    }
+
+    /// Opens the held checkpoints the log key in force signed; the others wait for a later
+    /// log key. A checkpoint signed by a key that came into force at entry `from` must be of a
+    /// size after that entry.
+    fn open_trusted(&mut self, from: u64) -> Result<(), VerifyError> {
+        let header_size = self.header.as_ref().map_or(0, |h| h.tree_size);
+        let log = self.log.clone().expect("the log key is known");
         for note in std::mem::take(&mut self.trusted_notes) {
-            let (c, _) = Checkpoint::open(&note, &log)
-                .map_err(|e| VerifyError::TrustedCheckpoint(e.to_string()))?;
-            if c.size > header.tree_size {
+            let Ok((c, _)) = Checkpoint::open(&note, &log) else {
+                self.trusted_notes.push(note);
+                continue;
+            };
+            if from > 0 && c.size <= from {
+                return Err(VerifyError::TrustedCheckpoint(format!(
+                    "the checkpoint of size {} is signed by the log key that entry {from} put in force, after that size",
+                    c.size
+                )));
+            }
+            if c.size > header_size {
                 return Err(VerifyError::Rollback {
                     trusted_size: c.size,
-                    export_size: header.tree_size,
+                    export_size: header_size,
                 });
             }
             self.trusted.push(c);
         }
-        self.log = Some(log);
         Ok(())
     }
 
@@ -869,6 +926,14 @@ impl Auditor {
         name: &str,
         role: Option<Role>,
     ) -> Result<(Arc<str>, VerifyingKey), VerifyError> {
+        if let Some(revoked_at) = self.parties.get(name).and_then(|p| p.revoked_at) {
+            return Err(VerifyError::Revoked {
+                index,
+                field,
+                party: name.to_owned(),
+                revoked_at,
+            });
+        }
         let key = self
             .parties
             .get(name)
@@ -1288,25 +1353,99 @@ impl Auditor {
         }
     }
 
+    /// A KeyChange, by the rules of `keys_in_force`: a partner's rotation signed by its key in
+    /// force, a revocation signed by the partner's or the log's key in force, a log key
+    /// rotation (party = the origin) signed by the old log key; every new key never held before.
     fn key_change(&mut self, index: u64, k: pb::KeyChange) -> Result<(), VerifyError> {
-        let (party, old) = self.partner(index, "party", &k.party, None)?;
-        let new = signature::public_key(&k.new_public_key).map_err(|e| VerifyError::KeyChange {
+        use crate::keys_in_force::{Change, KeyError};
+        let bad = |reason: String| VerifyError::KeyChange {
             index,
             party: k.party.clone(),
-            reason: format!("new key: {e} (weak keys are refused)"),
-        })?;
-        self.signature(
-            index,
-            Purpose::KeyChange,
-            party,
-            old,
-            &k.new_public_key,
-            &k.signature,
-        )?;
-        if let Some(p) = self.parties.get_mut(&k.party) {
-            p.key = Some(new);
+            reason,
+        };
+        let expected = match self.keys.expect(&k) {
+            Ok(e) => e,
+            Err(KeyError::Revoked { index: at, .. }) => {
+                return Err(VerifyError::Revoked {
+                    index,
+                    field: "party",
+                    party: k.party.clone(),
+                    revoked_at: at.0,
+                });
+            }
+            Err(KeyError::UnknownParty(name)) => {
+                return Err(VerifyError::UnknownParty {
+                    index,
+                    field: "party",
+                    name,
+                    needs: "partner",
+                });
+            }
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        let signer: Arc<str> = self.intern(&k.party);
+        let change = match expected.signers.as_slice() {
+            [key] => {
+                self.signature(
+                    index,
+                    Purpose::KeyChange,
+                    signer,
+                    *key,
+                    &k.new_public_key,
+                    &k.signature,
+                )?;
+                expected.change
+            }
+            // A revocation: by the partner's key or the log's; checked here (they are rare).
+            _ => {
+                self.report.signatures += 1;
+                let signed_by = |key: &VerifyingKey| {
+                    signature::verify(key, Purpose::KeyChange, &k.new_public_key, &k.signature)
+                        .is_ok()
+                };
+                match expected.signers.iter().position(signed_by) {
+                    Some(0) => Change::Revoke { by_log: false },
+                    Some(_) => Change::Revoke { by_log: true },
+                    None => {
+                        return Err(VerifyError::BadSignature {
+                            index,
+                            purpose: purpose_name(Purpose::KeyChange),
+                            signer: k.party.clone(),
+                        });
+                    }
+                }
+            }
+        };
+        match change {
+            Change::Rotate(new) => {
+                if let Some(p) = self.parties.get_mut(&k.party) {
+                    p.key = Some(new);
+                }
+                self.report.key_rotations.push((k.party.clone(), index));
+            }
+            Change::Revoke { by_log } => {
+                if let Some(p) = self.parties.get_mut(&k.party) {
+                    p.key = None;
+                    p.revoked_at = Some(index);
+                }
+                let by = if by_log { "log" } else { "partner" };
+                self.report
+                    .revocations
+                    .push((k.party.clone(), index, by.to_owned()));
+            }
+            Change::RotateLog(new) => {
+                let log = Verifier::new(&k.party, KeyType::Ed25519, new)
+                    .map_err(|e| bad(format!("origin is not a key name: {e}")))?;
+                self.log = Some(log);
+                self.report.log_key_rotations.push(index);
+            }
         }
+        self.keys
+            .apply(crate::format::LeafIndex(index), &Kind::KeyChange(k));
         self.report.key_changes += 1;
+        if matches!(change, Change::RotateLog(_)) {
+            self.open_trusted(index)?;
+        }
         Ok(())
     }
 

@@ -300,6 +300,7 @@ async fn fill(
                     payloads,
                     claims: Vec::new(),
                     screened_under: None,
+                    signed_by: None,
                 })
                 .await
         });

@@ -6,6 +6,7 @@ mod checkpoint;
 mod export;
 mod get;
 mod init;
+pub mod key;
 mod policy;
 mod proof;
 mod redact;
@@ -72,6 +73,8 @@ enum Command {
     Retention(redact::RetentionArgs),
     /// A compliance disclosure report for a period (json|csv|md|html); `report verify FILE`.
     Report(report::ReportArgs),
+    /// Keys: rotate or revoke a partner's key; rotate the log's key (offline).
+    Key(key::KeyArgs),
 }
 
 /// Options every client command takes.
@@ -163,6 +166,7 @@ pub fn main() -> ExitCode {
             Command::Redact(a) => redact::run(a).await,
             Command::Retention(a) => redact::run_retention(a).await,
             Command::Report(a) => report::run(a).await,
+            Command::Key(a) => key::run(a).await,
         }
     });
     match result {

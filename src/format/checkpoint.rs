@@ -82,7 +82,16 @@ impl Checkpoint {
     /// Signs with the log key (the key name must equal the origin) and returns the full signed
     /// note text.
     pub fn sign(&self, log: &Signer) -> Result<String, FormatError> {
-        if log.name() != self.origin {
+        self.sign_with_all(log, &[])
+    }
+
+    /// [`Checkpoint::sign`] by the log key and then by each of `also` (previous log keys during
+    /// a rotation: same key name, other key ids), one signature line each.
+    pub fn sign_with_all(&self, log: &Signer, also: &[Signer]) -> Result<String, FormatError> {
+        if std::iter::once(log)
+            .chain(also)
+            .any(|l| l.name() != self.origin)
+        {
             return Err(FormatError::MalformedKey(
                 "log key name is not the checkpoint origin",
             ));
@@ -94,10 +103,13 @@ impl Checkpoint {
                 "checkpoint field holds a newline",
             ));
         }
-        let sig = log.sign(&body)?;
+        let signatures = std::iter::once(log)
+            .chain(also)
+            .map(|l| l.sign(&body))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Note {
             text: body,
-            signatures: vec![sig],
+            signatures,
         }
         .to_text())
     }

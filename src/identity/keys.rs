@@ -15,6 +15,56 @@ use super::{IdentityError, validate_name};
 /// File stem of the log's checkpoint key (`log.ed25519`).
 pub const LOG_KEY_NAME: &str = "log";
 
+/// File stem of the previous log key kept during a log key rotation (`log.previous.ed25519`):
+/// while it exists, `serve` signs every checkpoint with it too.
+pub const PREVIOUS_LOG_KEY_NAME: &str = "log.previous";
+
+/// File stem of a new log key written before the rotation is appended (`log.next.ed25519`), so
+/// the key survives a crash between the append and the renames.
+pub const NEXT_LOG_KEY_NAME: &str = "log.next";
+
+/// Where a retired key of `name` is kept: `<dir>/<name>.retired-<entry>.ed25519`, named after
+/// the KeyChange entry that retired it.
+pub fn retired_key_path(dir: &Path, name: &str, entry: u64) -> PathBuf {
+    dir.join(format!("{name}.retired-{entry}.ed25519"))
+}
+
+/// Reads the previous log key, if a log key rotation is under way.
+pub fn load_previous_log_key(dir: &Path) -> Result<Option<SigningKey>, IdentityError> {
+    if !signing_key_path(dir, PREVIOUS_LOG_KEY_NAME).exists() {
+        return Ok(None);
+    }
+    read_seed(dir, PREVIOUS_LOG_KEY_NAME).map(Some)
+}
+
+/// Reads any key file by stem (`<dir>/<stem>.ed25519`), for the log key rotation's files.
+pub fn load_key_file(dir: &Path, stem: &str) -> Result<SigningKey, IdentityError> {
+    read_seed(dir, stem)
+}
+
+/// Renames a key file, keeping it (a retired key is never deleted silently).
+pub fn move_key_file(from: &Path, to: &Path) -> Result<(), IdentityError> {
+    if to.exists() {
+        return Err(IdentityError::Io {
+            action: "keep the old key in",
+            path: to.to_path_buf(),
+            source: std::io::Error::new(ErrorKind::AlreadyExists, "the file exists"),
+        });
+    }
+    std::fs::rename(from, to).map_err(|source| IdentityError::Io {
+        action: "rename",
+        path: from.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `key`'s seed to `<dir>/<stem>.ed25519` for any stem (log key files), owner-only.
+pub fn write_key_file(dir: &Path, stem: &str, key: &SigningKey) -> Result<PathBuf, IdentityError> {
+    let path = signing_key_path(dir, stem);
+    write_private(&path, format!("{}\n", BASE64.encode(key.to_bytes())).as_bytes())?;
+    Ok(path)
+}
+
 /// Where `name`'s Ed25519 seed lives: `<dir>/<name>.ed25519`.
 pub fn signing_key_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.ed25519"))

@@ -502,6 +502,29 @@ impl Registry {
         }
     }
 
+    /// The registry after a KeyChange gave `name` (a partner, or the log's origin) a new key,
+    /// so clients reading partners.toml pin the key in force.
+    pub fn with_key(&self, name: &str, key: VerifyingKey) -> Result<Registry, IdentityError> {
+        let mut next = self.clone();
+        if name == self.origin {
+            next.log_public_key = key;
+        } else {
+            let party = next.parties.iter_mut().find(|p| p.name == name).ok_or_else(|| {
+                IdentityError::InvalidRegistry {
+                    source_name: "the registry".into(),
+                    reason: format!("no party '{name}' to give a new key"),
+                }
+            })?;
+            party.public_key = Some(key);
+        }
+        Self::validated(next.origin, next.log_public_key, next.parties, "the registry")
+    }
+
+    /// Writes the registry to `<dir>/partners.toml` (via a temporary file and a rename).
+    pub fn save(&self, dir: &Path) -> Result<(), IdentityError> {
+        keys::write_public(&dir.join(PARTNERS_FILE), self.to_toml()?.as_bytes())
+    }
+
     /// partners.toml text for this registry (public keys only).
     pub fn to_toml(&self) -> Result<String, IdentityError> {
         let invalid = |reason: String| IdentityError::InvalidRegistry {

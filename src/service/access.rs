@@ -10,6 +10,8 @@ use tonic::Request;
 use super::{RequestError, State};
 use crate::format::entry::IndexKeys;
 use crate::identity::{PartyInfo, role_name};
+use crate::keys_in_force::KeyInForce;
+use crate::sequencer::SignedBy;
 use crate::pb::{self, Role};
 
 /// An authenticated caller: a party of the log.
@@ -89,7 +91,10 @@ impl Caller {
             return Ok(true);
         }
         match &entry.kind {
-            Some(pb::entry::Kind::PolicyChange(_)) => Ok(true),
+            // Every verifier needs every key change to check what follows it.
+            Some(pb::entry::Kind::PolicyChange(_)) | Some(pb::entry::Kind::KeyChange(_)) => {
+                Ok(true)
+            }
             Some(pb::entry::Kind::Receipt(pb::Receipt {
                 disclosure_index, ..
             }))
@@ -117,20 +122,46 @@ impl Caller {
     }
 }
 
-/// A registered partner by name, with its signing key.
+/// A registered partner by name, with its signing key in force (genesis, then KeyChanges); a
+/// revoked partner signs nothing ([`RequestError::Key`], PERMISSION_DENIED).
 pub(crate) fn partner<'a>(
     state: &'a State,
     name: &str,
     field: &'static str,
-) -> Result<(&'a PartyInfo, &'a ed25519_dalek::VerifyingKey), RequestError> {
+) -> Result<(&'a PartyInfo, ed25519_dalek::VerifyingKey), RequestError> {
     let party = state.registry.party(name).ok_or_else(|| {
         RequestError::invalid(field, format!("{name:?} is not a party of this log"))
     })?;
-    let key = party.public_key.as_ref().ok_or_else(|| {
-        RequestError::invalid(
+    if party.public_key.is_none() {
+        return Err(RequestError::invalid(
             field,
             format!("{name:?} is a {} and signs nothing", role_name(party.role)),
-        )
-    })?;
+        ));
+    }
+    let key = state
+        .sequencer
+        .with_keys(|keys| keys.signing_key(name))
+        .map_err(RequestError::Key)?;
     Ok((party, key))
+}
+
+/// Who signed, for the sequencer's re-check that the key is still in force when it appends.
+pub(crate) fn signed_by(name: &str, key: ed25519_dalek::VerifyingKey) -> Option<SignedBy> {
+    Some(SignedBy {
+        party: name.to_owned(),
+        key,
+    })
+}
+
+/// Fails when `name` was revoked: nothing is disclosed to a partner that left.
+pub(crate) fn not_revoked(state: &State, name: &str) -> Result<(), RequestError> {
+    match state.sequencer.with_keys(|keys| keys.party(name)) {
+        Some(KeyInForce {
+            key: None, index, ..
+        }) => Err(RequestError::Precondition(format!(
+            "{name} was revoked by entry {}: nothing is disclosed to it any more",
+            index.0
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -48,6 +48,10 @@ pub enum RequestError {
     /// The boundary guard refused an item; the refusal is recorded in the log without content.
     #[error("{0}")]
     Refused(Refused),
+    /// A key rule: the signer was revoked, a KeyChange breaks a rule, or the signer's key
+    /// changed meanwhile.
+    #[error(transparent)]
+    Key(#[from] crate::keys_in_force::KeyError),
     /// The caller made more requests per second than `Limits::rate_per_second` allows.
     #[error(
         "{caller} is over its rate limit of {per_second} requests per second (rate_per_second); retry in {retry_after_ms} ms"

@@ -187,6 +187,34 @@ pub(crate) struct State {
     pub streams: limits::StreamSlots,
 }
 
+impl State {
+    /// Opens a stored checkpoint under the log key that signed it: the key in force, or an
+    /// earlier one for checkpoints signed before a log key rotation.
+    pub(crate) fn open_checkpoint(
+        &self,
+        note: &str,
+    ) -> Result<(crate::format::checkpoint::Checkpoint, crate::format::note::Note), Status> {
+        let mut result = crate::format::checkpoint::Checkpoint::open(note, &self.log_verifier);
+        if result.is_err() {
+            let history = self.sequencer.with_keys(|k| k.log_history().to_vec());
+            for key in history.iter().rev() {
+                let Ok(v) = Verifier::new(
+                    &self.log_verifier.name,
+                    crate::format::note::KeyType::Ed25519,
+                    *key,
+                ) else {
+                    continue;
+                };
+                if let Ok(opened) = crate::format::checkpoint::Checkpoint::open(note, &v) {
+                    result = Ok(opened);
+                    break;
+                }
+            }
+        }
+        result.map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))
+    }
+}
+
 /// An opened ledger: store recovered, genesis in place, sequencer running. Serve it with
 /// [`Node::run`].
 #[derive(Clone)]
@@ -207,12 +235,18 @@ impl Node {
         let log_key = identity::keys::load_log_key(&config.keys_dir)?;
         let signer = Signer::new(registry_file.origin(), log_key)
             .map_err(|e| ServiceError::Genesis(format!("log key: {e}")))?;
+        // During a log key rotation the previous key signs every checkpoint too.
+        let previous = identity::keys::load_previous_log_key(&config.keys_dir)?
+            .map(|key| Signer::new(registry_file.origin(), key))
+            .transpose()
+            .map_err(|e| ServiceError::Genesis(format!("previous log key: {e}")))?;
         let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
         let metrics = Arc::new(Metrics::new());
         metrics.log_size.set(store.size().0 as i64);
-        let sequencer = Sequencer::start(
+        let sequencer = Sequencer::start_signing(
             store.clone(),
             signer.clone(),
+            previous.iter().cloned().collect(),
             config.sequencer.clone(),
             metrics.clone(),
         )?;
@@ -225,6 +259,7 @@ impl Node {
                     payloads: Vec::new(),
                     claims: Vec::new(),
                     screened_under: None,
+                    signed_by: None,
                 })
                 .await
                 .map_err(|e| ServiceError::Genesis(format!("writing the genesis entry: {e}")))?;
@@ -236,12 +271,7 @@ impl Node {
         } else {
             genesis_registry(&store)?
         };
-        if registry.log_public_key() != signer.verifier().key {
-            return Err(ServiceError::Genesis(format!(
-                "the log key in {} is not the key pinned in this log's genesis entry",
-                config.keys_dir.display()
-            )));
-        }
+        check_log_keys(&sequencer, &signer, previous.as_ref(), &config.keys_dir)?;
         let owner_keys = owner_keys(&config.keys_dir, &registry);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
@@ -469,6 +499,50 @@ async fn publish_default_policies(state: &State, keys_dir: &Path) -> Result<(), 
     Ok(())
 }
 
+/// Refuses to serve unless keys/log.ed25519 is the log key in force in the log (genesis, then
+/// log KeyChanges), and a previous key, if any, is one the log held before.
+fn check_log_keys(
+    sequencer: &Sequencer,
+    signer: &Signer,
+    previous: Option<&Signer>,
+    keys_dir: &Path,
+) -> Result<(), ServiceError> {
+    let (in_force, history) =
+        sequencer.with_keys(|keys| (keys.log(), keys.log_history().to_vec()));
+    let file = identity::keys::signing_key_path(keys_dir, identity::keys::LOG_KEY_NAME);
+    let mine = signer.verifier().key;
+    match in_force {
+        Some(k) if k.key == Some(mine) => {}
+        Some(k) if history.contains(&mine) => {
+            return Err(ServiceError::Genesis(format!(
+                "{} holds a retired log key: the log key in force was set by entry {}; put that key in {} (was `borderlog key rotate-log` interrupted?)",
+                file.display(),
+                k.index.0,
+                file.display()
+            )));
+        }
+        Some(k) => {
+            return Err(ServiceError::Genesis(format!(
+                "{} is not the log key in force in this log (set by entry {}{}); use the keys directory this log was made with",
+                file.display(),
+                k.index.0,
+                if k.index.0 == 0 { ", the genesis entry" } else { "" }
+            )));
+        }
+        None => return Err(ServiceError::Genesis("the log has no genesis entry".into())),
+    }
+    if let Some(previous) = previous {
+        let key = previous.verifier().key;
+        if key == mine || !history.contains(&key) {
+            return Err(ServiceError::Genesis(format!(
+                "{} is not a previous log key of this log; remove it, or run `borderlog key finish-log`",
+                identity::keys::signing_key_path(keys_dir, identity::keys::PREVIOUS_LOG_KEY_NAME).display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
 fn genesis_registry(store: &Store) -> Result<Registry, ServiceError> {
     let bytes = store
@@ -602,6 +676,17 @@ impl Ledger for LedgerService {
             cmd::list_expired::handle(self.state.clone(), &caller, request.into_inner()).await
         };
         finish(&self.state, "ListExpired", result.await)
+    }
+
+    async fn change_key(
+        &self,
+        request: Request<pb::ChangeKeyRequest>,
+    ) -> Result<Response<pb::LogReceipt>, Status> {
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::change_key::handle(&self.state, &caller, request.into_inner()).await
+        };
+        finish(&self.state, "ChangeKey", result.await)
     }
 
     async fn get_consistency_proof(

@@ -9,6 +9,7 @@ use super::RequestError;
 use super::error::Refused;
 use crate::format::FormatError;
 use crate::guard::FindingClass;
+use crate::keys_in_force::KeyError;
 use crate::report::ReportError;
 use crate::retention::RetentionError;
 use crate::sequencer::SequencerError;
@@ -29,6 +30,7 @@ impl From<RequestError> for Status {
                 Code::ResourceExhausted
             }
             RequestError::Refused(refused) => return refusal_status(refused),
+            RequestError::Key(e) => return key_status(e),
         };
         Status::new(code, err.to_string())
     }
@@ -71,6 +73,22 @@ fn refusal_status(refused: &Refused) -> Status {
     Status::with_error_details(code, refused.to_string(), details)
 }
 
+/// A key rule broken: a revoked signer may do nothing (PERMISSION_DENIED, naming the revoking
+/// entry); a KeyChange that breaks a rule is the caller's to fix; a key retired while the
+/// entry was checked is worth one more try with the key in force (ABORTED).
+fn key_status(err: &KeyError) -> Status {
+    let code = match err {
+        KeyError::Revoked { .. } => Code::PermissionDenied,
+        KeyError::KeyUsedBefore { .. } => Code::AlreadyExists,
+        KeyError::Retired { .. } => Code::Aborted,
+        KeyError::UnknownParty(_)
+        | KeyError::BadNewKey { .. }
+        | KeyError::LogKeyNotRevocable
+        | KeyError::BadSignature { .. } => Code::InvalidArgument,
+    };
+    Status::new(code, err.to_string())
+}
+
 impl From<SequencerError> for Status {
     fn from(err: SequencerError) -> Status {
         match err {
@@ -92,6 +110,7 @@ impl From<SequencerError> for Status {
             SequencerError::PolicyChanged { owner } => Status::aborted(format!(
                 "the screening policy of {owner} changed while this entry was screened; nothing was appended, submit it again"
             )),
+            SequencerError::KeyNotInForce(e) => key_status(&e),
             SequencerError::Stopped => Status::unavailable("the log is shutting down"),
             SequencerError::Store(err) => err.into(),
         }

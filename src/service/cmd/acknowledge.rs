@@ -10,7 +10,7 @@ use crate::format::hash::hash_from_slice;
 use crate::format::signature::{self, Purpose};
 use crate::pb::{self, Role};
 use crate::sequencer::Append;
-use crate::service::access::{Caller, partner};
+use crate::service::access::{Caller, partner, signed_by};
 use crate::service::{RequestError, State};
 
 /// Handles one Acknowledge call.
@@ -67,7 +67,7 @@ fn parse(
     }
     let (_, key) = partner(state, &caller.name, "recipient")?;
     let payload = signature::index_and_hash(index.0, &stored_hash);
-    signature::verify(key, Purpose::Receipt, &payload, &request.signature).map_err(|_| {
+    signature::verify(&key, Purpose::Receipt, &payload, &request.signature).map_err(|_| {
         state.metrics.signature_failure("Acknowledge");
         RequestError::BadSignature(format!(
             "the receipt signature does not verify under {}'s key; sign \"borderlog/receipt/v1\\n\" || u64be(index) || leaf_hash",
@@ -84,5 +84,6 @@ fn parse(
         payloads: Vec::new(),
         claims: vec![Claim::ReceiptFor(index.0)],
         screened_under: None,
+        signed_by: signed_by(&caller.name, key),
     })
 }

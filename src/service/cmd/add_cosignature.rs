@@ -5,7 +5,6 @@
 
 use tonic::Status;
 
-use crate::format::checkpoint::Checkpoint;
 use crate::format::hash::hash_from_slice;
 use crate::format::note::{NoteSignature, Verifier};
 use crate::format::{TreeSize, cosignature};
@@ -29,10 +28,13 @@ pub async fn handle(
     super::get_checkpoint::with_cosignatures(state, &note)
 }
 
-/// The cosignature/v1 verifier of partner `name` (None for read-only roles and strangers).
+/// The cosignature/v1 verifier of partner `name` under its key in force (None for read-only
+/// roles, strangers and revoked partners).
 pub(crate) fn partner_verifier(state: &State, name: &str) -> Option<Verifier> {
-    let party = state.registry.party(name)?;
-    let key = party.public_key?;
+    let key = state
+        .sequencer
+        .with_keys(|keys| keys.signing_key(name))
+        .ok()?;
     crate::witness::cosigner_verifier(name, key).ok()
 }
 
@@ -62,8 +64,7 @@ fn parse(
             size.0
         ))
     })?;
-    let (checkpoint, parsed) = Checkpoint::open(&note, &state.log_verifier)
-        .map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))?;
+    let (checkpoint, parsed) = state.open_checkpoint(&note)?;
     let root = hash_from_slice(&request.root_hash)
         .map_err(|e| RequestError::invalid("root_hash", e.to_string()))?;
     if root != checkpoint.root {

@@ -11,7 +11,6 @@ use tonic::Status;
 
 use super::get_entry;
 use crate::audit::export::FORMAT;
-use crate::format::checkpoint::Checkpoint;
 use crate::format::{LeafIndex, TreeSize};
 use crate::pb::{self, export_record::Record};
 use crate::service::access::Caller;
@@ -36,8 +35,7 @@ pub fn handle(
         )),
         None => RequestError::NotFound("the log has no checkpoint yet".into()),
     })?;
-    let (checkpoint, _) = Checkpoint::open(&note, &state.log_verifier)
-        .map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))?;
+    let (checkpoint, _) = state.open_checkpoint(&note)?;
     let header = pb::ExportHeader {
         format: FORMAT.into(),
         origin: checkpoint.origin,

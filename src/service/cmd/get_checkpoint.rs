@@ -3,7 +3,6 @@
 use tonic::Status;
 
 use crate::format::TreeSize;
-use crate::format::checkpoint::Checkpoint;
 use crate::format::note::{Note, NoteSignature};
 use crate::pb;
 use crate::service::{RequestError, State};
@@ -30,8 +29,7 @@ pub(crate) fn with_cosignatures(
     state: &State,
     note: &str,
 ) -> Result<pb::CheckpointResponse, Status> {
-    let (checkpoint, _) = Checkpoint::open(note, &state.log_verifier)
-        .map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))?;
+    let (checkpoint, _) = state.open_checkpoint(note)?;
     let size = TreeSize(checkpoint.size);
     let cosignatures = state.store.cosignatures(size)?;
     let cosigners = cosignatures
@@ -81,7 +79,6 @@ pub(crate) fn latest_size(state: &State) -> Result<TreeSize, Status> {
         .store
         .checkpoint(None)?
         .ok_or_else(|| RequestError::NotFound("the log has no checkpoint yet".into()))?;
-    let (checkpoint, _) = Checkpoint::open(&note, &state.log_verifier)
-        .map_err(|e| Status::internal(format!("stored checkpoint does not verify: {e}")))?;
+    let (checkpoint, _) = state.open_checkpoint(&note)?;
     Ok(TreeSize(checkpoint.size))
 }

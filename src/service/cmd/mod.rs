@@ -2,6 +2,7 @@
 
 pub mod acknowledge;
 pub mod add_cosignature;
+pub mod change_key;
 pub mod export;
 pub mod get_checkpoint;
 pub mod get_consistency_proof;

@@ -7,7 +7,7 @@ use crate::format::signature::{self, Purpose};
 use crate::guard::GuardError;
 use crate::pb::{self, Role};
 use crate::sequencer::Append;
-use crate::service::access::{Caller, partner};
+use crate::service::access::{Caller, partner, signed_by};
 use crate::service::{RequestError, State};
 
 /// Handles one PublishPolicy call.
@@ -29,7 +29,7 @@ pub(crate) fn parse(
     request: pb::PublishPolicyRequest,
 ) -> Result<Append, RequestError> {
     let (_, key) = partner(state, owner, "owner")?;
-    signature::verify(key, Purpose::Policy, &request.policy, &request.signature).map_err(|_| {
+    signature::verify(&key, Purpose::Policy, &request.policy, &request.signature).map_err(|_| {
         state.metrics.signature_failure("PublishPolicy");
         RequestError::BadSignature(format!(
             "the policy signature does not verify under {owner}'s key; sign \"borderlog/policy/v1\\n\" || policy bytes with that key"
@@ -72,5 +72,6 @@ pub(crate) fn parse(
         payloads: Vec::new(),
         claims: Vec::new(),
         screened_under: None,
+        signed_by: signed_by(owner, key),
     })
 }

@@ -20,7 +20,7 @@ use crate::format::hash::{Hash, hash_from_slice};
 use crate::format::signature::{self, Purpose};
 use crate::pb::{self, Role};
 use crate::sequencer::{Append, SequencerError};
-use crate::service::access::{Caller, partner};
+use crate::service::access::{Caller, partner, signed_by};
 use crate::service::{RequestError, State};
 
 /// How long a redaction that lost a race to an identical one in the same batch waits for that
@@ -104,7 +104,7 @@ pub(crate) fn check(
     }
     let (_, key) = partner(state, owner, "owner")?;
     let payload = signature::index_and_hash(index.0, &commitment);
-    signature::verify(key, Purpose::Redaction, &payload, &request.signature).map_err(|_| {
+    signature::verify(&key, Purpose::Redaction, &payload, &request.signature).map_err(|_| {
         state.metrics.signature_failure("Redact");
         RequestError::Forbidden(format!(
             "the redaction is not signed by {owner}'s key: only the data owner erases; sign \"borderlog/redaction/v1\\n\" || u64be(disclosure_index) || commitment with its partner key"
@@ -125,6 +125,7 @@ pub(crate) fn check(
             payloads: Vec::new(),
             claims: vec![Claim::RedactionOf(commitment)],
             screened_under: None,
+            signed_by: signed_by(owner, key),
         }),
         commitment,
     ))

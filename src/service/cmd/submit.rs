@@ -19,7 +19,7 @@ use crate::guard::{self, Policy, Verdict};
 use crate::identity::role_name;
 use crate::pb::{self, Role};
 use crate::sequencer::{Append, ScreenedUnder, SequencerError};
-use crate::service::access::{Caller, partner};
+use crate::service::access::{Caller, not_revoked, partner, signed_by};
 use crate::service::error::Refused;
 use crate::service::{RequestError, State};
 use crate::store::Payload;
@@ -43,6 +43,8 @@ const NOT_AN_OBJECT: [&str; 3] = [
 /// A submission whose shape, signature and commitments hold, ready to be screened.
 struct Submission {
     body: pb::DisclosureBody,
+    /// The sender's key in force the signature verified under.
+    sender_key: ed25519_dalek::VerifyingKey,
     body_bytes: Vec<u8>,
     signature: Vec<u8>,
     payloads: Vec<Payload>,
@@ -201,6 +203,7 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
             payloads: Vec::new(),
             claims,
             screened_under,
+            signed_by: signed_by(&body.sender, s.sender_key),
         };
         return Ok(Screened::Refused(append, findings));
     }
@@ -216,6 +219,7 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
         payloads: s.payloads.clone(),
         claims,
         screened_under,
+        signed_by: signed_by(&body.sender, s.sender_key),
     }))
 }
 
@@ -240,7 +244,12 @@ fn parse(
         )));
     }
     let (_, sender_key) = partner(state, &body.sender, "body.sender")?;
-    let (recipient, _) = partner(state, &body.recipient, "body.recipient")?;
+    let recipient = state.registry.party(&body.recipient).ok_or_else(|| {
+        RequestError::invalid(
+            "body.recipient",
+            format!("{:?} is not a party of this log", body.recipient),
+        )
+    })?;
     if recipient.role != Role::Recipient {
         return Err(RequestError::invalid(
             "body.recipient",
@@ -251,6 +260,7 @@ fn parse(
             ),
         ));
     }
+    not_revoked(state, &body.recipient)?;
     for (field, text) in [
         ("body.purpose", &body.purpose),
         ("body.legal_basis", &body.legal_basis),
@@ -316,11 +326,11 @@ fn parse(
             ),
         ));
     }
-    signature::verify(sender_key, Purpose::Disclosure, &request.body, &request.signature).map_err(
+    signature::verify(&sender_key, Purpose::Disclosure, &request.body, &request.signature).map_err(
         |_| {
             state.metrics.signature_failure("Submit");
             RequestError::BadSignature(format!(
-                "the disclosure signature does not verify under {}'s key pinned in the genesis entry; sign \"borderlog/disclosure/v1\\n\" || body with that key",
+                "the disclosure signature does not verify under {}'s key in force (pinned in the genesis entry or set by its latest KeyChange); sign \"borderlog/disclosure/v1\\n\" || body with that key",
                 body.sender
             ))
         },
@@ -357,6 +367,7 @@ fn parse(
     }
     Ok(Submission {
         body,
+        sender_key,
         body_bytes: request.body,
         signature: request.signature,
         payloads,
