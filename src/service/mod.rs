@@ -241,6 +241,16 @@ impl Node {
             .transpose()
             .map_err(|e| ServiceError::Genesis(format!("previous log key: {e}")))?;
         let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
+        // Before anything runs on the store: the log key must be the one in force in the log.
+        if store.size() != TreeSize(0) {
+            let keys = crate::keys_in_force::KeysInForce::rebuild(&store)?;
+            check_log_keys(&keys, &signer, previous.as_ref(), &config.keys_dir)?;
+        } else if registry_file.log_public_key() != signer.verifier().key {
+            return Err(ServiceError::Genesis(format!(
+                "the log key in {} is not the log key in partners.toml",
+                config.keys_dir.display()
+            )));
+        }
         let metrics = Arc::new(Metrics::new());
         metrics.log_size.set(store.size().0 as i64);
         let sequencer = Sequencer::start_signing(
@@ -271,7 +281,6 @@ impl Node {
         } else {
             genesis_registry(&store)?
         };
-        check_log_keys(&sequencer, &signer, previous.as_ref(), &config.keys_dir)?;
         let owner_keys = owner_keys(&config.keys_dir, &registry);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
@@ -502,23 +511,24 @@ async fn publish_default_policies(state: &State, keys_dir: &Path) -> Result<(), 
 /// Refuses to serve unless keys/log.ed25519 is the log key in force in the log (genesis, then
 /// log KeyChanges), and a previous key, if any, is one the log held before.
 fn check_log_keys(
-    sequencer: &Sequencer,
+    keys: &crate::keys_in_force::KeysInForce,
     signer: &Signer,
     previous: Option<&Signer>,
     keys_dir: &Path,
 ) -> Result<(), ServiceError> {
-    let (in_force, history) =
-        sequencer.with_keys(|keys| (keys.log(), keys.log_history().to_vec()));
+    let (in_force, history) = (keys.log(), keys.log_history());
     let file = identity::keys::signing_key_path(keys_dir, identity::keys::LOG_KEY_NAME);
     let mine = signer.verifier().key;
     match in_force {
         Some(k) if k.key == Some(mine) => {}
         Some(k) if history.contains(&mine) => {
             return Err(ServiceError::Genesis(format!(
-                "{} holds a retired log key: the log key in force was set by entry {}; put that key in {} (was `borderlog key rotate-log` interrupted?)",
+                "{} holds a retired log key: the log key in force was set by entry {}; put that key in {} (was `borderlog key rotate-log` interrupted? its new key is in {})",
                 file.display(),
                 k.index.0,
-                file.display()
+                file.display(),
+                identity::keys::signing_key_path(keys_dir, identity::keys::NEXT_LOG_KEY_NAME)
+                    .display(),
             )));
         }
         Some(k) => {

@@ -1,0 +1,486 @@
+//! Keys: a partner's key rotation, a partner's revocation, and the log key's rotation, over
+//! real gRPC and mutual TLS on loopback, through the `borderlog key` commands and their files;
+//! and the verifier following all three (plus a retired key slipped into a synthetic ledger).
+
+mod common;
+
+use borderlog::audit::synthetic::{self, Builder};
+use borderlog::audit::verify::{Report, VerifyError, VerifyOptions, verify_records};
+use borderlog::cli::ClientArgs;
+use borderlog::cli::key::{self, KeyArgs, KeyCommand, RevokeArgs, RotateArgs};
+use borderlog::client;
+use borderlog::format::LeafIndex;
+use borderlog::format::checkpoint::Checkpoint;
+use borderlog::format::hash::hash_from_slice;
+use borderlog::format::note::{Note, Signer};
+use borderlog::identity::keys::{
+    load_log_key, load_signing_key, retired_key_path, signing_key_path,
+};
+use borderlog::pb::audit_client::AuditClient;
+use borderlog::pb::{self, entry::Kind};
+use borderlog::service::{Node, NodeConfig};
+use common::*;
+use ed25519_dalek::SigningKey;
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+fn args(server: &TestServer, name: &str) -> ClientArgs {
+    ClientArgs {
+        keys: server.keys.clone(),
+        addr: server.addr.clone(),
+        as_name: Some(name.into()),
+        json: false,
+    }
+}
+
+async fn rotate(server: &TestServer, name: &str) {
+    key::run(KeyArgs {
+        command: KeyCommand::Rotate(RotateArgs {
+            client: args(server, name),
+        }),
+    })
+    .await
+    .expect("rotate");
+}
+
+async fn revoke_self(server: &TestServer, name: &str) {
+    key::run(KeyArgs {
+        command: KeyCommand::Revoke(RevokeArgs {
+            party: None,
+            log: false,
+            data: server.data.clone(),
+            client: args(server, name),
+        }),
+    })
+    .await
+    .expect("revoke");
+}
+
+/// The whole log exported as `who`, verified offline.
+async fn export_and_verify(server: &TestServer, who: &str) -> Result<Report, VerifyError> {
+    let channel = client::channel(&server.addr, &server.keys, who)
+        .await
+        .unwrap();
+    let mut stream = AuditClient::new(channel)
+        .export(pb::ExportRequest { tree_size: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut records = Vec::new();
+    while let Some(r) = stream.next().await {
+        records.push(r.unwrap());
+    }
+    verify_records(
+        records,
+        VerifyOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
+}
+
+/// The latest KeyChange entry in the log.
+fn last_key_change(server: &TestServer) -> (u64, pb::KeyChange) {
+    let store = server.node.store();
+    for i in (0..store.size().0).rev() {
+        let bytes = store.entry(LeafIndex(i)).unwrap().unwrap();
+        if let Some(Kind::KeyChange(k)) = borderlog::format::entry::decode(&bytes).unwrap().kind {
+            return (i, k);
+        }
+    }
+    panic!("no key change in the log");
+}
+
+async fn change_key(server: &TestServer, name: &str, change: pb::KeyChange) -> tonic::Status {
+    server
+        .client(name)
+        .await
+        .change_key(pb::ChangeKeyRequest {
+            key_change: Some(change),
+        })
+        .await
+        .expect_err("the key change is refused")
+}
+
+fn fresh_key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+#[tokio::test]
+async fn a_rotated_key_replaces_the_old_one_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let old_key = load_signing_key(&server.keys, SENDER).unwrap();
+    let signed_with_old = submission(&server.keys, 1);
+    let another_with_old = submission(&server.keys, 2);
+
+    rotate(&server, SENDER).await;
+    let (at, change) = last_key_change(&server);
+    // The old key is kept, the new one is owner-only and pinned in partners.toml.
+    let retired = retired_key_path(&server.keys, SENDER, at);
+    assert_eq!(
+        load_signing_key(&server.keys, SENDER)
+            .unwrap()
+            .verifying_key()
+            .to_bytes()
+            .to_vec(),
+        change.new_public_key
+    );
+    assert!(retired.exists(), "{} kept", retired.display());
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(signing_key_path(&server.keys, SENDER))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let registry = borderlog::identity::Registry::load(&server.keys).unwrap();
+    assert_eq!(
+        registry
+            .party(SENDER)
+            .unwrap()
+            .public_key
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+        change.new_public_key
+    );
+
+    let mut sender = server.client(SENDER).await;
+    let refused = sender.submit(signed_with_old).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("key in force"), "{refused:?}");
+    sender.submit(submission(&server.keys, 3)).await.unwrap();
+
+    // The same KeyChange again, and a rotation back to the old key: both refused.
+    let replay = change_key(&server, SENDER, change.clone()).await;
+    assert_eq!(replay.code(), Code::AlreadyExists, "{replay:?}");
+    let new_key = load_signing_key(&server.keys, SENDER).unwrap();
+    let back = client::sign_key_change(&new_key, SENDER, Some(&old_key.verifying_key()));
+    let back = change_key(&server, SENDER, back).await;
+    assert_eq!(back.code(), Code::AlreadyExists, "{back:?}");
+    // Signed by the retired key: refused.
+    let by_old = client::sign_key_change(&old_key, SENDER, Some(&fresh_key(77).verifying_key()));
+    let by_old = change_key(&server, SENDER, by_old).await;
+    assert_eq!(by_old.code(), Code::InvalidArgument, "{by_old:?}");
+    // Nobody changes another partner's key.
+    let theirs = client::sign_key_change(&new_key, SENDER, Some(&fresh_key(78).verifying_key()));
+    let theirs = change_key(&server, RECIPIENT, theirs).await;
+    assert_eq!(theirs.code(), Code::PermissionDenied, "{theirs:?}");
+
+    let (keys, data) = (server.keys.clone(), server.data.clone());
+    server.stop().await;
+    let server = TestServer::start_with(&keys, &data).await;
+    let mut sender = server.client(SENDER).await;
+    let refused = sender.submit(another_with_old).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    sender.submit(submission(&server.keys, 4)).await.unwrap();
+
+    for who in [SENDER, RECIPIENT, AUDITOR] {
+        let report = export_and_verify(&server, who).await.expect(who);
+        assert_eq!(report.key_rotations, vec![(SENDER.to_owned(), at)], "{who}");
+        assert_eq!(report.disclosures, 2, "{who}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut sender = server.client(SENDER).await;
+    let d = sender
+        .submit(submission(&server.keys, 1))
+        .await
+        .unwrap()
+        .into_inner();
+    let police = load_signing_key(&server.keys, RECIPIENT).unwrap();
+
+    revoke_self(&server, RECIPIENT).await;
+    let (revoked_at, change) = last_key_change(&server);
+    assert!(change.new_public_key.is_empty());
+    assert!(retired_key_path(&server.keys, RECIPIENT, revoked_at).exists());
+
+    let leaf = hash_from_slice(&d.leaf_hash).unwrap();
+    let ack = server
+        .client(RECIPIENT)
+        .await
+        .acknowledge(client::sign_receipt(&police, LeafIndex(d.index), &leaf))
+        .await
+        .unwrap_err();
+    assert_eq!(ack.code(), Code::PermissionDenied, "{ack:?}");
+    assert!(
+        ack.message()
+            .contains(&format!("revoked by entry {revoked_at}")),
+        "{ack:?}"
+    );
+    let to_revoked = sender
+        .submit(submission(&server.keys, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(to_revoked.code(), Code::FailedPrecondition, "{to_revoked:?}");
+    assert!(to_revoked.message().contains("revoked"), "{to_revoked:?}");
+    // A revoked partner cannot come back with a new key.
+    let again = client::sign_key_change(&police, RECIPIENT, Some(&fresh_key(79).verifying_key()));
+    let again = change_key(&server, RECIPIENT, again).await;
+    assert_eq!(again.code(), Code::PermissionDenied, "{again:?}");
+
+    let size_before = server.node.store().size();
+    let report = export_and_verify(&server, AUDITOR).await.unwrap();
+    assert_eq!(
+        report.revocations,
+        vec![(RECIPIENT.to_owned(), revoked_at, "partner".to_owned())]
+    );
+    assert_eq!(server.node.store().size(), size_before, "nothing appended");
+
+    // The operator revokes the sender with the log key, offline; a running server is named.
+    let (keys, data) = (server.keys.clone(), server.data.clone());
+    let busy = key::revoke_with_log_key(&keys, &data, SENDER)
+        .await
+        .unwrap_err();
+    assert!(busy.to_string().contains("running"), "{busy:#}");
+    server.stop().await;
+    key::revoke_with_log_key(&keys, &data, SENDER).await.unwrap();
+    let server = TestServer::start_with(&keys, &data).await;
+    let refused = server
+        .client(SENDER)
+        .await
+        .submit(submission(&keys, 3))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let report = export_and_verify(&server, AUDITOR).await.unwrap();
+    assert_eq!(report.revocations.len(), 2);
+    assert_eq!(report.revocations[1].2, "log");
+    server.stop().await;
+}
+
+/// The log's signatures on a checkpoint note (same key name, one line per key).
+fn log_signature_count(note: &str, origin: &str) -> usize {
+    Note::parse(note)
+        .unwrap()
+        .signatures
+        .iter()
+        .filter(|s| s.name == origin)
+        .count()
+}
+
+#[tokio::test]
+async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    server
+        .client(SENDER)
+        .await
+        .submit(submission(&server.keys, 1))
+        .await
+        .unwrap();
+    let pinned_old = server.log.clone();
+    let origin = pinned_old.name.clone();
+    let (keys, data) = (server.keys.clone(), server.data.clone());
+    let busy = key::rotate_log(&keys, &data).await.unwrap_err();
+    assert!(busy.to_string().contains("running `borderlog serve`"), "{busy:#}");
+    let old_log_key = load_log_key(&keys).unwrap();
+    server.stop().await;
+
+    let rotated = key::rotate_log(&keys, &data).await.unwrap();
+    assert_eq!(log_signature_count(&rotated.checkpoint, &origin), 2);
+    let server = TestServer::start_with(&keys, &data).await;
+    let pinned_new = log_verifier(&keys);
+    assert_ne!(pinned_new.key, pinned_old.key, "partners.toml pins the new key");
+    let receipt = server
+        .client(SENDER)
+        .await
+        .submit(submission(&keys, 2))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(log_signature_count(&receipt.checkpoint, &origin), 2);
+    // A client that pinned the old key still verifies, and so does one with the new key.
+    client::verify_receipt(&receipt, &pinned_old).expect("old pinned key verifies");
+    client::verify_receipt(&receipt, &pinned_new).expect("new key verifies");
+    let report = export_and_verify(&server, AUDITOR).await.unwrap();
+    assert_eq!(report.log_key_rotations, vec![rotated.index.0]);
+    // The checkpoint before the rotation is still served and verifies under the old key.
+    let early = server
+        .client(AUDITOR)
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: 2 })
+        .await
+        .unwrap()
+        .into_inner();
+    Checkpoint::open(&early.checkpoint, &pinned_old).unwrap();
+    server.stop().await;
+
+    // Finishing the switch: the new key alone signs.
+    let kept = key::finish_log(&keys, &data).unwrap();
+    assert!(kept.exists());
+    let server = TestServer::start_with(&keys, &data).await;
+    let receipt = server
+        .client(SENDER)
+        .await
+        .submit(submission(&keys, 3))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(log_signature_count(&receipt.checkpoint, &origin), 1);
+    client::verify_receipt(&receipt, &pinned_new).unwrap();
+    assert!(client::verify_receipt(&receipt, &pinned_old).is_err());
+    export_and_verify(&server, SENDER).await.unwrap();
+    server.stop().await;
+
+    // serve refuses a log key that is not the one in force: the retired one, or a stranger.
+    let live = signing_key_path(&keys, "log");
+    let new_log_key = std::fs::read(&live).unwrap();
+    borderlog::identity::keys::write_key_file(&keys, "log", &old_log_key).unwrap();
+    let err = Node::open(NodeConfig::new(&keys, &data)).await.err().unwrap();
+    assert!(err.to_string().contains("retired log key"), "{err}");
+    borderlog::identity::keys::write_key_file(&keys, "log", &fresh_key(91)).unwrap();
+    let err = Node::open(NodeConfig::new(&keys, &data)).await.err().unwrap();
+    assert!(
+        err.to_string().contains("is not the log key in force"),
+        "{err}"
+    );
+    std::fs::write(&live, new_log_key).unwrap();
+    let server = TestServer::start_with(&keys, &data).await;
+    server.stop().await;
+}
+
+fn verify(records: Vec<pb::ExportRecord>) -> Result<Report, VerifyError> {
+    verify_records(records, VerifyOptions::default())
+}
+
+fn key_change(party: &str, new: Option<&SigningKey>, by: &SigningKey) -> Kind {
+    Kind::KeyChange(client::sign_key_change(
+        by,
+        party,
+        new.map(|k| k.verifying_key()).as_ref(),
+    ))
+}
+
+#[test]
+fn verify_names_entries_signed_by_a_retired_or_revoked_key() {
+    // Rotation, then a disclosure signed with the retired key slipped in.
+    let mut b = Builder::new(true);
+    let old = b.keys.sender.clone();
+    let new = fresh_key(40);
+    b.push(key_change(synthetic::SENDER, Some(&new), &old), Vec::new());
+    b.keys.sender = new.clone();
+    b.disclosure(1, &[synthetic::indicator(1)]);
+    b.keys.sender = old;
+    let (slipped, _) = b.disclosure(2, &[synthetic::indicator(2)]);
+    b.checkpoint();
+    match verify(b.finish()) {
+        Err(VerifyError::BadSignature { index, signer, .. }) => {
+            assert_eq!((index, signer.as_str()), (slipped, synthetic::SENDER));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Revocation by the log key, then a receipt by the revoked recipient.
+    let mut b = Builder::new(true);
+    let (d, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+    let log_key = load_test_log_key();
+    let (revoked_at, _) = b.push(key_change(synthetic::RECIPIENT, None, &log_key), Vec::new());
+    let receipt = b.receipt(d, &leaf);
+    b.checkpoint();
+    assert_eq!(
+        verify(b.finish()).unwrap_err(),
+        VerifyError::Revoked {
+            index: receipt,
+            field: "recipient",
+            party: synthetic::RECIPIENT.into(),
+            revoked_at,
+        }
+    );
+
+    // A KeyChange back to a key held before, and one signed by the wrong key.
+    let mut b = Builder::new(true);
+    let old = b.keys.sender.clone();
+    let recipient = b.keys.recipient.clone();
+    let (bad, _) = b.push(
+        key_change(synthetic::SENDER, Some(&recipient), &old),
+        Vec::new(),
+    );
+    b.checkpoint();
+    assert!(
+        matches!(verify(b.finish()), Err(VerifyError::KeyChange { index, .. }) if index == bad)
+    );
+    let mut b = Builder::new(true);
+    let recipient = b.keys.recipient.clone();
+    let (bad, _) = b.push(
+        key_change(synthetic::SENDER, Some(&fresh_key(41)), &recipient),
+        Vec::new(),
+    );
+    b.checkpoint();
+    assert!(
+        matches!(verify(b.finish()), Err(VerifyError::BadSignature { index, .. }) if index == bad)
+    );
+}
+
+/// The synthetic ledger's log key (the seed `synthetic::Keys` uses).
+fn load_test_log_key() -> SigningKey {
+    SigningKey::from_bytes(&[1; 32])
+}
+
+#[test]
+fn verify_wants_the_log_key_in_force_on_every_checkpoint() {
+    let origin = synthetic::ORIGIN;
+    let old = load_test_log_key();
+    let new = fresh_key(50);
+    let rotation = |b: &mut Builder| {
+        b.checkpoint();
+        b.push(key_change(origin, Some(&new), &old), Vec::new()).0
+    };
+    // Both keys sign after the rotation: verifies.
+    let mut b = Builder::new(true);
+    let at = rotation(&mut b);
+    let old_signer = Signer::new(origin, old.clone()).unwrap();
+    let new_signer = Signer::new(origin, new.clone()).unwrap();
+    b.keys.log = new_signer.clone();
+    let note = b.checkpoint();
+    let both = Checkpoint::parse_body(&Note::parse(&note).unwrap().text)
+        .unwrap()
+        .sign_with_all(&new_signer, std::slice::from_ref(&old_signer))
+        .unwrap();
+    let mut records = b.finish();
+    let last = records.len() - 1;
+    records[last].record = Some(pb::export_record::Record::Checkpoint(both.clone()));
+    let report = verify(records).unwrap();
+    assert_eq!(report.log_key_rotations, vec![at]);
+    // An auditor holding the dual-signed checkpoint checks it against the export.
+    let mut b = Builder::new(true);
+    rotation(&mut b);
+    b.keys.log = new_signer;
+    b.checkpoint();
+    let records = b.finish();
+    verify_records(
+        records,
+        VerifyOptions {
+            trusted_checkpoints: vec![note],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    // Only the old key signs after the rotation: the checkpoint is named.
+    let mut b = Builder::new(true);
+    let at = rotation(&mut b);
+    b.checkpoint();
+    match verify(b.finish()) {
+        Err(VerifyError::Checkpoint { size, .. }) => assert_eq!(size, at + 1),
+        other => panic!("{other:?}"),
+    }
+
+    // A log KeyChange signed by something else than the log key.
+    let mut b = Builder::new(true);
+    let sender = b.keys.sender.clone();
+    b.checkpoint();
+    let (bad, _) = b.push(key_change(origin, Some(&new), &sender), Vec::new());
+    b.keys.log = Signer::new(origin, new.clone()).unwrap();
+    b.checkpoint();
+    assert!(
+        matches!(verify(b.finish()), Err(VerifyError::BadSignature { index, .. }) if index == bad)
+    );
+}
