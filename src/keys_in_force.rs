@@ -369,7 +369,7 @@ mod tests {
         assert!(matches!(commit(&mut keys, 5, rotate.clone()), Change::Rotate(_)));
         assert_eq!(keys.signing_key("a").unwrap(), key(9).verifying_key());
         // Replaying the same change, or going back to the old key, is refused.
-        assert!(matches!(keys.check(&rotate), Err(KeyError::BadSignature { .. })));
+        assert!(matches!(keys.check(&rotate), Err(KeyError::KeyUsedBefore { .. })));
         let back = change("a", Some(&key(2)), &key(9));
         assert_eq!(
             keys.check(&back),

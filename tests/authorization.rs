@@ -18,7 +18,8 @@
 //!
 //! "Other partner" is cert-eu, a second recipient: a partner, but not party to 2, 4 or 5.
 //! Read calls run first (GetEntry reads entry 2); then the writes: Submit a new disclosure,
-//! Acknowledge entry 5, Redact entry 2's item, PublishPolicy vendor-research's policy. Partners
+//! Acknowledge entry 5, Redact entry 2's item, PublishPolicy vendor-research's policy, and last
+//! ChangeKey (the caller rotates its own key; read-only roles present the sender's). Partners
 //! sign with their own key; read-only roles and refused certificates present the rightful
 //! signer's signature, so only who is calling is wrong.
 
@@ -172,6 +173,12 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
         ],
     ),
     (
+        "Ledger/ChangeKey",
+        [
+            Appended, Appended, Appended, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
+        ],
+    ),
+    (
         "Ledger/Redact",
         [
             Appended, DENIED, DENIED, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
@@ -224,7 +231,7 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
 ];
 
 /// Rows run in this order: reads on the fixture, then writes.
-const ORDER: [&str; 13] = [
+const ORDER: [&str; 14] = [
     "Ledger/GetEntry",
     "Ledger/ListEntries",
     "Ledger/GetCheckpoint",
@@ -238,6 +245,7 @@ const ORDER: [&str; 13] = [
     "Ledger/Acknowledge",
     "Ledger/Redact",
     "Ledger/PublishPolicy",
+    "Ledger/ChangeKey",
 ];
 
 /// Renders a cell for the README.
@@ -516,6 +524,20 @@ async fn call(
             let request =
                 client::sign_redaction(&key, LeafIndex(2), &commitment, "authorization matrix");
             Got::Receipt(ledger.redact(request).await?.into_inner())
+        }
+        "Ledger/ChangeKey" => {
+            // Last: a partner's key changes. Read-only roles present the sender's own change.
+            let (name, key) = match who {
+                Who::Recipient => (RECIPIENT, signer(keys, who, RECIPIENT)),
+                Who::OtherPartner => (OTHER, signer(keys, who, OTHER)),
+                _ => (SENDER, signer(keys, who, SENDER)),
+            };
+            let new = ed25519_dalek::SigningKey::from_bytes(&client::random_bytes::<32>());
+            let change = client::sign_key_change(&key, name, Some(&new.verifying_key()));
+            let request = pb::ChangeKeyRequest {
+                key_change: Some(change),
+            };
+            Got::Receipt(ledger.change_key(request).await?.into_inner())
         }
         "Witness/AddCosignature" => {
             let (name, key) = match who {
