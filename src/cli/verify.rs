@@ -218,6 +218,15 @@ fn print_report(r: &Report, elapsed: std::time::Duration, json: bool) {
         "  policy changes   {}; redactions {}; key changes {}",
         r.policy_changes, r.redactions, r.key_changes
     );
+    for (party, at) in &r.key_rotations {
+        println!("  key rotation     {party} at entry {at} (signed by its previous key)");
+    }
+    for (party, at, by) in &r.revocations {
+        println!("  revocation       {party} at entry {at} (signed by the {by} key); nothing it signs after is accepted");
+    }
+    for at in &r.log_key_rotations {
+        println!("  log key rotation at entry {at} (signed by the previous log key); checkpoints after it need the new key");
+    }
     println!("  signatures       {} verified", r.signatures);
     let cosigned = if r.cosigned.is_empty() {
         "no cosignatures".to_string()
