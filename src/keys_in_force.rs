@@ -169,7 +169,8 @@ impl KeysInForce {
     /// appended).
     pub fn still_in_force(&self, party: &str, key: &VerifyingKey) -> Result<(), KeyError> {
         let current = if party == self.origin {
-            self.log.ok_or_else(|| KeyError::UnknownParty(party.to_owned()))?
+            self.log
+                .ok_or_else(|| KeyError::UnknownParty(party.to_owned()))?
         } else {
             self.parties
                 .get(party)
@@ -212,9 +213,10 @@ impl KeysInForce {
     pub fn expect(&self, k: &pb::KeyChange) -> Result<Expected, KeyError> {
         let party = k.party.as_str();
         let new_key = || -> Result<VerifyingKey, KeyError> {
-            let key = signature::public_key(&k.new_public_key).map_err(|_| KeyError::BadNewKey {
-                party: party.to_owned(),
-            })?;
+            let key =
+                signature::public_key(&k.new_public_key).map_err(|_| KeyError::BadNewKey {
+                    party: party.to_owned(),
+                })?;
             if let Some(first) = self.used.get(key.as_bytes()) {
                 return Err(KeyError::KeyUsedBefore {
                     party: party.to_owned(),
@@ -366,10 +368,16 @@ mod tests {
         let k = change("a", Some(&key(9)), &key(3));
         assert!(matches!(keys.check(&k), Err(KeyError::BadSignature { .. })));
         let rotate = change("a", Some(&key(9)), &key(2));
-        assert!(matches!(commit(&mut keys, 5, rotate.clone()), Change::Rotate(_)));
+        assert!(matches!(
+            commit(&mut keys, 5, rotate.clone()),
+            Change::Rotate(_)
+        ));
         assert_eq!(keys.signing_key("a").unwrap(), key(9).verifying_key());
         // Replaying the same change, or going back to the old key, is refused.
-        assert!(matches!(keys.check(&rotate), Err(KeyError::KeyUsedBefore { .. })));
+        assert!(matches!(
+            keys.check(&rotate),
+            Err(KeyError::KeyUsedBefore { .. })
+        ));
         let back = change("a", Some(&key(2)), &key(9));
         assert_eq!(
             keys.check(&back),
@@ -380,9 +388,15 @@ mod tests {
         );
         // Another party's or the log's key is not fresh either.
         let theirs = change("a", Some(&key(3)), &key(9));
-        assert!(matches!(keys.check(&theirs), Err(KeyError::KeyUsedBefore { .. })));
+        assert!(matches!(
+            keys.check(&theirs),
+            Err(KeyError::KeyUsedBefore { .. })
+        ));
         let logs = change("a", Some(&key(1)), &key(9));
-        assert!(matches!(keys.check(&logs), Err(KeyError::KeyUsedBefore { .. })));
+        assert!(matches!(
+            keys.check(&logs),
+            Err(KeyError::KeyUsedBefore { .. })
+        ));
         assert_eq!(
             keys.still_in_force("a", &key(2).verifying_key()),
             Err(KeyError::Retired {
@@ -397,10 +411,16 @@ mod tests {
     fn revocation_by_the_party_or_the_log_and_nothing_after() {
         let mut keys = genesis();
         let by_other = change("a", None, &key(3));
-        assert!(matches!(keys.check(&by_other), Err(KeyError::BadSignature { .. })));
+        assert!(matches!(
+            keys.check(&by_other),
+            Err(KeyError::BadSignature { .. })
+        ));
         // The log key may revoke, but not give a new key.
         let log_gives = change("a", Some(&key(9)), &key(1));
-        assert!(matches!(keys.check(&log_gives), Err(KeyError::BadSignature { .. })));
+        assert!(matches!(
+            keys.check(&log_gives),
+            Err(KeyError::BadSignature { .. })
+        ));
         assert_eq!(
             commit(&mut keys, 4, change("a", None, &key(1))),
             Change::Revoke { by_log: true }
@@ -410,7 +430,10 @@ mod tests {
             index: LeafIndex(4),
         });
         assert_eq!(keys.signing_key("a").map(|_| ()), revoked);
-        assert_eq!(keys.check(&change("a", Some(&key(9)), &key(2))).map(|_| ()), revoked);
+        assert_eq!(
+            keys.check(&change("a", Some(&key(9)), &key(2))).map(|_| ()),
+            revoked
+        );
         assert_eq!(
             commit(&mut keys, 6, change("b", None, &key(3))),
             Change::Revoke { by_log: false }

@@ -12,7 +12,7 @@ use borderlog::client;
 use borderlog::format::LeafIndex;
 use borderlog::format::checkpoint::Checkpoint;
 use borderlog::format::hash::hash_from_slice;
-use borderlog::format::note::{Note, Signer};
+use borderlog::format::note::{Note, Signer, Verifier};
 use borderlog::identity::keys::{
     load_log_key, load_signing_key, retired_key_path, signing_key_path,
 };
@@ -79,6 +79,25 @@ async fn export_and_verify(server: &TestServer, who: &str) -> Result<Report, Ver
     )
 }
 
+/// A compliance report over the whole log verifies under `log` (a pinned log key).
+async fn report_verifies(server: &TestServer, log: &Verifier) {
+    let mut api = client::connect_reports(&server.addr, &server.keys, "compliance")
+        .await
+        .unwrap();
+    let r = api
+        .get_report(pb::ReportRequest {
+            from_ms: 0,
+            to_ms: now_ms() + 3_600_000,
+            bucket: "week".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let report = borderlog::report::Report::from_json(&r.report_json).unwrap();
+    borderlog::report::verify::verify(&report, log).expect("the report verifies");
+}
+
 /// The latest KeyChange entry in the log.
 fn last_key_change(server: &TestServer) -> (u64, pb::KeyChange) {
     let store = server.node.store();
@@ -113,6 +132,13 @@ async fn a_rotated_key_replaces_the_old_one_across_restarts() {
     let old_key = load_signing_key(&server.keys, SENDER).unwrap();
     let signed_with_old = submission(&server.keys, 1);
     let another_with_old = submission(&server.keys, 2);
+    // One disclosure under the old key, before the rotation: it stays valid.
+    server
+        .client(SENDER)
+        .await
+        .submit(submission(&server.keys, 0))
+        .await
+        .unwrap();
 
     rotate(&server, SENDER).await;
     let (at, change) = last_key_change(&server);
@@ -180,8 +206,9 @@ async fn a_rotated_key_replaces_the_old_one_across_restarts() {
     for who in [SENDER, RECIPIENT, AUDITOR] {
         let report = export_and_verify(&server, who).await.expect(who);
         assert_eq!(report.key_rotations, vec![(SENDER.to_owned(), at)], "{who}");
-        assert_eq!(report.disclosures, 2, "{who}");
+        assert_eq!(report.disclosures, 3, "{who}");
     }
+    report_verifies(&server, &server.log).await;
     server.stop().await;
 }
 
@@ -219,7 +246,11 @@ async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
         .submit(submission(&server.keys, 2))
         .await
         .unwrap_err();
-    assert_eq!(to_revoked.code(), Code::FailedPrecondition, "{to_revoked:?}");
+    assert_eq!(
+        to_revoked.code(),
+        Code::FailedPrecondition,
+        "{to_revoked:?}"
+    );
     assert!(to_revoked.message().contains("revoked"), "{to_revoked:?}");
     // A revoked partner cannot come back with a new key.
     let again = client::sign_key_change(&police, RECIPIENT, Some(&fresh_key(79).verifying_key()));
@@ -241,7 +272,9 @@ async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
         .unwrap_err();
     assert!(busy.to_string().contains("running"), "{busy:#}");
     server.stop().await;
-    key::revoke_with_log_key(&keys, &data, SENDER).await.unwrap();
+    key::revoke_with_log_key(&keys, &data, SENDER)
+        .await
+        .unwrap();
     let server = TestServer::start_with(&keys, &data).await;
     let refused = server
         .client(SENDER)
@@ -280,7 +313,10 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     let origin = pinned_old.name.clone();
     let (keys, data) = (server.keys.clone(), server.data.clone());
     let busy = key::rotate_log(&keys, &data).await.unwrap_err();
-    assert!(busy.to_string().contains("running `borderlog serve`"), "{busy:#}");
+    assert!(
+        busy.to_string().contains("running `borderlog serve`"),
+        "{busy:#}"
+    );
     let old_log_key = load_log_key(&keys).unwrap();
     server.stop().await;
 
@@ -288,7 +324,10 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     assert_eq!(log_signature_count(&rotated.checkpoint, &origin), 2);
     let server = TestServer::start_with(&keys, &data).await;
     let pinned_new = log_verifier(&keys);
-    assert_ne!(pinned_new.key, pinned_old.key, "partners.toml pins the new key");
+    assert_ne!(
+        pinned_new.key, pinned_old.key,
+        "partners.toml pins the new key"
+    );
     let receipt = server
         .client(SENDER)
         .await
@@ -302,6 +341,8 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     client::verify_receipt(&receipt, &pinned_new).expect("new key verifies");
     let report = export_and_verify(&server, AUDITOR).await.unwrap();
     assert_eq!(report.log_key_rotations, vec![rotated.index.0]);
+    report_verifies(&server, &pinned_old).await;
+    report_verifies(&server, &pinned_new).await;
     // The checkpoint before the rotation is still served and verifies under the old key.
     let early = server
         .client(AUDITOR)
@@ -328,16 +369,23 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     client::verify_receipt(&receipt, &pinned_new).unwrap();
     assert!(client::verify_receipt(&receipt, &pinned_old).is_err());
     export_and_verify(&server, SENDER).await.unwrap();
+    report_verifies(&server, &pinned_new).await;
     server.stop().await;
 
     // serve refuses a log key that is not the one in force: the retired one, or a stranger.
     let live = signing_key_path(&keys, "log");
     let new_log_key = std::fs::read(&live).unwrap();
     borderlog::identity::keys::write_key_file(&keys, "log", &old_log_key).unwrap();
-    let err = Node::open(NodeConfig::new(&keys, &data)).await.err().unwrap();
+    let err = Node::open(NodeConfig::new(&keys, &data))
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("retired log key"), "{err}");
     borderlog::identity::keys::write_key_file(&keys, "log", &fresh_key(91)).unwrap();
-    let err = Node::open(NodeConfig::new(&keys, &data)).await.err().unwrap();
+    let err = Node::open(NodeConfig::new(&keys, &data))
+        .await
+        .err()
+        .unwrap();
     assert!(
         err.to_string().contains("is not the log key in force"),
         "{err}"

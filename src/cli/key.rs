@@ -212,7 +212,10 @@ pub async fn rotate_log(keys_dir: &Path, data: &Path) -> anyhow::Result<Appended
     let new = generate_signing_key()?;
     let next = keys::write_key_file(keys_dir, NEXT_LOG_KEY_NAME, &new)?;
     let change = client::sign_key_change(&old, &origin, Some(&new.verifying_key()));
-    let signers = vec![Signer::new(&origin, new.clone())?, Signer::new(&origin, old.clone())?];
+    let signers = vec![
+        Signer::new(&origin, new.clone())?,
+        Signer::new(&origin, old.clone())?,
+    ];
     let signed_by = SignedBy {
         party: origin.clone(),
         key: old.verifying_key(),
@@ -260,11 +263,7 @@ pub fn finish_log(keys_dir: &Path, data: &Path) -> anyhow::Result<PathBuf> {
 
 /// `borderlog key revoke --log --party NAME`: the operator revokes a partner with the log key
 /// in force, offline.
-pub async fn revoke_with_log_key(
-    keys_dir: &Path,
-    data: &Path,
-    party: &str,
-) -> anyhow::Result<()> {
+pub async fn revoke_with_log_key(keys_dir: &Path, data: &Path, party: &str) -> anyhow::Result<()> {
     let registry = Registry::load(keys_dir)?;
     let origin = registry.origin().to_owned();
     let log = keys::load_log_key(keys_dir)?;

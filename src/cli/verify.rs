@@ -222,10 +222,14 @@ fn print_report(r: &Report, elapsed: std::time::Duration, json: bool) {
         println!("  key rotation     {party} at entry {at} (signed by its previous key)");
     }
     for (party, at, by) in &r.revocations {
-        println!("  revocation       {party} at entry {at} (signed by the {by} key); nothing it signs after is accepted");
+        println!(
+            "  revocation       {party} at entry {at} (signed by the {by} key); nothing it signs after is accepted"
+        );
     }
     for at in &r.log_key_rotations {
-        println!("  log key rotation at entry {at} (signed by the previous log key); checkpoints after it need the new key");
+        println!(
+            "  log key rotation at entry {at} (signed by the previous log key); checkpoints after it need the new key"
+        );
     }
     println!("  signatures       {} verified", r.signatures);
     let cosigned = if r.cosigned.is_empty() {

@@ -61,7 +61,10 @@ pub fn move_key_file(from: &Path, to: &Path) -> Result<(), IdentityError> {
 /// Writes `key`'s seed to `<dir>/<stem>.ed25519` for any stem (log key files), owner-only.
 pub fn write_key_file(dir: &Path, stem: &str, key: &SigningKey) -> Result<PathBuf, IdentityError> {
     let path = signing_key_path(dir, stem);
-    write_private(&path, format!("{}\n", BASE64.encode(key.to_bytes())).as_bytes())?;
+    write_private(
+        &path,
+        format!("{}\n", BASE64.encode(key.to_bytes())).as_bytes(),
+    )?;
     Ok(path)
 }
 

@@ -509,15 +509,22 @@ impl Registry {
         if name == self.origin {
             next.log_public_key = key;
         } else {
-            let party = next.parties.iter_mut().find(|p| p.name == name).ok_or_else(|| {
-                IdentityError::InvalidRegistry {
+            let party = next
+                .parties
+                .iter_mut()
+                .find(|p| p.name == name)
+                .ok_or_else(|| IdentityError::InvalidRegistry {
                     source_name: "the registry".into(),
                     reason: format!("no party '{name}' to give a new key"),
-                }
-            })?;
+                })?;
             party.public_key = Some(key);
         }
-        Self::validated(next.origin, next.log_public_key, next.parties, "the registry")
+        Self::validated(
+            next.origin,
+            next.log_public_key,
+            next.parties,
+            "the registry",
+        )
     }
 
     /// Writes the registry to `<dir>/partners.toml` (via a temporary file and a rename).

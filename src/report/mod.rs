@@ -30,6 +30,7 @@ use crate::format::hash::leaf_hash;
 use crate::format::note::{KeyType, Note, Verifier};
 use crate::format::tree::MemoryTree;
 use crate::format::{LeafIndex, TreeSize, cosignature, entry, inclusion};
+use crate::keys_in_force::KeysInForce;
 use crate::pb::{self, export_record::Record};
 pub use profile::Profile;
 
@@ -499,7 +500,8 @@ pub fn build(
     let note = note.ok_or_else(|| ReportError::Export("the export has no checkpoint".into()))?;
     let size = view.len() as u64;
     let genesis = genesis_of(&view)?;
-    let log = log_verifier(genesis).map_err(ReportError::Genesis)?;
+    let keys = keys_in_force(&view);
+    let log = log_verifier(&keys).map_err(ReportError::Genesis)?;
     let (checkpoint, parsed) =
         Checkpoint::open(&note, &log).map_err(|e| ReportError::Checkpoint(e.to_string()))?;
     if checkpoint.size != size || view.keys().next_back() != Some(&(size - 1)) {
@@ -512,7 +514,11 @@ pub fn build(
     for d in view.values() {
         tree.push(leaf_hash(&d.bytes));
     }
-    let (contents, cited) = derive::derive(&view, genesis, &scope)?;
+    let (contents, mut cited) = derive::derive(&view, genesis, &scope)?;
+    // Every KeyChange goes into the evidence, so a verifier follows the keys in force.
+    cited.extend(view.iter().filter_map(|(i, d)| {
+        matches!(d.entry.kind, Some(pb::entry::Kind::KeyChange(_))).then_some(*i)
+    }));
 
     // The range: from the last entry before the period to the first after it, so a verifier
     // sees both ends; server times never go back, so every entry of the period lies inside.
@@ -548,7 +554,7 @@ pub fn build(
         generated_at_ms: now_ms,
         generated_at: crate::clock::format_rfc3339(now_ms),
         checkpoint: CheckpointView {
-            cosigned_by: cosigners(&parsed, genesis, &log)?,
+            cosigned_by: cosigners(&parsed, &keys, &log)?,
             note,
             size,
             root: hex::encode(checkpoint.root),
@@ -571,30 +577,37 @@ pub(crate) fn genesis_of(view: &BTreeMap<u64, Decoded>) -> Result<&pb::Genesis, 
     }
 }
 
-/// The log's checkpoint key as genesis pins it.
-fn log_verifier(genesis: &pb::Genesis) -> Result<Verifier, String> {
-    let key = crate::format::signature::public_key(&genesis.log_public_key)
-        .map_err(|e| format!("log key: {e}"))?;
-    Verifier::new(&genesis.origin, KeyType::Ed25519, key).map_err(|e| e.to_string())
+/// The keys in force after the genesis and KeyChange entries among `view` (a report embeds
+/// every KeyChange of the log).
+pub(crate) fn keys_in_force(view: &BTreeMap<u64, Decoded>) -> KeysInForce {
+    let mut keys = KeysInForce::default();
+    for (index, d) in view {
+        if let Some(kind @ (pb::entry::Kind::Genesis(_) | pb::entry::Kind::KeyChange(_))) =
+            &d.entry.kind
+        {
+            keys.apply(LeafIndex(*index), kind);
+        }
+    }
+    keys
+}
+
+/// The log's checkpoint key in force (genesis, then log KeyChanges).
+pub(crate) fn log_verifier(keys: &KeysInForce) -> Result<Verifier, String> {
+    let key = keys
+        .log()
+        .and_then(|l| l.key)
+        .ok_or_else(|| "the log has no valid log key".to_owned())?;
+    Verifier::new(keys.origin(), KeyType::Ed25519, key).map_err(|e| e.to_string())
 }
 
 /// The partners whose cosignature lines on the checkpoint verify; a bad one is an error.
-fn cosigners(
-    note: &Note,
-    genesis: &pb::Genesis,
-    log: &Verifier,
-) -> Result<Vec<String>, ReportError> {
+fn cosigners(note: &Note, keys: &KeysInForce, log: &Verifier) -> Result<Vec<String>, ReportError> {
     let mut names = BTreeSet::new();
     for sig in note.signatures.iter().filter(|s| s.name != log.name) {
-        let Some(party) = genesis
-            .parties
-            .iter()
-            .find(|p| p.name == sig.name && !p.public_key.is_empty())
-        else {
+        let Some(key) = keys.party(&sig.name).and_then(|p| p.key) else {
             continue; // a key this log does not know: ignored, as signed notes say
         };
-        let verified = crate::format::signature::public_key(&party.public_key)
-            .and_then(|k| Verifier::new(&party.name, KeyType::Cosignature, k))
+        let verified = Verifier::new(&sig.name, KeyType::Cosignature, key)
             .and_then(|v| cosignature::verify(sig, &v, &note.text));
         if verified.is_err() {
             return Err(ReportError::Cosignature(format!(

@@ -22,7 +22,8 @@ use crate::format::hash::{ZERO_HASH, hash_from_slice, leaf_hash};
 use crate::format::note::Verifier;
 use crate::format::signature::{self, Purpose};
 use crate::format::{LeafIndex, TreeSize, entry, inclusion};
-use crate::pb::{self, entry::Kind};
+use crate::keys_in_force::KeysInForce;
+use crate::pb::entry::Kind;
 
 /// What a verified report rests on, for the summary `report verify` prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,16 +126,21 @@ pub fn verify(report: &Report, log: &Verifier) -> Result<Verified, ReportError> 
         prove(p)?;
     }
     let genesis = genesis_of(&view)?.clone();
-    if genesis.origin != log.name || genesis.log_public_key != log.key.to_bytes() {
+    // The given key must be one the log has held (genesis, or a log KeyChange embedded in the
+    // report), and the checkpoint must also carry the log key in force at its size.
+    let (signatures, keys) = check_signatures(&view)?;
+    if genesis.origin != log.name || !keys.log_history().contains(&log.key) {
         return Err(ReportError::Genesis(
-            "it pins another origin or log key than the one given".into(),
+            "it pins another origin, and no log key change gives the log key given".into(),
         ));
     }
+    let in_force = super::log_verifier(&keys).map_err(ReportError::Genesis)?;
+    Checkpoint::open(&report.checkpoint.note, &in_force)
+        .map_err(|e| ReportError::Checkpoint(format!("not signed by the log key in force: {e}")))?;
 
     check_range(report, &view, size)?;
-    let signatures = check_signatures(&view, &genesis)?;
 
-    let cosigned_by = super::cosigners(&note, &genesis, log)?;
+    let cosigned_by = super::cosigners(&note, &keys, &in_force)?;
     if cosigned_by != report.checkpoint.cosigned_by {
         return Err(ReportError::Cosignature(format!(
             "the report names {:?}, the checkpoint's verified cosignatures are {:?}",
@@ -239,21 +245,27 @@ fn check_range(
 }
 
 /// Every embedded disclosure is signed by its sender and every receipt by its recipient, under
-/// the keys genesis pins.
-fn check_signatures(
-    view: &BTreeMap<u64, Decoded>,
-    genesis: &pb::Genesis,
-) -> Result<usize, ReportError> {
-    let key_of = |name: &str| {
-        genesis
-            .parties
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| signature::public_key(&p.public_key).ok())
-    };
+/// the signer's key in force at that entry (genesis keys, then the embedded KeyChanges, each
+/// checked by the KeyChange rules); returns the count and the keys in force at the end.
+fn check_signatures(view: &BTreeMap<u64, Decoded>) -> Result<(usize, KeysInForce), ReportError> {
+    let mut keys = KeysInForce::default();
     let mut checked = 0;
     for (index, d) in view {
         let (purpose, signer, message, sig) = match &d.entry.kind {
+            Some(kind @ Kind::Genesis(_)) => {
+                keys.apply(LeafIndex(*index), kind);
+                continue;
+            }
+            Some(kind @ Kind::KeyChange(k)) => {
+                keys.check(k).map_err(|_| ReportError::Signature {
+                    index: *index,
+                    purpose: "key-change",
+                    signer: k.party.clone(),
+                })?;
+                keys.apply(LeafIndex(*index), kind);
+                checked += 1;
+                continue;
+            }
             Some(Kind::Disclosure(x)) => {
                 let body = entry::disclosure_body(x)
                     .map_err(|e| ReportError::Malformed(format!("entry {index}: {e}")))?;
@@ -277,11 +289,11 @@ fn check_signatures(
             purpose: purpose_name(purpose),
             signer: signer.clone(),
         };
-        let key = key_of(&signer).ok_or_else(bad)?;
+        let key = keys.signing_key(&signer).map_err(|_| bad())?;
         signature::verify(&key, purpose, &message, sig).map_err(|_| bad())?;
         checked += 1;
     }
-    Ok(checked)
+    Ok((checked, keys))
 }
 
 fn purpose_name(p: Purpose) -> &'static str {

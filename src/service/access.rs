@@ -11,8 +11,8 @@ use super::{RequestError, State};
 use crate::format::entry::IndexKeys;
 use crate::identity::{PartyInfo, role_name};
 use crate::keys_in_force::KeyInForce;
-use crate::sequencer::SignedBy;
 use crate::pb::{self, Role};
+use crate::sequencer::SignedBy;
 
 /// An authenticated caller: a party of the log.
 #[derive(Debug, Clone)]

@@ -193,7 +193,13 @@ impl State {
     pub(crate) fn open_checkpoint(
         &self,
         note: &str,
-    ) -> Result<(crate::format::checkpoint::Checkpoint, crate::format::note::Note), Status> {
+    ) -> Result<
+        (
+            crate::format::checkpoint::Checkpoint,
+            crate::format::note::Note,
+        ),
+        Status,
+    > {
         let mut result = crate::format::checkpoint::Checkpoint::open(note, &self.log_verifier);
         if result.is_err() {
             let history = self.sequencer.with_keys(|k| k.log_history().to_vec());
@@ -281,7 +287,7 @@ impl Node {
         } else {
             genesis_registry(&store)?
         };
-        let owner_keys = owner_keys(&config.keys_dir, &registry);
+        let owner_keys = owner_keys(&config.keys_dir, &registry, &sequencer);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
             store,
@@ -456,19 +462,26 @@ async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceErro
 
 /// The sender parties whose partner keys are in `keys_dir`: the server can sign their
 /// retention erasures. Others run retention from their own side.
-fn owner_keys(keys_dir: &Path, registry: &Registry) -> retention::OwnerKeys {
+fn owner_keys(keys_dir: &Path, registry: &Registry, sequencer: &Sequencer) -> retention::OwnerKeys {
     let mut keys = Vec::new();
     for party in registry.parties() {
         if party.role != pb::Role::Sender {
             continue;
         }
         match identity::keys::load_signing_key(keys_dir, &party.name) {
-            Ok(key) if party.public_key.as_ref() == Some(&key.verifying_key()) => {
+            // The owner's key in force, after any rotation (a rotation while the server runs
+            // takes effect for the schedule at its next start).
+            Ok(key)
+                if sequencer
+                    .with_keys(|k| k.party(&party.name))
+                    .and_then(|p| p.key)
+                    == Some(key.verifying_key()) =>
+            {
                 keys.push((party.name.clone(), key));
             }
             Ok(_) => tracing::warn!(
                 owner = party.name,
-                "the key in the keys directory is not this owner's pinned key; retention schedule off for it"
+                "the key in the keys directory is not this owner's key in force; retention schedule off for it"
             ),
             Err(_) => tracing::info!(
                 owner = party.name,
@@ -536,7 +549,11 @@ fn check_log_keys(
                 "{} is not the log key in force in this log (set by entry {}{}); use the keys directory this log was made with",
                 file.display(),
                 k.index.0,
-                if k.index.0 == 0 { ", the genesis entry" } else { "" }
+                if k.index.0 == 0 {
+                    ", the genesis entry"
+                } else {
+                    ""
+                }
             )));
         }
         None => return Err(ServiceError::Genesis("the log has no genesis entry".into())),
@@ -546,7 +563,8 @@ fn check_log_keys(
         if key == mine || !history.contains(&key) {
             return Err(ServiceError::Genesis(format!(
                 "{} is not a previous log key of this log; remove it, or run `borderlog key finish-log`",
-                identity::keys::signing_key_path(keys_dir, identity::keys::PREVIOUS_LOG_KEY_NAME).display()
+                identity::keys::signing_key_path(keys_dir, identity::keys::PREVIOUS_LOG_KEY_NAME)
+                    .display()
             )));
         }
     }

@@ -51,7 +51,10 @@ fn parse(state: &State, caller: &Caller, request: pb::ChangeKeyRequest) -> Resul
                 .log()
                 .and_then(|l| l.key)
                 .map(|k| (keys.origin().to_owned(), k)),
-            _ => keys.party(&change.party).and_then(|p| p.key).map(|k| (change.party.clone(), k)),
+            _ => keys
+                .party(&change.party)
+                .and_then(|p| p.key)
+                .map(|k| (change.party.clone(), k)),
         };
         Ok::<_, RequestError>((checked, signer))
     })?;
