@@ -212,6 +212,84 @@ async fn a_rotated_key_replaces_the_old_one_across_restarts() {
     server.stop().await;
 }
 
+/// The race the sequencer closes: an entry whose signature the service checked against the old
+/// key reaches the sequencer after the KeyChange. Handed to the sequencer directly (as a
+/// request checked just before the change would be), it is refused, in the same batch or later.
+#[tokio::test]
+async fn the_sequencer_refuses_an_entry_checked_against_a_key_retired_meanwhile() {
+    use borderlog::keys_in_force::KeyError;
+    use borderlog::sequencer::{Append, SequencerError, SignedBy};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let old = load_signing_key(&server.keys, SENDER).unwrap();
+    let checked_against_old = |n: u64| {
+        let request = submission(&server.keys, n);
+        Append {
+            kind: Kind::Disclosure(pb::Disclosure {
+                body: request.body,
+                signature: request.signature,
+                policy_hash: Vec::new(),
+            }),
+            payloads: Vec::new(),
+            claims: Vec::new(),
+            screened_under: None,
+            signed_by: Some(SignedBy {
+                party: SENDER.into(),
+                key: old.verifying_key(),
+            }),
+        }
+    };
+    let sequencer = server.node.sequencer().clone();
+    sequencer.append(checked_against_old(1)).await.unwrap();
+
+    // The KeyChange and an entry checked against the old key, queued together.
+    let change = client::sign_key_change(&old, SENDER, Some(&fresh_key(60).verifying_key()));
+    let rotation = Append {
+        kind: Kind::KeyChange(change),
+        payloads: Vec::new(),
+        claims: Vec::new(),
+        screened_under: None,
+        signed_by: Some(SignedBy {
+            party: SENDER.into(),
+            key: old.verifying_key(),
+        }),
+    };
+    let (rotated, late) = tokio::join!(
+        sequencer.append(rotation),
+        sequencer.append(checked_against_old(2))
+    );
+    let at = rotated.unwrap().index;
+    match late {
+        Err(SequencerError::KeyNotInForce(KeyError::Retired { party, index })) => {
+            assert_eq!((party.as_str(), index), (SENDER, at));
+        }
+        other => panic!("{other:?}"),
+    }
+    let later = sequencer.append(checked_against_old(3)).await.unwrap_err();
+    assert!(
+        matches!(
+            later,
+            SequencerError::KeyNotInForce(KeyError::Retired { .. })
+        ),
+        "{later:?}"
+    );
+    // And a second KeyChange signed by the retired key: refused too.
+    let again = client::sign_key_change(&old, SENDER, Some(&fresh_key(61).verifying_key()));
+    let again = Append {
+        kind: Kind::KeyChange(again),
+        payloads: Vec::new(),
+        claims: Vec::new(),
+        screened_under: None,
+        signed_by: None,
+    };
+    assert!(matches!(
+        sequencer.append(again).await,
+        Err(SequencerError::KeyNotInForce(KeyError::BadSignature { .. }))
+    ));
+    drop(sequencer);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
     let dir = tempfile::tempdir().unwrap();
