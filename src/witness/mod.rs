@@ -272,12 +272,16 @@ impl Witness {
         let note = Note::parse(note_text)
             .map_err(|e| WitnessError::Malformed(format!("checkpoint note: {e}")))?;
         let origin = note.text.split('\n').next().unwrap_or_default().to_owned();
-        let log = self
-            .logs
-            .iter()
-            .find(|v| v.name == origin)
-            .ok_or_else(|| WitnessError::UnknownLog(origin.clone()))?;
-        let (offered, _) = Checkpoint::open(note_text, log).map_err(|why| match why {
+        // Several keys of one origin may be trusted (a log key rotation): any one will do.
+        let mut keys = self.logs.iter().filter(|v| v.name == origin).peekable();
+        if keys.peek().is_none() {
+            return Err(WitnessError::UnknownLog(origin.clone()));
+        }
+        let opened = keys
+            .map(|log| Checkpoint::open(note_text, log))
+            .reduce(|first, next| first.or(next))
+            .expect("at least one key");
+        let (offered, _) = opened.map_err(|why| match why {
             FormatError::UnverifiedNote | FormatError::BadSignature { .. } => {
                 WitnessError::Unverified {
                     origin: origin.clone(),
