@@ -71,6 +71,14 @@ pub enum KeyError {
         /// Which keys may sign it.
         may_sign: &'static str,
     },
+    /// A disclosure (or refusal) names a recipient that was revoked: nothing goes to it.
+    #[error("{party} was revoked by entry {}: nothing is disclosed to it any more", index.0)]
+    RecipientRevoked {
+        /// The revoked recipient.
+        party: String,
+        /// The KeyChange entry that revoked it.
+        index: LeafIndex,
+    },
     /// An entry was verified against a key that is no longer the signer's key in force.
     #[error(
         "{party}'s key changed at entry {} while the entry was checked; sign again with the key in force",
@@ -130,6 +138,8 @@ pub struct KeysInForce {
     used: HashMap<[u8; 32], LeafIndex>,
     /// Every log key ever in force, oldest first (to open checkpoints signed before a rotation).
     log_history: Vec<VerifyingKey>,
+    /// Whether any partner was revoked (so the sequencer checks recipients only then).
+    any_revoked: bool,
 }
 
 impl KeysInForce {
@@ -162,6 +172,22 @@ impl KeysInForce {
                 index: *index,
             }),
             Some(KeyInForce { key: Some(k), .. }) => Ok(*k),
+        }
+    }
+
+    /// Whether any partner has been revoked.
+    pub fn any_revoked(&self) -> bool {
+        self.any_revoked
+    }
+
+    /// Fails when `recipient` was revoked.
+    pub fn may_receive(&self, recipient: &str) -> Result<(), KeyError> {
+        match self.parties.get(recipient) {
+            Some(KeyInForce { key: None, index }) => Err(KeyError::RecipientRevoked {
+                party: recipient.to_owned(),
+                index: *index,
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -293,6 +319,7 @@ impl KeysInForce {
                     }
                 } else if let Some(p) = self.parties.get_mut(&k.party) {
                     *p = KeyInForce { key: new, index };
+                    self.any_revoked |= new.is_none();
                 }
             }
             _ => {}

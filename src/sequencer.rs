@@ -296,6 +296,17 @@ pub fn published_policies(store: &Store) -> Result<HashMap<String, PolicyInForce
     Ok(map)
 }
 
+/// The recipient a Disclosure or Refusal names.
+fn recipient_of(kind: &pb::entry::Kind) -> Option<String> {
+    match kind {
+        pb::entry::Kind::Disclosure(d) => crate::format::entry::disclosure_body(d)
+            .ok()
+            .map(|b| b.recipient),
+        pb::entry::Kind::Refusal(r) => Some(r.recipient.clone()),
+        _ => None,
+    }
+}
+
 /// Server time of the last entry in the store (0 when empty or unreadable).
 fn last_entry_time(store: &Store) -> i64 {
     let TreeSize(size) = store.size();
@@ -470,8 +481,8 @@ impl Worker {
         }
     }
 
-    /// Checks that the entry's signer key is still in force, and that a KeyChange still fits
-    /// the keys in force; stages what genesis and KeyChanges change, for the entries after them.
+    /// Checks that the entry's signer key is still in force, that its recipient (if any) was
+    /// not revoked, and that a KeyChange still fits the keys in force; stages what genesis and KeyChanges change, for the entries after them.
     fn check_keys(
         &self,
         append: &Append,
@@ -482,13 +493,24 @@ impl Worker {
             append.kind,
             pb::entry::Kind::KeyChange(_) | pb::entry::Kind::Genesis(_)
         );
-        if append.signed_by.is_none() && !changes_keys {
+        let names_recipient = matches!(
+            append.kind,
+            pb::entry::Kind::Disclosure(_) | pb::entry::Kind::Refusal(_)
+        );
+        if append.signed_by.is_none() && !changes_keys && !names_recipient {
             return Ok(());
         }
         let shared = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let keys = keys_here.as_ref().unwrap_or(&shared);
         if let Some(by) = &append.signed_by {
             keys.still_in_force(&by.party, &by.key)?;
+        }
+        // A recipient revoked since the request was checked receives nothing (only looked at
+        // once some partner was revoked: it costs a body decode).
+        if keys.any_revoked()
+            && let Some(recipient) = recipient_of(&append.kind)
+        {
+            keys.may_receive(&recipient)?;
         }
         if let pb::entry::Kind::KeyChange(k) = &append.kind {
             keys.check(k)?;

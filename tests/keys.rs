@@ -330,6 +330,33 @@ async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
         "{to_revoked:?}"
     );
     assert!(to_revoked.message().contains("revoked"), "{to_revoked:?}");
+    // Checked before the revocation, sequenced after it: refused by the sequencer too.
+    let late = submission(&server.keys, 9);
+    let late = server
+        .node
+        .sequencer()
+        .append(borderlog::sequencer::Append {
+            kind: Kind::Disclosure(pb::Disclosure {
+                body: late.body,
+                signature: late.signature,
+                policy_hash: Vec::new(),
+            }),
+            payloads: Vec::new(),
+            claims: Vec::new(),
+            screened_under: None,
+            signed_by: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            late,
+            borderlog::sequencer::SequencerError::KeyNotInForce(
+                borderlog::keys_in_force::KeyError::RecipientRevoked { .. }
+            )
+        ),
+        "{late:?}"
+    );
     // A revoked partner cannot come back with a new key.
     let again = client::sign_key_change(&police, RECIPIENT, Some(&fresh_key(79).verifying_key()));
     let again = change_key(&server, RECIPIENT, again).await;

@@ -10,7 +10,6 @@ use tonic::Request;
 use super::{RequestError, State};
 use crate::format::entry::IndexKeys;
 use crate::identity::{PartyInfo, role_name};
-use crate::keys_in_force::KeyInForce;
 use crate::pb::{self, Role};
 use crate::sequencer::SignedBy;
 
@@ -155,13 +154,5 @@ pub(crate) fn signed_by(name: &str, key: ed25519_dalek::VerifyingKey) -> Option<
 
 /// Fails when `name` was revoked: nothing is disclosed to a partner that left.
 pub(crate) fn not_revoked(state: &State, name: &str) -> Result<(), RequestError> {
-    match state.sequencer.with_keys(|keys| keys.party(name)) {
-        Some(KeyInForce {
-            key: None, index, ..
-        }) => Err(RequestError::Precondition(format!(
-            "{name} was revoked by entry {}: nothing is disclosed to it any more",
-            index.0
-        ))),
-        _ => Ok(()),
-    }
+    Ok(state.sequencer.with_keys(|keys| keys.may_receive(name))?)
 }

@@ -85,6 +85,7 @@ fn key_status(err: &KeyError) -> Status {
         | KeyError::BadNewKey { .. }
         | KeyError::LogKeyNotRevocable
         | KeyError::BadSignature { .. } => Code::InvalidArgument,
+        KeyError::RecipientRevoked { .. } => Code::FailedPrecondition,
     };
     Status::new(code, err.to_string())
 }
