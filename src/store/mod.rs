@@ -36,6 +36,7 @@ mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod nodes;
 mod segment;
 
 pub use faults::Faults;
@@ -54,6 +55,7 @@ use crate::format::{FormatError, consistency, inclusion};
 use crate::pb;
 
 use index::{Index, IndexBatch, Location, SledNodes};
+use nodes::NodeCache;
 use segment::{RecordKind, SegmentWriter};
 
 /// Everything that can go wrong storing or reading the log.
@@ -249,6 +251,8 @@ struct Writer {
 /// `Send + Sync`: share it (e.g. in an `Arc`) between the sequencer and the readers.
 pub struct Store {
     index: Index,
+    /// The newest Merkle nodes of each level, so receipts' proofs and roots skip sled.
+    nodes: NodeCache,
     /// Segment handles by id, for positioned reads; grows when the writer rolls.
     files: RwLock<Vec<Arc<File>>>,
     writer: Mutex<Writer>,
@@ -305,8 +309,10 @@ impl Store {
             .cloned()
             .ok_or_else(|| StoreError::IndexInconsistent("no segment after recovery".into()))?;
         let files = recovered.segments.iter().map(|s| s.file.clone()).collect();
+        let nodes = NodeCache::load(&SledNodes(&index), TreeSize(recovered.size))?;
         let mut store = Store {
             index,
+            nodes,
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
                 segments: SegmentWriter::new(
@@ -545,6 +551,7 @@ impl Store {
             w.poisoned = true;
             return Err(e);
         }
+        self.nodes.extend(nodes.iter().flatten());
         // The Redaction entries are durable: now erase what they name, before anyone sees them.
         if let Err(e) = self.erase(&redacted) {
             // Reopening finishes the erasure (`finish_erasures`).
@@ -806,10 +813,15 @@ impl Store {
         Ok(())
     }
 
+    /// Merkle nodes from memory where the cache has them, else from sled.
+    fn node_source(&self) -> nodes::CachedNodes<'_> {
+        self.nodes.with(SledNodes(&self.index))
+    }
+
     /// Root hash of the tree of the first `size` entries.
     pub fn root(&self, size: TreeSize) -> Result<Hash, StoreError> {
         self.check_size(size)?;
-        tree::root(&SledNodes(&self.index.nodes), size)
+        tree::root(&self.node_source(), size)
     }
 
     /// Inclusion proof of entry `index` in the tree of `size` entries (RFC 6962 PATH).
@@ -825,13 +837,13 @@ impl Store {
                 size: size.0,
             });
         }
-        inclusion::prove(&SledNodes(&self.index.nodes), index, size)
+        inclusion::prove(&self.node_source(), index, size)
     }
 
     /// Consistency proof from the tree of `old` entries to that of `new` (RFC 6962 PROOF).
     pub fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError> {
         self.check_size(new)?;
-        consistency::prove(&SledNodes(&self.index.nodes), old, new)
+        consistency::prove(&self.node_source(), old, new)
     }
 
     /// The Redaction entry that erased the item with this commitment, if any.
