@@ -1181,6 +1181,77 @@ mod tests {
         );
     }
 
+    /// A disclosure at `index` with no items and a nonce of its own: entries for big logs.
+    fn bare_disclosure(index: u64, prev: &Hash) -> Vec<u8> {
+        let body = pb::DisclosureBody {
+            sender: "vendor".into(),
+            recipient: "police".into(),
+            nonce: [index.to_be_bytes(), index.to_be_bytes()].concat(),
+            ..Default::default()
+        };
+        pb::Entry {
+            index,
+            time_ms: 5,
+            prev_leaf_hash: prev.to_vec(),
+            kind: Some(pb::entry::Kind::Disclosure(pb::Disclosure {
+                body: body.encode_to_vec(),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn proofs_and_roots_agree_with_the_tree_inside_and_beyond_the_node_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two windows and a bit: levels 0 and 1 have nodes only sled holds.
+        let n = 2 * nodes::WINDOW as u64 + 37;
+        let mut tree = tree::MemoryTree::new();
+        let check = |store: &Store, tree: &tree::MemoryTree| {
+            for size in [n, n - 1, 5000, nodes::WINDOW as u64 + 1, 1] {
+                let size = TreeSize(size);
+                assert_eq!(store.root(size).unwrap(), tree::root(tree, size).unwrap());
+                for index in [0, 1, 4097, n / 2, n - 2, size.0 - 1] {
+                    let index = LeafIndex(index);
+                    if index.0 < size.0 {
+                        assert_eq!(
+                            store.inclusion_proof(index, size).unwrap(),
+                            inclusion::prove(tree, index, size).unwrap(),
+                            "index {} size {}",
+                            index.0,
+                            size.0
+                        );
+                    }
+                }
+                assert_eq!(
+                    store.consistency_proof(TreeSize(3), size).ok(),
+                    consistency::prove(tree, TreeSize(3), size).ok()
+                );
+            }
+        };
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            let mut prev = ZERO_HASH;
+            let mut next = 0;
+            while next < n {
+                let mut batch = Vec::new();
+                for _ in 0..1000.min(n - next) {
+                    let e = bare_disclosure(next, &prev);
+                    prev = leaf_hash(&e);
+                    tree.push(prev);
+                    batch.push(e);
+                    next += 1;
+                }
+                store.append(&batch, &[], note).unwrap();
+            }
+            check(&store, &tree);
+        }
+        // Reopened, the cache is filled from sled alone.
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.open_report().index, IndexAction::Consistent);
+        check(&store, &tree);
+    }
+
     #[test]
     fn claims_within_one_batch_are_refused() {
         let dir = tempfile::tempdir().unwrap();
