@@ -394,7 +394,8 @@ impl Worker {
                 }
                 let checkpoint: Arc<str> = checkpoint.into();
                 let first = signed_size.0 - accepted.len() as u64;
-                for (i, ((reply, leaf, _), entry)) in accepted.into_iter().zip(encoded).enumerate() {
+                for (i, ((reply, leaf, _), entry)) in accepted.into_iter().zip(encoded).enumerate()
+                {
                     let _ = reply.send(Ok(Appended {
                         index: LeafIndex(first + i as u64),
                         leaf_hash: leaf,
