@@ -362,6 +362,9 @@ impl Worker {
         // first KeyChange (rare), that the entries after it are checked against.
         let mut keys_here: Option<KeysInForce> = None;
         let mut accepted = Vec::with_capacity(jobs.len());
+        // Kept apart from `accepted` so the store reads them in place, and each moves into
+        // its waiter's answer afterwards without a copy.
+        let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(jobs.len());
         let mut payloads = Vec::new();
 
         for job in jobs {
@@ -400,13 +403,13 @@ impl Worker {
             prev = leaf_hash(&entry);
             next += 1;
             payloads.extend(job.append.payloads);
-            accepted.push((job.reply, entry, prev, kind));
+            encoded.push(entry);
+            accepted.push((job.reply, prev, kind));
         }
         if accepted.is_empty() {
             return;
         }
 
-        let encoded: Vec<Vec<u8>> = accepted.iter().map(|(_, e, _, _)| e.clone()).collect();
         let started = std::time::Instant::now();
         let mut checkpoint = String::new();
         let mut signed_size = TreeSize(0);
@@ -451,7 +454,7 @@ impl Worker {
                 self.metrics.batch_entries.observe(accepted.len() as f64);
                 self.metrics.batch_seconds.observe(elapsed.as_secs_f64());
                 self.metrics.log_size.set(signed_size.0 as i64);
-                for (_, _, _, kind) in &accepted {
+                for (_, _, kind) in &accepted {
                     self.metrics
                         .appended
                         .get_or_create(&Metrics::label("kind", kind.as_str_name()))
@@ -459,7 +462,8 @@ impl Worker {
                 }
                 let checkpoint: Arc<str> = checkpoint.into();
                 let first = signed_size.0 - accepted.len() as u64;
-                for (i, (reply, entry, leaf, _)) in accepted.into_iter().enumerate() {
+                for (i, ((reply, leaf, _), entry)) in accepted.into_iter().zip(encoded).enumerate()
+                {
                     let _ = reply.send(Ok(Appended {
                         index: LeafIndex(first + i as u64),
                         leaf_hash: leaf,
@@ -474,7 +478,7 @@ impl Worker {
                 tracing::error!(error = %err, "batch not written; its {} submissions are refused", accepted.len());
                 self.metrics.batch_failures.inc();
                 let msg = err.to_string();
-                for (reply, _, _, _) in accepted {
+                for (reply, _, _) in accepted {
                     let _ = reply.send(Err(SequencerError::Unavailable(msg.clone())));
                 }
             }

@@ -6,7 +6,7 @@
 //! | tree | key | value |
 //! | --- | --- | --- |
 //! | `entries` | u64 BE index | location (16) `\|\|` leaf hash (32) |
-//! | `nodes` | level u8 `\|\|` u64 BE node index | 32-byte hash of that perfect subtree |
+//! | `nodes` | level u8 `\|\|` u64 BE node index | 32-byte hash of that perfect subtree, even levels >= 2 only |
 //! | `leaves` | leaf hash (32) | u64 BE index |
 //! | `payloads` | commitment (32) | location (16) of a payload not erased |
 //! | `checkpoints` | u64 BE tree size | checkpoint note text |
@@ -18,6 +18,10 @@
 //! | `by_commitment` | commitment (32) `\|\|` u64 BE index | empty |
 //! | `cosignatures` | u64 BE tree size `\|\|` key id (4) `\|\|` key name | the cosignature line |
 //! | `meta` | `version`, `applied_size` | u32 BE, u64 BE |
+//!
+//! Merkle nodes of level 0 are the leaf hashes in `entries`, and a node of odd level is hashed
+//! from its two children when read ([`SledNodes`]): that stores a third of a node per entry
+//! instead of two, and a read costs at most two point reads.
 //!
 //! A location is segment id (u32 BE) `\|\|` record offset (u64 BE) `\|\|` body length (u32 BE).
 //! Each append writes one sled batch per tree, `meta.applied_size` last, so a crash leaves
@@ -32,7 +36,7 @@ use std::path::Path;
 
 use crate::format::entry;
 use crate::format::entry::{Claim, IndexKeys, index_keys};
-use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
+use crate::format::hash::{Hash, hash_from_slice, leaf_hash, node_hash};
 use crate::format::note::NoteSignature;
 use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
 
@@ -43,14 +47,15 @@ use super::{IndexAction, StoreError};
 
 /// Bump when any key or value layout changes: an index of another version is rebuilt.
 /// 2: claims of redactions; `payloads` holds only payloads not erased.
-const INDEX_VERSION: u32 = 2;
+/// 3: `nodes` holds only even levels >= 2.
+const INDEX_VERSION: u32 = 3;
 const META_VERSION: &[u8] = b"version";
 const META_APPLIED: &[u8] = b"applied_size";
 
-/// sled's page cache. Its default (1 GiB) let a soak run's memory climb for as long as the log
-/// grew; the index is derived data whose files the OS caches anyway, so a small cache keeps
-/// the node's memory flat.
-const SLED_CACHE_BYTES: u64 = 64 << 20;
+/// sled's page cache. It counts pages' on-disk size, and sled's resident memory levels off at
+/// several times it (measured: ~250 MiB RSS with 64 MiB), so it is kept small: the index is
+/// derived data whose files the OS caches anyway, and the hot Merkle nodes are in `nodes.rs`.
+const SLED_CACHE_BYTES: u64 = 16 << 20;
 
 /// Names of every sled tree the index uses, in a fixed order.
 pub(crate) const TREE_NAMES: [&str; 13] = [
@@ -199,7 +204,7 @@ impl IndexBatch {
         v.extend_from_slice(&loc.encode());
         v.extend_from_slice(leaf);
         self.entries.insert(&idx[..], v);
-        for (id, h) in nodes {
+        for (id, h) in nodes.iter().filter(|(id, _)| stored_level(id.level)) {
             self.nodes.insert(&node_key(*id)[..], &h[..]);
         }
         self.leaves.insert(&leaf[..], &idx[..]);
@@ -448,14 +453,26 @@ fn reindex_cosignatures(index: &Index, segments: &[Segment]) -> Result<u64, Stor
     Ok(n)
 }
 
+/// Whether the `nodes` tree holds the nodes of `level` (see the module doc).
+fn stored_level(level: u8) -> bool {
+    level >= 2 && level.is_multiple_of(2)
+}
+
 /// Merkle nodes read from sled, so roots and proofs take O(log n) point reads.
-pub(crate) struct SledNodes<'a>(pub &'a sled::Tree);
+pub(crate) struct SledNodes<'a>(pub &'a Index);
 
-impl NodeSource for SledNodes<'_> {
-    type Error = StoreError;
-
-    fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
-        let v = self.0.get(node_key(id))?.ok_or_else(|| {
+impl SledNodes<'_> {
+    /// A node of level 0 or an even level, as stored.
+    fn stored(&self, id: NodeId) -> Result<Hash, StoreError> {
+        if id.level == 0 {
+            return self.0.entry(id.index)?.map(|e| e.leaf).ok_or_else(|| {
+                StoreError::IndexInconsistent(format!(
+                    "Merkle leaf {} is missing from entries",
+                    id.index
+                ))
+            });
+        }
+        let v = self.0.nodes.get(node_key(id))?.ok_or_else(|| {
             StoreError::IndexInconsistent(format!(
                 "Merkle node at level {} index {} is missing",
                 id.level, id.index
@@ -467,6 +484,24 @@ impl NodeSource for SledNodes<'_> {
                 id.level, id.index
             ))
         })
+    }
+}
+
+impl NodeSource for SledNodes<'_> {
+    type Error = StoreError;
+
+    fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
+        if stored_level(id.level) || id.level == 0 {
+            return self.stored(id);
+        }
+        // Odd levels are not stored: hash the two children, which are.
+        let child = |index| NodeId {
+            level: id.level - 1,
+            index,
+        };
+        let left = self.stored(child(id.index << 1))?;
+        let right = self.stored(child((id.index << 1) | 1))?;
+        Ok(node_hash(&left, &right))
     }
 }
 
@@ -631,7 +666,7 @@ fn check(
     if applied == size && actual != *tip {
         return Ok(Err("the index's tip differs from the segments'".into()));
     }
-    match Frontier::load(&SledNodes(&index.nodes), TreeSize(applied)) {
+    match Frontier::load(&SledNodes(index), TreeSize(applied)) {
         Err(e) => return Ok(Err(format!("the index's Merkle nodes are incomplete: {e}"))),
         Ok(f) if applied == size && f != *segments_frontier => {
             return Ok(Err(format!(
@@ -688,7 +723,7 @@ pub(crate) fn open_consistent(
     };
     let (index, frontier, action) = match verdict {
         Ok((index, applied)) if applied == size && existed => {
-            let frontier = Frontier::load(&SledNodes(&index.nodes), TreeSize(size))?;
+            let frontier = Frontier::load(&SledNodes(&index), TreeSize(size))?;
             tracing::info!(size, "index is consistent with the segments");
             (index, frontier, IndexAction::Consistent)
         }
@@ -699,7 +734,7 @@ pub(crate) fn open_consistent(
                 let info = index.entry(applied - 1)?.ok_or_else(|| {
                     StoreError::IndexInconsistent(format!("entry {} vanished", applied - 1))
                 })?;
-                let frontier = Frontier::load(&SledNodes(&index.nodes), TreeSize(applied))?;
+                let frontier = Frontier::load(&SledNodes(&index), TreeSize(applied))?;
                 (info.loc.segment as usize, info.loc.end(), frontier)
             };
             let frontier = replay(&index, segments, first, offset, frontier)?;

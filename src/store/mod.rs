@@ -36,6 +36,7 @@ mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod nodes;
 mod segment;
 
 pub use faults::Faults;
@@ -54,6 +55,7 @@ use crate::format::{FormatError, consistency, inclusion};
 use crate::pb;
 
 use index::{Index, IndexBatch, Location, SledNodes};
+use nodes::NodeCache;
 use segment::{RecordKind, SegmentWriter};
 
 /// Everything that can go wrong storing or reading the log.
@@ -249,6 +251,8 @@ struct Writer {
 /// `Send + Sync`: share it (e.g. in an `Arc`) between the sequencer and the readers.
 pub struct Store {
     index: Index,
+    /// The newest Merkle nodes of each level, so receipts' proofs and roots skip sled.
+    nodes: NodeCache,
     /// Segment handles by id, for positioned reads; grows when the writer rolls.
     files: RwLock<Vec<Arc<File>>>,
     writer: Mutex<Writer>,
@@ -305,8 +309,10 @@ impl Store {
             .cloned()
             .ok_or_else(|| StoreError::IndexInconsistent("no segment after recovery".into()))?;
         let files = recovered.segments.iter().map(|s| s.file.clone()).collect();
+        let nodes = NodeCache::load(&SledNodes(&index), TreeSize(recovered.size))?;
         let mut store = Store {
             index,
+            nodes,
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
                 segments: SegmentWriter::new(
@@ -545,6 +551,7 @@ impl Store {
             w.poisoned = true;
             return Err(e);
         }
+        self.nodes.extend(nodes.iter().flatten());
         // The Redaction entries are durable: now erase what they name, before anyone sees them.
         if let Err(e) = self.erase(&redacted) {
             // Reopening finishes the erasure (`finish_erasures`).
@@ -806,10 +813,15 @@ impl Store {
         Ok(())
     }
 
+    /// Merkle nodes from memory where the cache has them, else from sled.
+    fn node_source(&self) -> nodes::CachedNodes<'_> {
+        self.nodes.with(SledNodes(&self.index))
+    }
+
     /// Root hash of the tree of the first `size` entries.
     pub fn root(&self, size: TreeSize) -> Result<Hash, StoreError> {
         self.check_size(size)?;
-        tree::root(&SledNodes(&self.index.nodes), size)
+        tree::root(&self.node_source(), size)
     }
 
     /// Inclusion proof of entry `index` in the tree of `size` entries (RFC 6962 PATH).
@@ -825,13 +837,13 @@ impl Store {
                 size: size.0,
             });
         }
-        inclusion::prove(&SledNodes(&self.index.nodes), index, size)
+        inclusion::prove(&self.node_source(), index, size)
     }
 
     /// Consistency proof from the tree of `old` entries to that of `new` (RFC 6962 PROOF).
     pub fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError> {
         self.check_size(new)?;
-        consistency::prove(&SledNodes(&self.index.nodes), old, new)
+        consistency::prove(&self.node_source(), old, new)
     }
 
     /// The Redaction entry that erased the item with this commitment, if any.
@@ -1167,6 +1179,77 @@ mod tests {
             store.cosignatures(TreeSize(1)).unwrap(),
             vec![sig("w", 1), sig("v", 2)]
         );
+    }
+
+    /// A disclosure at `index` with no items and a nonce of its own: entries for big logs.
+    fn bare_disclosure(index: u64, prev: &Hash) -> Vec<u8> {
+        let body = pb::DisclosureBody {
+            sender: "vendor".into(),
+            recipient: "police".into(),
+            nonce: [index.to_be_bytes(), index.to_be_bytes()].concat(),
+            ..Default::default()
+        };
+        pb::Entry {
+            index,
+            time_ms: 5,
+            prev_leaf_hash: prev.to_vec(),
+            kind: Some(pb::entry::Kind::Disclosure(pb::Disclosure {
+                body: body.encode_to_vec(),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn proofs_and_roots_agree_with_the_tree_inside_and_beyond_the_node_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two windows and a bit: levels 0 and 1 have nodes only sled holds.
+        let n = 2 * nodes::WINDOW as u64 + 37;
+        let mut tree = tree::MemoryTree::new();
+        let check = |store: &Store, tree: &tree::MemoryTree| {
+            for size in [n, n - 1, 5000, nodes::WINDOW as u64 + 1, 1] {
+                let size = TreeSize(size);
+                assert_eq!(store.root(size).unwrap(), tree::root(tree, size).unwrap());
+                for index in [0, 1, 4097, n / 2, n - 2, size.0 - 1] {
+                    let index = LeafIndex(index);
+                    if index.0 < size.0 {
+                        assert_eq!(
+                            store.inclusion_proof(index, size).unwrap(),
+                            inclusion::prove(tree, index, size).unwrap(),
+                            "index {} size {}",
+                            index.0,
+                            size.0
+                        );
+                    }
+                }
+                assert_eq!(
+                    store.consistency_proof(TreeSize(3), size).ok(),
+                    consistency::prove(tree, TreeSize(3), size).ok()
+                );
+            }
+        };
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            let mut prev = ZERO_HASH;
+            let mut next = 0;
+            while next < n {
+                let mut batch = Vec::new();
+                for _ in 0..1000.min(n - next) {
+                    let e = bare_disclosure(next, &prev);
+                    prev = leaf_hash(&e);
+                    tree.push(prev);
+                    batch.push(e);
+                    next += 1;
+                }
+                store.append(&batch, &[], note).unwrap();
+            }
+            check(&store, &tree);
+        }
+        // Reopened, the cache is filled from sled alone.
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.open_report().index, IndexAction::Consistent);
+        check(&store, &tree);
     }
 
     #[test]
