@@ -1,7 +1,7 @@
 //! Verifying an export (docs/FORMAT.md, "What a verifier checks"): every check an auditor makes,
 //! in one pass over the records, holding the ledger's open state (disclosures awaiting their
 //! receipt, partners, policies) and an O(log n) Merkle frontier. What must grow with the log is
-//! kept as fixed-size fingerprints: 16 bytes per nonce and per item, 16 per receipt (README,
+//! kept as fixed-size fingerprints: 16 bytes per nonce and per item, 24 per receipt (README,
 //! "Performance", has the bytes per entry).
 //!
 //! Pure: no I/O and no clock. Feed records to [`Auditor::push`] in file order, then call
@@ -552,8 +552,10 @@ pub struct Auditor {
     policies: HashMap<Hash, PolicyState>,
     /// Disclosures awaiting their receipt, by index.
     pending: HashMap<u64, PendingDisclosure>,
-    /// Disclosure index → the receipt that acknowledged it (for naming a second receipt).
-    acknowledged: HashMap<u64, u64>,
+    /// Disclosure index → the receipt that acknowledged it (for naming a second receipt) and
+    /// 16 bytes of the disclosure's leaf hash (so a later receipt naming another leaf is still
+    /// reported as not matching, as for a pending one).
+    acknowledged: HashMap<u64, (u64, Fingerprint)>,
     /// Fingerprint of (sender, nonce) → the entry that spent it.
     nonces: HashMap<Fingerprint, u64>,
     /// Items with no payload that the exporter could have seen: (disclosure, commitment) →
@@ -1156,7 +1158,10 @@ impl Auditor {
             &r.signature,
         )?;
         self.report.receipts += 1;
-        if let Some(&first) = self.acknowledged.get(&r.disclosure_index) {
+        if let Some(&(first, acknowledged_leaf)) = self.acknowledged.get(&r.disclosure_index) {
+            if leaf[..16] != acknowledged_leaf {
+                return Err(bad("the leaf hash is not the disclosure's".into()));
+            }
             return Err(VerifyError::DuplicateReceipt {
                 index,
                 disclosure_index: r.disclosure_index,
@@ -1174,8 +1179,10 @@ impl Auditor {
                         recipient, d.recipient
                     )));
                 }
+                let leaf_prefix = d.leaf[..16].try_into().expect("16 bytes");
                 self.pending.remove(&r.disclosure_index);
-                self.acknowledged.insert(r.disclosure_index, index);
+                self.acknowledged
+                    .insert(r.disclosure_index, (index, leaf_prefix));
                 Ok(())
             }
             None if r.disclosure_index < index && self.withheld_seen => {
@@ -1905,6 +1912,49 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn redactions_name_an_item_of_an_earlier_disclosure_acknowledged_or_not() {
+        let commitment = |records: &[pb::ExportRecord], index: u64| -> Hash {
+            let e = records
+                .iter()
+                .find_map(|r| match &r.record {
+                    Some(Record::Entry(e)) if e.index == index => Some(e),
+                    _ => None,
+                })
+                .unwrap();
+            e.items[0].commitment.as_slice().try_into().unwrap()
+        };
+        let mut b = Builder::new(false);
+        let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+        b.receipt(acked, &leaf);
+        let (open, _) = b.disclosure(2, &[synthetic::indicator(2)]);
+        // Both kinds of disclosure are still known after the first's receipt was matched.
+        let c_acked = commitment(&b.records, acked);
+        let c_open = commitment(&b.records, open);
+        b.redaction(acked, &c_acked);
+        b.redaction(open, &c_open);
+        b.checkpoint();
+        let report = verify(b.finish(), 0).unwrap();
+        assert_eq!((report.redactions, report.receipts_pending), (2, 1));
+
+        // Another disclosure's item, and an index that is not a disclosure.
+        for (target, reason) in [(open, "not an item"), (1, "no disclosure")] {
+            let mut b = Builder::new(false);
+            let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+            b.receipt(acked, &leaf);
+            b.disclosure(2, &[synthetic::indicator(2)]);
+            let c = commitment(&b.records, acked);
+            let at = b.redaction(target, &c);
+            b.checkpoint();
+            let err = verify(b.finish(), 2).unwrap_err();
+            assert!(
+                matches!(&err, VerifyError::Redaction { index, disclosure_index, reason: r }
+                    if *index == at && *disclosure_index == target && r.contains(reason)),
+                "{err}"
+            );
+        }
     }
 
     #[test]
