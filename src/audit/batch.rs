@@ -121,7 +121,9 @@ mod tests {
 
     /// Signatures by three keys over distinct messages.
     fn batch(n: usize) -> (Vec<Vec<u8>>, Vec<Signature>, Vec<VerifyingKey>) {
-        let signers: Vec<SigningKey> = (1..=3u8).map(|s| SigningKey::from_bytes(&[s; 32])).collect();
+        let signers: Vec<SigningKey> = (1..=3u8)
+            .map(|s| SigningKey::from_bytes(&[s; 32]))
+            .collect();
         let mut messages = Vec::new();
         let mut signatures = Vec::new();
         let mut keys = Vec::new();

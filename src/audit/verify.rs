@@ -1470,8 +1470,7 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
         }
     }
     // One batch equation for all; only when it fails, find the culprit one by one.
-    let batch_ok =
-        super::batch::verify_batch(&messages, &signatures, &keys);
+    let batch_ok = super::batch::verify_batch(&messages, &signatures, &keys);
     for job in batch {
         match job {
             Job::Signature {
