@@ -235,6 +235,28 @@ impl Builder {
         .0
     }
 
+    /// The sender's signed redaction of the item with `commitment` in the disclosure at
+    /// `index` (its payload erased; the entry stays).
+    pub fn redaction(&mut self, index: u64, commitment: &Hash) -> u64 {
+        let signed = crate::client::sign_redaction(
+            &self.keys.sender,
+            crate::format::LeafIndex(index),
+            commitment,
+            "the data subject asked for erasure",
+        );
+        self.push(
+            Kind::Redaction(pb::Redaction {
+                owner: SENDER.into(),
+                disclosure_index: signed.disclosure_index,
+                commitment: signed.commitment,
+                reason: signed.reason,
+                signature: signed.signature,
+            }),
+            Vec::new(),
+        )
+        .0
+    }
+
     /// A refusal of a submission by the sender under the policy in force; `n` makes its
     /// nonce (refusals spend nonces like disclosures).
     pub fn refusal(&mut self, n: u64, rule: &str) -> u64 {

@@ -1,6 +1,8 @@
 //! Verifying an export (docs/FORMAT.md, "What a verifier checks"): every check an auditor makes,
-//! in one pass over the records, holding O(partners + disclosures) state and an O(log n)
-//! Merkle frontier.
+//! in one pass over the records, holding the ledger's open state (disclosures awaiting their
+//! receipt, partners, policies) and an O(log n) Merkle frontier. What must grow with the log is
+//! kept as fixed-size fingerprints: 16 bytes per nonce and per item, 24 per receipt (README,
+//! "Performance", has the bytes per entry).
 //!
 //! Pure: no I/O and no clock. Feed records to [`Auditor::push`] in file order, then call
 //! [`Auditor::finish`]. Signature checks and guard replays are the expensive part; they are
@@ -497,12 +499,27 @@ struct Party {
     revoked_at: Option<u64>,
 }
 
-/// What later entries need to know about a disclosure.
-struct DisclosureInfo {
+/// What a receipt needs to know about a disclosure it has not seen acknowledged yet; forgotten
+/// once its receipt arrives, so memory follows the disclosures pending, not the log's size.
+struct PendingDisclosure {
     leaf: Hash,
-    sender: Arc<str>,
     recipient: Arc<str>,
-    receipt: Option<u64>,
+}
+
+/// 16 bytes of a SHA-256 over length-prefixed parts: a fixed-size stand-in for a (sender,
+/// nonce) or (disclosure, sender, commitment) the verifier must remember for the log's whole
+/// life. At 2^-128 per pair, a collision (a false "reused") is out of reach even by design.
+type Fingerprint = [u8; 16];
+
+fn fingerprint(parts: &[&[u8]]) -> Fingerprint {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u32).to_be_bytes());
+        h.update(p);
+    }
+    let digest: [u8; 32] = h.finalize().into();
+    digest[..16].try_into().expect("16 bytes")
 }
 
 /// A parsed policy, or why it cannot be replayed.
@@ -539,7 +556,7 @@ enum Job {
 }
 
 /// Jobs per batch: large enough for batch verification to pay off.
-const BATCH: usize = 1024;
+const BATCH: usize = 4096;
 
 /// Verifies an export, record by record.
 pub struct Auditor {
@@ -555,13 +572,19 @@ pub struct Auditor {
     names: HashMap<String, Arc<str>>,
     policy_in_force: HashMap<String, Hash>,
     policies: HashMap<Hash, PolicyState>,
-    disclosures: HashMap<u64, DisclosureInfo>,
-    nonces: HashMap<u128, u64>,
+    /// Disclosures awaiting their receipt, by index.
+    pending: HashMap<u64, PendingDisclosure>,
+    /// Disclosure index → the receipt that acknowledged it (for naming a second receipt) and
+    /// 16 bytes of the disclosure's leaf hash (so a later receipt naming another leaf is still
+    /// reported as not matching, as for a pending one).
+    acknowledged: HashMap<u64, (u64, Fingerprint)>,
+    /// Fingerprint of (sender, nonce) → the entry that spent it.
+    nonces: HashMap<Fingerprint, u64>,
     /// Items with no payload that the exporter could have seen: (disclosure, commitment) →
     /// (item position, stated reason); each must be erased by a later Redaction.
     unexplained: HashMap<(u64, Hash), (usize, String)>,
-    /// Item commitments of each disclosure, for checking redactions.
-    commitments: HashMap<Hash, u64>,
+    /// Fingerprints of (disclosure index, sender, item commitment), for checking redactions.
+    items: HashSet<Fingerprint>,
     redacted: HashSet<(u64, Hash)>,
     trusted: Vec<Checkpoint>,
     trusted_notes: Vec<String>,
@@ -594,10 +617,11 @@ impl Auditor {
             names: HashMap::new(),
             policy_in_force: HashMap::new(),
             policies: HashMap::new(),
-            disclosures: HashMap::new(),
+            pending: HashMap::new(),
+            acknowledged: HashMap::new(),
             nonces: HashMap::new(),
             unexplained: HashMap::new(),
-            commitments: HashMap::new(),
+            items: HashSet::new(),
             redacted: HashSet::new(),
             trusted: Vec::new(),
             keys: Default::default(),
@@ -673,11 +697,7 @@ impl Auditor {
             });
         }
         self.report.payloads_erased = self.unexplained.len() as u64;
-        self.report.receipts_pending = self
-            .disclosures
-            .values()
-            .filter(|d| d.receipt.is_none())
-            .count() as u64;
+        self.report.receipts_pending = self.pending.len() as u64;
         self.report.entries = self.size;
         self.report.root = hex::encode(self.frontier.root());
         self.report.exported_for = header.exported_for;
@@ -1060,15 +1080,10 @@ impl Auditor {
         }
     }
 
-    /// A (sender, nonce) pair may be in the log once, in a disclosure or a refusal. Kept as
-    /// 16 bytes of its hash, so a million disclosures cost 16 MB, not their nonces' size.
+    /// A (sender, nonce) pair may be in the log once, in a disclosure or a refusal. Kept as a
+    /// fingerprint, so a million disclosures cost 24 MB, not their nonces' size.
     fn spend_nonce(&mut self, index: u64, sender: &str, nonce: &[u8]) -> Result<(), VerifyError> {
-        let mut h = Vec::with_capacity(4 + sender.len() + nonce.len());
-        h.extend_from_slice(&(sender.len() as u32).to_be_bytes());
-        h.extend_from_slice(sender.as_bytes());
-        h.extend_from_slice(nonce);
-        let digest = sha256(&h);
-        let key = u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"));
+        let key = fingerprint(&[sender.as_bytes(), nonce]);
         if let Some(first) = self.nonces.insert(key, index) {
             return Err(VerifyError::NonceReused { index, first });
         }
@@ -1092,7 +1107,7 @@ impl Auditor {
         self.signature(
             index,
             Purpose::Disclosure,
-            sender.clone(),
+            sender,
             key,
             &d.body,
             &d.signature,
@@ -1137,7 +1152,11 @@ impl Auditor {
                     reason: format!("stored item {i} names another commitment than the body"),
                 });
             }
-            self.commitments.insert(commitment, index);
+            self.items.insert(fingerprint(&[
+                &index.to_be_bytes(),
+                body.sender.as_bytes(),
+                &commitment,
+            ]));
             let Some(payload) = stored.payload else {
                 if exporter_sees {
                     self.unexplained
@@ -1180,15 +1199,8 @@ impl Auditor {
                 None => self.report.checks_unverifiable += 1,
             }
         }
-        self.disclosures.insert(
-            index,
-            DisclosureInfo {
-                leaf,
-                sender,
-                recipient,
-                receipt: None,
-            },
-        );
+        self.pending
+            .insert(index, PendingDisclosure { leaf, recipient });
         Ok(())
     }
 
@@ -1211,7 +1223,17 @@ impl Auditor {
             &r.signature,
         )?;
         self.report.receipts += 1;
-        match self.disclosures.get_mut(&r.disclosure_index) {
+        if let Some(&(first, acknowledged_leaf)) = self.acknowledged.get(&r.disclosure_index) {
+            if leaf[..16] != acknowledged_leaf {
+                return Err(bad("the leaf hash is not the disclosure's".into()));
+            }
+            return Err(VerifyError::DuplicateReceipt {
+                index,
+                disclosure_index: r.disclosure_index,
+                first,
+            });
+        }
+        match self.pending.get(&r.disclosure_index) {
             Some(d) => {
                 if d.leaf != leaf {
                     return Err(bad("the leaf hash is not the disclosure's".into()));
@@ -1222,14 +1244,10 @@ impl Auditor {
                         recipient, d.recipient
                     )));
                 }
-                if let Some(first) = d.receipt {
-                    return Err(VerifyError::DuplicateReceipt {
-                        index,
-                        disclosure_index: r.disclosure_index,
-                        first,
-                    });
-                }
-                d.receipt = Some(index);
+                let leaf_prefix = d.leaf[..16].try_into().expect("16 bytes");
+                self.pending.remove(&r.disclosure_index);
+                self.acknowledged
+                    .insert(r.disclosure_index, (index, leaf_prefix));
                 Ok(())
             }
             None if r.disclosure_index < index && self.withheld_seen => {
@@ -1329,28 +1347,29 @@ impl Auditor {
             &r.signature,
         )?;
         self.report.redactions += 1;
-        match self.disclosures.get(&r.disclosure_index) {
-            Some(d) => {
-                if d.sender != owner {
-                    return Err(bad(format!(
-                        "signed by {owner}, but the data owner is the sender {}",
-                        d.sender
-                    )));
-                }
-                if self.commitments.get(&commitment) != Some(&r.disclosure_index) {
-                    return Err(bad(
-                        "the commitment is not an item of that disclosure".into()
-                    ));
-                }
-                self.redacted.insert((r.disclosure_index, commitment));
-                Ok(())
-            }
-            None if r.disclosure_index < index && self.withheld_seen => {
+        let is_disclosure = self.pending.contains_key(&r.disclosure_index)
+            || self.acknowledged.contains_key(&r.disclosure_index);
+        if !is_disclosure {
+            if r.disclosure_index < index && self.withheld_seen {
                 self.report.checks_unverifiable += 1;
-                Ok(())
+                return Ok(());
             }
-            None => Err(bad("there is no disclosure at that index before it".into())),
+            return Err(bad("there is no disclosure at that index before it".into()));
         }
+        // The sender is in the fingerprint: only the data owner can erase an item.
+        let item = fingerprint(&[
+            &r.disclosure_index.to_be_bytes(),
+            owner.as_bytes(),
+            &commitment,
+        ]);
+        if !self.items.contains(&item) {
+            return Err(bad(format!(
+                "the commitment is not an item that {owner} sent in that disclosure \
+                 (only the sender, as data owner, can erase an item)"
+            )));
+        }
+        self.redacted.insert((r.disclosure_index, commitment));
+        Ok(())
     }
 
     /// A KeyChange, by the rules of `keys_in_force`: a partner's rotation signed by its key in
@@ -1590,8 +1609,7 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
         }
     }
     // One batch equation for all; only when it fails, find the culprit one by one.
-    let batch_ok =
-        messages.is_empty() || ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+    let batch_ok = super::batch::verify_batch(&messages, &signatures, &keys);
     for job in batch {
         match job {
             Job::Signature {
@@ -2032,6 +2050,49 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn redactions_name_an_item_of_an_earlier_disclosure_acknowledged_or_not() {
+        let commitment = |records: &[pb::ExportRecord], index: u64| -> Hash {
+            let e = records
+                .iter()
+                .find_map(|r| match &r.record {
+                    Some(Record::Entry(e)) if e.index == index => Some(e),
+                    _ => None,
+                })
+                .unwrap();
+            e.items[0].commitment.as_slice().try_into().unwrap()
+        };
+        let mut b = Builder::new(false);
+        let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+        b.receipt(acked, &leaf);
+        let (open, _) = b.disclosure(2, &[synthetic::indicator(2)]);
+        // Both kinds of disclosure are still known after the first's receipt was matched.
+        let c_acked = commitment(&b.records, acked);
+        let c_open = commitment(&b.records, open);
+        b.redaction(acked, &c_acked);
+        b.redaction(open, &c_open);
+        b.checkpoint();
+        let report = verify(b.finish(), 0).unwrap();
+        assert_eq!((report.redactions, report.receipts_pending), (2, 1));
+
+        // Another disclosure's item, and an index that is not a disclosure.
+        for (target, reason) in [(open, "not an item"), (1, "no disclosure")] {
+            let mut b = Builder::new(false);
+            let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+            b.receipt(acked, &leaf);
+            b.disclosure(2, &[synthetic::indicator(2)]);
+            let c = commitment(&b.records, acked);
+            let at = b.redaction(target, &c);
+            b.checkpoint();
+            let err = verify(b.finish(), 2).unwrap_err();
+            assert!(
+                matches!(&err, VerifyError::Redaction { index, disclosure_index, reason: r }
+                    if *index == at && *disclosure_index == target && r.contains(reason)),
+                "{err}"
+            );
+        }
     }
 
     #[test]
