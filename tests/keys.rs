@@ -16,12 +16,10 @@ use borderlog::format::note::{Note, Signer, Verifier};
 use borderlog::identity::keys::{
     load_log_key, load_signing_key, retired_key_path, signing_key_path,
 };
-use borderlog::pb::audit_client::AuditClient;
 use borderlog::pb::{self, entry::Kind};
 use borderlog::service::{Node, NodeConfig};
 use common::*;
 use ed25519_dalek::SigningKey;
-use tokio_stream::StreamExt;
 use tonic::Code;
 
 fn args(server: &TestServer, name: &str) -> ClientArgs {
@@ -58,18 +56,7 @@ async fn revoke_self(server: &TestServer, name: &str) {
 
 /// The whole log exported as `who`, verified offline.
 async fn export_and_verify(server: &TestServer, who: &str) -> Result<Report, VerifyError> {
-    let channel = client::channel(&server.addr, &server.keys, who)
-        .await
-        .unwrap();
-    let mut stream = AuditClient::new(channel)
-        .export(pb::ExportRequest { tree_size: 0 })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut records = Vec::new();
-    while let Some(r) = stream.next().await {
-        records.push(r.unwrap());
-    }
+    let records = server.export(who, 0).await;
     verify_records(
         records,
         VerifyOptions {

@@ -18,11 +18,10 @@ use borderlog::format::{LeafIndex, tree::Frontier};
 use borderlog::guard;
 use borderlog::identity::Registry;
 use borderlog::identity::keys::{load_log_key, load_signing_key};
-use borderlog::pb::{self, audit_client::AuditClient, entry::Kind, export_record::Record};
+use borderlog::pb::{self, entry::Kind, export_record::Record};
 use borderlog::store::{Store, StoreError};
 use common::*;
 use prost::Message;
-use tokio_stream::StreamExt;
 
 /// A signed submission of one indicator, the pattern replaced when `pattern` is given.
 fn submission_with(keys: &Path, n: u64, pattern: Option<&str>) -> pb::SubmitRequest {
@@ -88,23 +87,6 @@ async fn build(server: &TestServer) -> Vec<u64> {
         .into_inner();
     disclosures.push(r.index);
     disclosures
-}
-
-/// The export as `who` sees it, up to checkpoint `size` (0: the latest).
-async fn export(server: &TestServer, who: &str, size: u64) -> Vec<pb::ExportRecord> {
-    let channel = client::channel(&server.addr, &server.keys, who)
-        .await
-        .unwrap();
-    let mut stream = AuditClient::new(channel)
-        .export(pb::ExportRequest { tree_size: size })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut records = Vec::new();
-    while let Some(r) = stream.next().await {
-        records.push(r.unwrap());
-    }
-    records
 }
 
 fn verify(records: Vec<pb::ExportRecord>) -> Result<Report, VerifyError> {
@@ -182,7 +164,7 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
     let server = TestServer::start(dir.path()).await;
     let disclosures = build(&server).await;
 
-    let auditor = verify(export(&server, AUDITOR, 0).await).expect("auditor's export verifies");
+    let auditor = verify(server.export(AUDITOR, 0).await).expect("auditor's export verifies");
     assert_eq!(auditor.disclosures, 4);
     assert_eq!(auditor.receipts, 2);
     assert_eq!(auditor.receipts_pending, 2);
@@ -194,7 +176,7 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
     assert_eq!(auditor.entries, server.node.store().size().0);
 
     // The sender sees its payloads: each is checked and replayed through the guard.
-    let sender = verify(export(&server, SENDER, 0).await).expect("sender's export verifies");
+    let sender = verify(server.export(SENDER, 0).await).expect("sender's export verifies");
     assert_eq!(sender.payloads_checked, 4);
     assert_eq!(sender.replays_passed, 4);
     assert_eq!(sender.root, auditor.root);
@@ -204,14 +186,14 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
     assert_eq!(sender.receipts, 2);
 
     // The recipient sees the policies that screened what it received, so it replays too.
-    let recipient = verify(export(&server, RECIPIENT, 0).await).expect("recipient's export");
+    let recipient = verify(server.export(RECIPIENT, 0).await).expect("recipient's export");
     assert_eq!(recipient.entries_withheld, 0, "{recipient:?}");
     assert_eq!(recipient.payloads_checked, 4);
     assert_eq!(recipient.replays_passed, 4);
 
     // The command line: 0 for a good export, 1 for a bad one, 2 when nothing could be read.
     let good = dir.path().join("good.export");
-    let mut records = export(&server, AUDITOR, 0).await;
+    let mut records = server.export(AUDITOR, 0).await;
     write_export(&good, &records);
     let back: Vec<_> =
         RecordReader::new(std::io::BufReader::new(std::fs::File::open(&good).unwrap()))
@@ -250,7 +232,7 @@ async fn a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_e
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let disclosures = build(&server).await;
-    let mut records = export(&server, AUDITOR, 0).await;
+    let mut records = server.export(AUDITOR, 0).await;
     let target = disclosures[1];
     let stored = entry_mut(&mut records, target).entry.clone();
     let data = server.data.clone();
@@ -308,7 +290,7 @@ async fn dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     build(&server).await;
-    let full = export(&server, AUDITOR, 0).await;
+    let full = server.export(AUDITOR, 0).await;
     let held = last_checkpoint(&full);
     let size = server.node.store().size().0;
     let data = server.data.clone();
@@ -329,7 +311,7 @@ async fn dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint() {
     let server = TestServer::start_with(&keys, &data).await;
     let shorter = server.node.store().size().0;
     assert!(shorter < size, "{shorter} < {size}");
-    let rolled_back = export(&server, AUDITOR, 0).await;
+    let rolled_back = server.export(AUDITOR, 0).await;
     verify(rolled_back.clone()).expect("the shorter log verifies on its own");
     let err = verify_trusting(rolled_back, vec![held]).unwrap_err();
     assert_eq!(
@@ -347,7 +329,7 @@ async fn swapped_entries_replaced_payloads_and_forged_disclosures_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let d = build(&server).await;
-    let records = export(&server, AUDITOR, 0).await;
+    let records = server.export(AUDITOR, 0).await;
     let (a, b) = (d[0], d[2]);
 
     // Two entries swapped in place: the first out of place is named.
@@ -396,7 +378,7 @@ async fn swapped_entries_replaced_payloads_and_forged_disclosures_are_named() {
     assert!(matches!(err, VerifyError::RootMismatch { .. }), "{err}");
 
     // A payload replaced (the sender's export carries payloads).
-    let mut replaced = export(&server, SENDER, 0).await;
+    let mut replaced = server.export(SENDER, 0).await;
     replaced_payload(entry_mut(&mut replaced, b));
     assert_eq!(
         verify(replaced).unwrap_err(),
@@ -560,7 +542,7 @@ async fn a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     build(&server).await;
-    let held = last_checkpoint(&export(&server, AUDITOR, 0).await);
+    let held = last_checkpoint(&server.export(AUDITOR, 0).await);
     let keys = server.keys.clone();
     server.stop().await;
 
@@ -572,7 +554,7 @@ async fn a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint() {
     for n in 10..16 {
         sender.submit(submission(&keys, n)).await.unwrap();
     }
-    let records = export(&forked, AUDITOR, 0).await;
+    let records = forked.export(AUDITOR, 0).await;
     verify(records.clone()).expect("the fork is consistent with itself");
     let err = verify_trusting(records, vec![held.clone()]).unwrap_err();
     let (held_cp, _) = Checkpoint::open(&held, &forked.log).unwrap();
@@ -613,7 +595,7 @@ async fn a_ledger_with_a_redaction_still_verifies_for_every_party() {
         .unwrap();
 
     for who in [AUDITOR, SENDER, RECIPIENT] {
-        let report = verify(export(&server, who, 0).await)
+        let report = verify(server.export(who, 0).await)
             .unwrap_or_else(|e| panic!("{who}'s export after a redaction: {e}"));
         assert_eq!(report.redactions, 1, "{who}");
         if who != AUDITOR {
@@ -688,7 +670,7 @@ async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
 
     // Every signature, link and root holds; only the replay of the recorded policy fails.
     let server = TestServer::start_with(&keys, &data).await;
-    let err = verify(export(&server, SENDER, 0).await).unwrap_err();
+    let err = verify(server.export(SENDER, 0).await).unwrap_err();
     assert!(
         matches!(&err, VerifyError::GuardReplay { index, item: 0, .. } if *index == slipped),
         "{err}"

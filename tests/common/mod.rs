@@ -96,6 +96,23 @@ impl TestServer {
             .expect("connect")
     }
 
+    /// The export as `who` sees it, up to checkpoint `size` (0: the latest).
+    pub async fn export(&self, who: &str, size: u64) -> Vec<pb::ExportRecord> {
+        let channel = client::channel(&self.addr, &self.keys, who)
+            .await
+            .expect("connect");
+        let mut stream = pb::audit_client::AuditClient::new(channel)
+            .export(pb::ExportRequest { tree_size: size })
+            .await
+            .expect("export")
+            .into_inner();
+        let mut records = Vec::new();
+        while let Some(r) = stream.next().await {
+            records.push(r.expect("export record"));
+        }
+        records
+    }
+
     /// Stops the server and waits until it has let go of its store: the sequencer thread
     /// drops the store once the last handle to the node is gone.
     pub async fn stop(mut self) {
