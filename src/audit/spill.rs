@@ -327,14 +327,13 @@ impl Spill {
                 }
                 (Group::Disclosure(_), Kind::NonceSpent) => None,
             };
-            if let Some(e) = found {
-                if out
+            if let Some(e) = found
+                && out
                     .first
                     .as_ref()
                     .is_none_or(|f| e.position() < f.position())
-                {
-                    out.first = Some(e);
-                }
+            {
+                out.first = Some(e);
             }
         }
         Ok(out)
