@@ -4,7 +4,7 @@
 //! reports wall time, CPU time and peak memory:
 //!
 //! ```sh
-//! cargo run --release --example verify_bench -- 1000000 /tmp/1m.export [--payloads] [--keep]
+//! cargo run --release --example verify_bench -- 1000000 /tmp/1m.export [--payloads] [--keep] [--spill-after=N]
 //! /usr/bin/time -v target/release/borderlog verify /tmp/1m.export   # the same, from outside
 //! ```
 //!
@@ -30,6 +30,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "verify-bench.export".into());
     let payloads = args.iter().any(|a| a == "--payloads");
     let keep = args.iter().any(|a| a == "--keep");
+    // `--spill-after=N`: the verifier's memory budget in claims (default DEFAULT_SPILL_AFTER).
+    let spill_after = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--spill-after="))
+        .map(str::parse)
+        .transpose()?;
     // Genesis + policy, then (disclosure, receipt) pairs.
     let pairs = entries.saturating_sub(2) / 2;
     let size = 2 + 2 * pairs;
@@ -75,6 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut auditor = Auditor::new(VerifyOptions {
         threads,
+        spill_after,
         ..Default::default()
     });
     let mut reader = RecordReader::new(BufReader::with_capacity(
@@ -89,12 +96,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     println!(
         "verified {} entries ({} signatures, {} guard replays) with {threads} worker threads: \
-         {wall:.2} s wall, {} CPU, peak RSS {}",
+         {wall:.2} s wall, {} CPU, peak RSS {}; {} claims checked by the sort-merge on disk",
         report.entries,
         report.signatures,
         report.replays_passed,
         cpu.map_or("?".into(), |c| format!("{c:.2} s")),
         peak_rss_kib().map_or("?".into(), |k| format!("{} MiB", k / 1024)),
+        report.claims_spilled,
     );
     if !keep {
         std::fs::remove_file(&path)?;

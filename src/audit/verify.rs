@@ -1,10 +1,11 @@
 //! Verifying an export (docs/FORMAT.md, "What a verifier checks"): every check an auditor makes,
 //! in one pass over the records, holding the ledger's open state (disclosures awaiting their
 //! receipt, partners, policies) and an O(log n) Merkle frontier. What must grow with the log is
-//! kept as fixed-size fingerprints: 16 bytes per nonce and per item, 24 per receipt (README,
-//! "Performance", has the bytes per entry).
+//! kept as fixed-size fingerprints (16 bytes per nonce and per item, 24 per receipt), in memory
+//! up to [`VerifyOptions::spill_after`] of them and past it in a temporary file, checked by a
+//! sort-merge at the end (spill.rs; README, "Verifying a million entries").
 //!
-//! Pure: no I/O and no clock. Feed records to [`Auditor::push`] in file order, then call
+//! No clock, and no I/O but that temporary file. Feed records to [`Auditor::push`] in file order, then call
 //! [`Auditor::finish`]. Signature checks and guard replays are the expensive part; they are
 //! queued and run in batches (Ed25519 batch verification) on worker threads, and the first
 //! failure by log position is reported whatever order the workers finish in.
@@ -20,6 +21,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::export::FORMAT;
+use super::spill::{self, Claim, Spill};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::hash::{
     Hash, SALT_LEN, ZERO_HASH, hash_from_slice, item_commitment, leaf_hash, sha256,
@@ -324,15 +326,21 @@ pub enum VerifyError {
         /// Hex of the root computed from the export.
         computed: String,
     },
+    /// The verifier's temporary file (for checks past its memory budget) could not be written
+    /// or read back: not a fault of the export, which was not fully checked.
+    #[error(
+        "the verifier's temporary file failed: {0} (TMPDIR names where it goes; it needs about 50 bytes per entry)"
+    )]
+    Scratch(String),
 }
 
 impl VerifyError {
     /// Where in the log the failure is, for picking the first one: (entry index, rank) with
     /// checkpoint checks just after the entry that completes them and whole-export checks last.
-    fn position(&self) -> (u64, u8) {
+    pub(super) fn position(&self) -> (u64, u8) {
         use VerifyError::*;
         match self {
-            Header(_) => (0, 0),
+            Header(_) | Scratch(_) => (0, 0),
             Malformed { index, .. }
             | LeafHash { index }
             | ChainBroken { index, .. }
@@ -400,6 +408,7 @@ impl VerifyError {
             TrustedCheckpoint(_) => "trusted_checkpoint",
             Rollback { .. } => "rollback",
             Fork { .. } => "fork",
+            Scratch(_) => "scratch_file",
         }
     }
 
@@ -422,7 +431,15 @@ pub struct VerifyOptions {
     pub register_key: Option<Vec<u8>>,
     /// Worker threads for signatures and guard replays; 0 runs them on the calling thread.
     pub threads: usize,
+    /// Whole-life claims (nonces spent, items, receipts matched) held in memory; past it they go
+    /// to a temporary file and are checked by a sort-merge at the end. None:
+    /// [`DEFAULT_SPILL_AFTER`].
+    pub spill_after: Option<usize>,
 }
+
+/// The default memory budget of [`VerifyOptions::spill_after`]: 2^20 claims, about 60 MB of
+/// hash tables (a 1,000,000-entry export of disclosures and receipts has 1.5 million).
+pub const DEFAULT_SPILL_AFTER: usize = 1 << 20;
 
 /// What a verified export holds, for the summary and `--json`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -489,6 +506,9 @@ pub struct Report {
     pub checks_unverifiable: u64,
     /// Sizes of the held checkpoints the export was checked against.
     pub trusted_sizes: Vec<u64>,
+    /// Whole-life claims checked by the sort-merge on a temporary file, past the memory budget
+    /// (0: all were checked in memory).
+    pub claims_spilled: u64,
 }
 
 /// A partner as the log knows it at the current entry.
@@ -507,9 +527,9 @@ struct PendingDisclosure {
 }
 
 /// 16 bytes of a SHA-256 over length-prefixed parts: a fixed-size stand-in for a (sender,
-/// nonce) or (disclosure, sender, commitment) the verifier must remember for the log's whole
+/// nonce) or a disclosure's (sender, commitment) the verifier must remember for the log's whole
 /// life. At 2^-128 per pair, a collision (a false "reused") is out of reach even by design.
-type Fingerprint = [u8; 16];
+pub(super) type Fingerprint = [u8; 16];
 
 fn fingerprint(parts: &[&[u8]]) -> Fingerprint {
     use sha2::{Digest, Sha256};
@@ -583,11 +603,15 @@ pub struct Auditor {
     /// Items with no payload that the exporter could have seen: (disclosure, commitment) →
     /// (item position, stated reason); each must be erased by a later Redaction.
     unexplained: HashMap<(u64, Hash), (usize, String)>,
-    /// Fingerprints of (disclosure index, sender, item commitment), for checking redactions.
-    items: HashSet<Fingerprint>,
+    /// Disclosure index and fingerprint of (sender, item commitment), for checking redactions.
+    items: HashSet<(u64, Fingerprint)>,
     redacted: HashSet<(u64, Hash)>,
     trusted: Vec<Checkpoint>,
     trusted_notes: Vec<String>,
+    /// Past the budget, `nonces`, `items` and `acknowledged` are emptied into this and every
+    /// later claim of theirs goes here (spill.rs).
+    spill: Option<Spill>,
+    spill_after: usize,
     /// Keys in force by the KeyChange rules, for checking KeyChanges (partners' keys and the
     /// log key in force are mirrored in `parties` and `log`).
     keys: crate::keys_in_force::KeysInForce,
@@ -606,6 +630,8 @@ impl Auditor {
         let pool = (opts.threads > 0).then(|| Pool::new(opts.threads));
         Auditor {
             trusted_notes: opts.trusted_checkpoints.clone(),
+            spill: None,
+            spill_after: opts.spill_after.unwrap_or(DEFAULT_SPILL_AFTER),
             opts,
             header: None,
             size: 0,
@@ -678,7 +704,7 @@ impl Auditor {
         }
         self.flush();
         self.drain();
-        if let Some(e) = self.deferred_error.take() {
+        if let Some(e) = self.earliest_deferred() {
             return Err(e);
         }
         // Items whose payload is gone must have been erased by a redaction.
@@ -709,10 +735,55 @@ impl Auditor {
     fn first_error(&mut self, e: VerifyError) -> VerifyError {
         self.flush();
         self.drain();
-        match self.deferred_error.take() {
+        match self.earliest_deferred() {
             Some(d) if d.position() < e.position() => d,
             _ => e,
         }
+    }
+
+    /// The first failure of the queued checks and of the spilled claims (merged now, so the
+    /// spill is used up), after every batch was drained.
+    fn earliest_deferred(&mut self) -> Option<VerifyError> {
+        let queued = self.deferred_error.take();
+        let spilled = match self.spill.take().map(Spill::merge) {
+            None => None,
+            Some(Ok(merged)) => {
+                self.report.checks_unverifiable += merged.unverifiable;
+                self.report.claims_spilled = merged.claims;
+                merged.first
+            }
+            Some(Err(e)) => Some(e),
+        };
+        match (queued, spilled) {
+            (Some(q), Some(s)) if s.position() < q.position() => Some(s),
+            (Some(q), _) => Some(q),
+            (None, s) => s,
+        }
+    }
+
+    /// Past the budget, empties the whole-life sets into the spill, which takes every later
+    /// claim; memory then holds only what is open (disclosures awaiting a receipt).
+    fn within_budget(&mut self) -> Result<(), VerifyError> {
+        let held = self.nonces.len() + self.items.len() + self.acknowledged.len();
+        if self.spill.is_some() || held <= self.spill_after {
+            return Ok(());
+        }
+        let mut spill = Spill::new();
+        for (nonce, at) in std::mem::take(&mut self.nonces) {
+            spill.claim(Claim::nonce(nonce, at))?;
+        }
+        for (index, item) in std::mem::take(&mut self.items) {
+            spill.claim(Claim::item(index, item))?;
+        }
+        for (index, (receipt, leaf)) in std::mem::take(&mut self.acknowledged) {
+            spill.claim(Claim::disclosed(index))?;
+            spill.claim(Claim::acknowledged(index, receipt, leaf))?;
+        }
+        for &index in self.pending.keys() {
+            spill.claim(Claim::disclosed(index))?;
+        }
+        self.spill = Some(spill);
+        Ok(())
     }
 
     fn check_record(&mut self, record: pb::ExportRecord) -> Result<(), VerifyError> {
@@ -858,6 +929,7 @@ impl Auditor {
             Kind::Redaction(rd) => self.redaction(index, rd)?,
             Kind::KeyChange(k) => self.key_change(index, k)?,
         }
+        self.within_budget()?;
         self.prev_time = e.time_ms;
         self.next_leaf(index, leaf)
     }
@@ -1084,6 +1156,9 @@ impl Auditor {
     /// fingerprint, so a million disclosures cost 24 MB, not their nonces' size.
     fn spend_nonce(&mut self, index: u64, sender: &str, nonce: &[u8]) -> Result<(), VerifyError> {
         let key = fingerprint(&[sender.as_bytes(), nonce]);
+        if let Some(spill) = &mut self.spill {
+            return spill.claim(Claim::nonce(key, index));
+        }
         if let Some(first) = self.nonces.insert(key, index) {
             return Err(VerifyError::NonceReused { index, first });
         }
@@ -1152,11 +1227,13 @@ impl Auditor {
                     reason: format!("stored item {i} names another commitment than the body"),
                 });
             }
-            self.items.insert(fingerprint(&[
-                &index.to_be_bytes(),
-                body.sender.as_bytes(),
-                &commitment,
-            ]));
+            let item = fingerprint(&[body.sender.as_bytes(), &commitment]);
+            match &mut self.spill {
+                Some(spill) => spill.claim(Claim::item(index, item))?,
+                None => {
+                    self.items.insert((index, item));
+                }
+            }
             let Some(payload) = stored.payload else {
                 if exporter_sees {
                     self.unexplained
@@ -1199,6 +1276,9 @@ impl Auditor {
                 None => self.report.checks_unverifiable += 1,
             }
         }
+        if let Some(spill) = &mut self.spill {
+            spill.claim(Claim::disclosed(index))?;
+        }
         self.pending
             .insert(index, PendingDisclosure { leaf, recipient });
         Ok(())
@@ -1225,7 +1305,7 @@ impl Auditor {
         self.report.receipts += 1;
         if let Some(&(first, acknowledged_leaf)) = self.acknowledged.get(&r.disclosure_index) {
             if leaf[..16] != acknowledged_leaf {
-                return Err(bad("the leaf hash is not the disclosure's".into()));
+                return Err(bad(spill::NOT_THE_LEAF.into()));
             }
             return Err(VerifyError::DuplicateReceipt {
                 index,
@@ -1236,7 +1316,7 @@ impl Auditor {
         match self.pending.get(&r.disclosure_index) {
             Some(d) => {
                 if d.leaf != leaf {
-                    return Err(bad("the leaf hash is not the disclosure's".into()));
+                    return Err(bad(spill::NOT_THE_LEAF.into()));
                 }
                 if d.recipient != recipient {
                     return Err(bad(format!(
@@ -1246,15 +1326,29 @@ impl Auditor {
                 }
                 let leaf_prefix = d.leaf[..16].try_into().expect("16 bytes");
                 self.pending.remove(&r.disclosure_index);
-                self.acknowledged
-                    .insert(r.disclosure_index, (index, leaf_prefix));
-                Ok(())
+                match &mut self.spill {
+                    Some(spill) => {
+                        spill.claim(Claim::acknowledged(r.disclosure_index, index, leaf_prefix))
+                    }
+                    None => {
+                        self.acknowledged
+                            .insert(r.disclosure_index, (index, leaf_prefix));
+                        Ok(())
+                    }
+                }
+            }
+            // Acknowledged before, or no disclosure: the merge tells (spill.rs).
+            None if self.spill.is_some() => {
+                let leaf_prefix = leaf[..16].try_into().expect("16 bytes");
+                let claim =
+                    Claim::receipt(r.disclosure_index, index, leaf_prefix, self.withheld_seen);
+                self.spill.as_mut().expect("spilling").claim(claim)
             }
             None if r.disclosure_index < index && self.withheld_seen => {
                 self.report.checks_unverifiable += 1;
                 Ok(())
             }
-            None => Err(bad("there is no disclosure at that index before it".into())),
+            None => Err(bad(spill::NO_DISCLOSURE.into())),
         }
     }
 
@@ -1347,6 +1441,16 @@ impl Auditor {
             &r.signature,
         )?;
         self.report.redactions += 1;
+        // The sender is in the fingerprint: only the data owner can erase an item.
+        let item = fingerprint(&[owner.as_bytes(), &commitment]);
+        if let Some(spill) = &mut self.spill {
+            let owner = spill.owner(&owner);
+            let claim =
+                Claim::redaction(r.disclosure_index, index, item, owner, self.withheld_seen);
+            spill.claim(claim)?;
+            self.redacted.insert((r.disclosure_index, commitment));
+            return Ok(());
+        }
         let is_disclosure = self.pending.contains_key(&r.disclosure_index)
             || self.acknowledged.contains_key(&r.disclosure_index);
         if !is_disclosure {
@@ -1354,19 +1458,10 @@ impl Auditor {
                 self.report.checks_unverifiable += 1;
                 return Ok(());
             }
-            return Err(bad("there is no disclosure at that index before it".into()));
+            return Err(bad(spill::NO_DISCLOSURE.into()));
         }
-        // The sender is in the fingerprint: only the data owner can erase an item.
-        let item = fingerprint(&[
-            &r.disclosure_index.to_be_bytes(),
-            owner.as_bytes(),
-            &commitment,
-        ]);
-        if !self.items.contains(&item) {
-            return Err(bad(format!(
-                "the commitment is not an item that {owner} sent in that disclosure \
-                 (only the sender, as data owner, can erase an item)"
-            )));
+        if !self.items.contains(&(r.disclosure_index, item)) {
+            return Err(bad(spill::not_an_item(&owner)));
         }
         self.redacted.insert((r.disclosure_index, commitment));
         Ok(())
@@ -2176,5 +2271,205 @@ mod tests {
             verify_records(forked, opts(vec![held])).unwrap_err(),
             VerifyError::Fork { size: 40, .. }
         ));
+    }
+
+    /// Memory budgets under which the same export is checked: the default (all in memory),
+    /// spilling after the first disclosure, and spilling part-way through.
+    const BUDGETS: [Option<usize>; 3] = [None, Some(0), Some(5)];
+
+    fn verify_within(
+        records: Vec<pb::ExportRecord>,
+        spill_after: Option<usize>,
+    ) -> Result<Report, VerifyError> {
+        verify_records(
+            records,
+            VerifyOptions {
+                threads: 2,
+                spill_after,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn first_commitment(records: &[pb::ExportRecord], index: u64) -> Hash {
+        let e = records
+            .iter()
+            .find_map(|r| match &r.record {
+                Some(Record::Entry(e)) if e.index == index => Some(e),
+                _ => None,
+            })
+            .unwrap();
+        e.items[0].commitment.as_slice().try_into().unwrap()
+    }
+
+    #[test]
+    fn past_the_budget_the_same_ledger_verifies_to_the_same_report() {
+        let in_memory = verify_within(synthetic::ledger(60, 7, false), None).unwrap();
+        assert_eq!(in_memory.claims_spilled, 0);
+        for budget in [Some(0), Some(5)] {
+            let mut spilled = verify_within(synthetic::ledger(60, 7, false), budget).unwrap();
+            // 29 nonces, items and receipts, 29 disclosures (a handful counted at the switch).
+            assert!(spilled.claims_spilled >= 4 * 29, "{budget:?}");
+            spilled.claims_spilled = 0;
+            assert_eq!(spilled, in_memory, "{budget:?}");
+        }
+        // Redactions of an acknowledged and of an open disclosure's items, after the switch.
+        for budget in BUDGETS {
+            let mut b = Builder::new(false);
+            let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+            b.receipt(acked, &leaf);
+            let (open, _) = b.disclosure(2, &[synthetic::indicator(2)]);
+            for n in 3..8 {
+                b.disclosure(n, &[synthetic::indicator(n)]);
+            }
+            let (c_acked, c_open) = (
+                first_commitment(&b.records, acked),
+                first_commitment(&b.records, open),
+            );
+            b.redaction(acked, &c_acked);
+            b.redaction(open, &c_open);
+            b.checkpoint();
+            let report = verify_within(b.finish(), budget).unwrap();
+            assert_eq!((report.redactions, report.receipts_pending), (2, 6));
+        }
+    }
+
+    #[test]
+    fn a_reused_nonce_is_named_at_its_entry_in_memory_and_spilled() {
+        for budget in BUDGETS {
+            let mut b = Builder::new(false);
+            let (first, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+            b.receipt(first, &leaf);
+            for n in 2..6 {
+                b.disclosure(n, &[synthetic::indicator(n)]);
+            }
+            let (again, _) = b.disclosure(1, &[synthetic::indicator(1)]);
+            // A later reuse, by a refusal (refusals spend nonces too): the first is named.
+            let refused = b.refusal(3, "inside.ip/1");
+            b.checkpoint();
+            let err = verify_within(b.finish(), budget).unwrap_err();
+            assert_eq!(
+                err,
+                VerifyError::NonceReused {
+                    index: again,
+                    first
+                },
+                "{budget:?}"
+            );
+            assert!(refused > again);
+        }
+    }
+
+    #[test]
+    fn a_second_receipt_is_named_in_memory_and_spilled() {
+        for budget in BUDGETS {
+            let mut b = Builder::new(false);
+            let (i, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+            let first = b.receipt(i, &leaf);
+            for n in 2..6 {
+                b.disclosure(n, &[synthetic::indicator(n)]);
+            }
+            let second = b.receipt(i, &leaf);
+            b.checkpoint();
+            assert_eq!(
+                verify_within(b.finish(), budget).unwrap_err(),
+                VerifyError::DuplicateReceipt {
+                    index: second,
+                    disclosure_index: i,
+                    first
+                },
+                "{budget:?}"
+            );
+
+            // A second receipt naming another leaf, and a receipt for an entry that is not a
+            // disclosure.
+            for (target, leaf, reason) in [
+                (i, [9; 32], spill::NOT_THE_LEAF),
+                (1, [9; 32], spill::NO_DISCLOSURE),
+            ] {
+                let mut b = Builder::new(false);
+                let (i, ok) = b.disclosure(1, &[synthetic::indicator(1)]);
+                b.receipt(i, &ok);
+                for n in 2..6 {
+                    b.disclosure(n, &[synthetic::indicator(n)]);
+                }
+                let at = b.receipt(target, &leaf);
+                b.checkpoint();
+                let err = verify_within(b.finish(), budget).unwrap_err();
+                assert!(
+                    matches!(&err, VerifyError::Receipt { index, disclosure_index, reason: r }
+                        if *index == at && *disclosure_index == target && r == reason),
+                    "{budget:?}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_redaction_of_no_such_item_is_named_in_memory_and_spilled() {
+        for budget in BUDGETS {
+            // Another disclosure's item, and an index that is not a disclosure.
+            let open = 4;
+            for (target, reason) in [(open, "not an item"), (1, "no disclosure")] {
+                let mut b = Builder::new(false);
+                let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+                b.receipt(acked, &leaf);
+                assert_eq!(b.disclosure(2, &[synthetic::indicator(2)]).0, open);
+                for n in 3..7 {
+                    b.disclosure(n, &[synthetic::indicator(n)]);
+                }
+                let c = first_commitment(&b.records, acked);
+                let at = b.redaction(target, &c);
+                b.checkpoint();
+                let err = verify_within(b.finish(), budget).unwrap_err();
+                assert!(
+                    matches!(&err, VerifyError::Redaction { index, disclosure_index, reason: r }
+                        if *index == at && *disclosure_index == target && r.contains(reason)),
+                    "{budget:?}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_spilled_failure_before_the_stream_stops_is_the_one_named() {
+        for budget in BUDGETS {
+            // A reused nonce at entry 8, found only by the merge when spilling; the stream
+            // itself stops at a broken link at entry 13, or at the truncated end.
+            let build = || {
+                let mut b = Builder::new(false);
+                let (first, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
+                b.receipt(first, &leaf);
+                for n in 2..6 {
+                    b.disclosure(n, &[synthetic::indicator(n)]);
+                }
+                let (again, _) = b.disclosure(1, &[synthetic::indicator(1)]);
+                for n in 6..12 {
+                    b.disclosure(n, &[synthetic::indicator(n)]);
+                }
+                b.checkpoint();
+                (b.finish(), first, again)
+            };
+            let (mut records, first, again) = build();
+            assert_eq!(again, 8);
+            rewrite(&mut records, 12, |e| e.time_ms += 1);
+            let reused = VerifyError::NonceReused {
+                index: again,
+                first,
+            };
+            assert_eq!(verify_within(records, budget).unwrap_err(), reused);
+
+            let (mut records, _, _) = build();
+            records.pop();
+            assert_eq!(verify_within(records, budget).unwrap_err(), reused);
+
+            // And a failure before the reuse is still the one named.
+            let (mut records, _, _) = build();
+            rewrite(&mut records, 5, |e| e.time_ms += 1);
+            assert!(matches!(
+                verify_within(records, budget).unwrap_err(),
+                VerifyError::ChainBroken { index: 6, .. }
+            ));
+        }
     }
 }

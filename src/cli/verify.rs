@@ -68,6 +68,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        ..VerifyOptions::default()
     };
     let started = std::time::Instant::now();
     let mut auditor = Auditor::new(opts);
@@ -249,6 +250,12 @@ fn print_report(r: &Report, elapsed: std::time::Duration, json: bool) {
         println!(
             "  held checkpoints {:?}: extended, no rollback or fork",
             r.trusted_sizes
+        );
+    }
+    if r.claims_spilled > 0 {
+        println!(
+            "  memory budget    {} nonce, item and receipt claims past it, checked by a sort-merge on a temporary file",
+            r.claims_spilled
         );
     }
     if r.entries_withheld > 0 {
