@@ -2149,23 +2149,13 @@ mod tests {
 
     #[test]
     fn redactions_name_an_item_of_an_earlier_disclosure_acknowledged_or_not() {
-        let commitment = |records: &[pb::ExportRecord], index: u64| -> Hash {
-            let e = records
-                .iter()
-                .find_map(|r| match &r.record {
-                    Some(Record::Entry(e)) if e.index == index => Some(e),
-                    _ => None,
-                })
-                .unwrap();
-            e.items[0].commitment.as_slice().try_into().unwrap()
-        };
         let mut b = Builder::new(false);
         let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
         b.receipt(acked, &leaf);
         let (open, _) = b.disclosure(2, &[synthetic::indicator(2)]);
         // Both kinds of disclosure are still known after the first's receipt was matched.
-        let c_acked = commitment(&b.records, acked);
-        let c_open = commitment(&b.records, open);
+        let c_acked = first_commitment(&b.records, acked);
+        let c_open = first_commitment(&b.records, open);
         b.redaction(acked, &c_acked);
         b.redaction(open, &c_open);
         b.checkpoint();
@@ -2178,7 +2168,7 @@ mod tests {
             let (acked, leaf) = b.disclosure(1, &[synthetic::indicator(1)]);
             b.receipt(acked, &leaf);
             b.disclosure(2, &[synthetic::indicator(2)]);
-            let c = commitment(&b.records, acked);
+            let c = first_commitment(&b.records, acked);
             let at = b.redaction(target, &c);
             b.checkpoint();
             let err = verify(b.finish(), 2).unwrap_err();
