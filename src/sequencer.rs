@@ -98,6 +98,16 @@ pub struct SignedBy {
     pub key: ed25519_dalek::VerifyingKey,
 }
 
+impl SignedBy {
+    /// `party`'s signature, verified under `key`.
+    pub fn new(party: &str, key: ed25519_dalek::VerifyingKey) -> SignedBy {
+        SignedBy {
+            party: party.to_owned(),
+            key,
+        }
+    }
+}
+
 /// An entry waiting for its place in the log: everything but its index, time and chain link,
 /// which only the sequencer may assign.
 #[derive(Debug, Clone)]

@@ -216,10 +216,7 @@ pub async fn rotate_log(keys_dir: &Path, data: &Path) -> anyhow::Result<Appended
         Signer::new(&origin, new.clone())?,
         Signer::new(&origin, old.clone())?,
     ];
-    let signed_by = SignedBy {
-        party: origin.clone(),
-        key: old.verifying_key(),
-    };
+    let signed_by = SignedBy::new(&origin, old.verifying_key());
     let appended = match append_offline(data, signers, change, signed_by).await {
         Ok(a) => a,
         Err(e) => {
@@ -272,10 +269,7 @@ pub async fn revoke_with_log_key(keys_dir: &Path, data: &Path, party: &str) -> a
         signers.push(Signer::new(&origin, previous)?);
     }
     let change = client::sign_key_change(&log, party, None);
-    let signed_by = SignedBy {
-        party: origin,
-        key: log.verifying_key(),
-    };
+    let signed_by = SignedBy::new(&origin, log.verifying_key());
     let done = append_offline(data, signers, change, signed_by).await?;
     println!(
         "{party} is revoked by entry {} (signed by the log key): it signs nothing any more",

@@ -11,7 +11,6 @@ use super::{RequestError, State};
 use crate::format::entry::IndexKeys;
 use crate::identity::{PartyInfo, role_name};
 use crate::pb::{self, Role};
-use crate::sequencer::SignedBy;
 
 /// An authenticated caller: a party of the log.
 #[derive(Debug, Clone)]
@@ -142,14 +141,6 @@ pub(crate) fn partner<'a>(
         .with_keys(|keys| keys.signing_key(name))
         .map_err(RequestError::Key)?;
     Ok((party, key))
-}
-
-/// Who signed, for the sequencer's re-check that the key is still in force when it appends.
-pub(crate) fn signed_by(name: &str, key: ed25519_dalek::VerifyingKey) -> Option<SignedBy> {
-    Some(SignedBy {
-        party: name.to_owned(),
-        key,
-    })
 }
 
 /// Fails when `name` was revoked: nothing is disclosed to a partner that left.

@@ -9,8 +9,8 @@ use crate::format::entry::{self, Claim};
 use crate::format::hash::hash_from_slice;
 use crate::format::signature::{self, Purpose};
 use crate::pb::{self, Role};
-use crate::sequencer::Append;
-use crate::service::access::{Caller, partner, signed_by};
+use crate::sequencer::{Append, SignedBy};
+use crate::service::access::{Caller, partner};
 use crate::service::{RequestError, State};
 
 /// Handles one Acknowledge call.
@@ -84,6 +84,6 @@ fn parse(
         payloads: Vec::new(),
         claims: vec![Claim::ReceiptFor(index.0)],
         screened_under: None,
-        signed_by: signed_by(&caller.name, key),
+        signed_by: Some(SignedBy::new(&caller.name, key)),
     })
 }

@@ -8,8 +8,8 @@ use tonic::Status;
 
 use crate::keys_in_force::Change;
 use crate::pb;
-use crate::sequencer::Append;
-use crate::service::access::{Caller, signed_by};
+use crate::sequencer::{Append, SignedBy};
+use crate::service::access::Caller;
 use crate::service::{RequestError, State};
 
 /// Handles one ChangeKey call.
@@ -64,6 +64,6 @@ fn parse(state: &State, caller: &Caller, request: pb::ChangeKeyRequest) -> Resul
         payloads: Vec::new(),
         claims: Vec::new(),
         screened_under: None,
-        signed_by: signer.and_then(|(party, key)| signed_by(&party, key)),
+        signed_by: signer.map(|(party, key)| SignedBy::new(&party, key)),
     })
 }

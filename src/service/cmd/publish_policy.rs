@@ -6,8 +6,8 @@ use tonic::Status;
 use crate::format::signature::{self, Purpose};
 use crate::guard::GuardError;
 use crate::pb::{self, Role};
-use crate::sequencer::Append;
-use crate::service::access::{Caller, partner, signed_by};
+use crate::sequencer::{Append, SignedBy};
+use crate::service::access::{Caller, partner};
 use crate::service::{RequestError, State};
 
 /// Handles one PublishPolicy call.
@@ -72,6 +72,6 @@ pub(crate) fn parse(
         payloads: Vec::new(),
         claims: Vec::new(),
         screened_under: None,
-        signed_by: signed_by(owner, key),
+        signed_by: Some(SignedBy::new(owner, key)),
     })
 }

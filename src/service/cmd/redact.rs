@@ -19,8 +19,8 @@ use crate::format::entry::{self, Claim};
 use crate::format::hash::{Hash, hash_from_slice};
 use crate::format::signature::{self, Purpose};
 use crate::pb::{self, Role};
-use crate::sequencer::{Append, SequencerError};
-use crate::service::access::{Caller, partner, signed_by};
+use crate::sequencer::{Append, SequencerError, SignedBy};
+use crate::service::access::{Caller, partner};
 use crate::service::{RequestError, State};
 
 /// How long a redaction that lost a race to an identical one in the same batch waits for that
@@ -125,7 +125,7 @@ pub(crate) fn check(
             payloads: Vec::new(),
             claims: vec![Claim::RedactionOf(commitment)],
             screened_under: None,
-            signed_by: signed_by(owner, key),
+            signed_by: Some(SignedBy::new(owner, key)),
         }),
         commitment,
     ))

@@ -18,8 +18,8 @@ use crate::format::signature::{self, Purpose};
 use crate::guard::{self, Policy, Verdict};
 use crate::identity::role_name;
 use crate::pb::{self, Role};
-use crate::sequencer::{Append, ScreenedUnder, SequencerError};
-use crate::service::access::{Caller, not_revoked, partner, signed_by};
+use crate::sequencer::{Append, ScreenedUnder, SequencerError, SignedBy};
+use crate::service::access::{Caller, not_revoked, partner};
 use crate::service::error::Refused;
 use crate::service::{RequestError, State};
 use crate::store::Payload;
@@ -203,7 +203,7 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
             payloads: Vec::new(),
             claims,
             screened_under,
-            signed_by: signed_by(&body.sender, s.sender_key),
+            signed_by: Some(SignedBy::new(&body.sender, s.sender_key)),
         };
         return Ok(Screened::Refused(append, findings));
     }
@@ -219,7 +219,7 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
         payloads: s.payloads.clone(),
         claims,
         screened_under,
-        signed_by: signed_by(&body.sender, s.sender_key),
+        signed_by: Some(SignedBy::new(&body.sender, s.sender_key)),
     }))
 }
 
