@@ -1,32 +1,33 @@
-//! The sled index: state derived from the segments, never the only copy of anything.
+//! The index: state derived from the segments, never the only copy of anything.
 //!
-//! Every key and value below is a function of the segment records alone, applied in log order,
-//! so deleting the index and replaying the segments gives the same trees byte for byte.
+//! Every byte of it is a function of the segment records alone, applied in log order, so
+//! deleting the `index/` directory and replaying the segments gives the same answers. It has
+//! three parts, each kept where its kind of data costs the least memory:
+//!
+//! - **Columns** (`columns.rs`): per-entry records read by position — location, leaf hash,
+//!   time, kind, parties — and the Merkle nodes of every level >= 1.
+//! - **Lookups** (`lookup.rs`, under `lookup/`): fingerprint → value runs for the keys that
+//!   are hashes or names: leaf hash → index, [`Claim`] → index, commitment → payload
+//!   location, STIX id → indexes, commitment → indexes.
+//! - **sled** (under `sled/`): what is small or keyed by tree size:
 //!
 //! | tree | key | value |
 //! | --- | --- | --- |
-//! | `entries` | u64 BE index | location (16) `\|\|` leaf hash (32) |
-//! | `nodes` | level u8 `\|\|` u64 BE node index | 32-byte hash of that perfect subtree, even levels >= 2 only |
-//! | `leaves` | leaf hash (32) | u64 BE index |
-//! | `payloads` | commitment (32) | location (16) of a payload not erased |
 //! | `checkpoints` | u64 BE tree size | checkpoint note text |
-//! | `claims` | [`Claim::key`] | u64 BE index |
-//! | `by_party` | party `\|\|` 0x00 `\|\|` u64 BE index | i32 BE entry kind |
-//! | `by_kind` | i32 BE entry kind `\|\|` u64 BE index | empty |
-//! | `by_time` | u64 BE (time_ms with its sign bit flipped) `\|\|` u64 BE index | empty |
-//! | `by_stix_id` | STIX id `\|\|` 0x00 `\|\|` u64 BE index | empty |
-//! | `by_commitment` | commitment (32) `\|\|` u64 BE index | empty |
 //! | `cosignatures` | u64 BE tree size `\|\|` key id (4) `\|\|` key name | the cosignature line |
 //! | `meta` | `version`, `applied_size` | u32 BE, u64 BE |
 //!
-//! Merkle nodes of level 0 are the leaf hashes in `entries`, and a node of odd level is hashed
-//! from its two children when read ([`SledNodes`]): that stores a third of a node per entry
-//! instead of two, and a read costs at most two point reads.
+//! Why not everything in sled: sled 0.34 keeps some 25–35 bytes of RAM per key for as long as
+//! it runs, whatever its cache size (measured with 2M keys), and an entry has about ten keys,
+//! so a server's memory grew with its log (issue 6's soak).
 //!
 //! A location is segment id (u32 BE) `\|\|` record offset (u64 BE) `\|\|` body length (u32 BE).
-//! Each append writes one sled batch per tree, `meta.applied_size` last, so a crash leaves
-//! sled at most behind the segments, which catch-up repairs by replaying the missing batches
-//! (every write is idempotent).
+//!
+//! Crash safety: each part knows the log size up to which it is durable — sled's
+//! `meta.applied_size` (sled is crash-consistent by itself), the columns' synced marker, the
+//! lookups' sealed runs — always at a batch boundary. On open the index is caught up by
+//! replaying the segments from the smallest of the three; rewriting a column record or a sled
+//! key is idempotent, and lookups are fed only the entries they do not hold yet.
 //!
 //! Cosignatures arrive between batches and are few, so they are not part of that scheme: on
 //! open, when the `cosignatures` tree does not hold exactly the segments' committed Cosignature
@@ -36,43 +37,38 @@ use std::path::Path;
 
 use crate::format::entry;
 use crate::format::entry::{Claim, IndexKeys, index_keys};
-use crate::format::hash::{Hash, hash_from_slice, leaf_hash, node_hash};
+use crate::format::hash::{Hash, hash_from_slice, leaf_hash};
 use crate::format::note::NoteSignature;
-use crate::format::tree::{Frontier, NodeId, NodeSource, TreeSize};
+use crate::format::tree::{Frontier, NodeId, TreeSize};
 
+use super::columns::{Columns, EntryRecord, party_fingerprint};
+use super::lookup::{
+    Fingerprint, LookupKind, Lookups, Value, fingerprint, index_value, value_index,
+};
 use super::segment::{
     self, PAYLOAD_PREFIX_LEN, RawRecord, RecordKind, Recovered, ScanEnd, Segment,
 };
-use super::{IndexAction, StoreError};
+use super::{IndexAction, StoreError, io};
 
-/// Bump when any key or value layout changes: an index of another version is rebuilt.
+/// Bump when any layout changes: an index of another version is rebuilt.
 /// 2: claims of redactions; `payloads` holds only payloads not erased.
 /// 3: `nodes` holds only even levels >= 2.
-const INDEX_VERSION: u32 = 3;
+/// 4: per-entry data in columns, keyed lookups in runs; sled keeps checkpoints only.
+const INDEX_VERSION: u32 = 4;
 const META_VERSION: &[u8] = b"version";
 const META_APPLIED: &[u8] = b"applied_size";
 
 /// sled's page cache. It counts pages' on-disk size, and sled's resident memory levels off at
-/// several times it (measured: ~250 MiB RSS with 64 MiB), so it is kept small: the index is
-/// derived data whose files the OS caches anyway, and the hot Merkle nodes are in `nodes.rs`.
-const SLED_CACHE_BYTES: u64 = 16 << 20;
+/// several times it, so it is kept small: sled holds only checkpoints and cosignatures.
+const SLED_CACHE_BYTES: u64 = 4 << 20;
 
-/// Names of every sled tree the index uses, in a fixed order.
-pub(crate) const TREE_NAMES: [&str; 13] = [
-    "entries",
-    "nodes",
-    "leaves",
-    "payloads",
-    "checkpoints",
-    "claims",
-    "by_party",
-    "by_kind",
-    "by_time",
-    "by_stix_id",
-    "by_commitment",
-    "cosignatures",
-    "meta",
-];
+/// The columns are synced (and their marker moved) once this many entries were written
+/// since the last sync: a crash costs at most this much replay on open, and a sync's cost is
+/// spread over many batches.
+const COLUMN_SYNC_EVERY: u64 = 1 << 16;
+
+/// Names of the sled trees the index uses, in a fixed order.
+pub(crate) const TREE_NAMES: [&str; 3] = ["checkpoints", "cosignatures", "meta"];
 
 /// Where a record lives in the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +79,7 @@ pub(crate) struct Location {
 }
 
 impl Location {
-    fn encode(&self) -> [u8; 16] {
+    pub(crate) fn encode(&self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[..4].copy_from_slice(&self.segment.to_be_bytes());
         b[4..12].copy_from_slice(&self.offset.to_be_bytes());
@@ -91,7 +87,7 @@ impl Location {
         b
     }
 
-    fn decode(b: &[u8]) -> Option<Self> {
+    pub(crate) fn decode(b: &[u8]) -> Option<Self> {
         Some(Self {
             segment: u32::from_be_bytes(b.get(..4)?.try_into().ok()?),
             offset: u64::from_be_bytes(b.get(4..12)?.try_into().ok()?),
@@ -107,10 +103,6 @@ impl Location {
     }
 }
 
-fn be64(v: u64) -> [u8; 8] {
-    v.to_be_bytes()
-}
-
 /// Reads a u64 BE value, or says which index value is malformed.
 fn read_be64(v: &[u8], what: &str) -> Result<u64, StoreError> {
     v.try_into()
@@ -118,77 +110,57 @@ fn read_be64(v: &[u8], what: &str) -> Result<u64, StoreError> {
         .map_err(|_| StoreError::IndexInconsistent(format!("{what} is {} bytes, not 8", v.len())))
 }
 
-/// Sortable encoding of a signed time: flipping the sign bit orders i64 as u64.
-pub(crate) fn time_key(ms: i64) -> [u8; 8] {
-    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+/// The lookup key of a STIX id.
+pub(crate) fn stix_id_key(stix_id: &str) -> Fingerprint {
+    fingerprint(LookupKind::StixId, stix_id.as_bytes())
 }
 
-fn kind_key(kind: i32) -> [u8; 4] {
-    kind.to_be_bytes()
+/// The lookup key of a commitment's payload location.
+pub(crate) fn payload_key(commitment: &Hash) -> Fingerprint {
+    fingerprint(LookupKind::Payload, commitment)
 }
 
-fn node_key(id: NodeId) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = id.level;
-    k[1..].copy_from_slice(&id.index.to_be_bytes());
-    k
+/// The lookup key of the entries naming a commitment.
+pub(crate) fn commitment_key(commitment: &Hash) -> Fingerprint {
+    fingerprint(LookupKind::Commitment, commitment)
 }
 
-/// `name || 0x00 || be64 index`: the key layout of the by-party and by-STIX-id trees.
-pub(crate) fn named_key(name: &str, index: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(name.len() + 9);
-    k.extend_from_slice(name.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&be64(index));
-    k
+/// The lookup key of a leaf hash.
+pub(crate) fn leaf_key(leaf: &Hash) -> Fingerprint {
+    fingerprint(LookupKind::Leaf, leaf)
 }
 
-/// Key/value writes for one tree, applied as plain inserts.
-///
-/// Not `sled::Batch`: sled 0.34 makes every `apply_batch` stable with `sync_file_range` calls
-/// (measured: about two per batch per tree, which capped group commit near 1,000 entries/s).
-/// Atomicity across trees buys nothing here: the index is derived, `meta`'s applied size is
-/// written last, and on open an index that is behind is caught up by replaying (inserts of
-/// the same keys and values are idempotent) and one that disagrees is rebuilt.
-#[derive(Default)]
-pub(crate) struct Writes(Vec<(Vec<u8>, Vec<u8>)>);
-
-impl Writes {
-    /// Queues `key` = `value`.
-    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.0
-            .push((key.as_ref().to_vec(), value.as_ref().to_vec()));
-    }
-
-    fn apply_to(self, tree: &sled::Tree) -> Result<(), sled::Error> {
-        for (k, v) in self.0 {
-            tree.insert(k, v)?;
-        }
-        Ok(())
-    }
+/// The lookup key of a claim.
+pub(crate) fn claim_key(claim: &Claim) -> Fingerprint {
+    fingerprint(LookupKind::Claim, &claim.key())
 }
 
-/// The derived writes of one batch, one list per tree.
+/// The derived writes of one batch.
 #[derive(Default)]
 pub(crate) struct IndexBatch {
-    entries: Writes,
-    nodes: Writes,
-    leaves: Writes,
-    payloads: Writes,
-    checkpoints: Writes,
-    claims: Writes,
-    by_party: Writes,
-    by_kind: Writes,
-    by_time: Writes,
-    by_stix_id: Writes,
-    by_commitment: Writes,
-    meta: Writes,
+    /// Index of the batch's first entry.
+    first: u64,
+    records: Vec<EntryRecord>,
+    nodes: Vec<(NodeId, Hash)>,
+    /// (entry index the record belongs to, key, value).
+    lookups: Vec<(u64, Fingerprint, Value)>,
+    /// The batch's checkpoint: tree size and note.
+    checkpoint: Option<(u64, String)>,
 }
 
 impl IndexBatch {
-    /// Records where a payload is.
+    /// A batch whose first entry will be `first`.
+    pub fn new(first: u64) -> Self {
+        Self {
+            first,
+            ..Self::default()
+        }
+    }
+
+    /// Records where a payload of this batch is.
     pub fn add_payload(&mut self, commitment: &Hash, loc: Location) {
-        self.payloads.insert(&commitment[..], &loc.encode()[..]);
+        self.lookups
+            .push((self.first, payload_key(commitment), loc.encode()));
     }
 
     /// Records an entry: its location, leaf, the Merkle nodes it completes, its keys.
@@ -198,166 +170,113 @@ impl IndexBatch {
         leaf: &Hash,
         keys: &IndexKeys,
         nodes: &[(NodeId, Hash)],
-    ) {
-        let idx = be64(keys.index);
-        let mut v = Vec::with_capacity(48);
-        v.extend_from_slice(&loc.encode());
-        v.extend_from_slice(leaf);
-        self.entries.insert(&idx[..], v);
-        for (id, h) in nodes.iter().filter(|(id, _)| stored_level(id.level)) {
-            self.nodes.insert(&node_key(*id)[..], &h[..]);
+    ) -> Result<(), StoreError> {
+        let mut parties = [None, None];
+        if keys.parties.len() > parties.len() {
+            return Err(StoreError::IndexInconsistent(format!(
+                "entry {} involves {} parties; the index holds two",
+                keys.index,
+                keys.parties.len()
+            )));
         }
-        self.leaves.insert(&leaf[..], &idx[..]);
+        for (slot, p) in parties.iter_mut().zip(&keys.parties) {
+            *slot = Some(party_fingerprint(p));
+        }
+        self.records.push(EntryRecord {
+            loc,
+            leaf: *leaf,
+            time_ms: keys.time_ms,
+            kind: keys.kind as i32,
+            parties,
+        });
+        self.nodes.extend_from_slice(nodes);
+        let i = keys.index;
+        let v = index_value(i);
+        self.lookups.push((i, leaf_key(leaf), v));
         for c in &keys.claims {
-            self.claims.insert(c.key(), &idx[..]);
+            self.lookups.push((i, claim_key(c), v));
         }
-        let kind = keys.kind as i32;
-        for p in &keys.parties {
-            self.by_party
-                .insert(named_key(p, keys.index), &kind_key(kind)[..]);
-        }
-        let mut k = kind_key(kind).to_vec();
-        k.extend_from_slice(&idx);
-        self.by_kind.insert(k, &[][..]);
-        let mut k = time_key(keys.time_ms).to_vec();
-        k.extend_from_slice(&idx);
-        self.by_time.insert(k, &[][..]);
         for s in &keys.stix_ids {
-            self.by_stix_id.insert(named_key(s, keys.index), &[][..]);
+            self.lookups.push((i, stix_id_key(s), v));
         }
         for c in &keys.commitments {
-            let mut k = c.to_vec();
-            k.extend_from_slice(&idx);
-            self.by_commitment.insert(k, &[][..]);
+            self.lookups.push((i, commitment_key(c), v));
         }
+        Ok(())
     }
 
-    /// Records a checkpoint and that the index now covers `size` entries.
+    /// Records the batch's checkpoint, signed at `size`.
     pub fn commit(&mut self, size: u64, note: &str) {
-        self.checkpoints.insert(&be64(size)[..], note.as_bytes());
-        self.meta
-            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
-        self.meta.insert(META_APPLIED, &be64(size)[..]);
+        self.checkpoint = Some((size, note.to_owned()));
     }
 }
 
-/// The open sled database and its trees.
+/// The open index: columns, lookups and sled.
 pub(crate) struct Index {
     db: sled::Db,
-    pub entries: sled::Tree,
-    pub nodes: sled::Tree,
-    pub leaves: sled::Tree,
-    pub payloads: sled::Tree,
     pub checkpoints: sled::Tree,
-    pub claims: sled::Tree,
-    pub by_party: sled::Tree,
-    pub by_kind: sled::Tree,
-    pub by_time: sled::Tree,
-    pub by_stix_id: sled::Tree,
-    pub by_commitment: sled::Tree,
     pub cosignatures: sled::Tree,
-    pub meta: sled::Tree,
-}
-
-/// Entry location and leaf hash as the index holds them.
-pub(crate) struct EntryInfo {
-    pub loc: Location,
-    pub leaf: Hash,
+    meta: sled::Tree,
+    pub columns: Columns,
+    pub lookups: Lookups,
+    /// Entries below this had their lookup records in durable runs when the index was opened:
+    /// a replay does not feed them again.
+    lookup_from: u64,
 }
 
 impl Index {
-    /// Opens (creating) the sled database at `path`. sled has been seen to panic on damaged
-    /// files; that is caught and reported as an error so the caller can rebuild.
-    ///
-    /// sled's own file lock outlives a dropped `Db` for a moment (its I/O threads hold it), so a
-    /// lock conflict is retried for a while and then reported as [`StoreError::Locked`] —
-    /// never as damage, which would delete an index that is merely in use. The store's own
-    /// directory lock already excludes other stores, so the wait is short in practice.
-    fn open(path: &Path) -> Result<Self, StoreError> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match Self::try_open(path) {
-                Err(StoreError::Index(sled::Error::Io(e)))
-                    if e.to_string().contains("could not acquire lock") =>
-                {
-                    if std::time::Instant::now() >= deadline {
-                        return Err(StoreError::Locked {
-                            path: path.to_owned(),
-                        });
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                other => return other,
+    /// Opens (creating) the index in `dir`.
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let (db, checkpoints, cosignatures, meta) = open_sled(&dir.join("sled"))?;
+        let columns = Columns::open(dir)?;
+        let lookups = Lookups::open(&dir.join("lookup"))?;
+        let lookup_from = lookups.covered();
+        Ok(Self {
+            db,
+            checkpoints,
+            cosignatures,
+            meta,
+            columns,
+            lookups,
+            lookup_from,
+        })
+    }
+
+    /// Writes one batch: columns, lookups, then the checkpoint and `meta`'s applied size.
+    pub fn apply(&self, b: IndexBatch) -> Result<(), StoreError> {
+        self.columns.write_entries(b.first, &b.records)?;
+        self.columns.write_nodes(&b.nodes)?;
+        for (i, fp, v) in b.lookups {
+            if i >= self.lookup_from {
+                self.lookups.insert(fp, v);
             }
         }
-    }
-
-    fn try_open(path: &Path) -> Result<Self, StoreError> {
-        let path = path.to_owned();
-        let opened = std::panic::catch_unwind(move || -> Result<Self, sled::Error> {
-            let db = sled::Config::new()
-                .path(&path)
-                .cache_capacity(SLED_CACHE_BYTES)
-                .open()?;
-            let t = |name: &str| db.open_tree(name);
-            Ok(Self {
-                entries: t("entries")?,
-                nodes: t("nodes")?,
-                leaves: t("leaves")?,
-                payloads: t("payloads")?,
-                checkpoints: t("checkpoints")?,
-                claims: t("claims")?,
-                by_party: t("by_party")?,
-                by_kind: t("by_kind")?,
-                by_time: t("by_time")?,
-                by_stix_id: t("by_stix_id")?,
-                by_commitment: t("by_commitment")?,
-                cosignatures: t("cosignatures")?,
-                meta: t("meta")?,
-                db,
-            })
-        });
-        match opened {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(StoreError::IndexInconsistent(
-                "sled panicked while opening the index".into(),
-            )),
-        }
-    }
-
-    /// Writes one batch: one sled batch per tree, `meta` (the applied size) last.
-    pub fn apply(&self, b: IndexBatch) -> Result<(), StoreError> {
-        b.entries.apply_to(&self.entries)?;
-        b.nodes.apply_to(&self.nodes)?;
-        b.leaves.apply_to(&self.leaves)?;
-        b.payloads.apply_to(&self.payloads)?;
-        b.checkpoints.apply_to(&self.checkpoints)?;
-        b.claims.apply_to(&self.claims)?;
-        b.by_party.apply_to(&self.by_party)?;
-        b.by_kind.apply_to(&self.by_kind)?;
-        b.by_time.apply_to(&self.by_time)?;
-        b.by_stix_id.apply_to(&self.by_stix_id)?;
-        b.by_commitment.apply_to(&self.by_commitment)?;
-        b.meta.apply_to(&self.meta)?;
-        Ok(())
-    }
-
-    /// Forgets the locations of erased payloads. Called only once their erasure is durable,
-    /// so a location in the index always means "check this record" to recovery.
-    pub fn drop_payloads(&self, commitments: &[Hash]) -> Result<(), StoreError> {
-        for c in commitments {
-            self.payloads.remove(c)?;
+        if let Some((size, note)) = b.checkpoint {
+            self.lookups.seal(size)?;
+            self.checkpoints
+                .insert(size.to_be_bytes(), note.as_bytes())?;
+            self.meta
+                .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..])?;
+            self.meta.insert(META_APPLIED, &size.to_be_bytes()[..])?;
+            if size.saturating_sub(self.columns.synced()) >= COLUMN_SYNC_EVERY {
+                self.columns.sync(size)?;
+            }
         }
         Ok(())
     }
 
-    /// Flushes sled's buffers; only on close, never per append (the segments are durable).
-    pub fn flush(&self) -> Result<(), StoreError> {
+    /// Makes everything durable at `size` (on close, never per append: the segments are
+    /// durable), so the next open finds the index consistent.
+    pub fn flush(&self, size: u64) -> Result<(), StoreError> {
+        self.columns.sync(size)?;
+        self.lookups.flush(size)?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Entries the index covers, None if it has never been written.
+    /// The log size up to which every part of the index is durable, None if it was never
+    /// written.
     fn applied_size(&self) -> Result<Option<u64>, StoreError> {
         let version = self.meta.get(META_VERSION)?;
         match version {
@@ -372,55 +291,85 @@ impl Index {
         }
         match self.meta.get(META_APPLIED)? {
             None => Ok(None),
-            Some(v) => Ok(Some(read_be64(&v, "meta.applied_size")?)),
+            Some(v) => Ok(Some(
+                read_be64(&v, "meta.applied_size")?
+                    .min(self.columns.synced())
+                    .min(self.lookups.covered()),
+            )),
         }
     }
 
-    /// Location and leaf hash of entry `index`.
-    pub fn entry(&self, index: u64) -> Result<Option<EntryInfo>, StoreError> {
-        let Some(v) = self.entries.get(be64(index))? else {
-            return Ok(None);
+    /// The largest size any part of the index claims to cover.
+    fn claimed_size(&self) -> Result<u64, StoreError> {
+        let sled = match self.meta.get(META_APPLIED)? {
+            Some(v) => read_be64(&v, "meta.applied_size")?,
+            None => 0,
         };
-        let bad = || StoreError::IndexInconsistent(format!("entries[{index}] is malformed"));
-        let loc = Location::decode(&v).ok_or_else(bad)?;
-        let leaf = v
-            .get(16..48)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(bad)?;
-        Ok(Some(EntryInfo { loc, leaf }))
+        Ok(sled.max(self.columns.synced()).max(self.lookups.covered()))
     }
 
-    /// Location of the payload committed to by `commitment`.
-    pub fn payload(&self, commitment: &Hash) -> Result<Option<Location>, StoreError> {
-        let Some(v) = self.payloads.get(commitment)? else {
-            return Ok(None);
-        };
-        Location::decode(&v).map(Some).ok_or_else(|| {
-            StoreError::IndexInconsistent(format!(
-                "payloads[{}] is malformed",
-                hex::encode(commitment)
-            ))
-        })
+    /// The entry indexes stored under `key`, ascending.
+    pub fn indexes(&self, key: &Fingerprint) -> Result<Vec<u64>, StoreError> {
+        Ok(self.lookups.get(key)?.iter().map(value_index).collect())
     }
 
-    /// The entry index stored under `key` in a tree whose values are u64 BE indexes.
-    pub fn index_at(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        match tree.get(key)? {
-            None => Ok(None),
-            Some(v) => Ok(Some(read_be64(&v, "an index value")?)),
+    /// Locations the lookups give for `commitment`'s payload (one, unless fingerprints
+    /// collide; the caller checks the record).
+    pub fn payload_locations(&self, commitment: &Hash) -> Result<Vec<Location>, StoreError> {
+        self.lookups
+            .get(&payload_key(commitment))?
+            .iter()
+            .map(|v| {
+                Location::decode(v).ok_or_else(|| {
+                    StoreError::IndexInconsistent("a payload location is malformed".into())
+                })
+            })
+            .collect()
+    }
+}
+
+/// Opens the sled part. sled has been seen to panic on damaged files; that is caught and
+/// reported as an error so the caller can rebuild.
+///
+/// sled's own file lock outlives a dropped `Db` for a moment (its I/O threads hold it), so a
+/// lock conflict is retried for a while and then reported as [`StoreError::Locked`] — never
+/// as damage, which would delete an index that is merely in use. The store's own directory
+/// lock already excludes other stores, so the wait is short in practice.
+fn open_sled(path: &Path) -> Result<(sled::Db, sled::Tree, sled::Tree, sled::Tree), StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let p = path.to_owned();
+        let opened = std::panic::catch_unwind(move || {
+            let db = sled::Config::new()
+                .path(&p)
+                .cache_capacity(SLED_CACHE_BYTES)
+                .open()?;
+            let [c, s, m] = TREE_NAMES.map(|name| db.open_tree(name));
+            Ok::<_, sled::Error>((db.clone(), c?, s?, m?))
+        });
+        match opened {
+            Err(_) => {
+                return Err(StoreError::IndexInconsistent(
+                    "sled panicked while opening the index".into(),
+                ));
+            }
+            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        path: path.to_owned(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(r) => return Ok(r?),
         }
-    }
-
-    /// The entry holding `claim`.
-    pub fn claimed(&self, claim: &Claim) -> Result<Option<u64>, StoreError> {
-        self.index_at(&self.claims, &claim.key())
     }
 }
 
 /// Key of a cosignature in the `cosignatures` tree: by tree size, then by signing key.
 pub(crate) fn cosignature_key(size: u64, sig: &NoteSignature) -> Vec<u8> {
     let mut k = Vec::with_capacity(12 + sig.name.len());
-    k.extend_from_slice(&be64(size));
+    k.extend_from_slice(&size.to_be_bytes());
     k.extend_from_slice(&sig.key_id);
     k.extend_from_slice(sig.name.as_bytes());
     k
@@ -453,59 +402,7 @@ fn reindex_cosignatures(index: &Index, segments: &[Segment]) -> Result<u64, Stor
     Ok(n)
 }
 
-/// Whether the `nodes` tree holds the nodes of `level` (see the module doc).
-fn stored_level(level: u8) -> bool {
-    level >= 2 && level.is_multiple_of(2)
-}
-
-/// Merkle nodes read from sled, so roots and proofs take O(log n) point reads.
-pub(crate) struct SledNodes<'a>(pub &'a Index);
-
-impl SledNodes<'_> {
-    /// A node of level 0 or an even level, as stored.
-    fn stored(&self, id: NodeId) -> Result<Hash, StoreError> {
-        if id.level == 0 {
-            return self.0.entry(id.index)?.map(|e| e.leaf).ok_or_else(|| {
-                StoreError::IndexInconsistent(format!(
-                    "Merkle leaf {} is missing from entries",
-                    id.index
-                ))
-            });
-        }
-        let v = self.0.nodes.get(node_key(id))?.ok_or_else(|| {
-            StoreError::IndexInconsistent(format!(
-                "Merkle node at level {} index {} is missing",
-                id.level, id.index
-            ))
-        })?;
-        hash_from_slice(&v).map_err(|e| {
-            StoreError::IndexInconsistent(format!(
-                "Merkle node at level {} index {}: {e}",
-                id.level, id.index
-            ))
-        })
-    }
-}
-
-impl NodeSource for SledNodes<'_> {
-    type Error = StoreError;
-
-    fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
-        if stored_level(id.level) || id.level == 0 {
-            return self.stored(id);
-        }
-        // Odd levels are not stored: hash the two children, which are.
-        let child = |index| NodeId {
-            level: id.level - 1,
-            index,
-        };
-        let left = self.stored(child(id.index << 1))?;
-        let right = self.stored(child((id.index << 1) | 1))?;
-        Ok(node_hash(&left, &right))
-    }
-}
-
-/// Replays segment records into the index, one sled write per batch at its checkpoint.
+/// Replays segment records into the index, one index write per batch at its checkpoint.
 struct Replayer<'a> {
     index: &'a Index,
     frontier: Frontier,
@@ -527,6 +424,9 @@ impl Replayer<'_> {
         };
         // A cosignature is committed on its own (segment.rs), never part of a batch.
         if rec.kind != RecordKind::Cosignature {
+            if self.pending_records == 0 {
+                self.pending = IndexBatch::new(self.frontier.size().0);
+            }
             self.pending_records += 1;
         }
         if !rec.intact {
@@ -557,7 +457,7 @@ impl Replayer<'_> {
                 let keys = index_keys(&e).map_err(|e| corrupt(e.to_string()))?;
                 let leaf = leaf_hash(&rec.body);
                 let nodes = self.frontier.push(leaf);
-                self.pending.add_entry(loc, &leaf, &keys, &nodes);
+                self.pending.add_entry(loc, &leaf, &keys, &nodes)?;
             }
             RecordKind::Checkpoint => {
                 let note = std::str::from_utf8(&rec.body)
@@ -609,8 +509,7 @@ fn replay(
     Ok(r.frontier)
 }
 
-/// Why the index cannot be trusted and must be rebuilt, or None if it can be caught up from
-/// its applied size.
+/// Why the index cannot be trusted and must be rebuilt, or the size it can be caught up from.
 fn check(
     index: &Index,
     segments: &[Segment],
@@ -621,17 +520,19 @@ fn check(
     let Some(applied) = index.applied_size()? else {
         return Ok(Err("the index is new or was never written".into()));
     };
-    if applied > size {
+    let claimed = index.claimed_size()?;
+    if claimed > size {
         return Ok(Err(format!(
-            "the index covers {applied} entries but the segments hold {size}"
+            "the index covers {claimed} entries but the segments hold {size}"
         )));
     }
     if applied == 0 {
         return Ok(Ok(0));
     }
     let last = applied - 1;
-    let Some(info) = index.entry(last)? else {
-        return Ok(Err(format!("the index has no location for entry {last}")));
+    let info = match index.columns.entry(last) {
+        Ok(info) => info,
+        Err(e) => return Ok(Err(format!("the index has no record of entry {last}: {e}"))),
     };
     let Some(seg) = segments.get(info.loc.segment as usize) else {
         return Ok(Err(format!(
@@ -666,7 +567,7 @@ fn check(
     if applied == size && actual != *tip {
         return Ok(Err("the index's tip differs from the segments'".into()));
     }
-    match Frontier::load(&SledNodes(index), TreeSize(applied)) {
+    match Frontier::load(&index.columns, TreeSize(applied)) {
         Err(e) => return Ok(Err(format!("the index's Merkle nodes are incomplete: {e}"))),
         Ok(f) if applied == size && f != *segments_frontier => {
             return Ok(Err(format!(
@@ -684,11 +585,10 @@ fn check(
 /// next open does not take it for a half-written one.
 fn mark_empty(index: &Index, size: u64) -> Result<(), StoreError> {
     if size == 0 {
-        let mut b = IndexBatch::default();
-        b.meta
-            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..]);
-        b.meta.insert(META_APPLIED, &be64(0)[..]);
-        index.apply(b)?;
+        index
+            .meta
+            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..])?;
+        index.meta.insert(META_APPLIED, &0u64.to_be_bytes()[..])?;
     }
     Ok(())
 }
@@ -702,28 +602,33 @@ pub(crate) fn open_consistent(
 ) -> Result<(Index, IndexAction), StoreError> {
     let segments = &recovered.segments[..];
     let size = recovered.size;
-    let existed = path.exists();
-    let verdict = match Index::open(path) {
-        // A new index is built by catching up from nothing: no need to delete and reopen it.
-        Ok(index) if !existed => Ok((index, 0)),
-        Ok(index) => {
-            // Like opening, reading a damaged sled may panic: that too means "rebuild".
-            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                check(&index, segments, size, &recovered.tip, &recovered.frontier)
-            }));
-            match checked {
-                Ok(Ok(Ok(applied))) => Ok((index, applied)),
-                Ok(Ok(Err(why))) => Err(why),
-                Ok(Err(e)) => Err(format!("reading it failed: {e}")),
-                Err(_) => Err("sled panicked while reading it".into()),
+    // An index of an older layout (sled at the top) has no `sled/`: it is rebuilt.
+    let existed = path.join("sled").exists();
+    let verdict = if !existed && path.exists() {
+        Err("the index has an older layout".to_string())
+    } else {
+        match Index::open(path) {
+            // A new index is built by catching up from nothing: no need to delete and reopen it.
+            Ok(index) if !existed => Ok((index, 0)),
+            Ok(index) => {
+                // Like opening, reading a damaged sled may panic: that too means "rebuild".
+                let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    check(&index, segments, size, &recovered.tip, &recovered.frontier)
+                }));
+                match checked {
+                    Ok(Ok(Ok(applied))) => Ok((index, applied)),
+                    Ok(Ok(Err(why))) => Err(why),
+                    Ok(Err(e)) => Err(format!("reading it failed: {e}")),
+                    Err(_) => Err("sled panicked while reading it".into()),
+                }
             }
+            Err(e @ StoreError::Locked { .. }) => return Err(e),
+            Err(e) => Err(format!("opening it failed: {e}")),
         }
-        Err(e @ StoreError::Locked { .. }) => return Err(e),
-        Err(e) => Err(format!("opening it failed: {e}")),
     };
     let (index, frontier, action) = match verdict {
         Ok((index, applied)) if applied == size && existed => {
-            let frontier = Frontier::load(&SledNodes(&index), TreeSize(size))?;
+            let frontier = Frontier::load(&index.columns, TreeSize(size))?;
             tracing::info!(size, "index is consistent with the segments");
             (index, frontier, IndexAction::Consistent)
         }
@@ -731,10 +636,8 @@ pub(crate) fn open_consistent(
             let (first, offset, frontier) = if applied == 0 {
                 (0, 0, Frontier::new())
             } else {
-                let info = index.entry(applied - 1)?.ok_or_else(|| {
-                    StoreError::IndexInconsistent(format!("entry {} vanished", applied - 1))
-                })?;
-                let frontier = Frontier::load(&SledNodes(&index), TreeSize(applied))?;
+                let info = index.columns.entry(applied - 1)?;
+                let frontier = Frontier::load(&index.columns, TreeSize(applied))?;
                 (info.loc.segment as usize, info.loc.end(), frontier)
             };
             let frontier = replay(&index, segments, first, offset, frontier)?;
@@ -773,6 +676,8 @@ pub(crate) fn open_consistent(
             (index, frontier, IndexAction::Rebuilt { reason: why })
         }
     };
+    // Records past the log (of a batch a recovery cut) must not outlive it.
+    index.columns.truncate(size)?;
     if index.cosignatures.len() as u64 != recovered.cosignatures {
         let n = reindex_cosignatures(&index, segments)?;
         tracing::info!(
@@ -796,14 +701,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn time_keys_sort_like_times() {
-        let times = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
-        for w in times.windows(2) {
-            assert!(time_key(w[0]) < time_key(w[1]), "{} vs {}", w[0], w[1]);
-        }
-    }
-
-    #[test]
     fn location_round_trips_and_rejects_short_values() {
         let loc = Location {
             segment: 3,
@@ -816,19 +713,13 @@ mod tests {
     }
 
     #[test]
-    fn named_keys_keep_parties_apart() {
-        // "a" at index i and "a\0..." never share a key: the length tells them apart.
-        let a = named_key("a", 1);
-        assert_eq!(a, [b'a', 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        assert_ne!(named_key("a\0", 1)[..10], a[..]);
-        // Keys of one name sort by index.
-        assert!(named_key("p", 2) < named_key("p", 10));
-    }
-
-    #[test]
-    fn node_keys_sort_by_level_then_index() {
-        let k = |level, index| node_key(NodeId { level, index });
-        assert!(k(0, 5) < k(0, 6));
-        assert!(k(0, u64::MAX) < k(1, 0));
+    fn lookup_keys_keep_kinds_apart() {
+        // The same 32 bytes as a leaf, a payload's commitment and an item's commitment are
+        // three different keys.
+        let h = [7u8; 32];
+        let keys = [leaf_key(&h), payload_key(&h), commitment_key(&h)];
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[1], keys[2]);
+        assert_ne!(keys[0], keys[2]);
     }
 }

@@ -7,9 +7,10 @@
 //!   fdatasync per batch; the batch's checkpoint record is its commit marker. Witnesses'
 //!   cosignatures are records of their own between batches, each synced as it is stored. The byte format
 //!   is documented in `store/segment.rs`.
-//! - `index/`: the sled database (`store/index.rs` documents every tree): entry and payload
-//!   locations, Merkle nodes for O(log n) proofs, checkpoints, claims, and lookups by party,
-//!   kind, time, STIX id and commitment. Deleting it is always safe.
+//! - `index/`: state derived from the segments (`store/index.rs` documents it): entry and
+//!   payload locations, Merkle nodes for O(log n) proofs, checkpoints, claims, and lookups by
+//!   party, kind, time, STIX id and commitment — per-entry column files, lookup runs, and a
+//!   small sled database. Deleting it is always safe.
 //! - `LOCK`: held (flock) by the open store, so no second store recovers, truncates or
 //!   rebuilds under it.
 //!
@@ -32,16 +33,19 @@
 //! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
 //! the same calls.
 
+mod columns;
 mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod lookup;
 mod nodes;
 mod segment;
 
 pub use faults::Faults;
 
 use std::fs::File;
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,7 +58,8 @@ use crate::format::tree::{self, Frontier, LeafIndex, TreeSize};
 use crate::format::{FormatError, consistency, inclusion};
 use crate::pb;
 
-use index::{Index, IndexBatch, Location, SledNodes};
+use columns::party_fingerprint;
+use index::{Index, IndexBatch, Location};
 use nodes::NodeCache;
 use segment::{RecordKind, SegmentWriter};
 
@@ -80,7 +85,7 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
-    /// The sled index failed.
+    /// The sled part of the index failed.
     #[error("sled index: {0}")]
     Index(#[from] sled::Error),
     /// The sled index disagrees with itself or the segments while running; reopening the store
@@ -170,8 +175,8 @@ pub enum StoreError {
     },
 }
 
-/// Names of the sled trees under `<dir>/index`, for tools and tests that inspect the derived
-/// state (their layout is documented in `store/index.rs`).
+/// Names of the sled trees under `<dir>/index/sled`, for tools and tests that inspect the
+/// derived state (their layout is documented in `store/index.rs`).
 pub const INDEX_TREES: &[&str] = &index::TREE_NAMES;
 
 /// Tuning for a [`Store`]; the default suits production.
@@ -244,6 +249,9 @@ struct Writer {
     segments: SegmentWriter,
     frontier: Frontier,
     tip: Hash,
+    /// Server time of the last entry: the next may not be earlier (queries by time
+    /// binary-search the log).
+    last_time_ms: i64,
     poisoned: bool,
 }
 
@@ -266,7 +274,7 @@ pub struct Store {
     _lock: File,
 }
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
+pub(crate) fn io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
     move |source| StoreError::Io { context, source }
 }
 
@@ -309,7 +317,11 @@ impl Store {
             .cloned()
             .ok_or_else(|| StoreError::IndexInconsistent("no segment after recovery".into()))?;
         let files = recovered.segments.iter().map(|s| s.file.clone()).collect();
-        let nodes = NodeCache::load(&SledNodes(&index), TreeSize(recovered.size))?;
+        let nodes = NodeCache::load(&index.columns, TreeSize(recovered.size))?;
+        let last_time_ms = match recovered.size {
+            0 => i64::MIN,
+            n => index.columns.entry(n - 1)?.time_ms,
+        };
         let mut store = Store {
             index,
             nodes,
@@ -323,6 +335,7 @@ impl Store {
                 ),
                 frontier: recovered.frontier,
                 tip: recovered.tip,
+                last_time_ms,
                 poisoned: false,
             }),
             size: AtomicU64::new(recovered.size),
@@ -363,13 +376,13 @@ impl Store {
     }
 
     /// Overwrites the stored payloads of `commitments` in place — same length, kind
-    /// ErasedPayload, salt and content zeroed, new checksum — fdatasyncs every file touched,
-    /// and only then drops them from the index. That order means the index names a payload
-    /// until its erasure is durable, so a crash in between is found and finished on open.
-    /// Already erased or unknown commitments are skipped. Returns how many were erased.
+    /// ErasedPayload, salt and content zeroed, new checksum — and fdatasyncs every file
+    /// touched. The index keeps the location: reading it finds the ErasedPayload record, and a
+    /// crash before the sync is found and finished on open. Already erased or unknown
+    /// commitments are skipped. Returns how many were erased.
     fn erase(&self, commitments: &[Hash]) -> Result<usize, StoreError> {
         let mut touched: Vec<u32> = Vec::new();
-        let mut dropped = Vec::new();
+        let mut erased_count = 0;
         {
             let _guard = self.erasure.write().unwrap_or_else(|e| e.into_inner());
             for commitment in commitments {
@@ -385,8 +398,8 @@ impl Store {
                     if !touched.contains(&loc.segment) {
                         touched.push(loc.segment);
                     }
+                    erased_count += 1;
                 }
-                dropped.push(*commitment);
             }
             for id in &touched {
                 self.file(*id)?
@@ -394,8 +407,7 @@ impl Store {
                     .map_err(io(format!("syncing segment {id} after an erasure")))?;
             }
         }
-        self.index.drop_payloads(&dropped)?;
-        Ok(dropped.len())
+        Ok(erased_count)
     }
 
     /// What opening this store found and did (tail cut, index caught up or rebuilt).
@@ -449,6 +461,7 @@ impl Store {
         // Validate everything before writing a byte.
         let base = w.frontier.size().0;
         let mut prev = w.tip;
+        let mut prev_time = w.last_time_ms;
         let mut leaves = Vec::with_capacity(entries.len());
         let mut keys = Vec::with_capacity(entries.len());
         let mut batch_claims: Vec<(Vec<u8>, u64)> = Vec::new();
@@ -473,6 +486,16 @@ impl Store {
                     ),
                 });
             }
+            if e.time_ms < prev_time {
+                return Err(StoreError::NotContiguous {
+                    position,
+                    reason: format!(
+                        "time_ms {} is before the previous entry's {prev_time}",
+                        e.time_ms
+                    ),
+                });
+            }
+            prev_time = e.time_ms;
             let k = index_keys(&e).map_err(malformed)?;
             if let Some(pb::entry::Kind::Redaction(_)) = e.kind {
                 redacted.extend_from_slice(&k.commitments);
@@ -481,7 +504,7 @@ impl Store {
                 let key = c.key();
                 let held = match batch_claims.iter().find(|(k2, _)| *k2 == key) {
                     Some((_, i)) => Some(*i),
-                    None => self.index.claimed(c)?,
+                    None => self.claimed(c)?.map(|i| i.0),
                 };
                 if let Some(index) = held {
                     return Err(StoreError::AlreadyClaimed {
@@ -528,7 +551,7 @@ impl Store {
 
         let (seg_id, offset) = self.write_transaction(&mut w, &buf)?;
 
-        let mut batch = IndexBatch::default();
+        let mut batch = IndexBatch::new(base);
         for (p, at) in payloads.iter().zip(&payload_at) {
             let loc = Location {
                 segment: seg_id,
@@ -543,7 +566,10 @@ impl Store {
                 offset: offset + entry_at[i],
                 len: e.len() as u32,
             };
-            batch.add_entry(loc, &leaves[i], &keys[i], &nodes[i]);
+            if let Err(e) = batch.add_entry(loc, &leaves[i], &keys[i], &nodes[i]) {
+                w.poisoned = true;
+                return Err(e);
+            }
         }
         batch.commit(new_size.0, &note);
         if let Err(e) = self.index.apply(batch) {
@@ -561,6 +587,7 @@ impl Store {
 
         w.frontier = frontier;
         w.tip = prev;
+        w.last_time_ms = prev_time;
         self.size.store(new_size.0, Ordering::Release);
         Ok(leaves)
     }
@@ -658,13 +685,11 @@ impl Store {
     }
 
     /// Entry `index`'s location, or an error if the index lacks an entry below the size.
-    fn entry_info(&self, index: LeafIndex) -> Result<Option<index::EntryInfo>, StoreError> {
+    fn entry_info(&self, index: LeafIndex) -> Result<Option<columns::EntryRecord>, StoreError> {
         if index.0 >= self.size().0 {
             return Ok(None);
         }
-        self.index.entry(index.0)?.map(Some).ok_or_else(|| {
-            StoreError::IndexInconsistent(format!("no location for entry {}", index.0))
-        })
+        self.index.columns.entry(index.0).map(Some)
     }
 
     /// The bytes of entry `index` exactly as stored, None beyond the log's size.
@@ -690,8 +715,15 @@ impl Store {
 
     /// The index of the entry with this leaf hash.
     pub fn find_leaf(&self, leaf_hash: &Hash) -> Result<Option<LeafIndex>, StoreError> {
-        let found = self.index.index_at(&self.index.leaves, leaf_hash)?;
-        Ok(self.visible(found))
+        // The lookup holds a fingerprint: confirm the leaf itself.
+        for i in self.index.indexes(&index::leaf_key(leaf_hash))? {
+            if let Some(found) = self.visible(Some(i))
+                && self.leaf_hash(found)? == Some(*leaf_hash)
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     /// Keeps an index only if readers may see it yet.
@@ -705,18 +737,21 @@ impl Store {
         &self,
         commitment: &Hash,
     ) -> Result<Option<(Location, Arc<File>, segment::RawRecord)>, StoreError> {
-        let Some(loc) = self.index.payload(commitment)? else {
-            return Ok(None);
-        };
-        let file = self.file(loc.segment)?;
-        let rec = segment::read_record(
-            &file,
-            loc.segment,
-            loc.offset,
-            loc.len,
-            &[RecordKind::Payload, RecordKind::ErasedPayload],
-        )?;
-        Ok(Some((loc, file, rec)))
+        // The lookup holds a fingerprint: the record must name the commitment itself.
+        for loc in self.index.payload_locations(commitment)? {
+            let file = self.file(loc.segment)?;
+            let rec = segment::read_record(
+                &file,
+                loc.segment,
+                loc.offset,
+                loc.len,
+                &[RecordKind::Payload, RecordKind::ErasedPayload],
+            )?;
+            if rec.body.get(..32) == Some(&commitment[..]) {
+                return Ok(Some((loc, file, rec)));
+            }
+        }
+        Ok(None)
     }
 
     /// The payload committed to by `commitment`; None if unknown or erased.
@@ -813,9 +848,9 @@ impl Store {
         Ok(())
     }
 
-    /// Merkle nodes from memory where the cache has them, else from sled.
+    /// Merkle nodes from memory where the cache has them, else from the columns.
     fn node_source(&self) -> nodes::CachedNodes<'_> {
-        self.nodes.with(SledNodes(&self.index))
+        self.nodes.with(&self.index.columns)
     }
 
     /// Root hash of the tree of the first `size` entries.
@@ -853,11 +888,13 @@ impl Store {
 
     /// The entry that holds `claim`, if any: a replayed nonce, a second receipt.
     pub fn claimed(&self, claim: &Claim) -> Result<Option<LeafIndex>, StoreError> {
-        Ok(self.visible(self.index.claimed(claim)?))
+        let found = self.looked_up(&index::claim_key(claim), |keys| keys.claims.contains(claim))?;
+        Ok(found.first().copied())
     }
 
     /// Indexes >= `from`, ascending, of entries involving `party` (None: any) and of one of
-    /// `kinds` (empty: any); at most `limit` of them.
+    /// `kinds` (empty: any); at most `limit` of them. Filtered scans read the entry columns
+    /// forward from `from`.
     pub fn scan(
         &self,
         from: LeafIndex,
@@ -870,114 +907,77 @@ impl Store {
         if limit == 0 || from.0 >= size {
             return Ok(out);
         }
-        let kind_ok = |k: i32| kinds.is_empty() || kinds.iter().any(|x| *x as i32 == k);
-        match party {
-            Some(party) => {
-                let mut prefix = party.as_bytes().to_vec();
-                prefix.push(0);
-                let start = index::named_key(party, from.0);
-                for kv in self.index.by_party.range(start..) {
-                    let (k, v) = kv?;
-                    if !k.starts_with(&prefix) {
-                        break;
-                    }
-                    // A longer name that merely starts with `party\0` is another party.
-                    if k.len() != prefix.len() + 8 {
-                        continue;
-                    }
-                    let i = u64::from_be_bytes(k[prefix.len()..].try_into().map_err(|_| {
-                        StoreError::IndexInconsistent("by_party key is malformed".into())
-                    })?);
-                    if i >= size {
-                        break;
-                    }
-                    let kind = i32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                        StoreError::IndexInconsistent("by_party value is malformed".into())
-                    })?);
-                    if kind_ok(kind) {
-                        out.push(LeafIndex(i));
-                        if out.len() == limit {
-                            break;
-                        }
-                    }
-                }
-            }
-            None if kinds.is_empty() => {
-                let end = size.min(from.0.saturating_add(limit as u64));
-                out.extend((from.0..end).map(LeafIndex));
-            }
-            None => {
-                // Each kind's range is sorted: the first `limit` of the union are among the
-                // first `limit` of each.
-                let mut kinds = kinds.to_vec();
-                kinds.sort();
-                kinds.dedup();
-                for kind in kinds {
-                    let prefix = (kind as i32).to_be_bytes();
-                    let mut start = prefix.to_vec();
-                    start.extend_from_slice(&from.0.to_be_bytes());
-                    for kv in self.index.by_kind.range(start..).take(limit) {
-                        let (k, _) = kv?;
-                        if !k.starts_with(&prefix) {
-                            break;
-                        }
-                        let i = index_suffix(&k)?;
-                        if i >= size {
-                            break;
-                        }
-                        out.push(LeafIndex(i));
-                    }
-                }
-                out.sort();
-                out.truncate(limit);
-            }
+        if party.is_none() && kinds.is_empty() {
+            let end = size.min(from.0.saturating_add(limit as u64));
+            out.extend((from.0..end).map(LeafIndex));
+            return Ok(out);
         }
+        let party = party.map(party_fingerprint);
+        self.index.columns.scan(from.0, size, |i, r| {
+            let party_ok = party.as_ref().is_none_or(|p| r.involves(p));
+            let kind_ok = kinds.is_empty() || kinds.iter().any(|k| *k as i32 == r.kind);
+            if party_ok && kind_ok {
+                out.push(LeafIndex(i));
+            }
+            if out.len() == limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
         Ok(out)
     }
 
-    /// Indexes of entries whose server time is in `[from_ms, to_ms)`, ascending by time.
+    /// Indexes of entries whose server time is in `[from_ms, to_ms)`, ascending (times never
+    /// decrease along the log).
     pub fn by_time(&self, from_ms: i64, to_ms: i64) -> Result<Vec<LeafIndex>, StoreError> {
         let size = self.size().0;
         let mut out = Vec::new();
         if from_ms >= to_ms {
             return Ok(out);
         }
-        let start = index::time_key(from_ms);
-        let end = index::time_key(to_ms);
-        for kv in self.index.by_time.range(start..end) {
-            let (k, _) = kv?;
-            let i = index_suffix(&k)?;
-            if i < size {
-                out.push(LeafIndex(i));
+        let first = self.index.columns.first_at_or_after(from_ms, size)?;
+        self.index.columns.scan(first, size, |i, r| {
+            if r.time_ms >= to_ms {
+                return ControlFlow::Break(());
             }
-        }
+            out.push(LeafIndex(i));
+            ControlFlow::Continue(())
+        })?;
         Ok(out)
     }
 
     /// Indexes of disclosures carrying an item with this STIX id, ascending.
     pub fn by_stix_id(&self, stix_id: &str) -> Result<Vec<LeafIndex>, StoreError> {
-        let mut prefix = stix_id.as_bytes().to_vec();
-        prefix.push(0);
-        self.prefixed(&self.index.by_stix_id, &prefix)
+        self.looked_up(&index::stix_id_key(stix_id), |keys| {
+            keys.stix_ids.iter().any(|s| s == stix_id)
+        })
     }
 
     /// Indexes of entries naming this item commitment (its disclosure, any redaction of it).
     pub fn by_commitment(&self, commitment: &Hash) -> Result<Vec<LeafIndex>, StoreError> {
-        self.prefixed(&self.index.by_commitment, commitment)
+        self.looked_up(&index::commitment_key(commitment), |keys| {
+            keys.commitments.contains(commitment)
+        })
     }
 
-    /// Visible indexes of `prefix || be64 index` keys.
-    fn prefixed(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<LeafIndex>, StoreError> {
-        let size = self.size().0;
+    /// Visible indexes stored under a lookup key, each confirmed by `names_it` on the entry's
+    /// own index keys (the lookup holds only a fingerprint of the key).
+    fn looked_up(
+        &self,
+        key: &lookup::Fingerprint,
+        names_it: impl Fn(&entry::IndexKeys) -> bool,
+    ) -> Result<Vec<LeafIndex>, StoreError> {
         let mut out = Vec::new();
-        for kv in tree.scan_prefix(prefix) {
-            let (k, _) = kv?;
-            if k.len() != prefix.len() + 8 {
+        for i in self.index.indexes(key)? {
+            let Some(found) = self.visible(Some(i)) else {
                 continue;
-            }
-            let i = index_suffix(&k)?;
-            if i < size {
-                out.push(LeafIndex(i));
+            };
+            let bytes = self
+                .entry(found)?
+                .ok_or_else(|| StoreError::IndexInconsistent(format!("entry {i} vanished")))?;
+            if names_it(&index_keys(&entry::decode(&bytes)?)?) {
+                out.push(found);
             }
         }
         Ok(out)
@@ -997,7 +997,7 @@ impl Drop for Store {
     fn drop(&mut self) {
         // Not needed for durability (the segments are), but it spares the next open a
         // catch-up.
-        if let Err(e) = self.index.flush() {
+        if let Err(e) = self.index.flush(self.size().0) {
             tracing::warn!("flushing the index on close failed: {e}");
         }
     }
@@ -1087,7 +1087,7 @@ mod tests {
             assert_eq!(store.payload(&p0.commitment).unwrap(), Some(p0.clone()));
 
             // A Redaction entry erases the payload it names, in place, as it is appended.
-            let loc = store.index.payload(&p0.commitment).unwrap().unwrap();
+            let (loc, _, _) = store.payload_record(&p0.commitment).unwrap().unwrap();
             let red = redaction(2, &leaf_hash(&e1), &p0.commitment);
             store.append(&[red], &[], note).unwrap();
             assert_eq!(
@@ -1102,7 +1102,12 @@ mod tests {
                 segment::erased_record(&p0.commitment, loc.len).unwrap(),
                 "same length, new kind, zeroed salt and content, new crc"
             );
-            assert_eq!(store.index.payload(&p0.commitment).unwrap(), None);
+            let (_, _, rec) = store.payload_record(&p0.commitment).unwrap().unwrap();
+            assert_eq!(
+                rec.kind,
+                RecordKind::ErasedPayload,
+                "the index finds the erasure"
+            );
 
             assert_eq!(store.payload(&p0.commitment).unwrap(), None);
             assert_eq!(store.payload(&p1.commitment).unwrap(), Some(p1.clone()));
@@ -1246,7 +1251,7 @@ mod tests {
             }
             check(&store, &tree);
         }
-        // Reopened, the cache is filled from sled alone.
+        // Reopened, the cache is filled from the columns alone.
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.open_report().index, IndexAction::Consistent);
         check(&store, &tree);

@@ -1,11 +1,11 @@
-//! The newest Merkle nodes of every level, in memory, in front of sled's `nodes` tree.
+//! The newest Merkle nodes of every level, in memory, in front of the node columns.
 //!
 //! A receipt's inclusion proof (one per submission) and every checkpoint's root read only
 //! nodes on the tree's right edge, and any proof reads at most one node per level, most of
 //! them high up where a level has few nodes. Keeping the last [`WINDOW`] nodes of each level
-//! serves all of those from memory, leaving sled only the low-level nodes of old entries.
+//! serves all of those from memory, leaving the files only the low-level nodes of old entries.
 //! Memory is bounded by levels × WINDOW × 32 bytes (under 6 MiB for 2^20 entries) however
-//! long the log grows. The cache is derived from sled's nodes (filled on open, extended
+//! long the log grows. The cache is derived from the columns (filled on open, extended
 //! after each batch is indexed), so it never holds anything the segments do not.
 
 use std::collections::VecDeque;
@@ -15,7 +15,7 @@ use crate::format::hash::Hash;
 use crate::format::tree::{NodeId, NodeSource, TreeSize};
 
 use super::StoreError;
-use super::index::SledNodes;
+use super::columns::Columns;
 
 /// Nodes kept per level: the newest this many.
 pub(crate) const WINDOW: usize = 8192;
@@ -34,8 +34,8 @@ pub(crate) struct NodeCache {
 }
 
 impl NodeCache {
-    /// Fills the cache with the newest nodes of a tree of `size` leaves, read from sled.
-    pub fn load(sled: &SledNodes<'_>, size: TreeSize) -> Result<Self, StoreError> {
+    /// Fills the cache with the newest nodes of a tree of `size` leaves, read from the columns.
+    pub fn load(columns: &Columns, size: TreeSize) -> Result<Self, StoreError> {
         let mut levels = Vec::new();
         for level in 0..64u8 {
             let count = size.0 >> level;
@@ -45,7 +45,7 @@ impl NodeCache {
             let first = count.saturating_sub(WINDOW as u64);
             let mut hashes = VecDeque::with_capacity((count - first) as usize);
             for index in first..count {
-                hashes.push_back(sled.node(NodeId { level, index })?);
+                hashes.push_back(columns.node(NodeId { level, index })?);
             }
             levels.push(Level { first, hashes });
         }
@@ -55,7 +55,7 @@ impl NodeCache {
     }
 
     /// Adds the nodes a batch completed (as `Frontier::push` returned them, in order), once
-    /// sled holds them too.
+    /// the columns hold them too.
     pub fn extend<'a>(&self, nodes: impl IntoIterator<Item = &'a (NodeId, Hash)>) {
         let mut levels = self.levels.write().unwrap_or_else(|e| e.into_inner());
         for (id, hash) in nodes {
@@ -78,19 +78,19 @@ impl NodeCache {
         }
     }
 
-    /// A node source reading this cache first and sled for what it lacks.
-    pub fn with<'a>(&'a self, sled: SledNodes<'a>) -> CachedNodes<'a> {
+    /// A node source reading this cache first and the columns for what it lacks.
+    pub fn with<'a>(&'a self, columns: &'a Columns) -> CachedNodes<'a> {
         CachedNodes {
             levels: self.levels.read().unwrap_or_else(|e| e.into_inner()),
-            sled,
+            columns,
         }
     }
 }
 
-/// The cache (read-locked for one root or proof) in front of sled.
+/// The cache (read-locked for one root or proof) in front of the columns.
 pub(crate) struct CachedNodes<'a> {
     levels: RwLockReadGuard<'a, Vec<Level>>,
-    sled: SledNodes<'a>,
+    columns: &'a Columns,
 }
 
 impl NodeSource for CachedNodes<'_> {
@@ -105,6 +105,6 @@ impl NodeSource for CachedNodes<'_> {
         {
             return Ok(*hash);
         }
-        self.sled.node(id)
+        self.columns.node(id)
     }
 }

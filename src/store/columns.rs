@@ -1,0 +1,478 @@
+//! Per-entry index data in fixed-size records, read by position: what grows with the log and
+//! is looked up by entry index, kept out of sled (which holds ~30 bytes of RAM per key for as
+//! long as it runs, measured) so a long-running server's memory stays flat.
+//!
+//! Files, under the index directory:
+//!
+//! | file | record `i` | bytes |
+//! | --- | --- | --- |
+//! | `entries.col` | entry `i`: location (16) `\|\|` leaf hash (32) `\|\|` time_ms i64 BE (8) `\|\|` kind i32 BE (4) `\|\|` zero (4) `\|\|` two party fingerprints (16 each, zeros when absent) | 96 |
+//! | `nodes-LL.col` | the Merkle node of level `LL` (decimal, >= 1) and index `i` | 32 |
+//! | `columns.synced` | [`MARKER_MAGIC`] `\|\|` u64 BE size: every record of entries below it is durable | 16 |
+//!
+//! Records are written at their fixed offsets without a sync, so rewriting one is idempotent
+//! and a catch-up after a crash simply writes again from a size known to be durable. That size
+//! is the marker's: [`Columns::sync`] fdatasyncs every column file and only then moves the
+//! marker. Reads never go past the store's visible size, so bytes beyond it are never trusted.
+//!
+//! Queries by party or kind scan `entries.col` forward from an index (96 bytes per entry, read
+//! in large chunks); queries by time binary-search its time field, which never decreases along
+//! the log because the store refuses an entry that goes back in time.
+
+use std::fs::{File, OpenOptions};
+use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+
+use crate::format::hash::Hash;
+use crate::format::tree::{NodeId, NodeSource};
+
+use super::index::Location;
+use super::{StoreError, io};
+
+/// Bytes of one `entries.col` record.
+const ENTRY_RECORD_LEN: u64 = 96;
+/// Bytes of one node record.
+const NODE_RECORD_LEN: u64 = 32;
+/// First bytes of `columns.synced` (its format version is the last byte).
+const MARKER_MAGIC: &[u8; 8] = b"blcols\0\x01";
+/// Entries read per pread while scanning.
+const SCAN_CHUNK: u64 = 1024;
+/// Domain separation of party fingerprints.
+const PARTY_DOMAIN: &[u8] = b"borderlog/party/v1\n";
+
+/// A party's name as `entries.col` stores it: 16 bytes of a domain-separated SHA-256, so a
+/// record has a fixed size whatever the names' lengths.
+pub(crate) type PartyFingerprint = [u8; 16];
+
+/// The fingerprint of `party`'s name.
+pub(crate) fn party_fingerprint(party: &str) -> PartyFingerprint {
+    let mut h = Sha256::new();
+    h.update(PARTY_DOMAIN);
+    h.update(party.as_bytes());
+    let mut fp = [0u8; 16];
+    fp.copy_from_slice(&h.finalize()[..16]);
+    fp
+}
+
+/// One entry's record in `entries.col`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EntryRecord {
+    /// Where the entry's bytes are in the segments.
+    pub loc: Location,
+    /// Its leaf hash (also the Merkle node of level 0).
+    pub leaf: Hash,
+    /// The server's time.
+    pub time_ms: i64,
+    /// Its `pb::EntryKind` as an i32.
+    pub kind: i32,
+    /// Fingerprints of the (at most two) parties it involves.
+    pub parties: [Option<PartyFingerprint>; 2],
+}
+
+impl EntryRecord {
+    fn encode(&self) -> [u8; ENTRY_RECORD_LEN as usize] {
+        let mut b = [0u8; ENTRY_RECORD_LEN as usize];
+        b[..16].copy_from_slice(&self.loc.encode());
+        b[16..48].copy_from_slice(&self.leaf);
+        b[48..56].copy_from_slice(&self.time_ms.to_be_bytes());
+        b[56..60].copy_from_slice(&self.kind.to_be_bytes());
+        for (i, p) in self.parties.iter().enumerate() {
+            if let Some(p) = p {
+                b[64 + 16 * i..80 + 16 * i].copy_from_slice(p);
+            }
+        }
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        let party = |i: usize| {
+            let p: PartyFingerprint = b.get(64 + 16 * i..80 + 16 * i)?.try_into().ok()?;
+            Some((p != [0u8; 16]).then_some(p))
+        };
+        Some(Self {
+            loc: Location::decode(b.get(..16)?)?,
+            leaf: b.get(16..48)?.try_into().ok()?,
+            time_ms: i64::from_be_bytes(b.get(48..56)?.try_into().ok()?),
+            kind: i32::from_be_bytes(b.get(56..60)?.try_into().ok()?),
+            parties: [party(0)?, party(1)?],
+        })
+    }
+
+    /// Whether `party` is one of the entry's parties.
+    pub fn involves(&self, party: &PartyFingerprint) -> bool {
+        self.parties.iter().any(|p| p.as_ref() == Some(party))
+    }
+}
+
+/// The column files of one index directory: one writer (the store's appender), any number of
+/// readers.
+pub(crate) struct Columns {
+    dir: PathBuf,
+    entries: File,
+    /// `nodes[l - 1]` is the file of level `l`, opened on first use.
+    nodes: RwLock<Vec<Arc<File>>>,
+    marker: File,
+    synced: AtomicU64,
+}
+
+impl Columns {
+    /// Opens (creating) the column files in `dir` and reads the durable size from the marker;
+    /// a marker that is not one is an error, so the caller rebuilds.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let open = |name: &str| {
+            let path = dir.join(name);
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io(format!("opening {}", path.display())))
+        };
+        let entries = open("entries.col")?;
+        let marker = open("columns.synced")?;
+        let mut m = Vec::new();
+        std::io::Read::read_to_end(&mut &marker, &mut m)
+            .map_err(io(format!("reading {}/columns.synced", dir.display())))?;
+        let synced = match m.len() {
+            0 => 0,
+            16 if m[..8] == MARKER_MAGIC[..] => {
+                u64::from_be_bytes(m[8..].try_into().unwrap_or_default())
+            }
+            _ => {
+                return Err(StoreError::IndexInconsistent(
+                    "columns.synced is not a column marker".into(),
+                ));
+            }
+        };
+        let columns = Self {
+            dir: dir.to_owned(),
+            entries,
+            nodes: RwLock::new(Vec::new()),
+            marker,
+            synced: AtomicU64::new(synced),
+        };
+        let level_count = (u64::BITS - synced.leading_zeros()) as u8;
+        for level in 1..level_count {
+            columns.level_file(level)?;
+        }
+        Ok(columns)
+    }
+
+    /// Entries whose records are known to be durable.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// The file of node level `level` (>= 1), opened or created on first use.
+    fn level_file(&self, level: u8) -> Result<Arc<File>, StoreError> {
+        let i = usize::from(level) - 1;
+        if let Some(f) = self.nodes.read().unwrap_or_else(|e| e.into_inner()).get(i) {
+            return Ok(f.clone());
+        }
+        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        while nodes.len() <= i {
+            let path = self.dir.join(format!("nodes-{:02}.col", nodes.len() + 1));
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io(format!("opening {}", path.display())))?;
+            nodes.push(Arc::new(f));
+        }
+        Ok(nodes[i].clone())
+    }
+
+    /// Writes the records of consecutive entries starting at `first`.
+    pub fn write_entries(&self, first: u64, records: &[EntryRecord]) -> Result<(), StoreError> {
+        let mut buf = Vec::with_capacity(records.len() * ENTRY_RECORD_LEN as usize);
+        for r in records {
+            buf.extend_from_slice(&r.encode());
+        }
+        self.entries
+            .write_all_at(&buf, first * ENTRY_RECORD_LEN)
+            .map_err(io(format!("writing entries.col at entry {first}")))
+    }
+
+    /// Writes Merkle nodes of levels >= 1 (level 0 is the leaf in `entries.col`), as
+    /// `Frontier::push` returns them: consecutive nodes of one level go out in one write.
+    pub fn write_nodes<'a>(
+        &self,
+        nodes: impl IntoIterator<Item = &'a (NodeId, Hash)>,
+    ) -> Result<(), StoreError> {
+        let mut by_level: Vec<Vec<(u64, Hash)>> = Vec::new();
+        for (id, hash) in nodes {
+            if id.level == 0 {
+                continue;
+            }
+            let l = usize::from(id.level);
+            by_level.resize_with(by_level.len().max(l + 1), Vec::new);
+            by_level[l].push((id.index, *hash));
+        }
+        for (level, mut nodes) in by_level.into_iter().enumerate() {
+            nodes.sort_unstable_by_key(|(i, _)| *i);
+            let mut start = 0;
+            while start < nodes.len() {
+                let mut end = start + 1;
+                while end < nodes.len() && nodes[end].0 == nodes[end - 1].0 + 1 {
+                    end += 1;
+                }
+                let buf: Vec<u8> = nodes[start..end].iter().flat_map(|(_, h)| *h).collect();
+                let first = nodes[start].0;
+                self.level_file(level as u8)?
+                    .write_all_at(&buf, first * NODE_RECORD_LEN)
+                    .map_err(io(format!("writing nodes-{level:02}.col at node {first}")))?;
+                start = end;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record of entry `index`; an error if the file does not hold it.
+    pub fn entry(&self, index: u64) -> Result<EntryRecord, StoreError> {
+        let mut b = [0u8; ENTRY_RECORD_LEN as usize];
+        self.entries
+            .read_exact_at(&mut b, index * ENTRY_RECORD_LEN)
+            .map_err(|e| {
+                StoreError::IndexInconsistent(format!("entries.col has no entry {index}: {e}"))
+            })?;
+        EntryRecord::decode(&b).ok_or_else(|| {
+            StoreError::IndexInconsistent(format!("entries.col record {index} is malformed"))
+        })
+    }
+
+    /// Calls `f` on the records of entries `[from, to)` in order until it breaks.
+    pub fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &EntryRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let mut at = from;
+        let mut buf = Vec::new();
+        while at < to {
+            let n = (to - at).min(SCAN_CHUNK);
+            buf.resize((n * ENTRY_RECORD_LEN) as usize, 0);
+            self.entries
+                .read_exact_at(&mut buf, at * ENTRY_RECORD_LEN)
+                .map_err(|e| {
+                    StoreError::IndexInconsistent(format!(
+                        "entries.col lacks entries {at}..{}: {e}",
+                        at + n
+                    ))
+                })?;
+            for (i, chunk) in buf.chunks_exact(ENTRY_RECORD_LEN as usize).enumerate() {
+                let index = at + i as u64;
+                let r = EntryRecord::decode(chunk).ok_or_else(|| {
+                    StoreError::IndexInconsistent(format!(
+                        "entries.col record {index} is malformed"
+                    ))
+                })?;
+                if f(index, &r).is_break() {
+                    return Ok(());
+                }
+            }
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// The first index below `size` whose entry's time is at least `ms` (`size` if none),
+    /// by binary search: times never decrease along the log.
+    pub fn first_at_or_after(&self, ms: i64, size: u64) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0, size);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid)?.time_ms < ms {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The Merkle node `id` of level >= 1.
+    fn stored_node(&self, id: NodeId) -> Result<Hash, StoreError> {
+        let mut h = [0u8; 32];
+        self.level_file(id.level)?
+            .read_exact_at(&mut h, id.index * NODE_RECORD_LEN)
+            .map_err(|e| {
+                StoreError::IndexInconsistent(format!(
+                    "Merkle node at level {} index {} is missing: {e}",
+                    id.level, id.index
+                ))
+            })?;
+        Ok(h)
+    }
+
+    /// Makes every record written so far durable, then records `size` as durable.
+    pub fn sync(&self, size: u64) -> Result<(), StoreError> {
+        self.entries
+            .sync_data()
+            .map_err(io("syncing entries.col".into()))?;
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for (i, f) in nodes.iter().enumerate() {
+            f.sync_data()
+                .map_err(io(format!("syncing nodes-{:02}.col", i + 1)))?;
+        }
+        let mut m = [0u8; 16];
+        m[..8].copy_from_slice(MARKER_MAGIC);
+        m[8..].copy_from_slice(&size.to_be_bytes());
+        self.marker
+            .write_all_at(&m, 0)
+            .and_then(|()| self.marker.sync_data())
+            .map_err(io("writing columns.synced".into()))?;
+        self.synced.store(size, Ordering::Release);
+        Ok(())
+    }
+
+    /// Drops records of entries at or past `size` (left by entries a recovery cut off) and
+    /// moves the marker back to `size` if it was past it.
+    pub fn truncate(&self, size: u64) -> Result<(), StoreError> {
+        self.entries
+            .set_len(size * ENTRY_RECORD_LEN)
+            .map_err(io("truncating entries.col".into()))?;
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for (i, f) in nodes.iter().enumerate() {
+            let level = i + 1;
+            f.set_len((size >> level) * NODE_RECORD_LEN)
+                .map_err(io(format!("truncating nodes-{level:02}.col")))?;
+        }
+        if self.synced() > size {
+            self.sync(size)?;
+        }
+        Ok(())
+    }
+}
+
+impl NodeSource for Columns {
+    type Error = StoreError;
+
+    fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
+        if id.level == 0 {
+            return Ok(self.entry(id.index)?.leaf);
+        }
+        self.stored_node(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::tree::{Frontier, TreeSize, root};
+
+    fn record(i: u64) -> EntryRecord {
+        EntryRecord {
+            loc: Location {
+                segment: (i / 7) as u32,
+                offset: i * 100,
+                len: 50 + i as u32,
+            },
+            leaf: crate::format::hash::leaf_hash(&i.to_be_bytes()),
+            time_ms: 1_000 + i as i64 / 3,
+            kind: (i % 4) as i32,
+            parties: [
+                i.is_multiple_of(2).then(|| party_fingerprint("vendor")),
+                i.is_multiple_of(3).then(|| party_fingerprint("police")),
+            ],
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        for i in 0..10 {
+            let r = record(i);
+            assert_eq!(EntryRecord::decode(&r.encode()), Some(r));
+        }
+        assert_eq!(EntryRecord::decode(&[0u8; 95]), None);
+    }
+
+    /// Writes `n` entries in batches of `batch`, with the nodes a frontier completes.
+    fn fill(c: &Columns, n: u64, batch: u64) -> Frontier {
+        let mut f = Frontier::new();
+        let mut i = 0;
+        while i < n {
+            let end = (i + batch).min(n);
+            let recs: Vec<_> = (i..end).map(record).collect();
+            let nodes: Vec<_> = recs.iter().flat_map(|r| f.push(r.leaf)).collect();
+            c.write_entries(i, &recs).unwrap();
+            c.write_nodes(&nodes).unwrap();
+            i = end;
+        }
+        f
+    }
+
+    #[test]
+    fn nodes_give_the_frontier_root_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Columns::open(dir.path()).unwrap();
+        let f = fill(&c, 1000, 37);
+        assert_eq!(root(&c, TreeSize(1000)).unwrap(), f.root());
+        assert_eq!(Frontier::load(&c, TreeSize(1000)).unwrap(), f);
+        c.sync(1000).unwrap();
+        drop(c);
+        let c = Columns::open(dir.path()).unwrap();
+        assert_eq!(c.synced(), 1000);
+        assert_eq!(root(&c, TreeSize(1000)).unwrap(), f.root());
+        assert_eq!(c.entry(999).unwrap(), record(999));
+        assert!(c.entry(1000).is_err());
+    }
+
+    #[test]
+    fn scan_and_time_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Columns::open(dir.path()).unwrap();
+        fill(&c, 3000, 500);
+        let vendor = party_fingerprint("vendor");
+        let mut seen = Vec::new();
+        c.scan(10, 3000, |i, r| {
+            if r.involves(&vendor) {
+                seen.push(i);
+            }
+            if seen.len() == 600 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        let want: Vec<u64> = (10..3000u64).filter(|i| i.is_multiple_of(2)).take(600).collect();
+        assert_eq!(seen, want);
+        // time_ms = 1000 + i/3: the first entry at 1100 is 300.
+        assert_eq!(c.first_at_or_after(1100, 3000).unwrap(), 300);
+        assert_eq!(c.first_at_or_after(0, 3000).unwrap(), 0);
+        assert_eq!(c.first_at_or_after(i64::MAX, 3000).unwrap(), 3000);
+    }
+
+    #[test]
+    fn truncate_cuts_records_and_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Columns::open(dir.path()).unwrap();
+        fill(&c, 100, 10);
+        c.sync(100).unwrap();
+        c.truncate(40).unwrap();
+        assert_eq!(c.synced(), 40);
+        assert!(c.entry(40).is_err());
+        assert!(c.entry(39).is_ok());
+        drop(c);
+        assert_eq!(Columns::open(dir.path()).unwrap().synced(), 40);
+    }
+
+    #[test]
+    fn a_garbage_marker_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("columns.synced"), [0xa5; 16]).unwrap();
+        assert!(matches!(
+            Columns::open(dir.path()),
+            Err(StoreError::IndexInconsistent(_))
+        ));
+    }
+}
