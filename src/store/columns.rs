@@ -8,12 +8,15 @@
 //! | --- | --- | --- |
 //! | `entries.col` | entry `i`: location (16) `\|\|` leaf hash (32) `\|\|` time_ms i64 BE (8) `\|\|` kind i32 BE (4) `\|\|` zero (4) `\|\|` two party fingerprints (16 each, zeros when absent) | 96 |
 //! | `nodes-LL.col` | the Merkle node of level `LL` (decimal, >= 1) and index `i` | 32 |
-//! | `columns.synced` | [`MARKER_MAGIC`] `\|\|` u64 BE size: every record of entries below it is durable | 16 |
+//! | `checkpoints.col` | the `i`-th checkpoint: tree size u64 BE `\|\|` location (16) of its record in the segments | 24 |
+//! | `columns.synced` | [`MARKER_MAGIC`] `\|\|` u64 BE size `\|\|` u64 BE checkpoint count: every record of entries below the size, and that many checkpoint records, are durable | 24 |
 //!
-//! Records are written at their fixed offsets without a sync, so rewriting one is idempotent
-//! and a catch-up after a crash simply writes again from a size known to be durable. That size
-//! is the marker's: [`Columns::sync`] fdatasyncs every column file and only then moves the
-//! marker. Reads never go past the store's visible size, so bytes beyond it are never trusted.
+//! Entry and node records are written at their fixed offsets without a sync, so rewriting one
+//! is idempotent and a catch-up after a crash simply writes again from a size known to be
+//! durable. Checkpoint records are appended in tree-size order, and appending one the file
+//! already holds is a no-op. The durable point is the marker's: [`Columns::sync`] fdatasyncs
+//! every column file and only then moves the marker. Reads never go past the store's visible
+//! size (or the checkpoint count), so bytes beyond them are never trusted.
 //!
 //! Queries by party or kind scan `entries.col` forward from an index (96 bytes per entry, read
 //! in large chunks); queries by time binary-search its time field, which never decreases along
@@ -38,8 +41,12 @@ use super::{StoreError, io};
 const ENTRY_RECORD_LEN: u64 = 96;
 /// Bytes of one node record.
 const NODE_RECORD_LEN: u64 = 32;
+/// Bytes of one `checkpoints.col` record.
+const CHECKPOINT_RECORD_LEN: u64 = 24;
 /// First bytes of `columns.synced` (its format version is the last byte).
-const MARKER_MAGIC: &[u8; 8] = b"blcols\0\x01";
+const MARKER_MAGIC: &[u8; 8] = b"blcols\0\x02";
+/// Bytes of `columns.synced`.
+const MARKER_LEN: usize = 24;
 /// Entries read per pread while scanning.
 const SCAN_CHUNK: u64 = 1024;
 /// Domain separation of party fingerprints.
@@ -116,6 +123,9 @@ pub(crate) struct Columns {
     entries: File,
     /// `nodes[l - 1]` is the file of level `l`, opened on first use.
     nodes: RwLock<Vec<Arc<File>>>,
+    checkpoints: File,
+    /// Checkpoint records in `checkpoints.col` that readers may use.
+    checkpoint_count: AtomicU64,
     marker: File,
     synced: AtomicU64,
 }
@@ -135,15 +145,15 @@ impl Columns {
                 .map_err(io(format!("opening {}", path.display())))
         };
         let entries = open("entries.col")?;
+        let checkpoints = open("checkpoints.col")?;
         let marker = open("columns.synced")?;
         let mut m = Vec::new();
         std::io::Read::read_to_end(&mut &marker, &mut m)
             .map_err(io(format!("reading {}/columns.synced", dir.display())))?;
-        let synced = match m.len() {
-            0 => 0,
-            16 if m[..8] == MARKER_MAGIC[..] => {
-                u64::from_be_bytes(m[8..].try_into().unwrap_or_default())
-            }
+        let be64 = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or_default());
+        let (synced, checkpoint_count) = match m.len() {
+            0 => (0, 0),
+            MARKER_LEN if m[..8] == MARKER_MAGIC[..] => (be64(&m[8..16]), be64(&m[16..24])),
             _ => {
                 return Err(StoreError::IndexInconsistent(
                     "columns.synced is not a column marker".into(),
@@ -154,9 +164,34 @@ impl Columns {
             dir: dir.to_owned(),
             entries,
             nodes: RwLock::new(Vec::new()),
+            checkpoints,
+            checkpoint_count: AtomicU64::new(checkpoint_count),
             marker,
             synced: AtomicU64::new(synced),
         };
+        // Every checkpoint record the marker vouches for must be readable and in order.
+        let mut vouched = vec![0u8; (checkpoint_count * CHECKPOINT_RECORD_LEN) as usize];
+        columns
+            .checkpoints
+            .read_exact_at(&mut vouched, 0)
+            .map_err(|e| {
+                StoreError::IndexInconsistent(format!(
+                    "checkpoints.col is shorter than its {checkpoint_count} synced records: {e}"
+                ))
+            })?;
+        let mut last = 0;
+        for (i, r) in vouched
+            .chunks_exact(CHECKPOINT_RECORD_LEN as usize)
+            .enumerate()
+        {
+            let size = u64::from_be_bytes(r[..8].try_into().unwrap_or_default());
+            if size <= last || size > synced {
+                return Err(StoreError::IndexInconsistent(format!(
+                    "checkpoints.col record {i} is for tree size {size}, after {last} (synced {synced})"
+                )));
+            }
+            last = size;
+        }
         let level_count = (u64::BITS - synced.leading_zeros()) as u8;
         for level in 1..level_count {
             columns.level_file(level)?;
@@ -299,6 +334,85 @@ impl Columns {
         Ok(lo)
     }
 
+    /// Appends the record of the checkpoint signed at `size`, unless the file already holds
+    /// it (a catch-up replays from a batch boundary whose checkpoint is kept).
+    pub fn add_checkpoint(&self, size: u64, loc: Location) -> Result<(), StoreError> {
+        let count = self.checkpoint_count.load(Ordering::Acquire);
+        if count > 0 && self.checkpoint_record(count - 1)?.0 >= size {
+            return Ok(());
+        }
+        let mut b = [0u8; CHECKPOINT_RECORD_LEN as usize];
+        b[..8].copy_from_slice(&size.to_be_bytes());
+        b[8..].copy_from_slice(&loc.encode());
+        self.checkpoints
+            .write_all_at(&b, count * CHECKPOINT_RECORD_LEN)
+            .map_err(io(format!("writing checkpoints.col record {count}")))?;
+        self.checkpoint_count.store(count + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// The `i`-th checkpoint record: tree size and location.
+    fn checkpoint_record(&self, i: u64) -> Result<(u64, Location), StoreError> {
+        let mut b = [0u8; CHECKPOINT_RECORD_LEN as usize];
+        self.checkpoints
+            .read_exact_at(&mut b, i * CHECKPOINT_RECORD_LEN)
+            .map_err(|e| {
+                StoreError::IndexInconsistent(format!("checkpoints.col has no record {i}: {e}"))
+            })?;
+        let size = u64::from_be_bytes(b[..8].try_into().unwrap_or_default());
+        let loc = Location::decode(&b[8..]).ok_or_else(|| {
+            StoreError::IndexInconsistent(format!("checkpoints.col record {i} is malformed"))
+        })?;
+        Ok((size, loc))
+    }
+
+    /// How many checkpoint records are for tree sizes up to `size` (binary search: sizes
+    /// increase along the file).
+    fn checkpoints_up_to(&self, size: u64) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0, self.checkpoint_count.load(Ordering::Acquire));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.checkpoint_record(mid)?.0 <= size {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The checkpoint signed at exactly `size` (`exact`), or the latest at or below it.
+    pub fn checkpoint(
+        &self,
+        size: u64,
+        exact: bool,
+    ) -> Result<Option<(u64, Location)>, StoreError> {
+        let n = self.checkpoints_up_to(size)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let (at, loc) = self.checkpoint_record(n - 1)?;
+        Ok((!exact || at == size).then_some((at, loc)))
+    }
+
+    /// The checkpoints signed at sizes in `[from, to]`, ascending, at most `limit`.
+    pub fn checkpoints(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Location)>, StoreError> {
+        let first = match from {
+            0 => 0,
+            f => self.checkpoints_up_to(f - 1)?,
+        };
+        let end = self.checkpoints_up_to(to)?;
+        (first..end)
+            .take(limit)
+            .map(|i| self.checkpoint_record(i))
+            .collect()
+    }
+
     /// The Merkle node `id` of level >= 1.
     fn stored_node(&self, id: NodeId) -> Result<Hash, StoreError> {
         let mut h = [0u8; 32];
@@ -318,14 +432,18 @@ impl Columns {
         self.entries
             .sync_data()
             .map_err(io("syncing entries.col".into()))?;
+        self.checkpoints
+            .sync_data()
+            .map_err(io("syncing checkpoints.col".into()))?;
         let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone();
         for (i, f) in nodes.iter().enumerate() {
             f.sync_data()
                 .map_err(io(format!("syncing nodes-{:02}.col", i + 1)))?;
         }
-        let mut m = [0u8; 16];
+        let mut m = [0u8; MARKER_LEN];
         m[..8].copy_from_slice(MARKER_MAGIC);
-        m[8..].copy_from_slice(&size.to_be_bytes());
+        m[8..16].copy_from_slice(&size.to_be_bytes());
+        m[16..].copy_from_slice(&self.checkpoints_up_to(size)?.to_be_bytes());
         self.marker
             .write_all_at(&m, 0)
             .and_then(|()| self.marker.sync_data())
@@ -334,9 +452,15 @@ impl Columns {
         Ok(())
     }
 
-    /// Drops records of entries at or past `size` (left by entries a recovery cut off) and
-    /// moves the marker back to `size` if it was past it.
+    /// Drops records of entries at or past `size` and of checkpoints past it (left by a batch
+    /// a recovery cut off, or to be replayed from `size`), and moves the marker back to `size`
+    /// if it was past it.
     pub fn truncate(&self, size: u64) -> Result<(), StoreError> {
+        let keep = self.checkpoints_up_to(size)?;
+        self.checkpoints
+            .set_len(keep * CHECKPOINT_RECORD_LEN)
+            .map_err(io("truncating checkpoints.col".into()))?;
+        self.checkpoint_count.store(keep, Ordering::Release);
         self.entries
             .set_len(size * ENTRY_RECORD_LEN)
             .map_err(io("truncating entries.col".into()))?;
@@ -444,7 +568,10 @@ mod tests {
             }
         })
         .unwrap();
-        let want: Vec<u64> = (10..3000u64).filter(|i| i.is_multiple_of(2)).take(600).collect();
+        let want: Vec<u64> = (10..3000u64)
+            .filter(|i| i.is_multiple_of(2))
+            .take(600)
+            .collect();
         assert_eq!(seen, want);
         // time_ms = 1000 + i/3: the first entry at 1100 is 300.
         assert_eq!(c.first_at_or_after(1100, 3000).unwrap(), 300);
@@ -467,9 +594,43 @@ mod tests {
     }
 
     #[test]
+    fn checkpoints_are_found_by_size_and_appended_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Columns::open(dir.path()).unwrap();
+        let loc = |i: u64| Location {
+            segment: 0,
+            offset: i * 10,
+            len: 5,
+        };
+        for size in [1, 3, 7, 8, 20] {
+            c.add_checkpoint(size, loc(size)).unwrap();
+        }
+        c.add_checkpoint(20, loc(99)).unwrap();
+        c.add_checkpoint(8, loc(99)).unwrap();
+        assert_eq!(c.checkpoint(7, true).unwrap(), Some((7, loc(7))));
+        assert_eq!(c.checkpoint(6, true).unwrap(), None);
+        assert_eq!(c.checkpoint(6, false).unwrap(), Some((3, loc(3))));
+        assert_eq!(c.checkpoint(0, false).unwrap(), None);
+        assert_eq!(c.checkpoint(100, false).unwrap(), Some((20, loc(20))));
+        let sizes = |v: Vec<(u64, Location)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        assert_eq!(sizes(c.checkpoints(3, 8, 10).unwrap()), [3, 7, 8]);
+        assert_eq!(sizes(c.checkpoints(0, 100, 2).unwrap()), [1, 3]);
+        assert_eq!(sizes(c.checkpoints(9, 19, 10).unwrap()), Vec::<u64>::new());
+        // The marker vouches for the checkpoints up to the synced size only.
+        c.sync(8).unwrap();
+        drop(c);
+        let c = Columns::open(dir.path()).unwrap();
+        assert_eq!(c.checkpoint(100, false).unwrap(), Some((8, loc(8))));
+        c.truncate(5).unwrap();
+        assert_eq!(c.checkpoint(100, false).unwrap(), Some((3, loc(3))));
+        c.add_checkpoint(8, loc(8)).unwrap();
+        assert_eq!(c.checkpoint(8, true).unwrap(), Some((8, loc(8))));
+    }
+
+    #[test]
     fn a_garbage_marker_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("columns.synced"), [0xa5; 16]).unwrap();
+        std::fs::write(dir.path().join("columns.synced"), [0xa5; 24]).unwrap();
         assert!(matches!(
             Columns::open(dir.path()),
             Err(StoreError::IndexInconsistent(_))

@@ -5,29 +5,29 @@
 //! three parts, each kept where its kind of data costs the least memory:
 //!
 //! - **Columns** (`columns.rs`): per-entry records read by position — location, leaf hash,
-//!   time, kind, parties — and the Merkle nodes of every level >= 1.
+//!   time, kind, parties — the Merkle nodes of every level >= 1, and where each checkpoint
+//!   record is, by tree size.
 //! - **Lookups** (`lookup.rs`, under `lookup/`): fingerprint → value runs for the keys that
 //!   are hashes or names: leaf hash → index, [`Claim`] → index, commitment → payload
 //!   location, STIX id → indexes, commitment → indexes.
-//! - **sled** (under `sled/`): what is small or keyed by tree size:
+//! - **sled** (under `sled/`): what arrives rarely, keyed by tree size and witness:
 //!
 //! | tree | key | value |
 //! | --- | --- | --- |
-//! | `checkpoints` | u64 BE tree size | checkpoint note text |
 //! | `cosignatures` | u64 BE tree size `\|\|` key id (4) `\|\|` key name | the cosignature line |
-//! | `meta` | `version`, `applied_size` | u32 BE, u64 BE |
+//! | `meta` | `version` | u32 BE, written last when the index is built |
 //!
 //! Why not everything in sled: sled 0.34 keeps some 25–35 bytes of RAM per key for as long as
-//! it runs, whatever its cache size (measured with 2M keys), and an entry has about ten keys,
-//! so a server's memory grew with its log (issue 6's soak).
+//! it runs, whatever its cache size (measured with 2M keys), more for keys rewritten often; an
+//! entry had about ten keys and a batch three more, so a server's memory grew with its log
+//! (issue 6's soak). Nothing is written to sled per entry or per batch any more.
 //!
 //! A location is segment id (u32 BE) `\|\|` record offset (u64 BE) `\|\|` body length (u32 BE).
 //!
-//! Crash safety: each part knows the log size up to which it is durable — sled's
-//! `meta.applied_size` (sled is crash-consistent by itself), the columns' synced marker, the
-//! lookups' sealed runs — always at a batch boundary. On open the index is caught up by
-//! replaying the segments from the smallest of the three; rewriting a column record or a sled
-//! key is idempotent, and lookups are fed only the entries they do not hold yet.
+//! Crash safety: each part knows the log size up to which it is durable — the columns' synced
+//! marker, the lookups' sealed runs — always at a batch boundary. On open the index is caught
+//! up by replaying the segments from the smaller of the two; rewriting a column record is
+//! idempotent, and lookups are fed only the entries they do not hold yet.
 //!
 //! Cosignatures arrive between batches and are few, so they are not part of that scheme: on
 //! open, when the `cosignatures` tree does not hold exactly the segments' committed Cosignature
@@ -53,13 +53,13 @@ use super::{IndexAction, StoreError, io};
 /// Bump when any layout changes: an index of another version is rebuilt.
 /// 2: claims of redactions; `payloads` holds only payloads not erased.
 /// 3: `nodes` holds only even levels >= 2.
-/// 4: per-entry data in columns, keyed lookups in runs; sled keeps checkpoints only.
+/// 4: per-entry data and checkpoints in columns, keyed lookups in runs; sled keeps
+///    cosignatures only.
 const INDEX_VERSION: u32 = 4;
 const META_VERSION: &[u8] = b"version";
-const META_APPLIED: &[u8] = b"applied_size";
 
 /// sled's page cache. It counts pages' on-disk size, and sled's resident memory levels off at
-/// several times it, so it is kept small: sled holds only checkpoints and cosignatures.
+/// several times it, so it is kept small: sled holds only cosignatures.
 const SLED_CACHE_BYTES: u64 = 4 << 20;
 
 /// The columns are synced (and their marker moved) once this many entries were written
@@ -68,7 +68,7 @@ const SLED_CACHE_BYTES: u64 = 4 << 20;
 const COLUMN_SYNC_EVERY: u64 = 1 << 16;
 
 /// Names of the sled trees the index uses, in a fixed order.
-pub(crate) const TREE_NAMES: [&str; 3] = ["checkpoints", "cosignatures", "meta"];
+pub(crate) const TREE_NAMES: [&str; 2] = ["cosignatures", "meta"];
 
 /// Where a record lives in the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,13 +101,6 @@ impl Location {
             .saturating_add(segment::HEADER_LEN)
             .saturating_add(u64::from(self.len))
     }
-}
-
-/// Reads a u64 BE value, or says which index value is malformed.
-fn read_be64(v: &[u8], what: &str) -> Result<u64, StoreError> {
-    v.try_into()
-        .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::IndexInconsistent(format!("{what} is {} bytes, not 8", v.len())))
 }
 
 /// The lookup key of a STIX id.
@@ -144,8 +137,8 @@ pub(crate) struct IndexBatch {
     nodes: Vec<(NodeId, Hash)>,
     /// (entry index the record belongs to, key, value).
     lookups: Vec<(u64, Fingerprint, Value)>,
-    /// The batch's checkpoint: tree size and note.
-    checkpoint: Option<(u64, String)>,
+    /// The batch's checkpoint: tree size and where its record is.
+    checkpoint: Option<(u64, Location)>,
 }
 
 impl IndexBatch {
@@ -205,16 +198,15 @@ impl IndexBatch {
         Ok(())
     }
 
-    /// Records the batch's checkpoint, signed at `size`.
-    pub fn commit(&mut self, size: u64, note: &str) {
-        self.checkpoint = Some((size, note.to_owned()));
+    /// Records the batch's checkpoint, signed at `size`, whose record is at `loc`.
+    pub fn commit(&mut self, size: u64, loc: Location) {
+        self.checkpoint = Some((size, loc));
     }
 }
 
 /// The open index: columns, lookups and sled.
 pub(crate) struct Index {
     db: sled::Db,
-    pub checkpoints: sled::Tree,
     pub cosignatures: sled::Tree,
     meta: sled::Tree,
     pub columns: Columns,
@@ -228,13 +220,12 @@ impl Index {
     /// Opens (creating) the index in `dir`.
     fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-        let (db, checkpoints, cosignatures, meta) = open_sled(&dir.join("sled"))?;
+        let (db, cosignatures, meta) = open_sled(&dir.join("sled"))?;
         let columns = Columns::open(dir)?;
         let lookups = Lookups::open(&dir.join("lookup"))?;
         let lookup_from = lookups.covered();
         Ok(Self {
             db,
-            checkpoints,
             cosignatures,
             meta,
             columns,
@@ -243,7 +234,7 @@ impl Index {
         })
     }
 
-    /// Writes one batch: columns, lookups, then the checkpoint and `meta`'s applied size.
+    /// Writes one batch: entry and node columns, lookups, then the checkpoint.
     pub fn apply(&self, b: IndexBatch) -> Result<(), StoreError> {
         self.columns.write_entries(b.first, &b.records)?;
         self.columns.write_nodes(&b.nodes)?;
@@ -252,13 +243,9 @@ impl Index {
                 self.lookups.insert(fp, v);
             }
         }
-        if let Some((size, note)) = b.checkpoint {
+        if let Some((size, loc)) = b.checkpoint {
+            self.columns.add_checkpoint(size, loc)?;
             self.lookups.seal(size)?;
-            self.checkpoints
-                .insert(size.to_be_bytes(), note.as_bytes())?;
-            self.meta
-                .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..])?;
-            self.meta.insert(META_APPLIED, &size.to_be_bytes()[..])?;
             if size.saturating_sub(self.columns.synced()) >= COLUMN_SYNC_EVERY {
                 self.columns.sync(size)?;
             }
@@ -276,36 +263,31 @@ impl Index {
     }
 
     /// The log size up to which every part of the index is durable, None if it was never
-    /// written.
+    /// completely built.
     fn applied_size(&self) -> Result<Option<u64>, StoreError> {
-        let version = self.meta.get(META_VERSION)?;
-        match version {
-            None => return Ok(None),
+        match self.meta.get(META_VERSION)? {
+            None => Ok(None),
             Some(v) if v.as_ref() != INDEX_VERSION.to_be_bytes() => {
-                return Err(StoreError::IndexInconsistent(format!(
+                Err(StoreError::IndexInconsistent(format!(
                     "index version {} is not {INDEX_VERSION}",
                     hex::encode(&v)
-                )));
+                )))
             }
-            Some(_) => {}
-        }
-        match self.meta.get(META_APPLIED)? {
-            None => Ok(None),
-            Some(v) => Ok(Some(
-                read_be64(&v, "meta.applied_size")?
-                    .min(self.columns.synced())
-                    .min(self.lookups.covered()),
-            )),
+            Some(_) => Ok(Some(self.columns.synced().min(self.lookups.covered()))),
         }
     }
 
     /// The largest size any part of the index claims to cover.
-    fn claimed_size(&self) -> Result<u64, StoreError> {
-        let sled = match self.meta.get(META_APPLIED)? {
-            Some(v) => read_be64(&v, "meta.applied_size")?,
-            None => 0,
-        };
-        Ok(sled.max(self.columns.synced()).max(self.lookups.covered()))
+    fn claimed_size(&self) -> u64 {
+        self.columns.synced().max(self.lookups.covered())
+    }
+
+    /// Marks a newly built index as complete: until then, an open rebuilds it.
+    fn mark_built(&self) -> Result<(), StoreError> {
+        self.meta
+            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..])?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// The entry indexes stored under `key`, ascending.
@@ -335,7 +317,7 @@ impl Index {
 /// lock conflict is retried for a while and then reported as [`StoreError::Locked`] — never
 /// as damage, which would delete an index that is merely in use. The store's own directory
 /// lock already excludes other stores, so the wait is short in practice.
-fn open_sled(path: &Path) -> Result<(sled::Db, sled::Tree, sled::Tree, sled::Tree), StoreError> {
+fn open_sled(path: &Path) -> Result<(sled::Db, sled::Tree, sled::Tree), StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let p = path.to_owned();
@@ -344,8 +326,8 @@ fn open_sled(path: &Path) -> Result<(sled::Db, sled::Tree, sled::Tree, sled::Tre
                 .path(&p)
                 .cache_capacity(SLED_CACHE_BYTES)
                 .open()?;
-            let [c, s, m] = TREE_NAMES.map(|name| db.open_tree(name));
-            Ok::<_, sled::Error>((db.clone(), c?, s?, m?))
+            let [c, m] = TREE_NAMES.map(|name| db.open_tree(name));
+            Ok::<_, sled::Error>((db.clone(), c?, m?))
         });
         match opened {
             Err(_) => {
@@ -460,10 +442,10 @@ impl Replayer<'_> {
                 self.pending.add_entry(loc, &leaf, &keys, &nodes)?;
             }
             RecordKind::Checkpoint => {
-                let note = std::str::from_utf8(&rec.body)
+                std::str::from_utf8(&rec.body)
                     .map_err(|_| corrupt("checkpoint note is not UTF-8".into()))?;
                 let mut batch = std::mem::take(&mut self.pending);
-                batch.commit(self.frontier.size().0, note);
+                batch.commit(self.frontier.size().0, loc);
                 self.index.apply(batch)?;
                 self.pending_records = 0;
             }
@@ -520,7 +502,7 @@ fn check(
     let Some(applied) = index.applied_size()? else {
         return Ok(Err("the index is new or was never written".into()));
     };
-    let claimed = index.claimed_size()?;
+    let claimed = index.claimed_size();
     if claimed > size {
         return Ok(Err(format!(
             "the index covers {claimed} entries but the segments hold {size}"
@@ -581,18 +563,6 @@ fn check(
     Ok(Ok(applied))
 }
 
-/// An empty log has no checkpoint record to commit the index at: mark it as built, so the
-/// next open does not take it for a half-written one.
-fn mark_empty(index: &Index, size: u64) -> Result<(), StoreError> {
-    if size == 0 {
-        index
-            .meta
-            .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..])?;
-        index.meta.insert(META_APPLIED, &0u64.to_be_bytes()[..])?;
-    }
-    Ok(())
-}
-
 /// Opens the index at `path` and brings it level with the recovered segments: catches up if
 /// it is behind, deletes and rebuilds it if it is unreadable or disagrees with them.
 /// Returns the index, the frontier of the whole log, and what was done.
@@ -640,8 +610,12 @@ pub(crate) fn open_consistent(
                 let frontier = Frontier::load(&index.columns, TreeSize(applied))?;
                 (info.loc.segment as usize, info.loc.end(), frontier)
             };
+            // What lies past `applied` is not known to be durable: write it again.
+            index.columns.truncate(applied)?;
             let frontier = replay(&index, segments, first, offset, frontier)?;
-            mark_empty(&index, size)?;
+            if !existed {
+                index.mark_built()?;
+            }
             let action = if existed {
                 tracing::info!(
                     from = applied,
@@ -671,7 +645,7 @@ pub(crate) fn open_consistent(
             }
             let index = Index::open(path)?;
             let frontier = replay(&index, segments, 0, 0, Frontier::new())?;
-            mark_empty(&index, size)?;
+            index.mark_built()?;
             tracing::info!(size, "rebuilt the index from the segments");
             (index, frontier, IndexAction::Rebuilt { reason: why })
         }

@@ -547,6 +547,7 @@ impl Store {
             entry_at.push(buf.len() as u64);
             segment::encode_record(&mut buf, RecordKind::Entry, &[e])?;
         }
+        let checkpoint_at = buf.len() as u64;
         segment::encode_record(&mut buf, RecordKind::Checkpoint, &[note.as_bytes()])?;
 
         let (seg_id, offset) = self.write_transaction(&mut w, &buf)?;
@@ -571,7 +572,14 @@ impl Store {
                 return Err(e);
             }
         }
-        batch.commit(new_size.0, &note);
+        batch.commit(
+            new_size.0,
+            Location {
+                segment: seg_id,
+                offset: offset + checkpoint_at,
+                len: note.len() as u32,
+            },
+        );
         if let Err(e) = self.index.apply(batch) {
             // The batch is durable but not indexed: reopening catches the index up.
             w.poisoned = true;
@@ -788,24 +796,12 @@ impl Store {
     /// The latest checkpoint note (`size` None), or the one signed at exactly `size`.
     pub fn checkpoint(&self, size: Option<TreeSize>) -> Result<Option<String>, StoreError> {
         let current = self.size().0;
-        let value = match size {
+        let found = match size {
             Some(s) if s.0 > current => return Ok(None),
-            Some(s) => self.index.checkpoints.get(s.0.to_be_bytes())?,
-            None => self
-                .index
-                .checkpoints
-                .range(..=current.to_be_bytes())
-                .next_back()
-                .transpose()?
-                .map(|(_, v)| v),
+            Some(s) => self.index.columns.checkpoint(s.0, true)?,
+            None => self.index.columns.checkpoint(current, false)?,
         };
-        value
-            .map(|v| {
-                String::from_utf8(v.to_vec()).map_err(|_| {
-                    StoreError::IndexInconsistent("a checkpoint in the index is not UTF-8".into())
-                })
-            })
-            .transpose()
+        found.map(|(_, loc)| self.checkpoint_note(loc)).transpose()
     }
 
     /// The checkpoints stored at sizes in `[from, to]`, ascending, at most `limit` of them:
@@ -817,24 +813,32 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(TreeSize, String)>, StoreError> {
         let to = to.0.min(self.size().0);
-        let mut out = Vec::new();
         if from.0 > to {
-            return Ok(out);
+            return Ok(Vec::new());
         }
-        for kv in self
-            .index
-            .checkpoints
-            .range(from.0.to_be_bytes()..=to.to_be_bytes())
-            .take(limit)
-        {
-            let (k, v) = kv?;
-            let size = index_suffix(&k)?;
-            let note = String::from_utf8(v.to_vec()).map_err(|_| {
-                StoreError::IndexInconsistent("a checkpoint in the index is not UTF-8".into())
-            })?;
-            out.push((TreeSize(size), note));
-        }
-        Ok(out)
+        self.index
+            .columns
+            .checkpoints(from.0, to, limit)?
+            .into_iter()
+            .map(|(size, loc)| Ok((TreeSize(size), self.checkpoint_note(loc)?)))
+            .collect()
+    }
+
+    /// The note text of the Checkpoint record at `loc`.
+    fn checkpoint_note(&self, loc: Location) -> Result<String, StoreError> {
+        let file = self.file(loc.segment)?;
+        let rec = segment::read_record(
+            &file,
+            loc.segment,
+            loc.offset,
+            loc.len,
+            &[RecordKind::Checkpoint],
+        )?;
+        String::from_utf8(rec.body).map_err(|_| StoreError::Corrupt {
+            segment: loc.segment,
+            offset: loc.offset,
+            reason: "checkpoint note is not UTF-8".into(),
+        })
     }
 
     fn check_size(&self, size: TreeSize) -> Result<(), StoreError> {
@@ -982,15 +986,6 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// The u64 BE entry index that ends every secondary-index key.
-fn index_suffix(key: &[u8]) -> Result<u64, StoreError> {
-    key.len()
-        .checked_sub(8)
-        .and_then(|at| key[at..].try_into().ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::IndexInconsistent("index key too short".into()))
 }
 
 impl Drop for Store {
