@@ -150,8 +150,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut api = client::connect(&addr, &keys, &sender).await?;
         let (latencies, budget, key) = (latencies.clone(), budget.clone(), key.clone());
         let completed = completed.clone();
+        // Clients start their ticks spread over one period: started together, they would
+        // send in bursts of --clients requests and measure their own queueing.
         let mut ticks = pace.map(|p| {
-            let mut t = tokio::time::interval(p);
+            let phase = p.mul_f64(c as f64 / args.clients as f64);
+            let mut t = tokio::time::interval_at(tokio::time::Instant::now() + phase, p);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             t
         });
