@@ -334,13 +334,9 @@ async fn a_new_policy_governs_the_disclosures_after_it() {
     server.stop().await;
 }
 
-/// The customer register: the server screens with the owner's register key (from keys/), the
-/// log holds only digests, and a customer's domain is refused even defanged and in mixed case.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customer_identifiers_never_cross() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    let mut sender = server.client(SENDER).await;
+/// Publishes the sender's default policy with a customer register naming acme-bank.example
+/// and 198.18.0.0/15, keyed with the register key `init` made.
+async fn publish_customer_register(server: &TestServer, sender: &mut client::Api) {
     let key = identity::load_register_key(&server.keys, SENDER)
         .unwrap()
         .expect("init made a register key");
@@ -355,6 +351,16 @@ async fn customer_identifiers_never_cross() {
         .publish_policy(signed_policy(&server.keys, SENDER, policy.as_bytes()))
         .await
         .unwrap();
+}
+
+/// The customer register: the server screens with the owner's register key (from keys/), the
+/// log holds only digests, and a customer's domain is refused even defanged and in mixed case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_identifiers_never_cross() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut sender = server.client(SENDER).await;
+    publish_customer_register(&server, &mut sender).await;
 
     let mut leak = indicator_json(7);
     leak["description"] = "Seen phishing login.ACME-BANK[.]example users".into();
@@ -383,5 +389,71 @@ async fn customer_identifiers_never_cross() {
         .submit(submit_items(&server.keys, vec![indicator_json(8)]))
         .await
         .unwrap();
+    server.stop().await;
+}
+
+/// The body's free text crosses with the items and, being signed, can never be erased: a
+/// customer's domain in the purpose or an inside address in the case reference is refused
+/// like one in an item, and recorded as the body's finding without the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bodys_free_text_is_screened_like_an_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut sender = server.client(SENDER).await;
+    publish_customer_register(&server, &mut sender).await;
+    let key = load_signing_key(&server.keys, SENDER).unwrap();
+    let before = server.node.store().size().0;
+
+    let mut leaky = header();
+    leaky.purpose = "phishing against login.ACME-BANK[.]example customers".into();
+    leaky.case_reference = "seen from 10.20.30.40".into();
+    let request = client::prepare_submission(&key, &leaky, vec![indicator(1)], now_ms()).unwrap();
+    let status = sender.submit(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let message = status.message().to_lowercase();
+    assert!(
+        message.contains("the body at $.purpose: customer.domain/1"),
+        "{status:?}"
+    );
+    assert!(
+        !message.contains("acme") && !message.contains("10.20.30.40"),
+        "{status:?}"
+    );
+    let details = status.get_error_details();
+    let violations = &details.precondition_failure().unwrap().violations;
+    for (subject, rule) in [
+        ("body.purpose", "customer.domain/1"),
+        ("body.case_reference", "inside.ip/1"),
+    ] {
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.subject == subject && v.r#type == rule),
+            "{subject} {rule}: {violations:?}"
+        );
+    }
+
+    // Only the refusal was appended; it names the body's fields, not their values.
+    assert_eq!(server.node.store().size().0, before + 1);
+    let (bytes, e) = entry_at(&server, before).await;
+    let Some(pb::entry::Kind::Refusal(refusal)) = e.kind else {
+        panic!("expected a Refusal entry, got {:?}", e.kind);
+    };
+    assert!(
+        refusal.findings.iter().all(|f| f.body && f.item == 0),
+        "{:?}",
+        refusal.findings
+    );
+    let mut paths: Vec<_> = refusal.findings.iter().map(|f| f.path.as_str()).collect();
+    paths.dedup();
+    assert_eq!(paths, ["$.case_reference", "$.purpose"]);
+    let text = String::from_utf8_lossy(&bytes).to_lowercase();
+    assert!(!text.contains("acme") && !text.contains("10.20.30.40"));
+
+    // An ordinary case number and purpose still cross under the same policy.
+    let mut fine = header();
+    fine.case_reference = "EUROPOL-2026-004512, ref 0171 5550199".into();
+    let request = client::prepare_submission(&key, &fine, vec![indicator(2)], now_ms()).unwrap();
+    sender.submit(request).await.unwrap();
     server.stop().await;
 }

@@ -271,6 +271,7 @@ impl Builder {
                     item: 0,
                     path: "$.pattern".into(),
                     rule: rule.into(),
+                    body: false,
                 }],
             }),
             Vec::new(),

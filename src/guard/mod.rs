@@ -111,6 +111,25 @@ impl fmt::Display for Finding {
     }
 }
 
+/// Where a finding was made: in an item of the submission (its index), or in the disclosure
+/// body's own free text, which crosses the boundary as surely as an item does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Place {
+    /// The item at this index of the submission.
+    Item(u32),
+    /// The body's purpose, legal basis or case reference.
+    Body,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Item(i) => write!(f, "item {i}"),
+            Place::Body => f.write_str("the body"),
+        }
+    }
+}
+
 /// TLP 2.0 levels (FIRST), the marking every item carries exactly once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tlp {
@@ -343,6 +362,24 @@ impl Policy {
             }
             _ => Verdict::Refused(findings),
         }
+    }
+
+    /// Screens the disclosure body's free text — `ctx`'s purpose and legal basis, and the
+    /// case reference — with the item scanners (customer identifiers, inside paths and
+    /// accounts, personal data where the text speaks of victims). Paths are `$.purpose`,
+    /// `$.legal_basis` and `$.case_reference`; no finding means the body may cross.
+    pub fn screen_body(&self, ctx: &Context, case_reference: &str) -> Vec<Finding> {
+        let mut out = scan::Findings::default();
+        scan::scan_text(
+            self,
+            &[
+                ("purpose", ctx.purpose),
+                ("legal_basis", ctx.legal_basis),
+                ("case_reference", case_reference),
+            ],
+            &mut out,
+        );
+        out.into_sorted(self.max_findings())
     }
 
     fn screen_into(

@@ -158,6 +158,24 @@ pub(crate) fn scan_item(
     }
 }
 
+/// Screens free-text fields that are not part of any item (the disclosure body's purpose,
+/// legal basis and case reference) as an item's description is screened. Their base side is
+/// the threat's: a case number is not a victim's phone number, but a field that speaks of
+/// victims is screened as theirs, and customer identifiers are refused on either side.
+pub(crate) fn scan_text(policy: &Policy, fields: &[(&str, &str)], out: &mut Findings) {
+    let mut w = Walker {
+        policy,
+        out,
+        path: Vec::with_capacity(1),
+        base: Side::Threat,
+    };
+    for (pos, (name, text)) in fields.iter().enumerate() {
+        w.path.push(Seg::Key(name, pos, true));
+        w.string(text, Field::Text);
+        w.path.pop();
+    }
+}
+
 impl<'v> Walker<'_, 'v, '_> {
     fn path_string(&self) -> String {
         let mut s = String::from("$");

@@ -107,8 +107,8 @@ pub struct Refused {
     pub policy_hash: Hash,
     /// That policy's own version string.
     pub policy_version: String,
-    /// Item index and finding, sorted by item then path; never empty.
-    pub findings: Vec<(u32, Finding)>,
+    /// Where and what, the body's findings first, then by item and path; never empty.
+    pub findings: Vec<(crate::guard::Place, Finding)>,
 }
 
 impl Refused {
@@ -138,10 +138,10 @@ impl std::fmt::Display for Refused {
             &hex::encode(self.policy_hash)[..16],
             self.index.0
         )?;
-        for (item, finding) in self.findings.iter().take(FINDINGS_IN_MESSAGE) {
+        for (place, finding) in self.findings.iter().take(FINDINGS_IN_MESSAGE) {
             write!(
                 f,
-                " item {item} at {}: {} — {};",
+                " {place} at {}: {} — {};",
                 finding.path, finding.rule, finding.hint
             )?;
         }

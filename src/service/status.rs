@@ -8,7 +8,7 @@ use tonic_types::{ErrorDetails, FieldViolation, PreconditionViolation, StatusExt
 use super::RequestError;
 use super::error::Refused;
 use crate::format::FormatError;
-use crate::guard::FindingClass;
+use crate::guard::{FindingClass, Place};
 use crate::keys_in_force::KeyError;
 use crate::report::ReportError;
 use crate::retention::RetentionError;
@@ -53,8 +53,11 @@ fn refusal_status(refused: &Refused) -> Status {
     let mut details = ErrorDetails::with_error_info(reason, "borderlog.v1", metadata);
     let mut bad_request = Vec::new();
     let mut preconditions = Vec::new();
-    for (item, f) in &refused.findings {
-        let at = format!("items[{item}].content{}", f.path.trim_start_matches('$'));
+    for (place, f) in &refused.findings {
+        let at = match place {
+            Place::Item(item) => format!("items[{item}].content{}", f.path.trim_start_matches('$')),
+            Place::Body => format!("body{}", f.path.trim_start_matches('$')),
+        };
         match f.class {
             FindingClass::Schema => {
                 bad_request.push(FieldViolation::new(at, format!("{}: {}", f.rule, f.hint)))

@@ -63,9 +63,12 @@ const META_VERSION: &[u8] = b"version";
 const SLED_CACHE_BYTES: u64 = 4 << 20;
 
 /// The columns are synced (and their marker moved) once this many entries were written
-/// since the last sync: a crash costs at most this much replay on open, and a sync's cost is
-/// spread over many batches.
+/// since the last sync, and at least every [`DURABLE_EVERY`] with the lookups' memtable:
+/// a crash costs at most that much replay on open, and a sync's cost is spread over many
+/// batches.
 const COLUMN_SYNC_EVERY: u64 = 1 << 16;
+/// The longest stretch of appends a crash can make the next open replay into the index.
+const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Names of the sled trees the index uses, in a fixed order.
 pub(crate) const TREE_NAMES: [&str; 2] = ["cosignatures", "meta"];
@@ -214,6 +217,8 @@ pub(crate) struct Index {
     /// Entries below this had their lookup records in durable runs when the index was opened:
     /// a replay does not feed them again.
     lookup_from: u64,
+    /// When the index was last made durable up to a batch (see [`DURABLE_EVERY`]).
+    last_durable: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Index {
@@ -231,6 +236,7 @@ impl Index {
             columns,
             lookups,
             lookup_from,
+            last_durable: std::sync::Mutex::new(std::time::Instant::now()),
         })
     }
 
@@ -245,9 +251,16 @@ impl Index {
         }
         if let Some((size, loc)) = b.checkpoint {
             self.columns.add_checkpoint(size, loc)?;
-            self.lookups.seal(size)?;
-            if size.saturating_sub(self.columns.synced()) >= COLUMN_SYNC_EVERY {
+            let mut last = self.last_durable.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= DURABLE_EVERY {
                 self.columns.sync(size)?;
+                self.lookups.flush(size)?;
+                *last = std::time::Instant::now();
+            } else {
+                self.lookups.seal(size)?;
+                if size.saturating_sub(self.columns.synced()) >= COLUMN_SYNC_EVERY {
+                    self.columns.sync(size)?;
+                }
             }
         }
         Ok(())

@@ -55,7 +55,7 @@ enum Screened {
     /// Every item may cross: append this Disclosure.
     Accepted(Append),
     /// Some item may not: append this Refusal, then tell the client why.
-    Refused(Append, Vec<(u32, guard::Finding)>),
+    Refused(Append, Vec<(guard::Place, guard::Finding)>),
 }
 
 /// Handles one Submit call.
@@ -96,8 +96,8 @@ pub async fn handle(
 /// Counts each finding of a refusal by rule, and passes them on.
 fn count_refusal(
     state: &State,
-    findings: Vec<(u32, guard::Finding)>,
-) -> Vec<(u32, guard::Finding)> {
+    findings: Vec<(guard::Place, guard::Finding)>,
+) -> Vec<(guard::Place, guard::Finding)> {
     for (_, finding) in &findings {
         state
             .metrics
@@ -136,7 +136,12 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
         purpose: &body.purpose,
         legal_basis: &body.legal_basis,
     };
-    let mut findings = Vec::new();
+    // The body's own text crosses with the items, and is never erasable: screened first.
+    let mut findings: Vec<_> = policy
+        .screen_body(&context, &body.case_reference)
+        .into_iter()
+        .map(|f| (guard::Place::Body, f))
+        .collect();
     let mut mismatch = None;
     for (i, (payload, declared)) in s.payloads.iter().zip(&body.items).enumerate() {
         match policy.screen(&context, &payload.content) {
@@ -169,7 +174,7 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
                         ),
                     ));
                 }
-                findings.extend(found.into_iter().map(|f| (i as u32, f)));
+                findings.extend(found.into_iter().map(|f| (guard::Place::Item(i as u32), f)));
             }
         }
     }
@@ -190,10 +195,14 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
             policy_hash: policy.hash().to_vec(),
             findings: findings
                 .iter()
-                .map(|(item, f)| pb::Finding {
-                    item: *item,
+                .map(|(place, f)| pb::Finding {
+                    item: match place {
+                        guard::Place::Item(i) => *i,
+                        guard::Place::Body => 0,
+                    },
                     path: f.path.clone(),
                     rule: f.rule.to_owned(),
+                    body: *place == guard::Place::Body,
                 })
                 .collect(),
             nonce: body.nonce.clone(),
