@@ -969,15 +969,21 @@ mod tests {
         assert_eq!(indexes(&l, &leaf(39)), [39]);
     }
 
+    /// Lookups with a memtable of 8 that got entries 0..n one per batch, a leaf each.
+    fn sealed_one_by_one(dir: &Path, n: u64) -> Lookups {
+        let l = Lookups::open_with(dir, 8).unwrap();
+        for i in 0..n {
+            l.insert(leaf(i), index_value(i));
+            l.seal(i + 1).unwrap();
+        }
+        l
+    }
+
     #[test]
     fn reopen_after_flush_answers_the_same_and_covers_the_log() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let l = Lookups::open_with(dir.path(), 8).unwrap();
-            for i in 0..21 {
-                l.insert(leaf(i), index_value(i));
-                l.seal(i + 1).unwrap();
-            }
+            let l = sealed_one_by_one(dir.path(), 21);
             assert_eq!(l.covered(), 16);
             l.flush(21).unwrap();
             assert_eq!(l.covered(), 21);
@@ -999,11 +1005,7 @@ mod tests {
     fn reopen_without_flush_loses_only_the_memtable() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let l = Lookups::open_with(dir.path(), 8).unwrap();
-            for i in 0..21 {
-                l.insert(leaf(i), index_value(i));
-                l.seal(i + 1).unwrap();
-            }
+            let l = sealed_one_by_one(dir.path(), 21);
             assert_eq!(l.covered(), 16);
         }
         let l = Lookups::open_with(dir.path(), 8).unwrap();

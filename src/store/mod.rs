@@ -705,15 +705,18 @@ impl Store {
         let Some(info) = self.entry_info(index)? else {
             return Ok(None);
         };
-        let file = self.file(info.loc.segment)?;
-        let rec = segment::read_record(
-            &file,
-            info.loc.segment,
-            info.loc.offset,
-            info.loc.len,
-            &[RecordKind::Entry],
-        )?;
-        Ok(Some(rec.body))
+        Ok(Some(self.record_at(info.loc, &[RecordKind::Entry])?.1.body))
+    }
+
+    /// The record at `loc`, which must be of one of `kinds`, and its segment file.
+    fn record_at(
+        &self,
+        loc: Location,
+        kinds: &[RecordKind],
+    ) -> Result<(Arc<File>, segment::RawRecord), StoreError> {
+        let file = self.file(loc.segment)?;
+        let rec = segment::read_record(&file, loc.segment, loc.offset, loc.len, kinds)?;
+        Ok((file, rec))
     }
 
     /// Leaf hash of entry `index`, None beyond the log's size.
@@ -747,14 +750,8 @@ impl Store {
     ) -> Result<Option<(Location, Arc<File>, segment::RawRecord)>, StoreError> {
         // The lookup holds a fingerprint: the record must name the commitment itself.
         for loc in self.index.payload_locations(commitment)? {
-            let file = self.file(loc.segment)?;
-            let rec = segment::read_record(
-                &file,
-                loc.segment,
-                loc.offset,
-                loc.len,
-                &[RecordKind::Payload, RecordKind::ErasedPayload],
-            )?;
+            let (file, rec) =
+                self.record_at(loc, &[RecordKind::Payload, RecordKind::ErasedPayload])?;
             if rec.body.get(..32) == Some(&commitment[..]) {
                 return Ok(Some((loc, file, rec)));
             }
@@ -826,14 +823,7 @@ impl Store {
 
     /// The note text of the Checkpoint record at `loc`.
     fn checkpoint_note(&self, loc: Location) -> Result<String, StoreError> {
-        let file = self.file(loc.segment)?;
-        let rec = segment::read_record(
-            &file,
-            loc.segment,
-            loc.offset,
-            loc.len,
-            &[RecordKind::Checkpoint],
-        )?;
+        let (_, rec) = self.record_at(loc, &[RecordKind::Checkpoint])?;
         String::from_utf8(rec.body).map_err(|_| StoreError::Corrupt {
             segment: loc.segment,
             offset: loc.offset,
