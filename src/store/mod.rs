@@ -1,5 +1,6 @@
-//! Durable storage of the log: checksummed, append-only segment files are the truth; a sled
-//! database holds only what is derived from them (DESIGN.md, "Storage").
+//! Durable storage of the log: checksummed, append-only segment files are the truth; the index
+//! (column files, lookup runs, a small sled database) holds only what is derived from them
+//! (DESIGN.md, "Storage"; `store/index.rs` says why most of it left sled).
 //!
 //! Layout of a store directory:
 //!
@@ -88,7 +89,7 @@ pub enum StoreError {
     /// The sled part of the index failed.
     #[error("sled index: {0}")]
     Index(#[from] sled::Error),
-    /// The sled index disagrees with itself or the segments while running; reopening the store
+    /// The index disagrees with itself or the segments while running; reopening the store
     /// checks it and rebuilds it.
     #[error("index is inconsistent: {0}")]
     IndexInconsistent(String),
@@ -218,14 +219,14 @@ pub struct OpenReport {
     /// Bytes of an unacknowledged tail (torn write, batch without checkpoint) cut off the last
     /// segment; 0 after a clean shutdown.
     pub cut_bytes: u64,
-    /// What was done to bring the sled index level with the segments.
+    /// What was done to bring the index level with the segments.
     pub index: IndexAction,
     /// Payloads named by a Redaction entry but still in the segments (a crash came between
     /// the entry and the overwrite, or during the overwrite), erased on open.
     pub erasures_finished: usize,
 }
 
-/// How the sled index was brought level with the segments on open.
+/// How the index was brought level with the segments on open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexAction {
     /// It already matched the segments.
@@ -255,11 +256,11 @@ struct Writer {
     poisoned: bool,
 }
 
-/// The log's durable store: segments plus the sled index derived from them.
+/// The log's durable store: segments plus the index derived from them.
 /// `Send + Sync`: share it (e.g. in an `Arc`) between the sequencer and the readers.
 pub struct Store {
     index: Index,
-    /// The newest Merkle nodes of each level, so receipts' proofs and roots skip sled.
+    /// The newest Merkle nodes of each level, so receipts' proofs and roots read no file.
     nodes: NodeCache,
     /// Segment handles by id, for positioned reads; grows when the writer rolls.
     files: RwLock<Vec<Arc<File>>>,
@@ -1194,7 +1195,7 @@ mod tests {
     #[test]
     fn proofs_and_roots_agree_with_the_tree_inside_and_beyond_the_node_cache() {
         let dir = tempfile::tempdir().unwrap();
-        // Two windows and a bit: levels 0 and 1 have nodes only sled holds.
+        // Two windows and a bit: levels 0 and 1 have nodes only the column files hold.
         let n = 2 * nodes::WINDOW as u64 + 37;
         let mut tree = tree::MemoryTree::new();
         let check = |store: &Store, tree: &tree::MemoryTree| {
