@@ -103,7 +103,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    // Other holders of the store (the sequencer thread) may outlive `run`: flush it here so
+    // the next start finds the index consistent instead of replaying the last second.
+    let store = node.store().clone();
     node.run(listener, until_stopped()).await?;
+    store.flush_index()?;
     tracing::info!("stopped");
     Ok(())
 }
