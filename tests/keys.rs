@@ -108,6 +108,13 @@ async fn change_key(server: &TestServer, name: &str, change: pb::KeyChange) -> t
         .expect_err("the key change is refused")
 }
 
+/// The sender submits its disclosure `n` now: the receipt, or the refusal.
+async fn submit(server: &TestServer, n: u64) -> Result<pb::LogReceipt, tonic::Status> {
+    let request = submission(&server.keys, n);
+    let reply = server.client(SENDER).await.submit(request).await;
+    reply.map(tonic::Response::into_inner)
+}
+
 fn fresh_key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
@@ -120,12 +127,7 @@ async fn a_rotated_key_replaces_the_old_one_across_restarts() {
     let signed_with_old = submission(&server.keys, 1);
     let another_with_old = submission(&server.keys, 2);
     // One disclosure under the old key, before the rotation: it stays valid.
-    server
-        .client(SENDER)
-        .await
-        .submit(submission(&server.keys, 0))
-        .await
-        .unwrap();
+    submit(&server, 0).await.unwrap();
 
     rotate(&server, SENDER).await;
     let (at, change) = last_key_change(&server);
@@ -368,12 +370,7 @@ async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
         .await
         .unwrap();
     let server = TestServer::start_with(&keys, &data).await;
-    let refused = server
-        .client(SENDER)
-        .await
-        .submit(submission(&keys, 3))
-        .await
-        .unwrap_err();
+    let refused = submit(&server, 3).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     let report = export_and_verify(&server, AUDITOR).await.unwrap();
     assert_eq!(report.revocations.len(), 2);
@@ -395,12 +392,7 @@ fn log_signature_count(note: &str, origin: &str) -> usize {
 async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    server
-        .client(SENDER)
-        .await
-        .submit(submission(&server.keys, 1))
-        .await
-        .unwrap();
+    submit(&server, 1).await.unwrap();
     let pinned_old = server.log.clone();
     let origin = pinned_old.name.clone();
     let (keys, data) = (server.keys.clone(), server.data.clone());
@@ -420,13 +412,7 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
         pinned_new.key, pinned_old.key,
         "partners.toml pins the new key"
     );
-    let receipt = server
-        .client(SENDER)
-        .await
-        .submit(submission(&keys, 2))
-        .await
-        .unwrap()
-        .into_inner();
+    let receipt = submit(&server, 2).await.unwrap();
     assert_eq!(log_signature_count(&receipt.checkpoint, &origin), 2);
     // A client that pinned the old key still verifies, and so does one with the new key.
     client::verify_receipt(&receipt, &pinned_old).expect("old pinned key verifies");
@@ -450,13 +436,7 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     let kept = key::finish_log(&keys, &data).unwrap();
     assert!(kept.exists());
     let server = TestServer::start_with(&keys, &data).await;
-    let receipt = server
-        .client(SENDER)
-        .await
-        .submit(submission(&keys, 3))
-        .await
-        .unwrap()
-        .into_inner();
+    let receipt = submit(&server, 3).await.unwrap();
     assert_eq!(log_signature_count(&receipt.checkpoint, &origin), 1);
     client::verify_receipt(&receipt, &pinned_new).unwrap();
     assert!(client::verify_receipt(&receipt, &pinned_old).is_err());

@@ -29,12 +29,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use sha2::{Digest, Sha256};
-
 use crate::format::hash::Hash;
 use crate::format::tree::{NodeId, NodeSource};
 
 use super::index::Location;
+use super::lookup::{Fingerprint, LookupKind, fingerprint};
 use super::{StoreError, io};
 
 /// Bytes of one `entries.col` record.
@@ -49,21 +48,13 @@ const MARKER_MAGIC: &[u8; 8] = b"blcols\0\x02";
 const MARKER_LEN: usize = 24;
 /// Entries read per pread while scanning.
 const SCAN_CHUNK: u64 = 1024;
-/// Domain separation of party fingerprints.
-const PARTY_DOMAIN: &[u8] = b"borderlog/party/v1\n";
-
-/// A party's name as `entries.col` stores it: 16 bytes of a domain-separated SHA-256, so a
-/// record has a fixed size whatever the names' lengths.
-pub(crate) type PartyFingerprint = [u8; 16];
+/// A party's name as `entries.col` stores it: a fixed-size fingerprint whatever the name's
+/// length.
+pub(crate) type PartyFingerprint = Fingerprint;
 
 /// The fingerprint of `party`'s name.
 pub(crate) fn party_fingerprint(party: &str) -> PartyFingerprint {
-    let mut h = Sha256::new();
-    h.update(PARTY_DOMAIN);
-    h.update(party.as_bytes());
-    let mut fp = [0u8; 16];
-    fp.copy_from_slice(&h.finalize()[..16]);
-    fp
+    fingerprint(LookupKind::Party, party.as_bytes())
 }
 
 /// One entry's record in `entries.col`.
@@ -431,10 +422,10 @@ impl Columns {
     pub fn sync(&self, size: u64) -> Result<(), StoreError> {
         self.entries
             .sync_data()
-            .map_err(io("syncing entries.col".into()))?;
+            .map_err(io("syncing entries.col"))?;
         self.checkpoints
             .sync_data()
-            .map_err(io("syncing checkpoints.col".into()))?;
+            .map_err(io("syncing checkpoints.col"))?;
         let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone();
         for (i, f) in nodes.iter().enumerate() {
             f.sync_data()
@@ -447,7 +438,7 @@ impl Columns {
         self.marker
             .write_all_at(&m, 0)
             .and_then(|()| self.marker.sync_data())
-            .map_err(io("writing columns.synced".into()))?;
+            .map_err(io("writing columns.synced"))?;
         self.synced.store(size, Ordering::Release);
         Ok(())
     }
@@ -459,11 +450,11 @@ impl Columns {
         let keep = self.checkpoints_up_to(size)?;
         self.checkpoints
             .set_len(keep * CHECKPOINT_RECORD_LEN)
-            .map_err(io("truncating checkpoints.col".into()))?;
+            .map_err(io("truncating checkpoints.col"))?;
         self.checkpoint_count.store(keep, Ordering::Release);
         self.entries
             .set_len(size * ENTRY_RECORD_LEN)
-            .map_err(io("truncating entries.col".into()))?;
+            .map_err(io("truncating entries.col"))?;
         let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone();
         for (i, f) in nodes.iter().enumerate() {
             let level = i + 1;

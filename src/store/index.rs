@@ -55,7 +55,8 @@ use super::{IndexAction, StoreError, io};
 /// 3: `nodes` holds only even levels >= 2.
 /// 4: per-entry data and checkpoints in columns, keyed lookups in runs; sled keeps
 ///    cosignatures only.
-const INDEX_VERSION: u32 = 4;
+/// 5: party fingerprints made by `lookup::fingerprint`.
+const INDEX_VERSION: u32 = 5;
 const META_VERSION: &[u8] = b"version";
 
 /// sled's page cache. It counts pages' on-disk size, and sled's resident memory levels off at

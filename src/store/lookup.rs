@@ -57,7 +57,7 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
-use super::StoreError;
+use super::{StoreError, io};
 
 /// 16 bytes of SHA-256 over a domain-separated key: what the lookup files store instead of keys.
 pub(crate) type Fingerprint = [u8; 16];
@@ -93,6 +93,9 @@ pub(crate) enum LookupKind {
     StixId,
     /// Commitment → entry indexes.
     Commitment,
+    /// A party's name, as `entries.col` stores it (not a lookup of its own: the column is
+    /// scanned), so one function makes every fingerprint.
+    Party,
 }
 
 impl LookupKind {
@@ -103,6 +106,7 @@ impl LookupKind {
             LookupKind::Payload => 3,
             LookupKind::StixId => 4,
             LookupKind::Commitment => 5,
+            LookupKind::Party => 6,
         }
     }
 }
@@ -144,11 +148,6 @@ fn record_value(r: &[u8]) -> Value {
     let mut v = [0; 16];
     v.copy_from_slice(&r[16..32]);
     v
-}
-
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
-    let context = context.into();
-    move |source| StoreError::Io { context, source }
 }
 
 fn damaged(path: &Path, reason: impl std::fmt::Display) -> StoreError {

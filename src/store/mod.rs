@@ -275,7 +275,10 @@ pub struct Store {
     _lock: File,
 }
 
-pub(crate) fn io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
+/// Maps an I/O error to [`StoreError::Io`] with what was being done: the one helper of the
+/// store's modules.
+pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let context = context.into();
     move |source| StoreError::Io { context, source }
 }
 

@@ -75,8 +75,8 @@ use crate::format::note::NoteSignature;
 use crate::format::tree::Frontier;
 use crate::pb;
 
-use super::StoreError;
 use super::faults::Faults;
+use super::{StoreError, io};
 
 /// Bytes before a record's body: len (4), crc (4), kind (1).
 pub(crate) const HEADER_LEN: u64 = 9;
@@ -146,11 +146,6 @@ pub(crate) fn encode_record(
 /// File name of segment `id`.
 pub(crate) fn file_name(id: u32) -> String {
     format!("{id:08}.seg")
-}
-
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
-    let context = context.into();
-    move |source| StoreError::Io { context, source }
 }
 
 /// Fsyncs a directory, so that a file created or removed in it survives a crash.
