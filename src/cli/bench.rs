@@ -1,9 +1,10 @@
 //! `borderlog bench`: a load generator in the manner of pgbench or redis-benchmark.
 //!
-//! N concurrent clients, each on its own mutual-TLS connection, submit disclosures of one
-//! ~1 KiB STIX indicator each, against an in-process server on a scratch ledger (default) or
-//! a running one (`--addr`). Reports throughput, latency percentiles, batches and syncs.
-//! `--inclusion` instead fills the log to `--fill` entries and measures GetInclusionProof;
+//! N concurrent clients, each on its own mutual-TLS connection unless `--connections` says
+//! fewer, submit disclosures of one ~1 KiB STIX indicator each, against an in-process server
+//! on a scratch ledger (default; `--data` keeps it) or a running one (`--addr`). Reports
+//! throughput, latency percentiles, batches and syncs. `--inclusion` instead fills the log to
+//! `--fill` entries (or takes a running server's log as it is) and measures GetInclusionProof;
 //! `--guard` measures the boundary guard's screening throughput on one core.
 
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ use crate::service::{Node, NodeConfig};
 /// Arguments of `borderlog bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Concurrent clients, each with its own connection.
+    /// Concurrent clients, each with one call in flight.
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
     /// Stop after this many requests in all (default: run for --seconds).
@@ -41,10 +42,19 @@ pub struct BenchArgs {
     /// Keys for --addr.
     #[arg(long, default_value = "keys")]
     pub keys: PathBuf,
+    /// Keep the in-process server's ledger (keys/ and data/) in this directory instead of a
+    /// scratch one, and reuse it on the next run: fill once, measure many times.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Connections the clients share (HTTP/2 carries many calls on one, as a gRPC channel
+    /// shared by a partner's workers would); default: one per client.
+    #[arg(long)]
+    pub connections: Option<usize>,
     /// Measure GetInclusionProof instead of Submit.
     #[arg(long)]
     pub inclusion: bool,
-    /// Entries to append (directly, not over gRPC) before an --inclusion run.
+    /// Entries the log should hold before an --inclusion run; the shortfall is appended
+    /// directly, not over gRPC. Ignored with --addr, which measures the log as it is.
     #[arg(long, default_value_t = 1_000_000)]
     pub fill: u64,
     /// Pace the clients to this many requests per second in all (a soak run), instead of as
@@ -79,9 +89,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (addr, keys, node) = match &args.addr {
         Some(addr) => (addr.clone(), args.keys.clone(), None),
         None => {
-            let keys = scratch.path().join("keys");
-            identity::init(&keys, &InitOptions::default())?;
-            let node = Node::open(NodeConfig::new(&keys, scratch.path().join("data"))).await?;
+            let dir = args.data.as_deref().unwrap_or(scratch.path());
+            let keys = dir.join("keys");
+            if !keys.join("partners.toml").exists() {
+                identity::init(&keys, &InitOptions::default())?;
+            }
+            let node = Node::open(NodeConfig::new(&keys, dir.join("data"))).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?.to_string();
             tokio::spawn(node.clone().run(listener, std::future::pending()));
@@ -99,16 +112,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let (sender, recipient) = (role_name(Role::Sender)?, role_name(Role::Recipient)?);
 
-    if args.inclusion {
-        let node = node
-            .as_ref()
-            .context("--inclusion fills an in-process log; drop --addr")?;
+    if let (true, Some(node)) = (args.inclusion, &node) {
+        let shortfall = args.fill.saturating_sub(node.store().size().0);
         fill(
             node,
             &load_signing_key(&keys, &sender)?,
             &sender,
             &recipient,
-            args.fill,
+            shortfall,
         )
         .await?;
     }
@@ -130,7 +141,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.seconds
         });
     let key = Arc::new(load_signing_key(&keys, &sender)?);
-    let size = node.as_ref().map_or(1, |n| n.store().size().0);
+    let connections = args
+        .connections
+        .unwrap_or(args.clients)
+        .clamp(1, args.clients.max(1));
+    let mut apis = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        apis.push(client::connect(&addr, &keys, &sender).await?);
+    }
+    let size = match &node {
+        Some(n) => n.store().size().0,
+        // The latest tree size, from the proof of entry 0 to the latest checkpoint.
+        None if args.inclusion => {
+            apis[0]
+                .get_inclusion_proof(pb::GetInclusionProofRequest {
+                    leaf: Some(Leaf::Index(0)),
+                    tree_size: 0,
+                })
+                .await?
+                .into_inner()
+                .tree_size
+        }
+        None => 1,
+    };
     let started = Instant::now();
     let completed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reporter = args.report_every.map(|every| {
@@ -147,15 +180,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(|r| Duration::from_secs_f64(args.clients as f64 / r));
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let mut api = client::connect(&addr, &keys, &sender).await?;
+        let mut api = apis[c % connections].clone();
         let (latencies, budget, key) = (latencies.clone(), budget.clone(), key.clone());
         let completed = completed.clone();
-        // Clients start their ticks spread over one period: started together, they would
-        // send in bursts of --clients requests and measure their own queueing.
+        // Clients start their ticks spread over one period and keep to that grid (a late tick
+        // is skipped, not shifted): started together, or drifting together after a stall,
+        // they would send in bursts and measure their own queueing.
         let mut ticks = pace.map(|p| {
             let phase = p.mul_f64(c as f64 / args.clients as f64);
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + phase, p);
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             t
         });
         let header = DisclosureHeader {

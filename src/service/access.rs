@@ -5,7 +5,11 @@
 //! received; auditors and compliance officers see every entry's metadata and commitments, but
 //! no payload.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use tonic::Request;
+use tonic::transport::CertificateDer;
 
 use super::{RequestError, State};
 use crate::format::entry::IndexKeys;
@@ -37,7 +41,11 @@ impl Caller {
                 .ok_or(RequestError::NoPlaintextIdentity)?
         } else {
             let certs = request.peer_certs().ok_or(RequestError::NoCertificate)?;
-            crate::identity::tls::peer_name(&certs).ok_or(RequestError::NoCertificate)?
+            let leaf = certs.first().ok_or(RequestError::NoCertificate)?;
+            state
+                .cert_names
+                .name(leaf)
+                .ok_or(RequestError::NoCertificate)?
         };
         let party = state
             .registry
@@ -120,6 +128,35 @@ impl Caller {
     }
 }
 
+/// The party names of client certificates already seen. Every call on a connection carries the
+/// same (TLS-verified) certificate, and parsing it again cost as much as serving a proof.
+#[derive(Default)]
+pub(crate) struct CertNames(RwLock<HashMap<Vec<u8>, String>>);
+
+impl CertNames {
+    /// Names kept at most; past it the map starts afresh (certificates are few: one per party).
+    const MAX: usize = 1024;
+
+    /// The common name of `cert`, parsed once per distinct certificate.
+    fn name(&self, cert: &CertificateDer<'_>) -> Option<String> {
+        if let Some(name) = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(cert.as_ref())
+        {
+            return Some(name.clone());
+        }
+        let name = crate::identity::tls::peer_name(std::slice::from_ref(cert))?;
+        let mut names = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if names.len() >= Self::MAX {
+            names.clear();
+        }
+        names.insert(cert.to_vec(), name.clone());
+        Some(name)
+    }
+}
+
 /// A registered partner by name, with its signing key in force (genesis, then KeyChanges); a
 /// revoked partner signs nothing ([`RequestError::Key`], PERMISSION_DENIED).
 pub(crate) fn partner<'a>(
@@ -146,4 +183,33 @@ pub(crate) fn partner<'a>(
 /// Fails when `name` was revoked: nothing is disclosed to a partner that left.
 pub(crate) fn not_revoked(state: &State, name: &str) -> Result<(), RequestError> {
     Ok(state.sequencer.with_keys(|keys| keys.may_receive(name))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(common_name: Option<&str>) -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = common_name {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+        }
+        let key = rcgen::KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("cert").der().clone()
+    }
+
+    #[test]
+    fn each_certificate_keeps_its_own_name() {
+        let names = CertNames::default();
+        let (alice, bob) = (cert(Some("alice")), cert(Some("bob")));
+        for _ in 0..2 {
+            assert_eq!(names.name(&alice).as_deref(), Some("alice"));
+            assert_eq!(names.name(&bob).as_deref(), Some("bob"));
+        }
+        assert_eq!(names.name(&cert(None)), None);
+        assert_eq!(names.0.read().unwrap().len(), 2);
+    }
 }

@@ -185,6 +185,8 @@ pub(crate) struct State {
     pub rates: limits::Rates,
     /// Open server streams per caller.
     pub streams: limits::StreamSlots,
+    /// Client certificates' party names, parsed once each.
+    pub cert_names: access::CertNames,
 }
 
 impl State {
@@ -296,6 +298,7 @@ impl Node {
             registry,
             rates: limits::Rates::new(&config.limits),
             streams: limits::StreamSlots::default(),
+            cert_names: access::CertNames::default(),
             auditor_reads_payloads: config.auditor_reads_payloads,
             limits: config.limits,
             policies,

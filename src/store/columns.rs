@@ -115,10 +115,18 @@ pub(crate) struct Columns {
     /// `nodes[l - 1]` is the file of level `l`, opened on first use.
     nodes: RwLock<Vec<Arc<File>>>,
     checkpoints: File,
-    /// Checkpoint records in `checkpoints.col` that readers may use.
-    checkpoint_count: AtomicU64,
+    /// How many records of `checkpoints.col` readers may use, and the last of them.
+    checkpoint_tail: RwLock<CheckpointTail>,
     marker: File,
     synced: AtomicU64,
+}
+
+/// The usable length of `checkpoints.col` and its last record, kept together: nearly every
+/// receipt and proof is to the latest checkpoint, which this finds without reading the file.
+#[derive(Debug, Clone, Copy, Default)]
+struct CheckpointTail {
+    count: u64,
+    last: Option<(u64, Location)>,
 }
 
 impl Columns {
@@ -156,7 +164,7 @@ impl Columns {
             entries,
             nodes: RwLock::new(Vec::new()),
             checkpoints,
-            checkpoint_count: AtomicU64::new(checkpoint_count),
+            checkpoint_tail: RwLock::new(CheckpointTail::default()),
             marker,
             synced: AtomicU64::new(synced),
         };
@@ -183,6 +191,17 @@ impl Columns {
             }
             last = size;
         }
+        let tail = match checkpoint_count {
+            0 => CheckpointTail::default(),
+            n => CheckpointTail {
+                count: n,
+                last: Some(columns.checkpoint_record(n - 1)?),
+            },
+        };
+        *columns
+            .checkpoint_tail
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = tail;
         let level_count = (u64::BITS - synced.leading_zeros()) as u8;
         for level in 1..level_count {
             columns.level_file(level)?;
@@ -328,8 +347,8 @@ impl Columns {
     /// Appends the record of the checkpoint signed at `size`, unless the file already holds
     /// it (a catch-up replays from a batch boundary whose checkpoint is kept).
     pub fn add_checkpoint(&self, size: u64, loc: Location) -> Result<(), StoreError> {
-        let count = self.checkpoint_count.load(Ordering::Acquire);
-        if count > 0 && self.checkpoint_record(count - 1)?.0 >= size {
+        let CheckpointTail { count, last } = self.tail();
+        if last.is_some_and(|(at, _)| at >= size) {
             return Ok(());
         }
         let mut b = [0u8; CHECKPOINT_RECORD_LEN as usize];
@@ -338,8 +357,21 @@ impl Columns {
         self.checkpoints
             .write_all_at(&b, count * CHECKPOINT_RECORD_LEN)
             .map_err(io(format!("writing checkpoints.col record {count}")))?;
-        self.checkpoint_count.store(count + 1, Ordering::Release);
+        *self
+            .checkpoint_tail
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = CheckpointTail {
+            count: count + 1,
+            last: Some((size, loc)),
+        };
         Ok(())
+    }
+
+    fn tail(&self) -> CheckpointTail {
+        *self
+            .checkpoint_tail
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The `i`-th checkpoint record: tree size and location.
@@ -360,7 +392,11 @@ impl Columns {
     /// How many checkpoint records are for tree sizes up to `size` (binary search: sizes
     /// increase along the file).
     fn checkpoints_up_to(&self, size: u64) -> Result<u64, StoreError> {
-        let (mut lo, mut hi) = (0, self.checkpoint_count.load(Ordering::Acquire));
+        let tail = self.tail();
+        if tail.last.is_some_and(|(at, _)| at <= size) {
+            return Ok(tail.count);
+        }
+        let (mut lo, mut hi) = (0, tail.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.checkpoint_record(mid)?.0 <= size {
@@ -378,11 +414,15 @@ impl Columns {
         size: u64,
         exact: bool,
     ) -> Result<Option<(u64, Location)>, StoreError> {
-        let n = self.checkpoints_up_to(size)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let (at, loc) = self.checkpoint_record(n - 1)?;
+        let tail = self.tail();
+        let (at, loc) = match tail.last {
+            None => return Ok(None),
+            Some(last) if last.0 <= size => last,
+            Some(_) => match self.checkpoints_up_to(size)? {
+                0 => return Ok(None),
+                n => self.checkpoint_record(n - 1)?,
+            },
+        };
         Ok((!exact || at == size).then_some((at, loc)))
     }
 
@@ -448,10 +488,17 @@ impl Columns {
     /// if it was past it.
     pub fn truncate(&self, size: u64) -> Result<(), StoreError> {
         let keep = self.checkpoints_up_to(size)?;
+        let last = match keep {
+            0 => None,
+            n => Some(self.checkpoint_record(n - 1)?),
+        };
         self.checkpoints
             .set_len(keep * CHECKPOINT_RECORD_LEN)
             .map_err(io("truncating checkpoints.col"))?;
-        self.checkpoint_count.store(keep, Ordering::Release);
+        *self
+            .checkpoint_tail
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = CheckpointTail { count: keep, last };
         self.entries
             .set_len(size * ENTRY_RECORD_LEN)
             .map_err(io("truncating entries.col"))?;
@@ -603,6 +650,10 @@ mod tests {
         assert_eq!(c.checkpoint(6, false).unwrap(), Some((3, loc(3))));
         assert_eq!(c.checkpoint(0, false).unwrap(), None);
         assert_eq!(c.checkpoint(100, false).unwrap(), Some((20, loc(20))));
+        // The latest (kept in memory) and the ones before it (read from the file) agree.
+        assert_eq!(c.checkpoint(20, true).unwrap(), Some((20, loc(20))));
+        assert_eq!(c.checkpoint(19, true).unwrap(), None);
+        assert_eq!(c.checkpoint(19, false).unwrap(), Some((8, loc(8))));
         let sizes = |v: Vec<(u64, Location)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
         assert_eq!(sizes(c.checkpoints(3, 8, 10).unwrap()), [3, 7, 8]);
         assert_eq!(sizes(c.checkpoints(0, 100, 2).unwrap()), [1, 3]);
@@ -614,8 +665,10 @@ mod tests {
         assert_eq!(c.checkpoint(100, false).unwrap(), Some((8, loc(8))));
         c.truncate(5).unwrap();
         assert_eq!(c.checkpoint(100, false).unwrap(), Some((3, loc(3))));
+        assert_eq!(c.checkpoint(2, false).unwrap(), Some((1, loc(1))));
         c.add_checkpoint(8, loc(8)).unwrap();
         assert_eq!(c.checkpoint(8, true).unwrap(), Some((8, loc(8))));
+        assert_eq!(sizes(c.checkpoints(0, 100, 10).unwrap()), [1, 3, 8]);
     }
 
     #[test]

@@ -270,6 +270,9 @@ pub struct Store {
     /// Payload reads hold it shared and erasures exclusively, so no reader sees a record
     /// half overwritten.
     erasure: RwLock<()>,
+    /// The checkpoint note read last, by where it lies: nearly every receipt and proof asks
+    /// for the latest one, and a note never changes once written.
+    last_note: RwLock<Option<(Location, Arc<str>)>>,
     report: OpenReport,
     /// Held (flock) for the store's lifetime so no second store recovers or rebuilds under us.
     _lock: File,
@@ -329,6 +332,7 @@ impl Store {
         let mut store = Store {
             index,
             nodes,
+            last_note: RwLock::new(None),
             files: RwLock::new(files),
             writer: Mutex::new(Writer {
                 segments: SegmentWriter::new(
@@ -835,12 +839,20 @@ impl Store {
 
     /// The note text of the Checkpoint record at `loc`.
     fn checkpoint_note(&self, loc: Location) -> Result<String, StoreError> {
+        if let Some((at, note)) = &*self.last_note.read().unwrap_or_else(|e| e.into_inner())
+            && *at == loc
+        {
+            return Ok(note.to_string());
+        }
         let (_, rec) = self.record_at(loc, &[RecordKind::Checkpoint])?;
-        String::from_utf8(rec.body).map_err(|_| StoreError::Corrupt {
+        let note = String::from_utf8(rec.body).map_err(|_| StoreError::Corrupt {
             segment: loc.segment,
             offset: loc.offset,
             reason: "checkpoint note is not UTF-8".into(),
-        })
+        })?;
+        *self.last_note.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((loc, note.as_str().into()));
+        Ok(note)
     }
 
     fn check_size(&self, size: TreeSize) -> Result<(), StoreError> {
