@@ -95,11 +95,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     println!(
-        "verified {} entries ({} signatures, {} guard replays) with {threads} worker threads: \
+        "verified {} entries ({} signatures, guard replays: {} items, {} bodies) with {threads} worker threads: \
          {wall:.2} s wall, {} CPU, peak RSS {}; {} claims checked by the sort-merge on disk",
         report.entries,
         report.signatures,
         report.replays_passed,
+        report.body_replays_passed,
         cpu.map_or("?".into(), |c| format!("{c:.2} s")),
         peak_rss_kib().map_or("?".into(), |k| format!("{} MiB", k / 1024)),
         report.claims_spilled,

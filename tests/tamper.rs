@@ -174,6 +174,8 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
     assert_eq!(auditor.payloads_not_visible, 4);
     assert_eq!(auditor.entries_withheld, 0);
     assert_eq!(auditor.entries, server.node.store().size().0);
+    // Bodies carry no payload: even the auditor replays the guard over each one's text.
+    assert_eq!(auditor.body_replays_passed, auditor.disclosures);
 
     // The sender sees its payloads: each is checked and replayed through the guard.
     let sender = verify(server.export(SENDER, 0).await).expect("sender's export verifies");

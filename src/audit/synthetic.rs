@@ -73,6 +73,8 @@ pub struct Builder {
     policy_hash: Vec<u8>,
     /// Whether payloads go into the export (an export for a partner) or not (an auditor's).
     pub with_payloads: bool,
+    /// The case reference of the disclosures built from now on.
+    pub case_reference: String,
 }
 
 fn record(r: Record) -> pb::ExportRecord {
@@ -115,6 +117,7 @@ impl Builder {
             time_ms: 1_780_000_000_000,
             policy_hash: Vec::new(),
             with_payloads,
+            case_reference: String::new(),
         };
         b.push(Kind::Genesis(genesis), Vec::new());
         b.policy(DEFAULT_POLICY.as_bytes());
@@ -198,7 +201,7 @@ impl Builder {
             recipient: RECIPIENT.into(),
             purpose: "cybercrime investigation support".into(),
             legal_basis: "data sharing agreement 2026-04".into(),
-            case_reference: String::new(),
+            case_reference: self.case_reference.clone(),
             client_time_ms: self.time_ms,
             nonce: sha256(&n.to_be_bytes())[..16].to_vec(),
             items: commitments,

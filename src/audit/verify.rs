@@ -233,6 +233,15 @@ pub enum VerifyError {
         /// The verdict or the differing field.
         reason: String,
     },
+    /// The guard, replayed under the recorded policy, refuses the free text of a disclosure
+    /// body that crossed (its purpose, legal basis or case reference).
+    #[error("entry {index}, body: guard replay: the recorded policy refuses {fields}")]
+    GuardReplayBody {
+        /// The disclosure's position.
+        index: u64,
+        /// The refused fields and rules, e.g. `$.case_reference (inside.ip/1)`.
+        fields: String,
+    },
     /// A redaction that does not name an item of an earlier disclosure by its owner.
     #[error("entry {index}: redaction of entry {disclosure_index}: {reason}")]
     Redaction {
@@ -357,6 +366,7 @@ impl VerifyError {
             | PolicyNotInForce { index, .. }
             | Policy { index, .. }
             | GuardReplay { index, .. }
+            | GuardReplayBody { index, .. }
             | Redaction { index, .. }
             | Revoked { index, .. }
             | KeyChange { index, .. } => (*index, 1),
@@ -398,6 +408,7 @@ impl VerifyError {
             PolicyNotInForce { .. } => "policy_not_in_force",
             Policy { .. } => "policy",
             GuardReplay { .. } => "guard_replay",
+            GuardReplayBody { .. } => "guard_replay_body",
             Redaction { .. } => "redaction",
             KeyChange { .. } => "key_change",
             Revoked { .. } => "revoked",
@@ -488,6 +499,8 @@ pub struct Report {
     pub signatures: u64,
     /// Payloads on which the guard was replayed and accepted them as recorded.
     pub replays_passed: u64,
+    /// Disclosure bodies whose free text the guard, replayed, accepted.
+    pub body_replays_passed: u64,
     /// Payloads not replayed because their policy has a customer register and no register key
     /// was given: skipped, not passed.
     pub replays_skipped_register_key: u64,
@@ -572,6 +585,14 @@ enum Job {
         context: [String; 4],
         content: Vec<u8>,
         expected: pb::ItemCommitment,
+    },
+    /// The guard over the disclosure body's own free text (purpose, legal basis, case
+    /// reference), as the service screened it: it crosses with the items and is never erased.
+    ReplayBody {
+        index: u64,
+        policy: Arc<Policy>,
+        context: [String; 4],
+        case_reference: String,
     },
 }
 
@@ -1121,6 +1142,7 @@ impl Auditor {
 
     fn note_deferred(&mut self, r: BatchResult) {
         self.report.replays_passed += r.replays_passed;
+        self.report.body_replays_passed += r.body_replays_passed;
         if let Some(e) = r.error {
             match &self.deferred_error {
                 Some(d) if d.position() <= e.position() => {}
@@ -1214,6 +1236,20 @@ impl Auditor {
                 .and_then(|h| self.parties.get(&h.exported_for))
                 .is_some_and(|p| p.key.is_some());
         self.report.disclosures += 1;
+        let context = [
+            body.sender.clone(),
+            body.recipient.clone(),
+            body.purpose.clone(),
+            body.legal_basis.clone(),
+        ];
+        if let Some(p) = &policy {
+            self.defer(Job::ReplayBody {
+                index,
+                policy: p.clone(),
+                context: context.clone(),
+                case_reference: body.case_reference.clone(),
+            });
+        }
         for (i, (stored, signed)) in items.into_iter().zip(&body.items).enumerate() {
             self.report.items += 1;
             let commitment =
@@ -1257,12 +1293,7 @@ impl Auditor {
                     index,
                     item: i,
                     policy: p.clone(),
-                    context: [
-                        body.sender.clone(),
-                        body.recipient.clone(),
-                        body.purpose.clone(),
-                        body.legal_basis.clone(),
-                    ],
+                    context: context.clone(),
                     content: payload.content,
                     expected: signed.clone(),
                 }),
@@ -1669,12 +1700,15 @@ struct BatchResult {
     error: Option<VerifyError>,
     /// Guard replays that accepted the item as recorded.
     replays_passed: u64,
+    /// Guard replays that accepted a disclosure body's free text.
+    body_replays_passed: u64,
 }
 
 /// Runs one batch of deferred checks.
 fn run_batch(batch: Vec<Job>) -> BatchResult {
     let mut first: Option<VerifyError> = None;
     let mut replays_passed = 0;
+    let mut body_replays_passed = 0;
     let mut note = |e: VerifyError| match &first {
         Some(f) if f.position() <= e.position() => {}
         _ => first = Some(e),
@@ -1700,7 +1734,7 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
                 signatures.push(*signature);
                 keys.push(*key);
             }
-            Job::Replay { .. } => {}
+            Job::Replay { .. } | Job::ReplayBody { .. } => {}
         }
     }
     // One batch equation for all; only when it fails, find the culprit one by one.
@@ -1784,11 +1818,39 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
                     }
                 }
             }
+            Job::ReplayBody {
+                index,
+                policy,
+                context,
+                case_reference,
+            } => {
+                let [sender, recipient, purpose, legal_basis] = &context;
+                let ctx = guard::Context {
+                    sender,
+                    recipient,
+                    purpose,
+                    legal_basis,
+                };
+                let findings = policy.screen_body(&ctx, &case_reference);
+                if findings.is_empty() {
+                    body_replays_passed += 1;
+                } else {
+                    let fields: Vec<_> = findings
+                        .iter()
+                        .map(|f| format!("{} ({})", f.path, f.rule))
+                        .collect();
+                    note(VerifyError::GuardReplayBody {
+                        index,
+                        fields: fields.join(", "),
+                    });
+                }
+            }
         }
     }
     BatchResult {
         error: first,
         replays_passed,
+        body_replays_passed,
     }
 }
 
@@ -2101,6 +2163,26 @@ mod tests {
             matches!(&err, VerifyError::GuardReplay { index: 2, item: 0, reason } if reason.contains("refuses")),
             "{err}"
         );
+
+        // So does a body whose own text names an inside address, the items being clean.
+        let mut b = Builder::new(true);
+        b.disclosure(4, &[synthetic::indicator(4)]);
+        b.case_reference = "escalated from 10.0.0.7".into();
+        b.disclosure(5, &[synthetic::indicator(5)]);
+        b.checkpoint();
+        let err = verify(b.finish(), 2).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::GuardReplayBody { index: 3, fields } if fields.contains("$.case_reference (inside.ip")),
+            "{err}"
+        );
+        // With a plain case number the same ledger passes, every body replayed.
+        let mut b = Builder::new(true);
+        b.disclosure(4, &[synthetic::indicator(4)]);
+        b.case_reference = "CASE-2026-118734".into();
+        b.disclosure(5, &[synthetic::indicator(5)]);
+        b.checkpoint();
+        let report = verify(b.finish(), 2).unwrap();
+        assert_eq!(report.body_replays_passed, 2);
 
         // A payload missing with no redaction is caught; the exporter could see it.
         let mut records = synthetic::ledger(20, 5, true);
