@@ -600,6 +600,16 @@ impl Lookups {
         self.inner.write_memtable(size)
     }
 
+    /// [`Lookups::flush`] unless the runs already cover `size` (a seal got there first): for
+    /// a flush asked for earlier and done later, on another thread.
+    pub fn flush_at_least(&self, size: u64) -> Result<(), StoreError> {
+        let _sealing = self.inner.lock_sealing();
+        if size <= self.inner.covered.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.inner.write_memtable(size)
+    }
+
     /// Every value stored under `fp` (memtable and runs), ascending, deduplicated.
     pub fn get(&self, fp: &Fingerprint) -> Result<Vec<Value>, StoreError> {
         let lo = record(fp, &[0; 16]);
