@@ -1011,6 +1011,30 @@ mod tests {
     }
 
     #[test]
+    fn a_late_flush_is_a_no_op_or_keeps_what_came_after() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let l = sealed_one_by_one(dir.path(), 21);
+            // A flush asked for at 10 but done after a seal covered 16: nothing to do.
+            l.flush_at_least(10).unwrap();
+            assert_eq!(l.covered(), 16);
+            // One asked for at 18, done when entries up to 21 are inserted: the run says
+            // 18 and holds 18..21 too; a replay from 18 inserts them again, answered once.
+            l.flush_at_least(18).unwrap();
+            assert_eq!(l.covered(), 18);
+        }
+        let l = Lookups::open_with(dir.path(), 8).unwrap();
+        assert_eq!(l.covered(), 18);
+        for i in 18..21 {
+            l.insert(leaf(i), index_value(i));
+        }
+        l.flush(21).unwrap();
+        for i in 0..21 {
+            assert_eq!(indexes(&l, &leaf(i)), [i]);
+        }
+    }
+
+    #[test]
     fn reopen_without_flush_loses_only_the_memtable() {
         let dir = tempfile::tempdir().unwrap();
         {
