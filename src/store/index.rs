@@ -27,7 +27,9 @@
 //! Crash safety: each part knows the log size up to which it is durable — the columns' synced
 //! marker, the lookups' sealed runs — always at a batch boundary. On open the index is caught
 //! up by replaying the segments from the smaller of the two; rewriting a column record is
-//! idempotent, and lookups are fed only the entries they do not hold yet.
+//! idempotent, and lookups are fed only the entries past their coverage (a record fed twice
+//! is answered once). Both are made
+//! durable at least once a second on their own thread ([`Syncer`]), never on the sequencer's.
 //!
 //! Cosignatures arrive between batches and are few, so they are not part of that scheme: on
 //! open, when the `cosignatures` tree does not hold exactly the segments' committed Cosignature
