@@ -582,7 +582,7 @@ enum Job {
         index: u64,
         item: usize,
         policy: Arc<Policy>,
-        context: [String; 4],
+        context: Arc<ReplayContext>,
         content: Vec<u8>,
         expected: pb::ItemCommitment,
     },
@@ -591,9 +591,38 @@ enum Job {
     ReplayBody {
         index: u64,
         policy: Arc<Policy>,
-        context: [String; 4],
+        context: Arc<ReplayContext>,
         case_reference: String,
     },
+}
+
+/// What a disclosure body declares about the sharing, owned, so a worker thread can replay the
+/// guard under it.
+struct ReplayContext {
+    sender: String,
+    recipient: String,
+    purpose: String,
+    legal_basis: String,
+}
+
+impl ReplayContext {
+    fn of(body: &pb::DisclosureBody) -> Arc<Self> {
+        Arc::new(ReplayContext {
+            sender: body.sender.clone(),
+            recipient: body.recipient.clone(),
+            purpose: body.purpose.clone(),
+            legal_basis: body.legal_basis.clone(),
+        })
+    }
+
+    fn guard(&self) -> guard::Context<'_> {
+        guard::Context {
+            sender: &self.sender,
+            recipient: &self.recipient,
+            purpose: &self.purpose,
+            legal_basis: &self.legal_basis,
+        }
+    }
 }
 
 /// Jobs per batch: large enough for batch verification to pay off.
@@ -1236,12 +1265,7 @@ impl Auditor {
                 .and_then(|h| self.parties.get(&h.exported_for))
                 .is_some_and(|p| p.key.is_some());
         self.report.disclosures += 1;
-        let context = [
-            body.sender.clone(),
-            body.recipient.clone(),
-            body.purpose.clone(),
-            body.legal_basis.clone(),
-        ];
+        let context = ReplayContext::of(&body);
         if let Some(p) = &policy {
             self.defer(Job::ReplayBody {
                 index,
@@ -1778,19 +1802,12 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
                 content,
                 expected,
             } => {
-                let [sender, recipient, purpose, legal_basis] = &context;
-                let ctx = guard::Context {
-                    sender,
-                    recipient,
-                    purpose,
-                    legal_basis,
-                };
                 let bad = |reason: String| VerifyError::GuardReplay {
                     index,
                     item,
                     reason,
                 };
-                match policy.screen(&ctx, &content) {
+                match policy.screen(&context.guard(), &content) {
                     Verdict::Refused(findings) => {
                         let rules: Vec<_> = findings.iter().map(|f| f.rule).collect();
                         note(bad(format!(
@@ -1824,14 +1841,7 @@ fn run_batch(batch: Vec<Job>) -> BatchResult {
                 context,
                 case_reference,
             } => {
-                let [sender, recipient, purpose, legal_basis] = &context;
-                let ctx = guard::Context {
-                    sender,
-                    recipient,
-                    purpose,
-                    legal_basis,
-                };
-                let findings = policy.screen_body(&ctx, &case_reference);
+                let findings = policy.screen_body(&context.guard(), &case_reference);
                 if findings.is_empty() {
                     body_replays_passed += 1;
                 } else {
