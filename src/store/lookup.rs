@@ -585,8 +585,14 @@ impl Lookups {
     /// to `size`; otherwise does nothing (one lock, one length check). Merging that the new
     /// run calls for happens on the merger thread.
     pub fn seal(&self, size: u64) -> Result<(), StoreError> {
+        let below = || self.inner.lock_memtable().active.len() < self.inner.memtable_records;
+        // Checked before taking `sealing` too: a flush on the index's sync thread holds it
+        // while it writes a run, and the sequencer seals after every batch.
+        if below() {
+            return Ok(());
+        }
         let _sealing = self.inner.lock_sealing();
-        if self.inner.lock_memtable().active.len() < self.inner.memtable_records {
+        if below() {
             return Ok(());
         }
         self.inner.write_memtable(size)
