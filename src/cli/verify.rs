@@ -194,8 +194,8 @@ fn print_report(r: &Report, elapsed: std::time::Duration, json: bool) {
         r.disclosures, r.items, r.payloads_checked, r.payloads_not_visible, r.payloads_erased
     );
     println!(
-        "  guard replay     {} items and {} bodies passed, {} items skipped (customer register key not given)",
-        r.replays_passed, r.body_replays_passed, r.replays_skipped_register_key
+        "  guard replay     items: {} passed, {} skipped (customer register key not given); disclosure bodies: {} passed",
+        r.replays_passed, r.replays_skipped_register_key, r.body_replays_passed
     );
     println!(
         "  receipts         {} ({} disclosures awaiting one)",
