@@ -2175,23 +2175,21 @@ mod tests {
         );
 
         // So does a body whose own text names an inside address, the items being clean.
-        let mut b = Builder::new(true);
-        b.disclosure(4, &[synthetic::indicator(4)]);
-        b.case_reference = "escalated from 10.0.0.7".into();
-        b.disclosure(5, &[synthetic::indicator(5)]);
-        b.checkpoint();
-        let err = verify(b.finish(), 2).unwrap_err();
+        let second_case = |case_reference: &str| {
+            let mut b = Builder::new(true);
+            b.disclosure(4, &[synthetic::indicator(4)]);
+            b.case_reference = case_reference.into();
+            b.disclosure(5, &[synthetic::indicator(5)]);
+            b.checkpoint();
+            b.finish()
+        };
+        let err = verify(second_case("escalated from 10.0.0.7"), 2).unwrap_err();
         assert!(
             matches!(&err, VerifyError::GuardReplayBody { index: 3, fields } if fields.contains("$.case_reference (inside.ip")),
             "{err}"
         );
         // With a plain case number the same ledger passes, every body replayed.
-        let mut b = Builder::new(true);
-        b.disclosure(4, &[synthetic::indicator(4)]);
-        b.case_reference = "CASE-2026-118734".into();
-        b.disclosure(5, &[synthetic::indicator(5)]);
-        b.checkpoint();
-        let report = verify(b.finish(), 2).unwrap();
+        let report = verify(second_case("CASE-2026-118734"), 2).unwrap();
         assert_eq!(report.body_replays_passed, 2);
 
         // A payload missing with no redaction is caught; the exporter could see it.
