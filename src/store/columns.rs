@@ -191,12 +191,20 @@ impl Columns {
             }
             last = size;
         }
-        let tail = match checkpoint_count {
-            0 => CheckpointTail::default(),
-            n => CheckpointTail {
-                count: n,
-                last: Some(columns.checkpoint_record(n - 1)?),
-            },
+        let last_record = match vouched.rchunks_exact(CHECKPOINT_RECORD_LEN as usize).next() {
+            None => None,
+            Some(r) => Some((
+                last,
+                Location::decode(&r[8..]).ok_or_else(|| {
+                    StoreError::IndexInconsistent(
+                        "checkpoints.col's last record is malformed".into(),
+                    )
+                })?,
+            )),
+        };
+        let tail = CheckpointTail {
+            count: checkpoint_count,
+            last: last_record,
         };
         *columns
             .checkpoint_tail
