@@ -129,6 +129,15 @@ struct CheckpointTail {
     last: Option<(u64, Location)>,
 }
 
+/// A `checkpoints.col` record, the `i`-th: tree size (u64 BE), then the record's location.
+fn decode_checkpoint_record(b: &[u8], i: u64) -> Result<(u64, Location), StoreError> {
+    let size = u64::from_be_bytes(b[..8].try_into().unwrap_or_default());
+    let loc = Location::decode(&b[8..]).ok_or_else(|| {
+        StoreError::IndexInconsistent(format!("checkpoints.col record {i} is malformed"))
+    })?;
+    Ok((size, loc))
+}
+
 impl Columns {
     /// Opens (creating) the column files in `dir` and reads the durable size from the marker;
     /// a marker that is not one is an error, so the caller rebuilds.
@@ -159,57 +168,39 @@ impl Columns {
                 ));
             }
         };
+        // Every checkpoint record the marker vouches for must be readable and in order.
+        let mut vouched = vec![0u8; (checkpoint_count * CHECKPOINT_RECORD_LEN) as usize];
+        checkpoints.read_exact_at(&mut vouched, 0).map_err(|e| {
+            StoreError::IndexInconsistent(format!(
+                "checkpoints.col is shorter than its {checkpoint_count} synced records: {e}"
+            ))
+        })?;
+        let mut last = None;
+        for (i, r) in vouched
+            .chunks_exact(CHECKPOINT_RECORD_LEN as usize)
+            .enumerate()
+        {
+            let (size, loc) = decode_checkpoint_record(r, i as u64)?;
+            let after = last.map_or(0, |(at, _)| at);
+            if size <= after || size > synced {
+                return Err(StoreError::IndexInconsistent(format!(
+                    "checkpoints.col record {i} is for tree size {size}, after {after} (synced {synced})"
+                )));
+            }
+            last = Some((size, loc));
+        }
         let columns = Self {
             dir: dir.to_owned(),
             entries,
             nodes: RwLock::new(Vec::new()),
             checkpoints,
-            checkpoint_tail: RwLock::new(CheckpointTail::default()),
+            checkpoint_tail: RwLock::new(CheckpointTail {
+                count: checkpoint_count,
+                last,
+            }),
             marker,
             synced: AtomicU64::new(synced),
         };
-        // Every checkpoint record the marker vouches for must be readable and in order.
-        let mut vouched = vec![0u8; (checkpoint_count * CHECKPOINT_RECORD_LEN) as usize];
-        columns
-            .checkpoints
-            .read_exact_at(&mut vouched, 0)
-            .map_err(|e| {
-                StoreError::IndexInconsistent(format!(
-                    "checkpoints.col is shorter than its {checkpoint_count} synced records: {e}"
-                ))
-            })?;
-        let mut last = 0;
-        for (i, r) in vouched
-            .chunks_exact(CHECKPOINT_RECORD_LEN as usize)
-            .enumerate()
-        {
-            let size = u64::from_be_bytes(r[..8].try_into().unwrap_or_default());
-            if size <= last || size > synced {
-                return Err(StoreError::IndexInconsistent(format!(
-                    "checkpoints.col record {i} is for tree size {size}, after {last} (synced {synced})"
-                )));
-            }
-            last = size;
-        }
-        let last_record = match vouched.rchunks_exact(CHECKPOINT_RECORD_LEN as usize).next() {
-            None => None,
-            Some(r) => Some((
-                last,
-                Location::decode(&r[8..]).ok_or_else(|| {
-                    StoreError::IndexInconsistent(
-                        "checkpoints.col's last record is malformed".into(),
-                    )
-                })?,
-            )),
-        };
-        let tail = CheckpointTail {
-            count: checkpoint_count,
-            last: last_record,
-        };
-        *columns
-            .checkpoint_tail
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = tail;
         let level_count = (u64::BITS - synced.leading_zeros()) as u8;
         for level in 1..level_count {
             columns.level_file(level)?;
@@ -390,11 +381,7 @@ impl Columns {
             .map_err(|e| {
                 StoreError::IndexInconsistent(format!("checkpoints.col has no record {i}: {e}"))
             })?;
-        let size = u64::from_be_bytes(b[..8].try_into().unwrap_or_default());
-        let loc = Location::decode(&b[8..]).ok_or_else(|| {
-            StoreError::IndexInconsistent(format!("checkpoints.col record {i} is malformed"))
-        })?;
-        Ok((size, loc))
+        decode_checkpoint_record(&b, i)
     }
 
     /// How many checkpoint records are for tree sizes up to `size` (binary search: sizes
