@@ -181,6 +181,19 @@ pub fn prepare_submission(
     items: Vec<Vec<u8>>,
     client_time_ms: i64,
 ) -> Result<pb::SubmitRequest, ClientError> {
+    prepare_submission_with_nonce(key, header, items, client_time_ms, &random_bytes::<16>())
+}
+
+/// [`prepare_submission`] with a given nonce (16 to 64 bytes). The ledger accepts a (sender,
+/// nonce) pair once, so a nonce derived from the content (as the TAXII gateway derives it
+/// from an envelope) makes a second submission of the same content a refused replay.
+pub fn prepare_submission_with_nonce(
+    key: &SigningKey,
+    header: &DisclosureHeader,
+    items: Vec<Vec<u8>>,
+    client_time_ms: i64,
+    nonce: &[u8],
+) -> Result<pb::SubmitRequest, ClientError> {
     let mut commitments = Vec::with_capacity(items.len());
     let mut payloads = Vec::with_capacity(items.len());
     for (index, content) in items.into_iter().enumerate() {
@@ -214,7 +227,7 @@ pub fn prepare_submission(
         legal_basis: header.legal_basis.clone(),
         case_reference: header.case_reference.clone(),
         client_time_ms,
-        nonce: random_bytes::<16>().to_vec(),
+        nonce: nonce.to_vec(),
         items: commitments,
     }
     .encode_to_vec();

@@ -13,6 +13,7 @@
 //! - [`keys_in_force`]: which key each partner and the log signs with, as KeyChanges rotate and
 //!   revoke them.
 //! - [`service`]: the gRPC service, one file per call in `service/cmd/`.
+//! - [`taxii`]: TAXII 2.1 over HTTPS — the ledger's read side and the sender's gateway.
 //! - [`metrics`]: Prometheus metrics on their own loopback port.
 //! - [`client`]: a connected, authenticated client for the CLI, the bench and tests.
 //! - [`witness`]: partners and other witnesses cosigning checkpoints (C2SP cosignature/v1,
@@ -37,4 +38,5 @@ pub mod retention;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod taxii;
 pub mod witness;

@@ -4,17 +4,20 @@
 mod bench;
 mod checkpoint;
 mod export;
+mod gateway;
 mod get;
 mod init;
 pub mod key;
-mod policy;
+pub(crate) mod policy; // OwnerFiles: the gateway loads the sender's policy as `policy check` does
 mod proof;
 mod redact;
 mod report;
 mod serve;
-mod submit;
+pub(crate) mod submit; // load_items: the TAXII gateway marks items as `submit --tlp` does
 mod tail;
+mod taxii_user;
 mod verify;
+mod verify_taxii;
 mod witness;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +78,12 @@ enum Command {
     Report(report::ReportArgs),
     /// Keys: rotate or revoke a partner's key; rotate the log's key (offline).
     Key(key::KeyArgs),
+    /// The sender's TAXII 2.1 gateway: platforms push envelopes, each becomes one disclosure.
+    Gateway(gateway::GatewayArgs),
+    /// Prove the objects of a TAXII envelope against the ledger (bytes, signature, inclusion).
+    VerifyTaxii(verify_taxii::VerifyTaxiiArgs),
+    /// TAXII HTTP Basic credentials: make (or replace), revoke or list a party's.
+    TaxiiUser(taxii_user::TaxiiUserArgs),
 }
 
 /// Options every client command takes.
@@ -128,7 +137,7 @@ pub fn log_verifier(registry: &Registry) -> anyhow::Result<Verifier> {
 /// Parses arguments and runs the command; the process's exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve(_)) {
+    let default_level = if matches!(cli.command, Command::Serve(_) | Command::Gateway(_)) {
         "info"
     } else {
         "warn"
@@ -167,6 +176,9 @@ pub fn main() -> ExitCode {
             Command::Retention(a) => redact::run_retention(a).await,
             Command::Report(a) => report::run(a).await,
             Command::Key(a) => key::run(a).await,
+            Command::TaxiiUser(a) => taxii_user::run(a),
+            Command::Gateway(a) => gateway::run(a).await,
+            Command::VerifyTaxii(a) => verify_taxii::run(a).await,
         }
     });
     match result {

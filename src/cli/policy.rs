@@ -35,7 +35,7 @@ enum PolicyCommand {
 
 /// Where the owner's policy and register key are, shared by every `policy` subcommand.
 #[derive(Debug, Args)]
-struct OwnerFiles {
+pub(crate) struct OwnerFiles {
     /// The policy document (default: keys/<owner>.policy.toml).
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -118,7 +118,11 @@ impl OwnerFiles {
     }
 
     /// The policy document, parsed with the register key when its register needs one.
-    fn load(&self, client: &ClientArgs, owner: &str) -> anyhow::Result<(PathBuf, Vec<u8>, Policy)> {
+    pub(crate) fn load(
+        &self,
+        client: &ClientArgs,
+        owner: &str,
+    ) -> anyhow::Result<(PathBuf, Vec<u8>, Policy)> {
         let path = self.policy_path(client, owner);
         let bytes = read_file(&path)?;
         let policy = Policy::parse(&bytes).with_context(|| format!("in {}", path.display()))?;

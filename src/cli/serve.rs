@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Loopback address for Prometheus metrics (`GET /metrics`); `off` to serve none.
     #[arg(long, default_value = DEFAULT_METRICS_ADDR, env = "BORDERLOG_METRICS_ADDR")]
     pub metrics_addr: String,
+    /// Address for TAXII 2.1 over HTTPS (same certificates as gRPC; Basic or client
+    /// certificate); `off` to serve none.
+    #[arg(long, default_value = DEFAULT_TAXII_ADDR, env = "BORDERLOG_TAXII_LISTEN")]
+    pub taxii_listen: String,
     /// How often to erase expired payloads, for owners whose key is in keys/ (e.g. "1h");
     /// "off" leaves retention to the owners' `borderlog retention run`.
     #[arg(long, default_value = "1h", value_parser = parse_interval)]
@@ -56,6 +60,9 @@ fn parse_interval(text: &str) -> Result<Interval, String> {
 
 /// Where `serve` offers its metrics unless told otherwise: next to the API port, loopback only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:7456";
+
+/// Where `serve` offers TAXII 2.1 unless told otherwise: next to the metrics port, loopback.
+pub const DEFAULT_TAXII_ADDR: &str = "127.0.0.1:7457";
 
 /// Runs `borderlog serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -100,6 +107,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(async move {
             if let Err(e) = crate::metrics::serve(metrics, metrics_listener, done).await {
                 tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
+    if args.taxii_listen != "off" {
+        let taxii_listener = tokio::net::TcpListener::bind(&args.taxii_listen)
+            .await
+            .with_context(|| format!("cannot listen for TAXII on {}", args.taxii_listen))?;
+        let (node, keys, done) = (node.clone(), args.keys.clone(), until_stopped());
+        tokio::spawn(async move {
+            if let Err(e) = crate::taxii::serve(&node, &keys, taxii_listener, done).await {
+                tracing::error!(error = %e, "TAXII endpoint stopped");
             }
         });
     }

@@ -171,6 +171,15 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<InitReport, IdentityError>
     for (name, key) in &signing_keys {
         files.push(write_signing_key(dir, name, key)?);
     }
+    // TAXII Basic credentials per party: the hash in taxii-users.toml, the password beside
+    // the party's other secrets for the dev set-up (hand it to the party's platform).
+    for party in registry.parties() {
+        let password = crate::taxii::users::add(dir, &party.name)?;
+        let path = crate::taxii::users::password_path(dir, &party.name);
+        write_private(&path, format!("{password}\n").as_bytes())?;
+        files.push(path);
+    }
+    files.push(dir.join(crate::taxii::users::USERS_FILE));
     // Each data owner gets the default screening policy (which `serve` publishes on first
     // start) and a register key for `borderlog policy customers`. Both are kept when they
     // exist, even with `force`: a policy may carry the owner's edits, and a register built

@@ -30,6 +30,48 @@ pub fn server_tls(dir: &Path) -> Result<ServerTlsConfig, IdentityError> {
         .client_auth_optional(true))
 }
 
+/// The same server certificate and client CA as [`server_tls`], as a rustls configuration for
+/// the HTTPS endpoints (TAXII): a client certificate is optional, but one that is presented
+/// must chain to the dev CA and be in date. Offers HTTP/2 and HTTP/1.1 by ALPN.
+pub fn rustls_server_config(dir: &Path) -> Result<rustls::ServerConfig, IdentityError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer as Der, PrivateKeyDer};
+    let ca = read_certificate(&dir.join(CA_CERT))?;
+    let cert = read_certificate(&dir.join(SERVER_CERT))?;
+    let key_path = dir.join(SERVER_KEY);
+    let key = PrivateKeyDer::from_pem_slice(&read_key(&key_path)?).map_err(|e| {
+        IdentityError::BadKeyFile {
+            path: key_path.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    let bad = |reason: String| IdentityError::BadCertificate {
+        path: dir.join(CA_CERT),
+        reason,
+    };
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(Der::from(ca.der))
+        .map_err(|e| bad(e.to_string()))?;
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![Der::from(cert.der)], key)
+        .map_err(|e| IdentityError::BadCertificate {
+            path: dir.join(SERVER_CERT),
+            reason: e.to_string(),
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// A client acting as party `name`: the dev CA as the server's root, and the party's
 /// certificate and key from `<dir>/<name>.crt` and `<dir>/<name>.key`.
 pub fn client_tls(dir: &Path, name: &str) -> Result<ClientTlsConfig, IdentityError> {

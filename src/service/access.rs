@@ -47,6 +47,12 @@ impl Caller {
                 .name(leaf)
                 .ok_or(RequestError::NoCertificate)?
         };
+        Self::for_party(state, name)
+    }
+
+    /// The caller named `name` once a transport has authenticated it (a client certificate,
+    /// or TAXII's HTTP Basic credentials): a party of the log, within its request rate.
+    pub(crate) fn for_party(state: &State, name: String) -> Result<Caller, RequestError> {
         let party = state
             .registry
             .party(&name)

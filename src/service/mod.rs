@@ -6,7 +6,7 @@
 //! start a real server on `127.0.0.1:0`.
 
 mod access;
-mod cmd;
+pub(crate) mod cmd; // get_entry::read is shared with the TAXII read side
 mod error;
 mod limits;
 mod policies;
@@ -339,6 +339,11 @@ impl Node {
     /// The node's metrics (served by [`crate::metrics::serve`]).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.state.metrics
+    }
+
+    /// The handlers' shared state (for the TAXII read side, which reads as GetEntry does).
+    pub(crate) fn state(&self) -> &Arc<State> {
+        &self.state
     }
 
     /// The store (for tests and the load generator).
