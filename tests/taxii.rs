@@ -87,9 +87,18 @@ async fn discovery_collections_objects_and_filters() {
     assert_eq!(list.len(), 1, "{collections}");
     assert_eq!(list[0]["can_read"], true);
     assert_eq!(list[0]["can_write"], false);
-    assert_eq!(list[0]["media_types"][0], "application/stix+json;version=2.1");
+    assert_eq!(
+        list[0]["media_types"][0],
+        "application/stix+json;version=2.1"
+    );
     let id = list[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(police.get(&format!("/ledger/collections/{id}/")).await.json()["id"], id);
+    assert_eq!(
+        police
+            .get(&format!("/ledger/collections/{id}/"))
+            .await
+            .json()["id"],
+        id
+    );
 
     // Get Objects: every object, each exactly the committed bytes.
     let objects_path = format!("/ledger/collections/{id}/objects/");
@@ -109,13 +118,21 @@ async fn discovery_collections_objects_and_filters() {
         for item in entry.items {
             let content = item.payload.unwrap().content;
             assert!(
-                all.bytes.windows(content.len()).any(|w| w == content.as_slice()),
+                all.bytes
+                    .windows(content.len())
+                    .any(|w| w == content.as_slice()),
                 "the envelope holds the committed bytes untouched"
             );
         }
     }
-    let first_added = all.headers["x-taxii-date-added-first"].to_str().unwrap().to_owned();
-    let last_added = all.headers["x-taxii-date-added-last"].to_str().unwrap().to_owned();
+    let first_added = all.headers["x-taxii-date-added-first"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let last_added = all.headers["x-taxii-date-added-last"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(first_added <= last_added);
     let provenance = &envelope["x_borderlog_provenance"];
     assert_eq!(provenance[0]["entry"], first);
@@ -124,7 +141,10 @@ async fn discovery_collections_objects_and_filters() {
 
     // The same over a client certificate, without Basic.
     let by_cert = taxii.session(&server.keys, Who::Cert(RECIPIENT));
-    assert_eq!(by_cert.get(&objects_path).await.json()["objects"], envelope["objects"]);
+    assert_eq!(
+        by_cert.get(&objects_path).await.json()["objects"],
+        envelope["objects"]
+    );
 
     // Filters.
     let get_ids = |query: String| {
@@ -133,33 +153,56 @@ async fn discovery_collections_objects_and_filters() {
         async move { ids(&police.get(&path).await.json()) }
     };
     assert_eq!(get_ids("match[type]=malware".into()).await.len(), 1);
-    assert_eq!(get_ids("match[type]=indicator,malware".into()).await.len(), 3);
+    assert_eq!(
+        get_ids("match[type]=indicator,malware".into()).await.len(),
+        3
+    );
     let one = ids(&envelope)[1].clone();
     assert_eq!(get_ids(format!("match[id]={one}")).await, [one.clone()]);
     assert_eq!(get_ids("match[spec_version]=2.1".into()).await.len(), 3);
     assert!(get_ids("match[spec_version]=2.0".into()).await.is_empty());
-    let empty = police.get(&format!("{objects_path}?match[type]=campaign")).await;
+    let empty = police
+        .get(&format!("{objects_path}?match[type]=campaign"))
+        .await;
     assert_eq!(empty.status, 200);
     assert_eq!(empty.json()["more"], false);
     assert!(empty.headers.get("x-taxii-date-added-first").is_none());
     let after_first = provenance[0]["date_added"].as_str().unwrap();
     let later = get_ids(format!("added_after={after_first}")).await;
-    assert!(later.len() < 3 && later.contains(&ids(&envelope)[2]), "{later:?}");
-    assert!(get_ids(format!("added_after={last_added}")).await.is_empty());
+    assert!(
+        later.len() < 3 && later.contains(&ids(&envelope)[2]),
+        "{later:?}"
+    );
+    assert!(
+        get_ids(format!("added_after={last_added}"))
+            .await
+            .is_empty()
+    );
 
     // Get an Object, Object Versions, Manifest.
     let object = police.get(&format!("{objects_path}{one}/")).await.json();
     assert_eq!(ids(&object), [one.clone()]);
-    let versions = police.get(&format!("{objects_path}{one}/versions/")).await.json();
-    assert_eq!(versions["versions"], serde_json::json!(["2026-11-01T10:00:00.000Z"]));
-    let manifest = police.get(&format!("/ledger/collections/{id}/manifest/")).await;
+    let versions = police
+        .get(&format!("{objects_path}{one}/versions/"))
+        .await
+        .json();
+    assert_eq!(
+        versions["versions"],
+        serde_json::json!(["2026-11-01T10:00:00.000Z"])
+    );
+    let manifest = police
+        .get(&format!("/ledger/collections/{id}/manifest/"))
+        .await;
     assert!(manifest.headers.contains_key("x-taxii-date-added-last"));
     let manifest = manifest.json();
     let records = manifest["objects"].as_array().unwrap();
     assert_eq!(records.len(), 3);
     assert_eq!(records[1]["id"], one);
     assert_eq!(records[1]["version"], "2026-11-01T10:00:00.000Z");
-    assert_eq!(records[1]["media_type"], "application/stix+json;version=2.1");
+    assert_eq!(
+        records[1]["media_type"],
+        "application/stix+json;version=2.1"
+    );
     assert_eq!(records[1]["x_borderlog_provenance"]["entry"], first);
     assert_eq!(records[1]["x_borderlog_provenance"]["item"], 1);
     taxii.stop().await;
@@ -170,7 +213,11 @@ async fn discovery_collections_objects_and_filters() {
 async fn versions_first_last_all_and_at() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let stamps = ["2026-11-01T10:00:00.000Z", "2026-11-02T10:00:00.000Z", "2026-11-03T10:00:00.000Z"];
+    let stamps = [
+        "2026-11-01T10:00:00.000Z",
+        "2026-11-02T10:00:00.000Z",
+        "2026-11-03T10:00:00.000Z",
+    ];
     // Disclosed out of order: the newest version is not the last added.
     for stamp in [stamps[1], stamps[0], stamps[2]] {
         let mut v = indicator_json(7);
@@ -188,25 +235,55 @@ async fn versions_first_last_all_and_at() {
         async move {
             police.get(&path).await.json()["objects"]
                 .as_array()
-                .map(|a| a.iter().map(|o| o["modified"].as_str().unwrap().to_owned()).collect::<Vec<_>>())
+                .map(|a| {
+                    a.iter()
+                        .map(|o| o["modified"].as_str().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
         }
     };
-    assert_eq!(modified("").await, [stamps[2]], "the default is the last version");
+    assert_eq!(
+        modified("").await,
+        [stamps[2]],
+        "the default is the last version"
+    );
     assert_eq!(modified("match[version]=last").await, [stamps[2]]);
     assert_eq!(modified("match[version]=first").await, [stamps[0]]);
-    assert_eq!(modified("match[version]=all").await, [stamps[1], stamps[0], stamps[2]]);
-    assert_eq!(modified("match[version]=first,last").await, [stamps[0], stamps[2]]);
-    assert_eq!(modified(&format!("match[version]={}", stamps[1])).await, [stamps[1]]);
+    assert_eq!(
+        modified("match[version]=all").await,
+        [stamps[1], stamps[0], stamps[2]]
+    );
+    assert_eq!(
+        modified("match[version]=first,last").await,
+        [stamps[0], stamps[2]]
+    );
+    assert_eq!(
+        modified(&format!("match[version]={}", stamps[1])).await,
+        [stamps[1]]
+    );
     // Without match[id], the default still holds one version per object.
-    let all = police.get(&format!("/ledger/collections/{id}/objects/")).await.json();
-    assert_eq!(ids(&all).len(), 2);
-    let versions = police
-        .get(&format!("/ledger/collections/{id}/objects/{seven}/versions/"))
+    let all = police
+        .get(&format!("/ledger/collections/{id}/objects/"))
         .await
         .json();
-    assert_eq!(versions["versions"], serde_json::json!([stamps[1], stamps[0], stamps[2]]));
-    let object = police.get(&format!("/ledger/collections/{id}/objects/{seven}/?match[version]=first")).await.json();
+    assert_eq!(ids(&all).len(), 2);
+    let versions = police
+        .get(&format!(
+            "/ledger/collections/{id}/objects/{seven}/versions/"
+        ))
+        .await
+        .json();
+    assert_eq!(
+        versions["versions"],
+        serde_json::json!([stamps[1], stamps[0], stamps[2]])
+    );
+    let object = police
+        .get(&format!(
+            "/ledger/collections/{id}/objects/{seven}/?match[version]=first"
+        ))
+        .await
+        .json();
     assert_eq!(object["objects"][0]["modified"], stamps[0]);
     taxii.stop().await;
     server.stop().await;
@@ -217,7 +294,11 @@ async fn pagination_is_stable_while_the_log_grows() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     for n in 0..12 {
-        disclose(&server, vec![indicator_json(100 + 2 * n), indicator_json(101 + 2 * n)]).await;
+        disclose(
+            &server,
+            vec![indicator_json(100 + 2 * n), indicator_json(101 + 2 * n)],
+        )
+        .await;
     }
     let taxii = Endpoint::ledger(&server).await;
     let police = taxii.session(&server.keys, Who::Cert(RECIPIENT));
@@ -253,7 +334,10 @@ async fn pagination_is_stable_while_the_log_grows() {
         .map(|n| indicator_json(100 + n)["id"].as_str().unwrap().to_owned())
         .collect();
     expected.extend((500..503).map(|n| indicator_json(n)["id"].as_str().unwrap().to_owned()));
-    assert_eq!(seen, expected, "every object once, in log order, the new ones at the end");
+    assert_eq!(
+        seen, expected,
+        "every object once, in log order, the new ones at the end"
+    );
     taxii.stop().await;
     server.stop().await;
 }
@@ -270,23 +354,43 @@ async fn each_error_has_its_status_and_an_error_resource() {
     let objects = format!("/ledger/collections/{id}/objects/");
 
     // 401: no credentials, a wrong password, an unknown user; with WWW-Authenticate: Basic.
-    for who in [Who::Nobody, Who::BasicWith(RECIPIENT, "wrong"), Who::BasicWith("nobody", "x")] {
+    for who in [
+        Who::Nobody,
+        Who::BasicWith(RECIPIENT, "wrong"),
+        Who::BasicWith("nobody", "x"),
+    ] {
         let reply = taxii.session(keys, who).get(&objects).await;
         reply.assert_error(401);
         let challenge = reply.headers["www-authenticate"].to_str().unwrap();
         assert!(challenge.starts_with("Basic realm="), "{challenge}");
         let text = String::from_utf8_lossy(&reply.bytes).to_string();
-        assert!(!text.contains("wrong"), "the password is never echoed: {text}");
+        assert!(
+            !text.contains("wrong"),
+            "the password is never echoed: {text}"
+        );
     }
     // 406: asks for a media type the server does not send.
-    police.get_accepting(&objects, "application/json").await.assert_error(406);
+    police
+        .get_accepting(&objects, "application/json")
+        .await
+        .assert_error(406);
     police
         .get_accepting(&objects, "application/taxii+json;version=2.0")
         .await
         .assert_error(406);
     // 400: parameters that do not parse.
-    for query in ["limit=0", "limit=x", "next=zzz", "added_after=yesterday", "match[version]=newest", "match[color]=red"] {
-        police.get(&format!("{objects}?{query}")).await.assert_error(400);
+    for query in [
+        "limit=0",
+        "limit=x",
+        "next=zzz",
+        "added_after=yesterday",
+        "match[version]=newest",
+        "match[color]=red",
+    ] {
+        police
+            .get(&format!("{objects}?{query}"))
+            .await
+            .assert_error(400);
     }
     // 404: no such API root, collection, object, status, endpoint.
     police.get("/nope/collections/").await.assert_error(404);
@@ -295,10 +399,15 @@ async fn each_error_has_its_status_and_an_error_resource() {
         .await
         .assert_error(404);
     police
-        .get(&format!("{objects}indicator--00000000-0000-4000-8000-000000000000/"))
+        .get(&format!(
+            "{objects}indicator--00000000-0000-4000-8000-000000000000/"
+        ))
         .await
         .assert_error(404);
-    police.get("/ledger/status/00000000-0000-8000-8000-000000000000/").await.assert_error(404);
+    police
+        .get("/ledger/status/00000000-0000-8000-8000-000000000000/")
+        .await
+        .assert_error(404);
     police.get("/elsewhere").await.assert_error(404);
     // 403: the ledger's collections are read-only; auditors read no objects.
     police
@@ -306,7 +415,10 @@ async fn each_error_has_its_status_and_an_error_resource() {
         .await
         .assert_error(403);
     police
-        .delete(&format!("{objects}{}/", indicator_json(1)["id"].as_str().unwrap()))
+        .delete(&format!(
+            "{objects}{}/",
+            indicator_json(1)["id"].as_str().unwrap()
+        ))
         .await
         .assert_error(403);
     taxii
@@ -345,7 +457,8 @@ async fn each_role_sees_what_get_entry_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let mut opts = InitOptions::default();
-    opts.parties.push(PartySpec::new("other-police", Role::Recipient, "police"));
+    opts.parties
+        .push(PartySpec::new("other-police", Role::Recipient, "police"));
     identity::init(&keys, &opts).unwrap();
     let server = TestServer::start_with(&keys, &dir.path().join("data")).await;
     disclose(&server, vec![indicator_json(1)]).await;
@@ -371,7 +484,13 @@ async fn each_role_sees_what_get_entry_shows_it() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|c| (c["title"].as_str().unwrap().to_owned(), c["id"].as_str().unwrap().to_owned(), c["can_read"].as_bool().unwrap()))
+                .map(|c| {
+                    (
+                        c["title"].as_str().unwrap().to_owned(),
+                        c["id"].as_str().unwrap().to_owned(),
+                        c["can_read"].as_bool().unwrap(),
+                    )
+                })
                 .collect::<Vec<_>>()
         }
     };
@@ -390,18 +509,36 @@ async fn each_role_sees_what_get_entry_shows_it() {
         assert!(seen.iter().all(|c| !c.2), "{who} may read no objects");
         let session = taxii.session(&keys, Who::Basic(who));
         for (_, id, _) in &seen {
-            session.get(&format!("/ledger/collections/{id}/objects/")).await.assert_error(403);
-            session.get(&format!("/ledger/collections/{id}/manifest/")).await.assert_error(403);
+            session
+                .get(&format!("/ledger/collections/{id}/objects/"))
+                .await
+                .assert_error(403);
+            session
+                .get(&format!("/ledger/collections/{id}/manifest/"))
+                .await
+                .assert_error(403);
         }
     }
     // A partner does not see the other recipient's collection at all.
     let session = taxii.session(&keys, Who::Basic(RECIPIENT));
-    session.get(&format!("/ledger/collections/{}/objects/", other[0].1)).await.assert_error(404);
-    session.get(&format!("/ledger/collections/{}/", other[0].1)).await.assert_error(404);
-    let own = session.get(&format!("/ledger/collections/{}/objects/", police[0].1)).await.json();
+    session
+        .get(&format!("/ledger/collections/{}/objects/", other[0].1))
+        .await
+        .assert_error(404);
+    session
+        .get(&format!("/ledger/collections/{}/", other[0].1))
+        .await
+        .assert_error(404);
+    let own = session
+        .get(&format!("/ledger/collections/{}/objects/", police[0].1))
+        .await
+        .json();
     assert_eq!(ids(&own), [indicator_json(1)["id"].as_str().unwrap()]);
     let theirs = taxii.session(&keys, Who::Cert("other-police"));
-    let got = theirs.get(&format!("/ledger/collections/{}/objects/", other[0].1)).await.json();
+    let got = theirs
+        .get(&format!("/ledger/collections/{}/objects/", other[0].1))
+        .await
+        .json();
     assert_eq!(ids(&got), [indicator_json(2)["id"].as_str().unwrap()]);
     taxii.stop().await;
     server.stop().await;
@@ -412,7 +549,10 @@ async fn each_role_sees_what_get_entry_shows_it() {
     let server = TestServer::start_config(config).await;
     let taxii = Endpoint::ledger(&server).await;
     let auditor = taxii.session(&keys, Who::Cert(AUDITOR));
-    let envelope = auditor.get(&format!("/ledger/collections/{}/objects/", police[0].1)).await.json();
+    let envelope = auditor
+        .get(&format!("/ledger/collections/{}/objects/", police[0].1))
+        .await
+        .json();
     assert_eq!(ids(&envelope).len(), 1);
     taxii.stop().await;
     server.stop().await;
@@ -442,15 +582,26 @@ async fn revoked_credentials_and_erased_items_are_refused() {
     server
         .client(SENDER)
         .await
-        .redact(client::sign_redaction(&key, LeafIndex(index), &commitment, "customer data"))
+        .redact(client::sign_redaction(
+            &key,
+            LeafIndex(index),
+            &commitment,
+            "customer data",
+        ))
         .await
         .unwrap();
     let erased = indicator_json(1)["id"].as_str().unwrap().to_owned();
     let left = police.get(&objects).await.json();
     assert_eq!(ids(&left), [indicator_json(2)["id"].as_str().unwrap()]);
     assert_eq!(left["x_borderlog_provenance"][0]["item"], 1);
-    police.get(&format!("{objects}{erased}/")).await.assert_error(404);
-    let manifest = police.get(&format!("/ledger/collections/{id}/manifest/")).await.json();
+    police
+        .get(&format!("{objects}{erased}/"))
+        .await
+        .assert_error(404);
+    let manifest = police
+        .get(&format!("/ledger/collections/{id}/manifest/"))
+        .await
+        .json();
     assert_eq!(manifest["objects"].as_array().unwrap().len(), 1);
 
     // A revoked credential fails from the next request on; the certificate still works.

@@ -99,7 +99,13 @@ async fn envelopes_become_disclosures_once_and_refusals_name_rules() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let state = dir.path().join("gateway-state");
-    let gw = start_gateway(&server, &state, policy_with_customers(&server.keys), 1 << 20).await;
+    let gw = start_gateway(
+        &server,
+        &state,
+        policy_with_customers(&server.keys),
+        1 << 20,
+    )
+    .await;
     let vendor = gw.session(&server.keys, Who::Basic(SENDER));
     let id = collection(&vendor).await;
     let root = vendor.get("/gateway/").await.json();
@@ -109,21 +115,49 @@ async fn envelopes_become_disclosures_once_and_refusals_name_rules() {
     let size = server.node.store().size();
     let mut leak = indicator_json(7);
     leak["description"] = "phishing login.ACME-BANK[.]example users".into();
-    let refused = push(&vendor, &id, &serde_json::json!({ "objects": [indicator_json(6), leak] })).await;
-    assert_eq!(refused.status, 202, "{}", String::from_utf8_lossy(&refused.bytes));
+    let refused = push(
+        &vendor,
+        &id,
+        &serde_json::json!({ "objects": [indicator_json(6), leak] }),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&refused.bytes)
+    );
     let refused = follow(&vendor, &refused.json()).await;
     assert_eq!(refused["failure_count"], 2);
     assert_eq!(refused["success_count"], 0);
     let message = refused["failures"][1]["message"].as_str().unwrap();
-    assert!(message.contains("customer.domain/1") && message.contains("$.description"), "{message}");
-    assert!(!refused.to_string().to_lowercase().contains("acme"), "{refused}");
-    assert!(refused["failures"][0]["message"].as_str().unwrap().contains("not disclosed"));
-    assert_eq!(server.node.store().size(), size, "nothing reached the ledger");
+    assert!(
+        message.contains("customer.domain/1") && message.contains("$.description"),
+        "{message}"
+    );
+    assert!(
+        !refused.to_string().to_lowercase().contains("acme"),
+        "{refused}"
+    );
+    assert!(
+        refused["failures"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not disclosed")
+    );
+    assert_eq!(
+        server.node.store().size(),
+        size,
+        "nothing reached the ledger"
+    );
 
     // A good envelope: one disclosure, its receipt verified; the object's own TLP wins, the
     // default (amber) marks the unmarked one.
     let mut unmarked = indicator_json(9);
-    unmarked.as_object_mut().unwrap().remove("object_marking_refs");
+    unmarked
+        .as_object_mut()
+        .unwrap()
+        .remove("object_marking_refs");
     let good = serde_json::json!({ "objects": [indicator_json(8), unmarked] });
     let first = push(&vendor, &id, &good).await;
     assert_eq!(first.status, 202);
@@ -135,7 +169,10 @@ async fn envelopes_become_disclosures_once_and_refusals_name_rules() {
     assert_eq!(done["pending_count"], 0);
     let entry_index = server.node.store().size().0 - 1;
     let message = done["successes"][0]["message"].as_str().unwrap();
-    assert!(message.contains(&format!("entry {entry_index}")), "{message}");
+    assert!(
+        message.contains(&format!("entry {entry_index}")),
+        "{message}"
+    );
 
     // The recipient finds it in the ledger and checks it against a signed checkpoint.
     let mut police = server.client(RECIPIENT).await;
@@ -178,8 +215,16 @@ async fn envelopes_become_disclosures_once_and_refusals_name_rules() {
         reordered.insert(k.clone(), v.clone());
     }
     let mut unmarked = indicator_json(9);
-    unmarked.as_object_mut().unwrap().remove("object_marking_refs");
-    let again = push(&vendor, &id, &serde_json::json!({ "objects": [reordered, unmarked] })).await;
+    unmarked
+        .as_object_mut()
+        .unwrap()
+        .remove("object_marking_refs");
+    let again = push(
+        &vendor,
+        &id,
+        &serde_json::json!({ "objects": [reordered, unmarked] }),
+    )
+    .await;
     assert_eq!(again.status, 202);
     assert_eq!(again.json()["id"], pending["id"]);
     assert_eq!(again.json()["status"], "complete");
@@ -189,12 +234,22 @@ async fn envelopes_become_disclosures_once_and_refusals_name_rules() {
     // Even with the gateway's state lost, the ledger refuses the replayed nonce.
     gw.stop().await;
     std::fs::remove_dir_all(&state).unwrap();
-    let gw = start_gateway(&server, &state, policy_with_customers(&server.keys), 1 << 20).await;
+    let gw = start_gateway(
+        &server,
+        &state,
+        policy_with_customers(&server.keys),
+        1 << 20,
+    )
+    .await;
     let vendor = gw.session(&server.keys, Who::Cert(SENDER));
     let replay = follow(&vendor, &push(&vendor, &id, &good).await.json()).await;
     assert_eq!(replay["success_count"], 0, "{replay}");
     assert_eq!(replay["failure_count"], 2);
-    assert_eq!(server.node.store().size(), size, "no second disclosure entry");
+    assert_eq!(
+        server.node.store().size(),
+        size,
+        "no second disclosure entry"
+    );
     gw.stop().await;
     server.stop().await;
 }
@@ -214,34 +269,83 @@ async fn add_objects_limits_errors_and_the_key_stays_home() {
     // 413 over max_content_length; 415 for another media type; 400 not JSON; 422 not an
     // envelope; 404 unknown collection and status; 403 reading or pushing as another party.
     let big = serde_json::json!({ "objects": [indicator_json(1)], "pad": "x".repeat(5000) });
-    vendor.post(&objects, TAXII_MEDIA_TYPE, serde_json::to_vec(&big).unwrap()).await.assert_error(413);
-    vendor.post(&objects, "application/json", b"{}".to_vec()).await.assert_error(415);
-    vendor.post(&objects, TAXII_MEDIA_TYPE, b"{not json".to_vec()).await.assert_error(400);
-    vendor.post(&objects, TAXII_MEDIA_TYPE, br#"{"objects":[{"no":"id"}]}"#.to_vec()).await.assert_error(422);
-    vendor.post(&objects, TAXII_MEDIA_TYPE, br#"{"more":false}"#.to_vec()).await.assert_error(422);
     vendor
-        .post("/gateway/collections/00000000-0000-8000-8000-000000000000/objects/", TAXII_MEDIA_TYPE, b"{}".to_vec())
+        .post(
+            &objects,
+            TAXII_MEDIA_TYPE,
+            serde_json::to_vec(&big).unwrap(),
+        )
+        .await
+        .assert_error(413);
+    vendor
+        .post(&objects, "application/json", b"{}".to_vec())
+        .await
+        .assert_error(415);
+    vendor
+        .post(&objects, TAXII_MEDIA_TYPE, b"{not json".to_vec())
+        .await
+        .assert_error(400);
+    vendor
+        .post(
+            &objects,
+            TAXII_MEDIA_TYPE,
+            br#"{"objects":[{"no":"id"}]}"#.to_vec(),
+        )
+        .await
+        .assert_error(422);
+    vendor
+        .post(&objects, TAXII_MEDIA_TYPE, br#"{"more":false}"#.to_vec())
+        .await
+        .assert_error(422);
+    vendor
+        .post(
+            "/gateway/collections/00000000-0000-8000-8000-000000000000/objects/",
+            TAXII_MEDIA_TYPE,
+            b"{}".to_vec(),
+        )
         .await
         .assert_error(404);
-    vendor.get("/gateway/status/00000000-0000-8000-8000-000000000000/").await.assert_error(404);
+    vendor
+        .get("/gateway/status/00000000-0000-8000-8000-000000000000/")
+        .await
+        .assert_error(404);
     vendor.get(&objects).await.assert_error(403);
     let police = gw.session(keys, Who::Basic(RECIPIENT));
     police
-        .post(&objects, TAXII_MEDIA_TYPE, serde_json::to_vec(&serde_json::json!({"objects": [indicator_json(1)]})).unwrap())
+        .post(
+            &objects,
+            TAXII_MEDIA_TYPE,
+            serde_json::to_vec(&serde_json::json!({"objects": [indicator_json(1)]})).unwrap(),
+        )
         .await
         .assert_error(403);
-    gw.session(keys, Who::Nobody).get("/taxii2/").await.assert_error(401);
-    vendor.get_accepting("/taxii2/", "text/html").await.assert_error(406);
+    gw.session(keys, Who::Nobody)
+        .get("/taxii2/")
+        .await
+        .assert_error(401);
+    vendor
+        .get_accepting("/taxii2/", "text/html")
+        .await
+        .assert_error(406);
     let size = server.node.store().size();
 
     // A disclosure through the gateway; then the key is nowhere but in its own file.
-    let status = push(&vendor, &id, &serde_json::json!({ "objects": [indicator_json(2)] })).await;
+    let status = push(
+        &vendor,
+        &id,
+        &serde_json::json!({ "objects": [indicator_json(2)] }),
+    )
+    .await;
     assert_eq!(follow(&vendor, &status.json()).await["success_count"], 1);
     assert_eq!(server.node.store().size().0, size.0 + 1);
-    let seed = identity::keys::load_signing_key(keys, SENDER).unwrap().to_bytes();
+    let seed = identity::keys::load_signing_key(keys, SENDER)
+        .unwrap()
+        .to_bytes();
     let needles = [
         seed.to_vec(),
-        base64::engine::general_purpose::STANDARD.encode(seed).into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(seed)
+            .into_bytes(),
         hex::encode(seed).into_bytes(),
     ];
     let mut stack = vec![dir.path().to_owned()];

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use super::ClientArgs;
 use super::policy::OwnerFiles;
 use super::serve::shutdown_signal;
 use super::submit::{DEFAULT_LEGAL_BASIS, DEFAULT_PURPOSE};
-use super::ClientArgs;
 use crate::pb::Role;
 use crate::taxii::gateway::{self, GatewayConfig};
 

@@ -44,7 +44,10 @@ pub fn run(args: TaxiiUserArgs) -> anyhow::Result<()> {
         Action::Add { name } => {
             let registry = Registry::load(&args.keys)?;
             if registry.party(&name).is_none() {
-                bail!("{name:?} is not a party in {}/partners.toml", args.keys.display());
+                bail!(
+                    "{name:?} is not a party in {}/partners.toml",
+                    args.keys.display()
+                );
             }
             let password = users::add(&args.keys, &name)?;
             // The dev set-up's copy from `init` would be stale now.

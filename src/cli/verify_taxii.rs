@@ -42,9 +42,17 @@ pub async fn run(args: VerifyTaxiiArgs) -> anyhow::Result<()> {
         let sender_key = registry
             .party(&stated.sender)
             .and_then(|p| p.public_key)
-            .ok_or_else(|| anyhow!("{}: {:?} is not a partner in partners.toml", stated.id, stated.sender))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: {:?} is not a partner in partners.toml",
+                    stated.id,
+                    stated.sender
+                )
+            })?;
         let entry = api
-            .get_entry(pb::GetEntryRequest { index: stated.entry })
+            .get_entry(pb::GetEntryRequest {
+                index: stated.entry,
+            })
             .await
             .map_err(status_error)?
             .into_inner();
@@ -57,8 +65,13 @@ pub async fn run(args: VerifyTaxiiArgs) -> anyhow::Result<()> {
             .await
             .map_err(status_error)?
             .into_inner();
-        client::verify_inclusion(LeafIndex(stated.entry), &checked.leaf, &proof.hashes, &checkpoint)
-            .with_context(|| format!("{}: inclusion in the signed checkpoint", stated.id))?;
+        client::verify_inclusion(
+            LeafIndex(stated.entry),
+            &checked.leaf,
+            &proof.hashes,
+            &checkpoint,
+        )
+        .with_context(|| format!("{}: inclusion in the signed checkpoint", stated.id))?;
         report.push(serde_json::json!({
             "id": stated.id,
             "version": stated.version,

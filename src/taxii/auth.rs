@@ -74,7 +74,13 @@ mod tests {
             ("police-network".into(), "p:w".into())
         );
         for bad in ["Bearer abc", "Basic !!!", "Basic", "Basic cG9saWNl"] {
-            assert!(matches!(parse_basic(bad.as_bytes()), Err(TaxiiError::Unauthorized(_))), "{bad}");
+            assert!(
+                matches!(
+                    parse_basic(bad.as_bytes()),
+                    Err(TaxiiError::Unauthorized(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -105,7 +105,9 @@ impl App {
         self.collections
             .iter()
             .find(|c| c.id == id && c.visible_to(caller))
-            .ok_or_else(|| TaxiiError::NotFound(format!("no collection {id:?} for {}", caller.name)))
+            .ok_or_else(|| {
+                TaxiiError::NotFound(format!("no collection {id:?} for {}", caller.name))
+            })
     }
 
     /// The collection if the caller may read its objects: 404 if it does not see it, 403 if it
@@ -137,7 +139,9 @@ pub async fn list(
         .filter(|c| c.visible_to(&caller))
         .map(|c| c.resource(&caller, app.state.auditor_reads_payloads))
         .collect();
-    Ok(json_body(&serde_json::json!({ "collections": collections })))
+    Ok(json_body(
+        &serde_json::json!({ "collections": collections }),
+    ))
 }
 
 /// GET {api-root}/collections/{id}/

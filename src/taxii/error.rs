@@ -58,7 +58,9 @@ impl TaxiiError {
             TaxiiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Authentication required"),
             TaxiiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             TaxiiError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
-            TaxiiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+            TaxiiError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            }
             TaxiiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "Not acceptable"),
             TaxiiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Request too large"),
             TaxiiError::UnsupportedMediaType(_) => {

@@ -20,7 +20,8 @@ fn parse(range: &str) -> (String, Option<String>) {
     let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
     let version = parts.find_map(|p| {
         let (key, value) = p.split_once('=')?;
-        (key.trim().eq_ignore_ascii_case("version")).then(|| value.trim().trim_matches('"').to_owned())
+        (key.trim().eq_ignore_ascii_case("version"))
+            .then(|| value.trim().trim_matches('"').to_owned())
     });
     (essence, version)
 }
@@ -96,7 +97,10 @@ mod tests {
             "application/stix+json;version=2.1",
         ] {
             assert!(
-                matches!(check_accept(&headers(ACCEPT, bad)), Err(TaxiiError::NotAcceptable(_))),
+                matches!(
+                    check_accept(&headers(ACCEPT, bad)),
+                    Err(TaxiiError::NotAcceptable(_))
+                ),
                 "{bad}"
             );
         }

@@ -66,7 +66,12 @@ impl App {
 
     /// What every API-root request checks first: the caller, that it accepts TAXII 2.1, and
     /// that the API root exists.
-    async fn begin(&self, headers: &HeaderMap, peer: &Peer, root: &str) -> Result<Caller, TaxiiError> {
+    async fn begin(
+        &self,
+        headers: &HeaderMap,
+        peer: &Peer,
+        root: &str,
+    ) -> Result<Caller, TaxiiError> {
         let caller = self.authenticate(headers, peer).await?;
         media::check_accept(headers)?;
         if root != API_ROOT {
@@ -97,7 +102,10 @@ impl App {
 
 /// Any other path: a TAXII error message, not an empty 404.
 async fn not_found(uri: axum::http::Uri) -> TaxiiError {
-    TaxiiError::NotFound(format!("{} is not a TAXII 2.1 endpoint of this server", uri.path()))
+    TaxiiError::NotFound(format!(
+        "{} is not a TAXII 2.1 endpoint of this server",
+        uri.path()
+    ))
 }
 
 /// The read side's routes.
@@ -111,7 +119,10 @@ fn router(app: Arc<App>) -> Router {
         .route("/{root}/status/{status}", get(discovery::status))
         .route("/{root}/collections/", get(collections::list))
         .route("/{root}/collections/{id}/", get(collections::get))
-        .route("/{root}/collections/{id}/manifest/", get(manifest::get_manifest))
+        .route(
+            "/{root}/collections/{id}/manifest/",
+            get(manifest::get_manifest),
+        )
         .route(objects, get(objects::get_objects).post(objects::read_only))
         .route(
             "/{root}/collections/{id}/objects/{object}/",

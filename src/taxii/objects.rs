@@ -8,11 +8,11 @@ use axum::extract::{Path, Query as Params, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
+use super::App;
 use super::error::{TaxiiError, json_body, taxii_bytes};
 use super::https::Peer;
 use super::query::Query;
 use super::records::{self, Page};
-use super::App;
 
 /// The filters Get Objects and Get Object Manifests take.
 pub const COLLECTION_FILTERS: &[&str] = &["id", "type", "version", "spec_version"];
@@ -130,10 +130,18 @@ pub fn with_dates(mut response: Response, page: &Page) -> Response {
 /// provenance.
 fn envelope(page: &Page) -> Response {
     let mut out = Vec::with_capacity(
-        page.records.iter().map(|r| r.content.len() + 400).sum::<usize>() + 64,
+        page.records
+            .iter()
+            .map(|r| r.content.len() + 400)
+            .sum::<usize>()
+            + 64,
     );
     out.extend_from_slice(br#"{"more":"#);
-    out.extend_from_slice(if page.next.is_some() { b"true" } else { b"false" });
+    out.extend_from_slice(if page.next.is_some() {
+        b"true"
+    } else {
+        b"false"
+    });
     if let Some(next) = page.next {
         out.extend_from_slice(br#","next":"#);
         out.extend_from_slice(&serde_json::to_vec(&next.token()).unwrap_or_default());
@@ -147,7 +155,11 @@ fn envelope(page: &Page) -> Response {
             out.extend_from_slice(&r.content);
         }
         out.extend_from_slice(br#"],"x_borderlog_provenance":"#);
-        let provenance: Vec<_> = page.records.iter().map(records::Record::provenance).collect();
+        let provenance: Vec<_> = page
+            .records
+            .iter()
+            .map(records::Record::provenance)
+            .collect();
         out.extend_from_slice(&serde_json::to_vec(&provenance).unwrap_or_default());
     }
     out.push(b'}');

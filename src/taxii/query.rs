@@ -133,7 +133,9 @@ impl Query {
                 }
                 "limit" => {
                     let n: usize = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                        bad(format!("limit takes a positive whole number, not {value:?}"))
+                        bad(format!(
+                            "limit takes a positive whole number, not {value:?}"
+                        ))
                     })?;
                     q.limit = n.min(MAX_PAGE);
                 }
@@ -185,10 +187,7 @@ mod tests {
         assert!(matches!(q.versions[1], Version::At(_)));
         assert_eq!(q.limit, MAX_PAGE);
         assert_eq!(q.next, Some(Cursor { index: 12, item: 3 }));
-        assert_eq!(
-            q.added_after_ns,
-            timestamp_ns("2026-11-01T10:00:00.000Z")
-        );
+        assert_eq!(q.added_after_ns, timestamp_ns("2026-11-01T10:00:00.000Z"));
         let d = Query::parse(&[], &[]).unwrap();
         assert_eq!(d.versions, [Version::Last]);
         assert!(!d.filtered);

@@ -200,7 +200,10 @@ pub fn page(
             SCAN,
         )?;
         let Some(last) = found.last() else {
-            return Ok(Page { records, next: None });
+            return Ok(Page {
+                records,
+                next: None,
+            });
         };
         position = last.0 + 1;
         for index in found {
@@ -267,9 +270,7 @@ impl Versions {
         // Ties of version go to the later entry for "last" and the earlier for "first".
         Ok(query.versions.iter().any(|v| match v {
             Version::Last => all.iter().max() == Some(&me),
-            Version::First => {
-                all.iter().min_by_key(|(v, i, j)| (*v, *i, *j)) == Some(&me)
-            }
+            Version::First => all.iter().min_by_key(|(v, i, j)| (*v, *i, *j)) == Some(&me),
             _ => false,
         }))
     }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -197,14 +197,20 @@ mod tests {
         let password = add(dir.path(), "police-network").unwrap();
         let text = std::fs::read_to_string(dir.path().join(USERS_FILE)).unwrap();
         assert!(text.contains("$argon2id$"), "{text}");
-        assert!(!text.contains(&password), "the password itself is never stored");
+        assert!(
+            !text.contains(&password),
+            "the password itself is never stored"
+        );
         let creds = Credentials::new(dir.path()).unwrap();
         assert!(creds.check("police-network", &password).unwrap());
         assert!(creds.check("police-network", &password).unwrap(), "cached");
         assert!(!creds.check("police-network", "wrong").unwrap());
         assert!(!creds.check("nobody", &password).unwrap());
         assert!(revoke(dir.path(), "police-network").unwrap());
-        assert!(!creds.check("police-network", &password).unwrap(), "revoked at once");
+        assert!(
+            !creds.check("police-network", &password).unwrap(),
+            "revoked at once"
+        );
         assert!(!revoke(dir.path(), "police-network").unwrap());
         assert!(add(dir.path(), "../x").is_err());
     }

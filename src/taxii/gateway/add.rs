@@ -43,7 +43,9 @@ pub async fn add_objects(
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| too_large())?;
     let objects = parse_envelope(&bytes)?;
 
     let digest = envelope_digest(&collection, &objects);
@@ -82,7 +84,8 @@ pub async fn add_objects(
     let answer = accepted(&status);
     let gateway = gw.clone();
     tokio::spawn(async move {
-        let (successes, failures) = submit(&gateway, &collection, &objects, items, &item_ids, &digest).await;
+        let (successes, failures) =
+            submit(&gateway, &collection, &objects, items, &item_ids, &digest).await;
         status.complete(successes, failures);
         if let Err(e) = gateway.statuses.put(&status) {
             tracing::error!(status = %status.id, error = %e, "cannot record the outcome");
@@ -101,7 +104,9 @@ fn accepted(status: &Status) -> Response {
 fn parse_envelope(bytes: &[u8]) -> Result<Vec<serde_json::Value>, TaxiiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| TaxiiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let unprocessable = |why: &str| TaxiiError::Unprocessable(format!("not a TAXII envelope of STIX objects: {why}"));
+    let unprocessable = |why: &str| {
+        TaxiiError::Unprocessable(format!("not a TAXII envelope of STIX objects: {why}"))
+    };
     let objects = value
         .get("objects")
         .and_then(|o| o.as_array())
@@ -112,7 +117,9 @@ fn parse_envelope(bytes: &[u8]) -> Result<Vec<serde_json::Value>, TaxiiError> {
     for (i, o) in objects.iter().enumerate() {
         let text = |k: &str| o.get(k).and_then(|v| v.as_str()).is_some();
         if !(text("type") && text("id")) {
-            return Err(unprocessable(&format!("object {i} has no string \"type\" and \"id\"")));
+            return Err(unprocessable(&format!(
+                "object {i} has no string \"type\" and \"id\""
+            )));
         }
     }
     Ok(objects.clone())
@@ -148,7 +155,14 @@ fn uuid(digest: &[u8; 32]) -> String {
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// An object's id and version for its status details.
@@ -156,7 +170,9 @@ fn detail(object: &serde_json::Value) -> Detail {
     let text = |k: &str| object.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     Detail {
         id: text("id").unwrap_or_default(),
-        version: text("modified").or_else(|| text("created")).unwrap_or_default(),
+        version: text("modified")
+            .or_else(|| text("created"))
+            .unwrap_or_default(),
         message: None,
     }
 }
@@ -195,8 +211,12 @@ fn screen(
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let body_text = (!body.is_empty())
-        .then(|| format!("the gateway's configured text is refused: {}", findings(&body, "body")));
+    let body_text = (!body.is_empty()).then(|| {
+        format!(
+            "the gateway's configured text is refused: {}",
+            findings(&body, "body")
+        )
+    });
     Some(
         objects
             .iter()
@@ -228,7 +248,13 @@ async fn submit(
 ) -> (Vec<Detail>, Vec<Detail>) {
     let c = &gw.config;
     let all_fail = |message: String| -> (Vec<Detail>, Vec<Detail>) {
-        (Vec::new(), objects.iter().map(|o| with(detail(o), message.clone())).collect())
+        (
+            Vec::new(),
+            objects
+                .iter()
+                .map(|o| with(detail(o), message.clone()))
+                .collect(),
+        )
     };
     // The nonce follows from the envelope and the sender's key: a second submission of the
     // same envelope, even after the gateway lost its state, is a replay the ledger refuses.
@@ -246,7 +272,13 @@ async fn submit(
         legal_basis: c.legal_basis.clone(),
         case_reference: c.case_reference.clone(),
     };
-    let request = match client::prepare_submission_with_nonce(&gw.key, &header, items, crate::clock::now_ms(), &nonce) {
+    let request = match client::prepare_submission_with_nonce(
+        &gw.key,
+        &header,
+        items,
+        crate::clock::now_ms(),
+        &nonce,
+    ) {
         Ok(r) => r,
         Err(e) => return all_fail(format!("not disclosed: {e}")),
     };
@@ -289,7 +321,11 @@ fn item_of_ids(ids: &[String], id: &str) -> Option<usize> {
 }
 
 /// The ledger's refusal per object: the findings (rule and path) on the items they concern.
-fn refusal_details(status: &tonic::Status, objects: &[serde_json::Value], item_ids: &[String]) -> Vec<Detail> {
+fn refusal_details(
+    status: &tonic::Status,
+    objects: &[serde_json::Value],
+    item_ids: &[String],
+) -> Vec<Detail> {
     let details = status.get_error_details();
     let mut per_item: Vec<(usize, String)> = Vec::new();
     let mut add = |at: &str, rule: &str| {
@@ -314,10 +350,20 @@ fn refusal_details(status: &tonic::Status, objects: &[serde_json::Value], item_i
         .map(|o| {
             let d = detail(o);
             let mine: Vec<&str> = item_of_ids(item_ids, &d.id)
-                .map(|i| per_item.iter().filter(|(j, _)| *j == i || *j == usize::MAX).map(|(_, m)| m.as_str()).collect())
+                .map(|i| {
+                    per_item
+                        .iter()
+                        .filter(|(j, _)| *j == i || *j == usize::MAX)
+                        .map(|(_, m)| m.as_str())
+                        .collect()
+                })
                 .unwrap_or_default();
             let message = if mine.is_empty() {
-                format!("not disclosed: the ledger answered {:?}: {}", status.code(), status.message())
+                format!(
+                    "not disclosed: the ledger answered {:?}: {}",
+                    status.code(),
+                    status.message()
+                )
             } else {
                 format!("refused by the ledger's guard: {}", mine.join("; "))
             };

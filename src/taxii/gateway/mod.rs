@@ -111,7 +111,11 @@ impl Gateway {
 type Shared = State<Arc<Gateway>>;
 type PeerExt = axum::Extension<Peer>;
 
-async fn discovery(State(gw): Shared, axum::Extension(peer): PeerExt, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn discovery(
+    State(gw): Shared,
+    axum::Extension(peer): PeerExt,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     gw.authorize(&headers, &peer).await?;
     let root = format!("/{GATEWAY_ROOT}/");
     Ok(json_body(&serde_json::json!({
@@ -122,7 +126,12 @@ async fn discovery(State(gw): Shared, axum::Extension(peer): PeerExt, headers: H
     })))
 }
 
-async fn api_root(State(gw): Shared, axum::Extension(peer): PeerExt, Path(root): Path<String>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn api_root(
+    State(gw): Shared,
+    axum::Extension(peer): PeerExt,
+    Path(root): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     gw.begin(&headers, &peer, &root).await?;
     Ok(json_body(&serde_json::json!({
         "title": format!("disclosures by {}", gw.config.sender),
@@ -146,19 +155,38 @@ fn collection_resource(gw: &Gateway, c: &Collection) -> serde_json::Value {
     })
 }
 
-async fn collections(State(gw): Shared, axum::Extension(peer): PeerExt, Path(root): Path<String>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn list_collections(
+    State(gw): Shared,
+    axum::Extension(peer): PeerExt,
+    Path(root): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     gw.begin(&headers, &peer, &root).await?;
-    let list: Vec<_> = gw.collections.iter().map(|c| collection_resource(&gw, c)).collect();
+    let list: Vec<_> = gw
+        .collections
+        .iter()
+        .map(|c| collection_resource(&gw, c))
+        .collect();
     Ok(json_body(&serde_json::json!({ "collections": list })))
 }
 
-async fn collection(State(gw): Shared, axum::Extension(peer): PeerExt, Path((root, id)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn get_collection(
+    State(gw): Shared,
+    axum::Extension(peer): PeerExt,
+    Path((root, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     gw.begin(&headers, &peer, &root).await?;
     Ok(json_body(&collection_resource(&gw, gw.collection(&id)?)))
 }
 
 /// GET objects/ and manifest/: the gateway's collections are write-only.
-async fn write_only(State(gw): Shared, axum::Extension(peer): PeerExt, Path((root, id)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn write_only(
+    State(gw): Shared,
+    axum::Extension(peer): PeerExt,
+    Path((root, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     gw.begin(&headers, &peer, &root).await?;
     gw.collection(&id)?;
     Err(TaxiiError::Forbidden(
@@ -166,17 +194,27 @@ async fn write_only(State(gw): Shared, axum::Extension(peer): PeerExt, Path((roo
     ))
 }
 
-async fn get_status(State(gw): Shared, axum::Extension(peer): PeerExt, Path((root, id)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn get_status(
+    State(gw): Shared,
+    axum::Extension(peer): PeerExt,
+    Path((root, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     gw.begin(&headers, &peer, &root).await?;
     let status = gw
         .statuses
         .get(&id)?
         .ok_or_else(|| TaxiiError::NotFound(format!("no status {id:?}")))?;
-    Ok(json_body(&serde_json::to_value(&status).map_err(|e| TaxiiError::Internal(e.to_string()))?))
+    Ok(json_body(
+        &serde_json::to_value(&status).map_err(|e| TaxiiError::Internal(e.to_string()))?,
+    ))
 }
 
 async fn not_found(uri: axum::http::Uri) -> TaxiiError {
-    TaxiiError::NotFound(format!("{} is not a TAXII 2.1 endpoint of this gateway", uri.path()))
+    TaxiiError::NotFound(format!(
+        "{} is not a TAXII 2.1 endpoint of this gateway",
+        uri.path()
+    ))
 }
 
 /// Runs the gateway over HTTPS on `listener` until `shutdown`, with the server certificate and
@@ -186,7 +224,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), TaxiiError> {
-    let setup = |what: &str, e: &dyn std::fmt::Display| TaxiiError::Internal(format!("{what}: {e}"));
+    let setup =
+        |what: &str, e: &dyn std::fmt::Display| TaxiiError::Internal(format!("{what}: {e}"));
     let registry = Registry::load(&config.keys_dir).map_err(|e| setup("partners.toml", &e))?;
     match registry.party(&config.sender) {
         Some(p) if p.role == Role::Sender => {}
@@ -203,7 +242,8 @@ pub async fn serve(
     let tls = crate::identity::tls::rustls_server_config(&config.keys_dir)
         .map_err(|e| setup("TLS set-up", &e))?;
     let credentials = Credentials::new(&config.keys_dir).map_err(|e| setup("credentials", &e))?;
-    let statuses = status::Statuses::open(&config.state_dir).map_err(|e| setup("state directory", &e))?;
+    let statuses =
+        status::Statuses::open(&config.state_dir).map_err(|e| setup("state directory", &e))?;
     let collections = registry
         .parties()
         .iter()
@@ -226,8 +266,8 @@ pub async fn serve(
         .route("/{root}/status/{status}/", get(get_status))
         // taxii2-client follows a status at "../../status/{id}", without the slash.
         .route("/{root}/status/{status}", get(get_status))
-        .route("/{root}/collections/", get(collections))
-        .route("/{root}/collections/{id}/", get(collection))
+        .route("/{root}/collections/", get(list_collections))
+        .route("/{root}/collections/{id}/", get(get_collection))
         .route("/{root}/collections/{id}/manifest/", get(write_only))
         .route(objects, get(write_only).post(add::add_objects))
         // Bodies are limited by `max_content_length` in Add Objects itself (413 as TAXII says).
