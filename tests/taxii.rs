@@ -356,7 +356,7 @@ async fn each_error_has_its_status_and_an_error_resource() {
     // 401: no credentials, a wrong password, an unknown user; with WWW-Authenticate: Basic.
     for who in [
         Who::Nobody,
-        Who::BasicWith(RECIPIENT, "wrong"),
+        Who::BasicWith(RECIPIENT, "hunter2-guess"),
         Who::BasicWith("nobody", "x"),
     ] {
         let reply = taxii.session(keys, who).get(&objects).await;
@@ -365,7 +365,7 @@ async fn each_error_has_its_status_and_an_error_resource() {
         assert!(challenge.starts_with("Basic realm="), "{challenge}");
         let text = String::from_utf8_lossy(&reply.bytes).to_string();
         assert!(
-            !text.contains("wrong"),
+            !text.contains("hunter2"),
             "the password is never echoed: {text}"
         );
     }
