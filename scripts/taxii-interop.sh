@@ -42,4 +42,6 @@ wait_port "$taxii"
     --state "$dir/gateway" --tlp amber 2>"$dir/gateway.log" &
 pids+=($!)
 wait_port "$gw"
-python3 scripts/taxii_interop.py "https://localhost:$taxii/taxii2/" "https://localhost:$gw/taxii2/" "$dir/keys"
+# requests lets REQUESTS_CA_BUNDLE override a session's own `verify`: name the dev CA there too.
+REQUESTS_CA_BUNDLE="$dir/keys/ca.crt" CURL_CA_BUNDLE="$dir/keys/ca.crt" \
+    python3 scripts/taxii_interop.py "https://localhost:$taxii/taxii2/" "https://localhost:$gw/taxii2/" "$dir/keys"

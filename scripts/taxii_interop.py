@@ -15,6 +15,8 @@ from taxii2client.v21 import Server, as_pages
 
 ledger_url, gateway_url, keys = sys.argv[1:4]
 ca = f"{keys}/ca.crt"
+# TLP 2.0 GREEN (FIRST's marking id); the guard refuses stix2.TLP_GREEN, which is TLP 1.0.
+TLP2_GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
 
 
 def password(name):
@@ -41,7 +43,7 @@ indicator = stix2.Indicator(
     pattern=f"[domain-name:value = 'c2-{run}.badcdn.example']",
     pattern_type="stix",
     indicator_types=["malicious-activity"],
-    object_marking_refs=[stix2.TLP_GREEN],
+    object_marking_refs=[TLP2_GREEN],
 )
 malware = stix2.Malware(name="Emotet", is_family=True)
 envelope = {"objects": [json.loads(o.serialize()) for o in (indicator, malware)]}
@@ -53,7 +55,7 @@ check(again.id == status.id, "the same envelope again gets the same status (not 
 
 # A refused push: a private address is the inside of somebody's network.
 inside = stix2.Indicator(
-    pattern="[ipv4-addr:value = '10.1.2.3']", pattern_type="stix", object_marking_refs=[stix2.TLP_GREEN]
+    pattern="[ipv4-addr:value = '10.1.2.3']", pattern_type="stix", object_marking_refs=[TLP2_GREEN]
 )
 refused = outbox.add_objects({"objects": [json.loads(inside.serialize())]}, poll_interval=0.2, timeout=30)
 message = refused.failures[0]["message"] if refused.failures else ""
