@@ -12,7 +12,7 @@ use borderlog::format::hash::hash_from_slice;
 use borderlog::identity::{self, InitOptions, PartySpec, keys::load_signing_key};
 use borderlog::pb::{self, Role};
 use borderlog::service::NodeConfig;
-use borderlog::taxii::TAXII_MEDIA_TYPE;
+use borderlog::taxii::{TAXII_MEDIA_TYPE, provenance};
 use common::{AUDITOR, RECIPIENT, SENDER, TestServer, header, indicator_json, now_ms};
 use serde_json::Value;
 use taxii_common::{Endpoint, Session, Who};
@@ -613,6 +613,74 @@ async fn revoked_credentials_and_erased_items_are_refused() {
     let password = borderlog::taxii::users::add(&server.keys, RECIPIENT).unwrap();
     let renewed = taxii.session(&server.keys, Who::BasicWith(RECIPIENT, &password));
     assert_eq!(renewed.get(&objects).await.status, 200);
+    taxii.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_proves_itself_against_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    disclose(&server, vec![indicator_json(1), indicator_json(2)]).await;
+    let taxii = Endpoint::ledger(&server).await;
+    let police = taxii.session(&server.keys, Who::Basic(RECIPIENT));
+    let id = collection_id(&police).await;
+    let reply = police
+        .get(&format!("/ledger/collections/{id}/objects/"))
+        .await;
+    let objects = provenance::parse_envelope(&reply.bytes).unwrap();
+    assert_eq!(objects.len(), 2);
+    let registry = identity::Registry::load(&server.keys).unwrap();
+    let key = registry.party(SENDER).unwrap().public_key.unwrap();
+    let mut api = server.client(RECIPIENT).await;
+    for (raw, stated) in &objects {
+        let entry = api
+            .get_entry(pb::GetEntryRequest {
+                index: stated.entry,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        provenance::check_object(raw, stated, &entry.entry, &key).unwrap();
+        // One changed byte of the object, or a provenance pointing at another item, fails.
+        let text = String::from_utf8(raw.clone()).unwrap();
+        let changed = text.replace("Emotet", "Emotes").into_bytes();
+        assert!(provenance::check_object(&changed, stated, &entry.entry, &key).is_err());
+        let mut elsewhere = stated.clone();
+        elsewhere.item = 1 - elsewhere.item;
+        assert!(provenance::check_object(raw, &elsewhere, &entry.entry, &key).is_err());
+    }
+    // The command proves the saved envelope over gRPC against the signed checkpoint.
+    let file = dir.path().join("envelope.json");
+    std::fs::write(&file, &reply.bytes).unwrap();
+    let run = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_borderlog"))
+            .arg("verify-taxii")
+            .arg(path)
+            .args(["--as", RECIPIENT, "--addr", &server.addr])
+            .arg("--keys")
+            .arg(&server.keys)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&file);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        out.contains("2 object(s) verified against checkpoint"),
+        "{out}"
+    );
+    let tampered = dir.path().join("tampered.json");
+    let bytes = String::from_utf8(reply.bytes.clone()).unwrap();
+    std::fs::write(&tampered, bytes.replacen("c2-1.badcdn", "c2-9.badcdn", 1)).unwrap();
+    assert!(
+        !run(&tampered).status.success(),
+        "a changed object does not verify"
+    );
     taxii.stop().await;
     server.stop().await;
 }
