@@ -212,10 +212,10 @@ impl Sequencer {
         let (size_tx, size) = watch::channel(store.size().0);
         let size_tx = Arc::new(size_tx);
         let stats = Arc::new(SequencerStats::default());
-        let policies: PolicyMap = Arc::new(RwLock::new(published_policies(&store)?));
-        let keys: KeyMap = Arc::new(RwLock::new(KeysInForce::rebuild(&store)?));
+        let policies: PolicyMap = Arc::new(RwLock::new(published_policies(&*store)?));
+        let keys: KeyMap = Arc::new(RwLock::new(KeysInForce::rebuild(&*store)?));
         // Times never go back, across restarts too.
-        let last_time_ms = last_entry_time(&store);
+        let last_time_ms = last_entry_time(&*store);
         let worker = Worker {
             generation: store.writer_generation(),
             store: store.clone(),
@@ -308,7 +308,9 @@ fn published(kind: &pb::entry::Kind) -> Option<(&str, Hash)> {
 }
 
 /// Every owner's latest published policy, read from the log at start-up.
-pub fn published_policies(store: &dyn LogStore) -> Result<HashMap<String, PolicyInForce>, StoreError> {
+pub fn published_policies(
+    store: &dyn LogStore,
+) -> Result<HashMap<String, PolicyInForce>, StoreError> {
     let mut map = HashMap::new();
     for index in store.scan(
         LeafIndex(0),
@@ -518,9 +520,11 @@ impl Worker {
                     StoreError::OutcomeUnknown(m) => {
                         SequencerError::Store(StoreError::OutcomeUnknown(m.clone()))
                     }
-                    StoreError::NotWriter { writer } => SequencerError::Store(StoreError::NotWriter {
-                        writer: writer.clone(),
-                    }),
+                    StoreError::NotWriter { writer } => {
+                        SequencerError::Store(StoreError::NotWriter {
+                            writer: writer.clone(),
+                        })
+                    }
                     _ => SequencerError::Unavailable(msg.clone()),
                 };
                 if matches!(err, StoreError::OutcomeUnknown(_)) {
@@ -611,9 +615,8 @@ impl Worker {
         if generation == self.generation {
             return;
         }
-        let read = published_policies(&*self.store).and_then(|policies| {
-            Ok((policies, KeysInForce::rebuild(&*self.store)?))
-        });
+        let read = published_policies(&*self.store)
+            .and_then(|policies| Ok((policies, KeysInForce::rebuild(&*self.store)?)));
         match read {
             Ok((policies, keys)) => {
                 *self.policies.write().unwrap_or_else(|e| e.into_inner()) = policies;

@@ -95,8 +95,12 @@ fn load(
 ) -> Vec<tokio::task::JoinHandle<u64>> {
     (0..clients)
         .map(|c| {
-            let (keys, addrs, receipts, stop) =
-                (keys.to_owned(), addrs.clone(), receipts.clone(), stop.clone());
+            let (keys, addrs, receipts, stop) = (
+                keys.to_owned(),
+                addrs.clone(),
+                receipts.clone(),
+                stop.clone(),
+            );
             tokio::spawn(async move {
                 let mut refused = 0;
                 let mut n = 0u64;
@@ -158,7 +162,9 @@ async fn check_receipts(addr: &str, keys: &Path, receipts: &[pb::LogReceipt]) {
 /// Submits once; the status code of a refusal.
 async fn try_submit(addr: &str, keys: &Path, n: u64) -> Result<pb::LogReceipt, tonic::Status> {
     let mut api = client::connect(addr, keys, SENDER).await.unwrap();
-    api.submit(submission(keys, n)).await.map(|r| r.into_inner())
+    api.submit(submission(keys, n))
+        .await
+        .map(|r| r.into_inner())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +190,9 @@ async fn two_writers_started_at_once_only_one_appends() {
     };
     assert_eq!(refusal.code(), tonic::Code::Unavailable);
     assert!(
-        refusal.message().contains("not the log's writer; the writer is"),
+        refusal
+            .message()
+            .contains("not the log's writer; the writer is"),
         "the refusal names the writer: {}",
         refusal.message()
     );
@@ -235,7 +243,10 @@ async fn writer_sigkilled_under_load_a_reader_takes_over() {
     let keys = init_keys(dir.path());
     let mut writer = Serve::start(&keys, &dir.path().join("a"), &url).await;
     let reader = Serve::start(&keys, &dir.path().join("b"), &url).await;
-    assert!(try_submit(&writer.addr, &keys, 0).await.is_ok(), "the first server writes");
+    assert!(
+        try_submit(&writer.addr, &keys, 0).await.is_ok(),
+        "the first server writes"
+    );
 
     let receipts: Receipts = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -248,7 +259,10 @@ async fn writer_sigkilled_under_load_a_reader_takes_over() {
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = receipts.lock().await.len();
-    assert!(before > 0, "the writer acknowledged entries before it was killed");
+    assert!(
+        before > 0,
+        "the writer acknowledged entries before it was killed"
+    );
     writer.kill();
     let killed = Instant::now();
     // The reader takes over: a submission to it succeeds within seconds.
@@ -270,7 +284,10 @@ async fn writer_sigkilled_under_load_a_reader_takes_over() {
         t.await.unwrap();
     }
     let receipts = receipts.lock().await.clone();
-    assert!(receipts.len() > before + 1, "the load went on at the new writer");
+    assert!(
+        receipts.len() > before + 1,
+        "the load went on at the new writer"
+    );
     check_receipts(&reader.addr, &keys, &receipts).await;
 }
 
@@ -286,12 +303,20 @@ async fn postgres_restarted_under_load_loses_nothing_acknowledged() {
     let server = Serve::start(&keys, &dir.path().join("a"), &url).await;
     let receipts: Receipts = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let tasks = load(&keys, vec![server.addr.clone()], 8, receipts.clone(), stop.clone());
+    let tasks = load(
+        &keys,
+        vec![server.addr.clone()],
+        8,
+        receipts.clone(),
+        stop.clone(),
+    );
     tokio::time::sleep(Duration::from_millis(1000)).await;
     // A crash of the database, then its recovery.
     cluster.kill();
     let during = receipts.lock().await.len();
-    let refused = try_submit(&server.addr, &keys, 88_888_888).await.unwrap_err();
+    let refused = try_submit(&server.addr, &keys, 88_888_888)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     let mut reader = client::connect(&server.addr, &keys, AUDITOR).await.unwrap();
     let read = reader
@@ -329,7 +354,13 @@ async fn primary_killed_standby_promoted_nothing_acknowledged_lost() {
     let mut server = Serve::start(&keys, &dir.path().join("a"), &primary.url("log")).await;
     let receipts: Receipts = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let tasks = load(&keys, vec![server.addr.clone()], 8, receipts.clone(), stop.clone());
+    let tasks = load(
+        &keys,
+        vec![server.addr.clone()],
+        8,
+        receipts.clone(),
+        stop.clone(),
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     primary.kill();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -328,10 +328,7 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
         request.items[1].content
     );
     check_reads(get(&server, AUDITOR, receipt.index).await);
-    assert_eq!(
-        stored_in(&server, gone.as_bytes()),
-        Vec::<String>::new()
-    );
+    assert_eq!(stored_in(&server, gone.as_bytes()), Vec::<String>::new());
     assert_eq!(stored_in(&server, &salt), Vec::<String>::new());
     assert!(!stored_in(&server, kept.as_bytes()).is_empty());
 
@@ -353,10 +350,7 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
     let server = TestServer::start_with(&keys, &data).await;
     check_reads(get(&server, RECIPIENT, receipt.index).await);
     verify_everything(&server, before).await;
-    assert_eq!(
-        stored_in(&server, gone.as_bytes()),
-        Vec::<String>::new()
-    );
+    assert_eq!(stored_in(&server, gone.as_bytes()), Vec::<String>::new());
     assert_eq!(stored_in(&server, &salt), Vec::<String>::new());
     server.stop().await;
 }

@@ -231,7 +231,8 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_export() {
-    if embedded_only("a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_export") {
+    if embedded_only("a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_export")
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -256,7 +256,7 @@ impl Node {
         let store = open_store(&config).await?;
         // Before anything runs on the store: the log key must be the one in force in the log.
         if store.size() != TreeSize(0) {
-            let keys = crate::keys_in_force::KeysInForce::rebuild(&store)?;
+            let keys = crate::keys_in_force::KeysInForce::rebuild(&*store)?;
             check_log_keys(&keys, &signer, previous.as_ref(), &config.keys_dir)?;
         } else if registry_file.log_public_key() != signer.verifier().key {
             return Err(ServiceError::Genesis(format!(
@@ -292,7 +292,7 @@ impl Node {
             );
             registry_file
         } else {
-            genesis_registry(&store)?
+            genesis_registry(&*store)?
         };
         let owner_keys = owner_keys(&config.keys_dir, &registry, &sequencer);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;

@@ -65,7 +65,7 @@ impl Policies {
         if let Some(p) = self.lock().get(&current.hash) {
             return Ok(p.clone());
         }
-        let change = policy_change(&state.store, current.index)?;
+        let change = policy_change(&*state.store, current.index)?;
         let policy = self.parse(owner, &change.policy).map_err(|e| {
             RequestError::Precondition(format!(
                 "the policy in force for {owner} (entry {}) cannot be applied here: {e}",

@@ -31,7 +31,7 @@ pub async fn run(
     let mut known: Vec<Option<u64>> = vec![None; config.witnesses.len()];
     loop {
         size.borrow_and_update();
-        match latest(&store, &log) {
+        match latest(&*store, &log) {
             Ok(Some((note, checkpoint))) => {
                 for (w, known) in config.witnesses.iter().zip(known.iter_mut()) {
                     submit(&store, &client, w, known, &note, &checkpoint).await;

@@ -51,7 +51,8 @@ pub fn bin_dir() -> Option<PathBuf> {
         return Some(bin);
     }
     std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists())
+        std::env::split_paths(&path)
+            .find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists())
     })
 }
 
@@ -189,11 +190,7 @@ impl Cluster {
     /// Starts the server on its port and waits until it accepts connections.
     pub fn start_server(&self) {
         let log = self.dir.path().join("server.log");
-        let opts = format!(
-            "-p {} -k {}",
-            self.port,
-            self.dir.path().to_str().unwrap()
-        );
+        let opts = format!("-p {} -k {}", self.port, self.dir.path().to_str().unwrap());
         self.run(
             "pg_ctl",
             &[
@@ -272,7 +269,9 @@ impl Cluster {
     /// database, as far as clients can tell.
     pub fn kill(&self) {
         let pid = self.pid();
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -285,7 +284,14 @@ impl Cluster {
     pub fn stop(&self) {
         self.run(
             "pg_ctl",
-            &["-D", self.data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
         );
     }
 
@@ -318,7 +324,10 @@ impl Cluster {
                 "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
             ) != "1"
             {
-                assert!(Instant::now() < deadline, "the standby never became synchronous");
+                assert!(
+                    Instant::now() < deadline,
+                    "the standby never became synchronous"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }

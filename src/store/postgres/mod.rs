@@ -92,7 +92,11 @@ impl Shared {
             );
         }
         StoreError::NotWriter {
-            writer: self.writer.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            writer: self
+                .writer
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 }
@@ -134,7 +138,10 @@ type Param = Box<dyn ToSql + Sync + Send>;
 
 /// Borrows owned parameters as tokio-postgres takes them.
 fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 impl PgStore {
@@ -251,7 +258,11 @@ impl PgStore {
 
     /// Whether this process is the writer at the moment (for tests and operators).
     pub fn writer_name(&self) -> String {
-        self.shared.writer.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .writer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -393,7 +404,7 @@ impl LogStore for PgStore {
 
     fn root(&self, size: TreeSize) -> Result<Hash, StoreError> {
         read::check_size(self, size)?;
-        tiles::with_nodes(self, |nodes| crate::format::tree::root(nodes, size))
+        tiles::with_nodes(self, move |nodes| crate::format::tree::root(nodes, size))
     }
 
     fn inclusion_proof(&self, index: LeafIndex, size: TreeSize) -> Result<Vec<Hash>, StoreError> {
@@ -404,14 +415,14 @@ impl LogStore for PgStore {
                 size: size.0,
             });
         }
-        tiles::with_nodes(self, |nodes| {
+        tiles::with_nodes(self, move |nodes| {
             crate::format::inclusion::prove(nodes, index, size)
         })
     }
 
     fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError> {
         read::check_size(self, new)?;
-        tiles::with_nodes(self, |nodes| {
+        tiles::with_nodes(self, move |nodes| {
             crate::format::consistency::prove(nodes, old, new)
         })
     }

@@ -121,11 +121,7 @@ pub(super) fn add_cosignature(
         return Err(StoreError::NoCheckpoint { size: size.0 });
     }
     let key = crate::store::index::cosignature_key(size.0, sig);
-    let params: Vec<Param> = vec![
-        Box::new(key),
-        Box::new(size.0 as i64),
-        Box::new(sig.line()),
-    ];
+    let params: Vec<Param> = vec![Box::new(key), Box::new(size.0 as i64), Box::new(sig.line())];
     let pool = store.shared.pool.clone();
     let inserted = store.block(async move {
         let client = pool.get().await.map_err(pool_err)?;

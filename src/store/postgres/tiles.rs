@@ -120,7 +120,9 @@ pub(super) fn tile_appends<'a>(
 ) -> BTreeMap<TileKey, Vec<u8>> {
     let mut out: BTreeMap<TileKey, Vec<u8>> = BTreeMap::new();
     for (id, hash) in nodes {
-        out.entry(tile_of(*id).0).or_default().extend_from_slice(hash);
+        out.entry(tile_of(*id).0)
+            .or_default()
+            .extend_from_slice(hash);
     }
     out
 }
