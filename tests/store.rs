@@ -782,8 +782,8 @@ fn a_filtered_listing_reads_postings_not_the_log() {
         for t in 0..20 {
             append(&store, &log.disclosures(50, 2_000 + t));
         }
-        let (d, p) = log.disclosure(3_000, "rare", "vendor", 1);
         rare = log.size;
+        let (d, p) = log.disclosure(3_000, "rare", "vendor", 1);
         store.append(&[d], &p, note).unwrap();
         receipt = log.size;
         let r = log.receipt(3_000, 1, "police");

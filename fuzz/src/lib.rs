@@ -420,14 +420,14 @@ impl IndexFixture {
                 tip = leaf_hash(&bytes);
                 leaves.push(tip);
                 entries.push(bytes.clone());
-                bytes
+                (entries.len() as u64 - 1, bytes)
             };
             let note = |size: TreeSize, root: Hash| format!("fuzz\n{}\n{}\n", size.0, hex(&root));
             let genesis = push(pb::entry::Kind::Genesis(pb::Genesis {
                 origin: "fuzz/index".into(),
                 ..Default::default()
             }));
-            store.append(&[genesis], &[], note).expect("genesis");
+            store.append(&[genesis.1], &[], note).expect("genesis");
             for batch in 0..12u64 {
                 let (mut batch_entries, mut payloads) = (Vec::new(), Vec::new());
                 for n in 0..1 + batch % 4 {
@@ -448,14 +448,15 @@ impl IndexFixture {
                         }],
                         ..Default::default()
                     };
-                    if sender == "rare" {
-                        rare.push(LeafIndex(entries.len() as u64));
-                    }
-                    batch_entries.push(push(pb::entry::Kind::Disclosure(pb::Disclosure {
+                    let (at, bytes) = push(pb::entry::Kind::Disclosure(pb::Disclosure {
                         body: body.encode_to_vec(),
                         signature: vec![1; 64],
                         policy_hash: vec![2; 32],
-                    })));
+                    }));
+                    if sender == "rare" {
+                        rare.push(LeafIndex(at));
+                    }
+                    batch_entries.push(bytes);
                     payloads.push(Payload {
                         commitment,
                         salt,

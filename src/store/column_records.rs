@@ -6,6 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::format::hash::Hash;
+
 use super::index::Location;
 use super::lookup::{Fingerprint, LookupKind, fingerprint};
 use super::{StoreError, io};
@@ -117,11 +119,6 @@ impl EntryRecord {
             kind: i32::from_be_bytes(b.get(56..60)?.try_into().ok()?),
             parties: [party(0)?, party(1)?],
         })
-    }
-
-    /// Whether `party` is one of the entry's parties.
-    pub fn involves(&self, party: &PartyFingerprint) -> bool {
-        self.parties.iter().any(|p| p.as_ref() == Some(party))
     }
 }
 
