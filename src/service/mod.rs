@@ -699,10 +699,11 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::EntryResponse>, Status> {
-        let result = Caller::authenticate(&self.state, &request)
-            .map_err(Status::from)
-            .and_then(|caller| cmd::get_entry::handle(&self.state, &caller, request.into_inner()));
-        finish(&self.state, "GetEntry", result)
+        let result = async {
+            let caller = Caller::authenticate(&self.state, &request)?;
+            cmd::get_entry::handle(self.state.clone(), caller, request.into_inner()).await
+        };
+        finish(&self.state, "GetEntry", result.await)
     }
 
     type ListEntriesStream = EntryStream;

@@ -34,6 +34,7 @@
 //! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
 //! the same calls.
 
+mod column_records;
 mod columns;
 mod faults;
 #[doc(hidden)]
@@ -42,6 +43,7 @@ mod index;
 mod lookup;
 mod nodes;
 pub mod postgres;
+mod postings;
 mod seam;
 mod segment;
 
@@ -935,8 +937,8 @@ impl Store {
     }
 
     /// Indexes >= `from`, ascending, of entries involving `party` (None: any) and of one of
-    /// `kinds` (empty: any); at most `limit` of them. Filtered scans read the entry columns
-    /// forward from `from`.
+    /// `kinds` (empty: any); at most `limit` of them. Filtered queries read the posting lists
+    /// by party and kind from `from` on (`store/postings.rs`): no scan of the log.
     pub fn scan(
         &self,
         from: LeafIndex,
@@ -945,29 +947,27 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<LeafIndex>, StoreError> {
         let size = self.size().0;
-        let mut out = Vec::new();
         if limit == 0 || from.0 >= size {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         if party.is_none() && kinds.is_empty() {
             let end = size.min(from.0.saturating_add(limit as u64));
-            out.extend((from.0..end).map(LeafIndex));
-            return Ok(out);
+            return Ok((from.0..end).map(LeafIndex).collect());
         }
         let party = party.map(party_fingerprint);
-        self.index.columns.scan(from.0, size, |i, r| {
-            let party_ok = party.as_ref().is_none_or(|p| r.involves(p));
-            let kind_ok = kinds.is_empty() || kinds.iter().any(|k| *k as i32 == r.kind);
-            if party_ok && kind_ok {
-                out.push(LeafIndex(i));
-            }
-            if out.len() == limit {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })?;
-        Ok(out)
+        let kinds: Vec<i32> = kinds.iter().map(|k| *k as i32).collect();
+        let found =
+            self.index
+                .columns
+                .postings()
+                .find(party.as_ref(), &kinds, from.0, size, limit)?;
+        Ok(found.into_iter().map(LeafIndex).collect())
+    }
+
+    /// Posting-list records the filtered listings ([`Store::scan`]) have read since the store
+    /// opened: what a listing costs, for tests.
+    pub fn posting_reads(&self) -> u64 {
+        self.index.columns.postings().reads()
     }
 
     /// Indexes of entries whose server time is in `[from_ms, to_ms)`, ascending (times never
