@@ -151,7 +151,7 @@ fn redactions(root: &Path) -> Redactions {
     .unwrap();
     r.insert(
         "[ORIGIN]",
-        regex::Regex::new(r"borderlog\.local/[0-9]+").unwrap(),
+        regex::Regex::new(r"borderlog\.local/[0-9a-f]+").unwrap(),
     )
     .unwrap();
     r.insert("[ROOT]", root.to_path_buf()).unwrap();
