@@ -92,10 +92,9 @@ fn free_addr() -> String {
 /// no RUST_LOG of ours.
 fn shell(dir: &Path, addr: &str, command: &str) -> Command {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_borderlog"));
-    let path = std::env::join_paths(
-        std::iter::once(bin.parent().unwrap().to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(bin.parent().unwrap().to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .unwrap();
     let mut c = Command::new("sh");
     // stderr into stdout, in order, as a terminal shows them.
@@ -220,7 +219,11 @@ fn console_blocks_are_read_as_written() {
     let steps = console_steps(md);
     assert_eq!(steps.len(), 2);
     assert_eq!(
-        (steps[0].command.as_str(), steps[0].expected.as_str(), steps[0].line),
+        (
+            steps[0].command.as_str(),
+            steps[0].expected.as_str(),
+            steps[0].line
+        ),
         ("a --x", "one [..]\n", 6)
     );
     assert_eq!(steps[1].status, Some(None));

@@ -194,7 +194,11 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<()> {
                     // The HTML beside the PDF's place, printed, then removed.
                     let html = tempfile::Builder::new()
                         .suffix(".html")
-                        .tempfile_in(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+                        .tempfile_in(
+                            path.parent()
+                                .filter(|p| !p.as_os_str().is_empty())
+                                .unwrap_or(Path::new(".")),
+                        )
                         .with_context(|| format!("cannot write beside {}", path.display()))?;
                     std::fs::write(html.path(), &text)?;
                     chromium.print_to_pdf(html.path(), path)?;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::derive::{bucket_of, buckets_between};
 use super::{Report, ReportError};
@@ -149,16 +150,20 @@ pub(crate) fn over_time(report: &Report) -> Result<Option<Timeline>, ReportError
         if n <= 40 {
             let font = ("sans-serif", 12).into_font().color(&INK);
             chart
-                .draw_series(totals.iter().enumerate().filter(|(_, t)| **t > 0).map(
-                    |(i, t)| {
-                        EmptyElement::at((i as f64, *t))
-                            + Text::new(
-                                t.to_string(),
-                                (0, -4),
-                                font.pos(Pos::new(HPos::Center, VPos::Bottom)),
-                            )
-                    },
-                ))
+                .draw_series(
+                    totals
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| **t > 0)
+                        .map(|(i, t)| {
+                            EmptyElement::at((i as f64, *t))
+                                + Text::new(
+                                    t.to_string(),
+                                    (0, -4),
+                                    font.pos(Pos::new(HPos::Center, VPos::Bottom)),
+                                )
+                        }),
+                )
                 .map_err(draw_err)?;
         }
         root.present().map_err(draw_err)?;

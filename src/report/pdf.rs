@@ -76,9 +76,8 @@ impl Chromium {
 
     /// Exit status checked, stderr named on failure.
     pub fn finished(&self, out: std::io::Result<Output>) -> Result<Output, ReportError> {
-        let out = out.map_err(|e| {
-            ReportError::Render(format!("cannot run {}: {e}", self.path.display()))
-        })?;
+        let out = out
+            .map_err(|e| ReportError::Render(format!("cannot run {}: {e}", self.path.display())))?;
         if !out.status.success() {
             return Err(ReportError::Render(format!(
                 "{} failed ({}): {}",

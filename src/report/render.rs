@@ -25,7 +25,9 @@ pub enum Format {
 
 /// Where a TLP marking sorts: CLEAR, GREEN, AMBER, AMBER+STRICT, RED, then anything else.
 fn tlp_rank(tlp: &str) -> usize {
-    TLPS.iter().position(|(t, _)| *t == tlp).unwrap_or(TLPS.len())
+    TLPS.iter()
+        .position(|(t, _)| *t == tlp)
+        .unwrap_or(TLPS.len())
 }
 
 /// Renders a report in `format`.
@@ -61,19 +63,28 @@ fn template(report: &Report, name: &str, charts: Value) -> Result<String, Report
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env.add_filter("md", |s: String| md_escape(&s));
-    env.add_filter("css_string", |s: String| Value::from_safe_string(css_string(&s)));
+    env.add_filter("css_string", |s: String| {
+        Value::from_safe_string(css_string(&s))
+    });
     env.add_template("report.html", include_str!("templates/report.html"))
         .and_then(|_| env.add_template("report.md", include_str!("templates/report.md")))
         .map_err(|e| ReportError::Render(e.to_string()))?;
     let mut by = report.contents.disclosures_by.clone();
     by.sort_by(|a, b| {
-        (&a.bucket, &a.sender, &a.recipient, tlp_rank(&a.tlp), &a.stix_type).cmp(&(
-            &b.bucket,
-            &b.sender,
-            &b.recipient,
-            tlp_rank(&b.tlp),
-            &b.stix_type,
-        ))
+        (
+            &a.bucket,
+            &a.sender,
+            &a.recipient,
+            tlp_rank(&a.tlp),
+            &a.stix_type,
+        )
+            .cmp(&(
+                &b.bucket,
+                &b.sender,
+                &b.recipient,
+                tlp_rank(&b.tlp),
+                &b.stix_type,
+            ))
     });
     let tlp_totals: BTreeMap<&str, u64> = TLPS
         .iter()
@@ -153,7 +164,8 @@ fn csv(report: &Report) -> Result<String, ReportError> {
             l.receipt.map(|r| r.to_string()).unwrap_or_default(),
             l.policy_hash.clone(),
         ];
-        w.write_record(row.iter().map(|c| csv_cell(c))).map_err(err)?;
+        w.write_record(row.iter().map(|c| csv_cell(c).into_owned()))
+            .map_err(err)?;
     }
     let bytes = w
         .into_inner()
@@ -200,7 +212,10 @@ pub fn md_escape(text: &str) -> String {
 fn css_string(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
-        if c.is_ascii_alphanumeric() || " .,:/–()+-_".contains(c) || !c.is_ascii() && !c.is_control() {
+        if c.is_ascii_alphanumeric()
+            || " .,:/–()+-_".contains(c)
+            || !c.is_ascii() && !c.is_control()
+        {
             out.push(c);
         } else {
             out.push_str(&format!("\\{:x} ", u32::from(c)));
@@ -301,7 +316,13 @@ mod tests {
     #[test]
     fn css_strings_cannot_end_the_string_or_the_style() {
         let s = css_string("a\"b\\c</style>d");
-        assert!(!s.contains('"') && !s.contains('<') && !s.contains("\\\\"), "{s}");
-        assert_eq!(css_string("2026-11-01 – borderlog.local/1"), "2026-11-01 – borderlog.local/1");
+        assert!(
+            !s.contains('"') && !s.contains('<') && !s.contains("\\\\"),
+            "{s}"
+        );
+        assert_eq!(
+            css_string("2026-11-01 – borderlog.local/1"),
+            "2026-11-01 – borderlog.local/1"
+        );
     }
 }
