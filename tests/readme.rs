@@ -113,10 +113,14 @@ fn shell(dir: &Path, addr: &str, command: &str) -> Command {
 
 fn start_server(dir: &Path, addr: &str) -> Server {
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    let child = shell(dir, addr, "exec borderlog serve --metrics-addr 127.0.0.1:0")
-        .stdout(log)
-        .spawn()
-        .expect("start borderlog serve");
+    let child = shell(
+        dir,
+        addr,
+        "exec borderlog serve --metrics-addr 127.0.0.1:0 --taxii-listen 127.0.0.1:0",
+    )
+    .stdout(log)
+    .spawn()
+    .expect("start borderlog serve");
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
