@@ -120,7 +120,20 @@ async fn streamed_disclosures_make_the_same_entries_and_answers_as_unary_submit(
             (Err(streamed), Err(unary)) => {
                 assert_eq!(streamed.code(), unary.code(), "{streamed:?} {unary:?}");
                 assert_eq!(streamed.message(), unary.message());
-                assert_eq!(streamed.details(), unary.details(), "same error details");
+                // The same google.rpc details (ErrorInfo's metadata is a map: compared as one).
+                let (a, b) = (streamed.get_error_details(), unary.get_error_details());
+                assert_eq!(
+                    a.error_info().map(|i| (&i.reason, &i.domain, &i.metadata)),
+                    b.error_info().map(|i| (&i.reason, &i.domain, &i.metadata))
+                );
+                assert_eq!(
+                    format!("{:?}", a.precondition_failure()),
+                    format!("{:?}", b.precondition_failure())
+                );
+                assert_eq!(
+                    format!("{:?}", a.bad_request()),
+                    format!("{:?}", b.bad_request())
+                );
             }
             (streamed, unary) => panic!("position {position}: {streamed:?} vs {unary:?}"),
         }
@@ -148,7 +161,11 @@ async fn a_refusal_mid_stream_is_answered_and_the_stream_goes_on_in_order() {
     requests[20] = requests[3].clone();
     let answers = stream_all(&mut server.client(SENDER).await, requests).await;
 
-    assert_eq!(answers.len(), 30, "every disclosure answered; the stream ended cleanly");
+    assert_eq!(
+        answers.len(),
+        30,
+        "every disclosure answered; the stream ended cleanly"
+    );
     let mut last_index = 0;
     for (position, answer) in answers.into_iter().enumerate() {
         assert_eq!(answer.position, position as u64);
@@ -219,16 +236,28 @@ async fn the_submit_command_sends_a_directory_on_one_stream() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(!out.status.success(), "one disclosure was refused: exit non-zero");
+    assert!(
+        !out.status.success(),
+        "one disclosure was refused: exit non-zero"
+    );
     let lines: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 13, "one line per file, the .txt left out: {stdout}");
+    assert_eq!(
+        lines.len(),
+        13,
+        "one line per file, the .txt left out: {stdout}"
+    );
     let refused: Vec<_> = lines.iter().filter(|l| l.get("error").is_some()).collect();
     assert_eq!(refused.len(), 1, "{stdout}");
     assert!(refused[0]["input"].as_str().unwrap().ends_with("05b.json"));
-    assert!(refused[0]["error"].as_str().unwrap().contains("inside.ip/1"));
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("inside.ip/1")
+    );
     let indexes: Vec<u64> = lines.iter().filter_map(|l| l["index"].as_u64()).collect();
     assert_eq!(indexes.len(), 12);
     assert!(indexes.windows(2).all(|w| w[0] < w[1]), "in file order");

@@ -255,7 +255,9 @@ impl Client {
                     in_flight.acquire().await.context("window closed")?.forget();
                     let request = me.disclosure(items, n);
                     n += 1;
-                    sent.lock().unwrap_or_else(|e| e.into_inner()).push_back(Instant::now());
+                    sent.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_back(Instant::now());
                     if requests.send(request).await.is_err() {
                         bail!("the stream closed while sending");
                     }

@@ -185,7 +185,9 @@ fn progress(inputs: &Inputs, json: bool) -> ProgressBar {
             "{spinner} {pos} disclosures {per_sec}",
         ),
     };
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar
 }
 
@@ -197,7 +199,10 @@ fn sources(inputs: Inputs) -> ReceiverStream<(String, anyhow::Result<Vec<u8>>)> 
         Inputs::Files(files) => {
             for file in files {
                 let read = read_file(&file);
-                if tx.blocking_send((file.display().to_string(), read)).is_err() {
+                if tx
+                    .blocking_send((file.display().to_string(), read))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -210,7 +215,11 @@ fn sources(inputs: Inputs) -> ReceiverStream<(String, anyhow::Result<Vec<u8>>)> 
                 if item.as_ref().is_ok_and(|l| l.trim_ascii().is_empty()) {
                     continue;
                 }
-                if tx.blocking_send((format!("stdin:{}", n + 1), item)).is_err() || broke {
+                if tx
+                    .blocking_send((format!("stdin:{}", n + 1), item))
+                    .is_err()
+                    || broke
+                {
                     return;
                 }
             }

@@ -500,7 +500,8 @@ impl Store {
                     position,
                     reason: format!(
                         "prev_leaf_hash is {}, the previous leaf hash is {}",
-                        e.prev_leaf_hash().map_or_else(|| "not 32 bytes".into(), hex::encode),
+                        e.prev_leaf_hash()
+                            .map_or_else(|| "not 32 bytes".into(), hex::encode),
                         hex::encode(prev)
                     ),
                 });
@@ -563,7 +564,11 @@ impl Store {
         let (seg_id, offset) = self.write_transaction(&mut w, &buf)?;
 
         let mut batch = IndexBatch::new(base);
-        for (p, at) in payloads.iter().map(CheckedPayload::payload).zip(&payload_at) {
+        for (p, at) in payloads
+            .iter()
+            .map(CheckedPayload::payload)
+            .zip(&payload_at)
+        {
             let loc = Location {
                 segment: seg_id,
                 offset: offset + at,

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use prost::Message;
 
 use super::{Payload, StoreError};
+use crate::format::FormatError;
 use crate::format::entry::{self, IndexKeys, index_keys};
 use crate::format::hash::{Hash, SALT_LEN, hash_from_slice, item_commitment, leaf_hash};
-use crate::format::FormatError;
 use crate::pb;
 
 /// An encoded entry with its leaf hash, the leaf hash it chains to, and its index keys.

@@ -97,10 +97,7 @@ pub async fn handle(
 
 /// Screens a checked submission under the policy in force, appends the Disclosure (or the
 /// Refusal) and answers with the receipt (or the refusal's findings).
-pub(super) async fn apply(
-    state: &State,
-    submission: Submission,
-) -> Result<pb::LogReceipt, Status> {
+pub(super) async fn apply(state: &State, submission: Submission) -> Result<pb::LogReceipt, Status> {
     apply_from(state, Arc::new(submission), SCREEN_ATTEMPTS).await
 }
 
@@ -136,11 +133,7 @@ pub(super) struct Answer {
 
 impl Answer {
     /// The receipt of the appended Disclosure, or the refusal the appended Refusal records.
-    pub(super) fn reply(
-        self,
-        state: &State,
-        appended: Appended,
-    ) -> Result<pb::LogReceipt, Status> {
+    pub(super) fn reply(self, state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
         match self.findings {
             None => super::log_receipt(state, appended),
             Some(findings) => Err(RequestError::Refused(Refused {
@@ -445,10 +438,7 @@ pub(super) fn verify_signature(state: &State, u: &Unverified) -> Result<(), Requ
 
 /// Checks each payload's size, JSON limits and commitment against the signed body; call only
 /// once the signature verified.
-pub(super) fn check_payloads(
-    state: &State,
-    u: Unverified,
-) -> Result<Submission, RequestError> {
+pub(super) fn check_payloads(state: &State, u: Unverified) -> Result<Submission, RequestError> {
     let limits = &state.limits;
     let Unverified {
         body,

@@ -158,9 +158,9 @@ async fn append_in_order(
             Screening::Failed(status) => Pending::Ready(Err(status)),
             Screening::End(status) => Pending::End(status),
             Screening::Running(task) => match task.await {
-                Err(e) => Pending::Ready(Err(Status::internal(format!(
-                    "screening task failed: {e}"
-                )))),
+                Err(e) => {
+                    Pending::Ready(Err(Status::internal(format!("screening task failed: {e}"))))
+                }
                 Ok(Err(status)) => Pending::Ready(Err(status)),
                 Ok(Ok((append, answer))) => match state.sequencer.enqueue(append).await {
                     Ok(queued) => Pending::Appending(queued, answer),
@@ -223,7 +223,9 @@ async fn respond(
                 return;
             }
         };
-        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
         state.metrics.request("SubmitStream item", code);
         let result = Some(match result {
             Ok(receipt) => pb::submit_stream_response::Result::Receipt(receipt),
