@@ -406,8 +406,11 @@ fn a_fenced_old_writer_cannot_append() {
         prev_leaf_hash: ZERO_HASH.to_vec(),
         kind: Some(pb::entry::Kind::Genesis(pb::Genesis::default())),
     };
-    let bytes = prost::Message::encode_to_vec(&entry);
-    let refused = old.append(&[bytes.clone()], &[], &mut |_, _| "note".into());
+    let batch = borderlog::store::PreparedBatch {
+        entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
+        payloads: Vec::new(),
+    };
+    let refused = old.append(&batch, &mut |_, _| "note".into());
     // Refused whichever it notices first: its lost session (UNAVAILABLE, reconnecting) or the
     // new epoch in the transaction (not the writer).
     assert!(

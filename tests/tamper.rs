@@ -661,12 +661,12 @@ async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
         .map(|(item, signed)| borderlog::store::Payload {
             commitment: hash_from_slice(&signed.commitment).unwrap(),
             salt: item.salt.as_slice().try_into().unwrap(),
-            content: item.content.clone(),
+            content: item.content.clone().into(),
         })
         .collect();
     let signer = log_signer(&keys, &origin);
     store
-        .append(&[bytes], &payloads, |size, root| {
+        .append_bytes(&[bytes], &payloads, |size, root| {
             Checkpoint {
                 origin: origin.clone(),
                 size: size.0,

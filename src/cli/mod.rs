@@ -2,6 +2,7 @@
 //! definitions and the pieces every client command shares.
 
 mod bench;
+mod bench_load;
 mod checkpoint;
 mod export;
 mod get;
@@ -13,6 +14,7 @@ mod redact;
 mod report;
 mod serve;
 mod submit;
+mod submit_stream;
 mod tail;
 mod verify;
 mod witness;
@@ -45,7 +47,7 @@ enum Command {
     Init(init::InitArgs),
     /// Run the ledger service (runs `init` first if keys/ is empty).
     Serve(serve::ServeArgs),
-    /// Submit a STIX 2.1 object or bundle as one signed disclosure.
+    /// Submit STIX 2.1 objects or bundles, one signed disclosure each (many on one stream).
     Submit(submit::SubmitArgs),
     /// Acknowledge a disclosure as its recipient (signs a receipt).
     Ack(submit::AckArgs),

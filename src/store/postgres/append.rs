@@ -131,7 +131,7 @@ pub(super) fn append(
         }
         rows.payload.0.push(p.commitment.to_vec());
         rows.payload.1.push(p.salt.to_vec());
-        rows.payload.2.push(p.content.clone());
+        rows.payload.2.push(p.content.to_vec());
     }
 
     let mut frontier = w.frontier.clone();
