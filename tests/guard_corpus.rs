@@ -459,8 +459,8 @@ const THRESHOLDS: &[(measure::Class, f64, f64)] = &[
     (measure::Class::CustomerName, 0.99, 0.99),
     (measure::Class::Card, 0.99, 0.99),
     (measure::Class::Iban, 0.99, 0.99),
-    (measure::Class::NationalId, 0.97, 0.97),
-    (measure::Class::Phone, 0.95, 0.97),
+    (measure::Class::NationalId, 0.99, 0.99),
+    (measure::Class::Phone, 0.92, 0.99),
 ];
 
 #[test]

@@ -143,7 +143,7 @@ fn nino(s: &str) -> bool {
 }
 
 static CARD_V2_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?-u:\b)[0-9]{1,6}(?:[ -][0-9]{1,6}){0,6}(?-u:\b)"));
+    LazyLock::new(|| re(r"(?-u:\b)[0-9]{1,19}(?:[ -][0-9]{1,19}){0,7}(?-u:\b)"));
 static IBAN_V2_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i-u)\b[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,32}\b"));
 static SSN_V2_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -166,7 +166,11 @@ fn issuer(d: &[u8]) -> bool {
 /// to each group end with 13–19 digits, an issuer prefix and a valid Luhn sum.
 fn cards(s: &str, spans: &mut Vec<(usize, usize)>) -> bool {
     let mut found = false;
+    let taken = spans.clone();
     for m in CARD_V2_RE.find_iter(s) {
+        if taken.iter().any(|&(a, b)| a < m.end() && m.start() < b) {
+            continue;
+        }
         let groups: Vec<(usize, &str)> = m
             .as_str()
             .split([' ', '-'])
