@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use borderlog::guard::{
-    self, Context, DEFAULT_POLICY, GuardError, Policy, Tlp, Verdict, bench, build_register, measure, replay,
-    replay_keyed, unwrap_bundle,
+    self, Context, DEFAULT_POLICY, GuardError, Policy, Tlp, Verdict, bench, build_register,
+    measure, replay, replay_keyed, unwrap_bundle,
 };
 use serde::Deserialize;
 
@@ -157,10 +157,16 @@ fn the_format_1_test_policy_is_frozen_and_todays_register_keeps_its_digests() {
     let have = test_policy_text(&e);
     let (head, register) = have.split_at(have.find("[customers]").expect("register"));
     let (default_head, _) = FORMAT_1_POLICY.split_at(FORMAT_1_POLICY.find("[customers]").unwrap());
-    assert_eq!(head, default_head, "the frozen policy is the format-1 default");
+    assert_eq!(
+        head, default_head,
+        "the frozen policy is the format-1 default"
+    );
     let p = Policy::parse(have.as_bytes()).expect("format-1 policy");
     assert_eq!(p.format(), 1);
-    assert_eq!(Policy::parse(FORMAT_1_POLICY.as_bytes()).unwrap().format(), 1);
+    assert_eq!(
+        Policy::parse(FORMAT_1_POLICY.as_bytes()).unwrap().format(),
+        1
+    );
     // A register built today from the same list still holds every format-1 digest line.
     let csv = std::fs::read_to_string(corpus().join("customers.csv")).expect("customers.csv");
     let today = build_register(e.register_key.as_bytes(), &e.register_key_id, &csv).unwrap();
@@ -434,7 +440,10 @@ fn the_measured_policy_is_the_default_allowing_every_type_plus_the_register() {
         std::fs::write(&path, &want).expect("write policy.toml");
     }
     let have = std::fs::read_to_string(&path).expect("measured/policy.toml (BORDERLOG_REGEN=1)");
-    assert_eq!(have, want, "measured/policy.toml is stale: BORDERLOG_REGEN=1");
+    assert_eq!(
+        have, want,
+        "measured/policy.toml is stale: BORDERLOG_REGEN=1"
+    );
     // The base differs from the shipped default only in its allow-list of types.
     let base: toml::Table =
         toml::from_str(&std::fs::read_to_string(measured().join("policy-base.toml")).unwrap())
@@ -446,11 +455,18 @@ fn the_measured_policy_is_the_default_allowing_every_type_plus_the_register() {
     };
     assert_eq!(strip(base.clone()), strip(default));
     let types = base["allow"]["types"].as_table().unwrap();
-    assert!(types.len() >= 37, "every STIX 2.1 type is allowed: {}", types.len());
+    assert!(
+        types.len() >= 37,
+        "every STIX 2.1 type is allowed: {}",
+        types.len()
+    );
     let p = measured_policy();
     assert_eq!(p.format(), 2);
     for v in ["Acme Bank", "Müller", "mueller", "acme-bank"] {
-        assert!(!have.to_lowercase().contains(&v.to_lowercase()), "register reveals a name");
+        assert!(
+            !have.to_lowercase().contains(&v.to_lowercase()),
+            "register reveals a name"
+        );
     }
 }
 
@@ -476,7 +492,11 @@ fn the_measured_corpus_meets_its_recall_and_precision() {
         let n = table.classes[&class];
         assert!(n.tp + n.fn_ >= 200, "{class:?}: too few cases");
         assert!(n.recall() >= recall, "{class:?} recall {:.3}", n.recall());
-        assert!(n.precision() >= precision, "{class:?} precision {:.3}", n.precision());
+        assert!(
+            n.precision() >= precision,
+            "{class:?} precision {:.3}",
+            n.precision()
+        );
         for lang in ["en", "de", "fr", "es"] {
             let (caught, of) = table.by_lang[&(class, lang.to_owned())];
             assert!(of >= 40, "{class:?} {lang}: too few cases");
@@ -514,7 +534,11 @@ fn every_type_holds_caught_cases_of_every_class() {
         *caught.entry((t, class.as_str())).or_default() += usize::from(hit);
     }
     let types: BTreeSet<&String> = caught.keys().map(|(t, _)| t).collect();
-    assert!(types.len() >= 30, "cases span the STIX types: {}", types.len());
+    assert!(
+        types.len() >= 30,
+        "cases span the STIX types: {}",
+        types.len()
+    );
     for t in types {
         for c in measure::Class::ALL {
             assert!(

@@ -456,7 +456,9 @@ async fn the_bodys_free_text_is_screened_like_an_item() {
     let request = client::prepare_submission(&key, &phone, vec![indicator(3)], now_ms()).unwrap();
     let status = sender.submit(request).await.unwrap_err();
     assert!(
-        status.message().contains("the body at $.case_reference: personal.phone/2"),
+        status
+            .message()
+            .contains("the body at $.case_reference: personal.phone/2"),
         "{status:?}"
     );
 
@@ -487,7 +489,11 @@ fn verify_replays_each_entry_under_its_own_policy_format() {
         purpose: "cybercrime investigation support",
         legal_basis: "agreement",
     };
-    assert!(guard::replay(FORMAT_1.as_bytes(), &ctx, &item).unwrap().is_accepted());
+    assert!(
+        guard::replay(FORMAT_1.as_bytes(), &ctx, &item)
+            .unwrap()
+            .is_accepted()
+    );
     let v2 = guard::replay(guard::DEFAULT_POLICY.as_bytes(), &ctx, &item).unwrap();
     assert!(
         v2.findings().iter().any(|f| f.rule == "personal.phone/2"),

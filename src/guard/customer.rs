@@ -311,7 +311,8 @@ impl Register {
             return false;
         };
         (0..tokens.len()).any(|i| {
-            self.name_first.contains(&sip.hash(tokens.token(i).as_bytes()))
+            self.name_first
+                .contains(&sip.hash(tokens.token(i).as_bytes()))
                 && (1..=self.name_tokens).any(|n| {
                     tokens
                         .run(i, n)

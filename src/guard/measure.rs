@@ -59,10 +59,14 @@ impl Class {
             "personal.card" => Class::Card,
             "personal.iban" => Class::Iban,
             "personal.phone" => Class::Phone,
-            "personal.ssn" | "personal.nino" | "personal.tax-id-de" | "personal.nir"
-            | "personal.dni" | "personal.codice-fiscale" | "personal.bsn" | "personal.pesel" => {
-                Class::NationalId
-            }
+            "personal.ssn"
+            | "personal.nino"
+            | "personal.tax-id-de"
+            | "personal.nir"
+            | "personal.dni"
+            | "personal.codice-fiscale"
+            | "personal.bsn"
+            | "personal.pesel" => Class::NationalId,
             _ => return None,
         })
     }
@@ -142,7 +146,8 @@ pub struct Spec {
 impl Spec {
     /// Parses `corpus.toml`.
     pub fn parse(text: &str) -> Result<Spec, GuardError> {
-        toml::from_str(text).map_err(|e| GuardError::PolicySyntax(format!("corpus.toml: {}", e.message())))
+        toml::from_str(text)
+            .map_err(|e| GuardError::PolicySyntax(format!("corpus.toml: {}", e.message())))
     }
 
     /// The declared context.

@@ -21,10 +21,57 @@ use std::borrow::Cow;
 
 /// Legal-form words, canonical (lower-case ASCII, dots closed up). Dropped from names and text.
 const LEGAL_FORMS: &[&str] = &[
-    "ab", "ag", "aps", "asa", "bv", "bvba", "co", "corp", "corporation", "cv", "doo", "eg", "ek",
-    "ev", "gbr", "gmbh", "inc", "incorporated", "kft", "kg", "kgaa", "llc", "llp", "lp", "ltd",
-    "ltda", "limited", "mbh", "nv", "ohg", "oy", "oyj", "plc", "pty", "sa", "sae", "sarl", "sas",
-    "sasu", "sau", "scs", "se", "sl", "sll", "slu", "snc", "spa", "sprl", "srl", "sro", "ug",
+    "ab",
+    "ag",
+    "aps",
+    "asa",
+    "bv",
+    "bvba",
+    "co",
+    "corp",
+    "corporation",
+    "cv",
+    "doo",
+    "eg",
+    "ek",
+    "ev",
+    "gbr",
+    "gmbh",
+    "inc",
+    "incorporated",
+    "kft",
+    "kg",
+    "kgaa",
+    "llc",
+    "llp",
+    "lp",
+    "ltd",
+    "ltda",
+    "limited",
+    "mbh",
+    "nv",
+    "ohg",
+    "oy",
+    "oyj",
+    "plc",
+    "pty",
+    "sa",
+    "sae",
+    "sarl",
+    "sas",
+    "sasu",
+    "sau",
+    "scs",
+    "se",
+    "sl",
+    "sll",
+    "slu",
+    "snc",
+    "spa",
+    "sprl",
+    "srl",
+    "sro",
+    "ug",
     "vof",
 ];
 
@@ -212,12 +259,18 @@ mod tests {
 
     #[test]
     fn canonical_text() {
-        assert_eq!(canon("Die Müller-Logistik GmbH\nmeldete"), "die mueller logistik meldete");
+        assert_eq!(
+            canon("Die Müller-Logistik GmbH\nmeldete"),
+            "die mueller logistik meldete"
+        );
         assert_eq!(canon("ACME BANK's SOC"), "acme bank s soc");
         assert_eq!(canon("d'Acme Bank S.A."), "d acme bank");
         assert_eq!(canon("Zwölf Brücken e.V., Köln"), "zwoelf bruecken koeln");
         assert_eq!(canon("Ferretería Núñez S.L."), "ferreteria nunez");
-        assert_eq!(canon("Société Générale des Eaux SARL"), "societe generale des eaux");
+        assert_eq!(
+            canon("Société Générale des Eaux SARL"),
+            "societe generale des eaux"
+        );
         assert_eq!(canon("Straße"), "strasse");
         assert_eq!(
             canon("see acme-bank-login.example and https://x.example/acme"),

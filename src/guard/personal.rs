@@ -147,13 +147,19 @@ static CARD_V2_RE: LazyLock<Regex> =
 static IBAN_V2_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i-u)\b[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,32}\b"));
 static SSN_V2_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i-u)\b[0-9]{3}([- ])[0-9]{2}([- ])[0-9]{4}\b|\b(?:ssn|social security(?: number| no\.?)?)[\s#:.=]*[0-9]{9}\b")
+    re(
+        r"(?i-u)\b[0-9]{3}([- ])[0-9]{2}([- ])[0-9]{4}\b|\b(?:ssn|social security(?: number| no\.?)?)[\s#:.=]*[0-9]{9}\b",
+    )
 });
 
 /// A card issuer prefix (IIN): Visa 4, Mastercard 51–55 and 2221–2720, Amex 34/37, Diners
 /// 30/36/38/39, JCB 35, Discover/UnionPay/Maestro/RuPay 50 and 56–69.
 fn issuer(d: &[u8]) -> bool {
-    let n = |k: usize| d[..k].iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0'));
+    let n = |k: usize| {
+        d[..k]
+            .iter()
+            .fold(0u32, |a, &b| a * 10 + u32::from(b - b'0'))
+    };
     match d[0] {
         b'2' => (2221..=2720).contains(&n(4)),
         b'3' => matches!(n(2), 30 | 34..=39),
@@ -187,7 +193,10 @@ fn cards(s: &str, spans: &mut Vec<(usize, usize)>) -> bool {
                 if digits.len() > 19 {
                     break;
                 }
-                if digits.len() >= 13 && issuer(&digits) && luhn(std::str::from_utf8(&digits).unwrap_or("")) {
+                if digits.len() >= 13
+                    && issuer(&digits)
+                    && luhn(std::str::from_utf8(&digits).unwrap_or(""))
+                {
                     spans.push((groups[i].0, at + g.len()));
                     found = true;
                 }

@@ -68,7 +68,16 @@ fn valid(c: &str, regions: &[Id]) -> bool {
 mod tests {
     use super::*;
 
-    const REGIONS: &[Id] = &[Id::DE, Id::FR, Id::ES, Id::GB, Id::IT, Id::NL, Id::PL, Id::US];
+    const REGIONS: &[Id] = &[
+        Id::DE,
+        Id::FR,
+        Id::ES,
+        Id::GB,
+        Id::IT,
+        Id::NL,
+        Id::PL,
+        Id::US,
+    ];
 
     #[test]
     fn phones_in_any_form() {

@@ -119,8 +119,7 @@ fn format2(d: &Document) -> Result<Option<Format2Rules>, GuardError> {
     let det = &d.detectors;
     match format {
         1 => {
-            if det.national_ids.is_some() || det.phone_regions.is_some() || d.exceptions.is_some()
-            {
+            if det.national_ids.is_some() || det.phone_regions.is_some() || d.exceptions.is_some() {
                 return invalid(
                     "detectors.national_ids, detectors.phone_regions and [exceptions] need format = 2",
                 );
@@ -128,9 +127,10 @@ fn format2(d: &Document) -> Result<Option<Format2Rules>, GuardError> {
             Ok(None)
         }
         2 => {
-            let (Some(national_ids), Some(regions)) = (det.national_ids, &det.phone_regions)
-            else {
-                return invalid("format 2 needs detectors.national_ids and detectors.phone_regions");
+            let (Some(national_ids), Some(regions)) = (det.national_ids, &det.phone_regions) else {
+                return invalid(
+                    "format 2 needs detectors.national_ids and detectors.phone_regions",
+                );
             };
             let mut phone_regions = Vec::with_capacity(regions.len());
             for r in regions {
