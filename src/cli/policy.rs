@@ -222,9 +222,12 @@ fn test(args: TestArgs) -> anyhow::Result<()> {
     };
     let spec = measure::Spec::parse(&text("corpus.toml")?)?;
     let policy_text = text(&spec.policy)?;
-    let policy = Policy::parse_keyed(policy_text.as_bytes(), spec.register_key.as_bytes())
-        .or_else(|_| Policy::parse(policy_text.as_bytes()))
-        .with_context(|| format!("in {}", args.corpus.join(&spec.policy).display()))?;
+    let in_file = || format!("in {}", args.corpus.join(&spec.policy).display());
+    let mut policy = Policy::parse(policy_text.as_bytes()).with_context(in_file)?;
+    if policy.register_needs_key() {
+        policy = Policy::parse_keyed(policy_text.as_bytes(), spec.register_key.as_bytes())
+            .with_context(in_file)?;
+    }
     let cases = measure::parse_cases(&text("cases.jsonl")?)?;
     let table = measure::measure(&policy, &spec.context(), &cases);
     if args.json {
