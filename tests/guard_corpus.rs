@@ -569,3 +569,38 @@ fn the_oasis_bundles_keep_their_verdicts_under_the_format_2_default() {
     assert_eq!(n, 260);
     assert_eq!(refused.len(), 4, "{refused:?}");
 }
+
+/// `borderlog policy test CORPUS` prints the same table the library measures.
+#[test]
+fn the_policy_test_command_prints_the_measured_table() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_borderlog"))
+        .args(["policy", "test"])
+        .arg(measured())
+        .arg("--json")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let spec = measured_spec();
+    let cases =
+        measure::parse_cases(&std::fs::read_to_string(measured().join("cases.jsonl")).unwrap())
+            .unwrap();
+    let table = measure::measure(&measured_policy(), &spec.context(), &cases);
+    assert_eq!(v["cases"], cases.len());
+    assert_eq!(v["negatives_refused"], table.negatives_refused);
+    for c in v["classes"].as_array().unwrap() {
+        let class = measure::Class::ALL
+            .into_iter()
+            .find(|k| k.as_str() == c["class"])
+            .expect("a class");
+        let n = table.classes[&class];
+        assert_eq!(
+            (c["tp"].as_u64(), c["fp"].as_u64()),
+            (Some(n.tp as u64), Some(n.fp as u64))
+        );
+    }
+}
