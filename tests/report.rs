@@ -2,7 +2,9 @@
 //! recipients, updates, a refusal, a redaction, acknowledged and pending disclosures, and
 //! entries before and after the period. The report's totals are checked against what the
 //! ledger holds (read independently with ListEntries), then the report is verified offline,
-//! altered, and rendered as HTML (parsed as HTML) and CSV.
+//! altered, and rendered as HTML (parsed as HTML, and laid out, screenshot and printed to PDF
+//! by a real headless Chromium when one is on PATH), CSV and Markdown (hostile free text made
+//! safe to open).
 
 mod common;
 
@@ -407,6 +409,45 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
     assert_eq!(number("n-pending"), "1");
     let svg = scraper::Selector::parse("figure.chart svg").unwrap();
     assert_eq!(doc.select(&svg).count(), 2, "two inline SVG charts");
+    // Compact lines: one table row per disclosure, items summarised by type and TLP, the erased
+    // item marked on its line, TLP levels in their order.
+    let rows = scraper::Selector::parse("table.lines > tbody > tr").unwrap();
+    assert_eq!(doc.select(&rows).count(), 4, "one row per disclosure");
+    let line_a = scraper::Selector::parse(&format!("#line-{}", a.index)).unwrap();
+    let line_a = doc.select(&line_a).next().expect("a's line").html();
+    assert!(
+        line_a.contains("1 × indicator") && line_a.contains("erased: indicator AMBER"),
+        "{line_a}"
+    );
+    let tlp_head = scraper::Selector::parse("#disclosures table thead th.num").unwrap();
+    let heads: Vec<String> = doc
+        .select(&tlp_head)
+        .map(|h| h.text().collect())
+        .filter(|t: &String| t.starts_with("TLP:"))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            "TLP:CLEAR",
+            "TLP:GREEN",
+            "TLP:AMBER",
+            "TLP:AMBER+STRICT",
+            "TLP:RED"
+        ]
+    );
+    // The timeline is the period's weeks, every one, and its title counts items.
+    let caption = scraper::Selector::parse("#chart-over-time figcaption").unwrap();
+    let caption: String = doc.select(&caption).next().unwrap().text().collect();
+    assert!(caption.contains("Bars count items"), "{caption}");
+    let refusal_legend: String = doc
+        .select(&scraper::Selector::parse("#charts .legend").unwrap())
+        .map(|l| l.text().collect::<String>())
+        .collect();
+    assert!(
+        refusal_legend.contains("refused submissions") && refusal_legend.contains("findings"),
+        "{refusal_legend}"
+    );
+    look_in_a_browser(&out.join("report.html"), &out.join("report.pdf"));
     assert!(
         !html.contains("<link") && !html.contains("<script"),
         "self-contained"
@@ -433,5 +474,146 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
         "{err}"
     );
 
+    s.stop().await;
+}
+
+/// What a person sees: the HTML laid out by a real headless Chromium at about the printed
+/// page's width, with a probe that measures what overflows; a screenshot; and the page
+/// printed to PDF, both by Chromium and by `borderlog report --format pdf`'s code. Without a
+/// Chromium on PATH this says SKIPPED, loudly (CI installs one).
+fn look_in_a_browser(html: &Path, pdf: &Path) {
+    use borderlog::report::pdf::{Chromium, file_url};
+    let Some(chromium) = Chromium::find() else {
+        eprintln!(
+            "\n*** SKIPPED: no chromium on PATH; the HTML report was not rendered in a browser. \
+             Install it (apt-get install chromium) to run this check. ***\n"
+        );
+        return;
+    };
+    let dir = html.parent().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    // A4 is 210 mm wide; less the report's 14 mm margins, 182 mm = 688 CSS px. The probe marks
+    // the body with how far the page and its widest element reach past the viewport.
+    let page = std::fs::read_to_string(html).unwrap();
+    let probe = r#"<script>
+addEventListener('load', () => {
+  const w = document.documentElement.clientWidth;
+  let worst = 0, what = '';
+  for (const e of document.body.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right - w > worst) { worst = r.right - w; what = e.tagName + '.' + e.className; }
+  }
+  document.body.dataset.overflow = String(Math.max(worst, document.documentElement.scrollWidth - w));
+  document.body.dataset.widest = what;
+  document.body.dataset.svgs = String(document.querySelectorAll('figure.chart svg rect').length);
+});
+</script></body>"#;
+    let probed = dir.join("probed.html");
+    std::fs::write(&probed, page.replace("</body>", probe)).unwrap();
+    let out = chromium
+        .finished(
+            chromium
+                .command(profile.path())
+                .args(["--window-size=688,1200", "--dump-dom"])
+                .arg(file_url(&probed).unwrap())
+                .output(),
+        )
+        .unwrap();
+    let dom = scraper::Html::parse_document(&String::from_utf8_lossy(&out.stdout));
+    let body = dom
+        .select(&scraper::Selector::parse("body").unwrap())
+        .next()
+        .unwrap();
+    let attr = |a: &str| body.value().attr(a).unwrap_or_default().to_owned();
+    assert_eq!(
+        attr("data-overflow"),
+        "0",
+        "something is wider than the printed page: {}",
+        attr("data-widest")
+    );
+    assert!(
+        attr("data-svgs").parse::<u32>().unwrap() > 4,
+        "the charts have bars after layout"
+    );
+    for sel in [
+        "#chart-over-time svg",
+        "#chart-refusals svg",
+        "table.lines tbody tr",
+    ] {
+        let s = scraper::Selector::parse(sel).unwrap();
+        assert!(dom.select(&s).next().is_some(), "{sel} after layout");
+    }
+
+    let png = dir.join("report.png");
+    chromium
+        .finished(
+            chromium
+                .command(profile.path())
+                .args(["--window-size=1000,1800"])
+                .arg(format!("--screenshot={}", png.display()))
+                .arg(file_url(html).unwrap())
+                .output(),
+        )
+        .unwrap();
+    let shot = std::fs::read(&png).unwrap();
+    assert!(
+        shot.starts_with(b"\x89PNG\r\n\x1a\n") && shot.len() > 20_000,
+        "a screenshot"
+    );
+
+    chromium.print_to_pdf(html, pdf).unwrap();
+    let printed = std::fs::read(pdf).unwrap();
+    assert!(
+        printed.starts_with(b"%PDF-") && printed.len() > 10_000,
+        "a PDF of the report"
+    );
+}
+
+/// A disclosure whose free text is hostile to spreadsheets and Markdown viewers: the CSV cells
+/// are text, not formulas, and the Markdown carries no HTML and no link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_and_markdown_reports_are_safe_to_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path()).await;
+    let key = load_signing_key(&s.keys, SENDER).unwrap();
+    let mut h = header();
+    h.purpose = "=HYPERLINK(\"http://evil.example/\",\"open\")".into();
+    h.legal_basis = "<img src=x onerror=alert(1)> [terms](javascript:alert(1))".into();
+    h.case_reference = "@SUM(1+1)".into();
+    let request = client::prepare_submission(&key, &h, vec![item(1, false)], now_ms()).unwrap();
+    s.client(SENDER)
+        .await
+        .submit(request)
+        .await
+        .expect("submit");
+
+    let bin = env!("CARGO_BIN_EXE_borderlog");
+    let cli = |format: &str| {
+        let o = Command::new(bin)
+            .args(["report", "--format", format, "--addr", &s.addr])
+            .args(["--keys", s.keys.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let csv_text = cli("csv");
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| &row[headers.iter().position(|h| h == name).unwrap()];
+    assert_eq!(cell("purpose"), format!("'{}", h.purpose));
+    assert_eq!(cell("case_reference"), "'@SUM(1+1)");
+    for c in row.iter() {
+        assert!(!c.starts_with(['=', '+', '-', '@', '\t', '\r']), "{c:?}");
+    }
+
+    let md = cli("md");
+    assert!(md.contains("legal basis"), "{md}");
+    assert!(!md.contains("<img") && !md.contains("](javascript"), "{md}");
+    assert!(
+        md.contains("&lt;img src=x onerror=alert\\(1\\)&gt;"),
+        "{md}"
+    );
     s.stop().await;
 }

@@ -1,6 +1,9 @@
 //! `borderlog checkpoint`: fetch the latest (or a given) checkpoint and verify the log's
-//! signature on it.
+//! signature on it; `--out FILE` keeps the note (for `verify --trusted-checkpoint FILE`).
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
 
 use super::{ClientArgs, status_error};
@@ -15,6 +18,10 @@ pub struct CheckpointArgs {
     /// Tree size of the checkpoint (default: the latest).
     #[arg(long, default_value_t = 0)]
     pub size: u64,
+    /// Write the verified signed note (with its cosignatures) to this file instead of printing
+    /// it: the checkpoint an auditor holds for `verify --trusted-checkpoint FILE`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -49,6 +56,11 @@ pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
             }
         }
     };
+    // Only a note that verified is kept: a held checkpoint is what later exports are judged by.
+    if let Some(path) = &args.out {
+        std::fs::write(path, &response.checkpoint)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.client.json {
         println!(
             "{}",
@@ -65,7 +77,14 @@ pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        print!("{}", response.checkpoint);
+        match &args.out {
+            Some(path) => println!(
+                "checkpoint of size {} written to {}",
+                checkpoint.size,
+                path.display()
+            ),
+            None => print!("{}", response.checkpoint),
+        }
         println!("verified: signed by the log key {log}");
         for c in &response.cosigners {
             let when = crate::clock::format_rfc3339((c.timestamp as i64).saturating_mul(1000));

@@ -12,6 +12,7 @@ use super::{ClientArgs, log_verifier, read_file, status_error};
 use crate::format::note::Verifier;
 use crate::identity::Registry;
 use crate::pb::{self, Role};
+use crate::report::pdf::Chromium;
 use crate::report::profile::PROFILE_FILE;
 use crate::report::render::{self, Format};
 use crate::report::{self, Report};
@@ -45,6 +46,8 @@ pub enum FormatArg {
     Md,
     /// One self-contained HTML file (prints to PDF).
     Html,
+    /// The HTML printed to PDF by a headless Chromium on PATH (`chromium`); needs --out.
+    Pdf,
 }
 
 /// Time buckets.
@@ -59,12 +62,16 @@ pub enum BucketArg {
 /// Arguments for building a report.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Start of the period (inclusive): an RFC 3339 date (`2026-11-01`, midnight UTC) or time.
-    #[arg(long)]
+    /// Start of the period (inclusive): an RFC 3339 date (`2026-11-01`, midnight UTC) or time;
+    /// default: --last before --to.
+    #[arg(long, conflicts_with = "last")]
     pub from: Option<String>,
     /// End of the period (exclusive): a date or time; default: now.
     #[arg(long)]
     pub to: Option<String>,
+    /// The period as a length ending at --to (`30d`, `1w`, `12h`), when --from is not given.
+    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+    pub last: std::time::Duration,
     /// Only what involves this partner.
     #[arg(long)]
     pub partner: Option<String>,
@@ -129,15 +136,21 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
 
 async fn run_build(args: BuildArgs) -> anyhow::Result<()> {
     let (_, name, log) = args.client.context(Role::Compliance)?;
-    let from_ms = args
-        .from
-        .as_deref()
-        .map(parse_time)
-        .transpose()?
-        .unwrap_or(0);
     let to_ms = match args.to.as_deref() {
         Some(t) => parse_time(t)?,
         None => crate::clock::now_ms() + 1,
+    };
+    let from_ms = match args.from.as_deref() {
+        Some(f) => parse_time(f)?,
+        None => to_ms.saturating_sub(i64::try_from(args.last.as_millis()).unwrap_or(i64::MAX)),
+    };
+    let format = args
+        .format
+        .unwrap_or_else(|| format_of(args.out.as_deref()));
+    // Found before the server is asked, so a missing browser costs no report.
+    let chromium = match format {
+        FormatArg::Pdf => Some(pdf_printer(args.out.as_deref())?),
+        _ => None,
     };
     let profile_path = args
         .profile
@@ -173,14 +186,26 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<()> {
     let report = Report::from_json(&response.report_json)?;
     let verified = report::verify::verify(&report, &log)
         .context("the server's report does not verify; it was not written")?;
-    let format = args
-        .format
-        .unwrap_or_else(|| format_of(args.out.as_deref()));
     let text = render::render(&report, format_enum(format))?;
     match &args.out {
         Some(path) => {
-            std::fs::write(path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            match &chromium {
+                Some(chromium) => {
+                    // The HTML beside the PDF's place, printed, then removed.
+                    let html = tempfile::Builder::new()
+                        .suffix(".html")
+                        .tempfile_in(
+                            path.parent()
+                                .filter(|p| !p.as_os_str().is_empty())
+                                .unwrap_or(Path::new(".")),
+                        )
+                        .with_context(|| format!("cannot write beside {}", path.display()))?;
+                    std::fs::write(html.path(), &text)?;
+                    chromium.print_to_pdf(html.path(), path)?;
+                }
+                None => std::fs::write(path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            }
             eprintln!(
                 "report of {} disclosure(s) written to {} (verified: {} line(s), entries {}..={} proven against checkpoint {})",
                 report.contents.summary.disclosures,
@@ -201,6 +226,7 @@ fn format_of(out: Option<&Path>) -> FormatArg {
         Some("html" | "htm") => FormatArg::Html,
         Some("csv") => FormatArg::Csv,
         Some("md") => FormatArg::Md,
+        Some("pdf") => FormatArg::Pdf,
         _ => FormatArg::Json,
     }
 }
@@ -210,8 +236,22 @@ fn format_enum(f: FormatArg) -> Format {
         FormatArg::Json => Format::Json,
         FormatArg::Csv => Format::Csv,
         FormatArg::Md => Format::Markdown,
-        FormatArg::Html => Format::Html,
+        FormatArg::Html | FormatArg::Pdf => Format::Html,
     }
+}
+
+/// The headless browser that prints PDFs, and a file to print to.
+fn pdf_printer(out: Option<&Path>) -> anyhow::Result<Chromium> {
+    if out.is_none() {
+        anyhow::bail!("--format pdf needs --out FILE.pdf");
+    }
+    Chromium::find().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--format pdf prints the HTML report with a headless Chromium, and none is on PATH \
+             (looked for chromium, chromium-browser, google-chrome); install one (Debian: \
+             apt-get install chromium) or write --format html and print it from a browser"
+        )
+    })
 }
 
 fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {

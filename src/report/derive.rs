@@ -279,9 +279,45 @@ pub(crate) fn bucket_of(ms: i64, bucket: Bucket) -> String {
     }
 }
 
+/// Every bucket of [from, to), in order: the timeline of a period, empty buckets included.
+pub(crate) fn buckets_between(from_ms: i64, to_ms: i64, bucket: Bucket) -> Vec<String> {
+    const DAY: i64 = 86_400_000;
+    let mut out: Vec<String> = Vec::new();
+    let mut t = from_ms;
+    // A week or month starts on a day boundary, so a step of a day meets every one of them.
+    while t < to_ms {
+        let b = bucket_of(t, bucket);
+        if out.last() != Some(&b) {
+            out.push(b);
+        }
+        t = t.saturating_add(DAY);
+    }
+    let last = bucket_of(to_ms - 1, bucket);
+    if to_ms > from_ms && out.last() != Some(&last) {
+        out.push(last);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeline_has_every_bucket_of_the_period() {
+        let day = 86_400_000;
+        let from = 1_793_836_800_000; // 2026-11-05T00:00:00Z, a Thursday
+        assert_eq!(
+            buckets_between(from, from + 60 * day, Bucket::Month),
+            ["2026-11", "2026-12", "2027-01"]
+        );
+        let weeks = buckets_between(from, from + 28 * day + 1, Bucket::Week);
+        assert_eq!(weeks.first().map(String::as_str), Some("2026-W45"));
+        assert_eq!(weeks.last().map(String::as_str), Some("2026-W49"));
+        assert_eq!(weeks.len(), 5);
+        assert_eq!(buckets_between(from, from + 1, Bucket::Week), ["2026-W45"]);
+        assert!(buckets_between(from, from, Bucket::Week).is_empty());
+    }
 
     #[test]
     fn buckets_follow_iso_weeks_and_months() {

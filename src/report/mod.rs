@@ -10,9 +10,12 @@
 //! - [`build`]: a report from an export (the ledger up to a checkpoint). Pure, no I/O.
 //! - [`verify`]: checks a report against the log key, and names the first thing wrong.
 //! - [`render`]: HTML (self-contained, charts as inline SVG), CSV and Markdown forms.
+//! - [`pdf`]: the HTML printed to PDF by a headless Chromium (the one part that runs a process).
 //! - [`profile`]: the GDPR Art. 30 record-of-processing fields a report copies.
 
+mod charts;
 mod derive;
+pub mod pdf;
 pub mod profile;
 pub mod render;
 pub mod verify;

@@ -5,18 +5,10 @@
 use std::collections::BTreeMap;
 
 use minijinja::{Environment, Value, context};
-use plotters::prelude::*;
+use serde::Serialize;
 
-use super::{Report, ReportError};
-
-/// The TLP 2.0 markings in order of restriction, with the colours FIRST's standard uses.
-const TLPS: [(&str, RGBColor); 5] = [
-    ("clear", RGBColor(190, 190, 190)),
-    ("green", RGBColor(51, 255, 0)),
-    ("amber", RGBColor(255, 192, 0)),
-    ("amber+strict", RGBColor(204, 136, 0)),
-    ("red", RGBColor(255, 43, 43)),
-];
+use super::charts::{self, FINDINGS, REFUSALS, TLPS};
+use super::{Line, Report, ReportError};
 
 /// The output formats `borderlog report --format` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +23,13 @@ pub enum Format {
     Html,
 }
 
+/// Where a TLP marking sorts: CLEAR, GREEN, AMBER, AMBER+STRICT, RED, then anything else.
+fn tlp_rank(tlp: &str) -> usize {
+    TLPS.iter()
+        .position(|(t, _)| *t == tlp)
+        .unwrap_or(TLPS.len())
+}
+
 /// Renders a report in `format`.
 pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
     match format {
@@ -43,9 +42,17 @@ pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
         Format::Csv => csv(report),
         Format::Markdown => template(report, "report.md", Value::UNDEFINED),
         Format::Html => {
+            let timeline = charts::over_time(report)?;
             let charts = context! {
-                over_time => chart_over_time(report)?.map(Value::from_safe_string),
-                refusals => chart_refusals(report)?.map(Value::from_safe_string),
+                over_time => timeline.as_ref().map(|t| Value::from_safe_string(t.svg.clone())),
+                over_time_first => timeline.as_ref().map(|t| t.first.clone()),
+                over_time_last => timeline.as_ref().map(|t| t.last.clone()),
+                over_time_buckets => timeline.as_ref().map(|t| t.buckets),
+                over_time_shortened => timeline.as_ref().is_some_and(|t| t.shortened),
+                refusals => charts::refusals(report)?.map(Value::from_safe_string),
+                refusal_colour => hex(REFUSALS),
+                finding_colour => hex(FINDINGS),
+                tlp_colours => TLPS.iter().map(|(t, c)| (*t, hex(*c))).collect::<BTreeMap<_, _>>(),
             };
             template(report, "report.html", charts)
         }
@@ -55,9 +62,30 @@ pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
 fn template(report: &Report, name: &str, charts: Value) -> Result<String, ReportError> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
+    env.add_filter("md", |s: String| md_escape(&s));
+    env.add_filter("css_string", |s: String| {
+        Value::from_safe_string(css_string(&s))
+    });
     env.add_template("report.html", include_str!("templates/report.html"))
         .and_then(|_| env.add_template("report.md", include_str!("templates/report.md")))
         .map_err(|e| ReportError::Render(e.to_string()))?;
+    let mut by = report.contents.disclosures_by.clone();
+    by.sort_by(|a, b| {
+        (
+            &a.bucket,
+            &a.sender,
+            &a.recipient,
+            tlp_rank(&a.tlp),
+            &a.stix_type,
+        )
+            .cmp(&(
+                &b.bucket,
+                &b.sender,
+                &b.recipient,
+                tlp_rank(&b.tlp),
+                &b.stix_type,
+            ))
+    });
     let tlp_totals: BTreeMap<&str, u64> = TLPS
         .iter()
         .map(|(t, _)| {
@@ -77,6 +105,8 @@ fn template(report: &Report, name: &str, charts: Value) -> Result<String, Report
                 r => Value::from_serialize(report),
                 charts => charts,
                 tlp_totals => tlp_totals,
+                disclosures_by => by,
+                lines => report.contents.lines.iter().map(|l| line_view(report, l)).collect::<Vec<_>>(),
                 tlp_order => TLPS.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
             })
         })
@@ -117,7 +147,7 @@ fn csv(report: &Report) -> Result<String, ReportError> {
                 .join(";")
         };
         let new = l.items.iter().filter(|i| i.first_seen.is_none()).count();
-        w.write_record([
+        let row = [
             l.index.to_string(),
             l.time.clone(),
             l.leaf_hash.clone(),
@@ -133,8 +163,9 @@ fn csv(report: &Report) -> Result<String, ReportError> {
             tally(|i| i.tlp.as_str()),
             l.receipt.map(|r| r.to_string()).unwrap_or_default(),
             l.policy_hash.clone(),
-        ])
-        .map_err(err)?;
+        ];
+        w.write_record(row.iter().map(|c| csv_cell(c).into_owned()))
+            .map_err(err)?;
     }
     let bytes = w
         .into_inner()
@@ -142,144 +173,156 @@ fn csv(report: &Report) -> Result<String, ReportError> {
     String::from_utf8(bytes).map_err(|e| ReportError::Render(e.to_string()))
 }
 
-fn draw_err<E: std::fmt::Display>(e: E) -> ReportError {
-    ReportError::Render(format!("chart: {e}"))
+/// A CSV cell a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return would be read as a formula (OWASP "CSV Injection"), so it gets a leading `'`,
+/// which spreadsheets take as "text" and do not show. Quoting is the csv writer's.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
-/// Stacked bars: items disclosed per week or month, by TLP. None when nothing was disclosed.
-fn chart_over_time(report: &Report) -> Result<Option<String>, ReportError> {
-    let mut by_bucket: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
-    for row in &report.contents.disclosures_by {
-        *by_bucket
-            .entry(&row.bucket)
-            .or_default()
-            .entry(&row.tlp)
-            .or_default() += row.items;
-    }
-    if by_bucket.is_empty() {
-        return Ok(None);
-    }
-    let buckets: Vec<&str> = by_bucket.keys().copied().collect();
-    let max = by_bucket
-        .values()
-        .map(|m| m.values().sum::<u64>())
-        .max()
-        .unwrap_or(1);
-    let n = buckets.len() as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (760, 300)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(48)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0u64..max + max.div_ceil(5))
-            .map_err(draw_err)?;
-        let label = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(i) => buckets.get(*i as usize).copied().unwrap_or("").into(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(buckets.len())
-            .x_label_formatter(&label)
-            .label_style(("sans-serif", 13))
-            .y_desc("items disclosed")
-            .draw()
-            .map_err(draw_err)?;
-        let mut base = vec![0u64; buckets.len()];
-        for (tlp, colour) in TLPS {
-            let mut bars = Vec::new();
-            for (i, b) in buckets.iter().enumerate() {
-                let v = by_bucket[b].get(tlp).copied().unwrap_or(0);
-                if v > 0 {
-                    let x = i as u32;
-                    bars.push(Rectangle::new(
-                        [
-                            (SegmentValue::Exact(x), base[i]),
-                            (SegmentValue::Exact(x + 1), base[i] + v),
-                        ],
-                        colour.filled(),
-                    ));
-                    base[i] += v;
-                }
+/// Free text for a Markdown document: HTML is escaped as entities (no raw `<img onerror=...>`),
+/// Markdown's own punctuation is backslash-escaped (no `[link](javascript:...)`, no table cell
+/// broken by `|`), a URL scheme's colon is an entity (no autolink), and line breaks are spaces.
+pub fn md_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            ':' => out.push_str("&#58;"),
+            '\r' | '\n' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
             }
-            if bars.is_empty() {
-                continue;
-            }
-            chart
-                .draw_series(bars)
-                .map_err(draw_err)?
-                .label(format!("TLP:{}", tlp.to_uppercase()))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
-                });
+            c => out.push(c),
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 13))
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.9))
-            .draw()
-            .map_err(draw_err)?;
-        root.present().map_err(draw_err)?;
     }
-    Ok(Some(svg))
+    out
 }
 
-/// Horizontal bars: refusal findings by rule. None when nothing was refused.
-fn chart_refusals(report: &Report) -> Result<Option<String>, ReportError> {
-    let mut by_rule: BTreeMap<&str, u64> = BTreeMap::new();
-    for row in &report.contents.refusals {
-        *by_rule.entry(&row.rule).or_default() += row.findings;
+/// A CSS string literal's contents (for the print header in `@page`): quotes, backslashes and
+/// anything that could close the `<style>` element are hex escapes.
+fn css_string(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric()
+            || " .,:/–()+-_".contains(c)
+            || !c.is_ascii() && !c.is_control()
+        {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\{:x} ", u32::from(c)));
+        }
     }
-    if by_rule.is_empty() {
-        return Ok(None);
+    out
+}
+
+fn hex(c: plotters::style::RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+/// A disclosure line as the HTML shows it: items summarised per type and TLP (TLP order), the
+/// items erased by the report's redactions marked, the detail kept for a `<details>`.
+#[derive(Serialize)]
+struct LineView<'a> {
+    line: &'a Line,
+    date: &'a str,
+    clock: &'a str,
+    groups: Vec<Group<'a>>,
+    new: usize,
+    updated: usize,
+    erased: Vec<Erased<'a>>,
+}
+
+#[derive(Serialize)]
+struct Group<'a> {
+    stix_type: &'a str,
+    tlp: &'a str,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct Erased<'a> {
+    stix_type: &'a str,
+    tlp: &'a str,
+    by: u64,
+}
+
+fn line_view<'a>(report: &'a Report, line: &'a Line) -> LineView<'a> {
+    let mut groups: BTreeMap<(usize, &str, &str), usize> = BTreeMap::new();
+    for i in &line.items {
+        *groups
+            .entry((tlp_rank(&i.tlp), &i.tlp, &i.stix_type))
+            .or_default() += 1;
     }
-    let rules: Vec<&str> = by_rule.keys().copied().collect();
-    let max = by_rule.values().copied().max().unwrap_or(1);
-    let n = rules.len() as u32;
-    let height = 60 + 28 * n;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(180)
-            .build_cartesian_2d(0u64..max + max.div_ceil(5), (0u32..n).into_segmented())
-            .map_err(draw_err)?;
-        let label = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(i) => rules.get(*i as usize).copied().unwrap_or("").into(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(rules.len())
-            .y_label_formatter(&label)
-            .label_style(("sans-serif", 13))
-            .x_desc("findings")
-            .draw()
-            .map_err(draw_err)?;
-        let colour = RGBColor(120, 60, 160);
-        chart
-            .draw_series(rules.iter().enumerate().map(|(i, r)| {
-                let y = i as u32;
-                Rectangle::new(
-                    [
-                        (0, SegmentValue::Exact(y)),
-                        (by_rule[r], SegmentValue::Exact(y + 1)),
-                    ],
-                    colour.filled(),
-                )
-            }))
-            .map_err(draw_err)?;
-        root.present().map_err(draw_err)?;
+    let new = line.items.iter().filter(|i| i.first_seen.is_none()).count();
+    let (date, clock) = line.time.split_once('T').unwrap_or((&line.time, ""));
+    LineView {
+        line,
+        date,
+        clock: clock.get(..8).unwrap_or(clock),
+        groups: groups
+            .into_iter()
+            .map(|((_, tlp, stix_type), count)| Group {
+                stix_type,
+                tlp,
+                count,
+            })
+            .collect(),
+        new,
+        updated: line.items.len() - new,
+        erased: report
+            .contents
+            .redactions
+            .iter()
+            .filter(|r| r.disclosure_index == line.index)
+            .map(|r| Erased {
+                stix_type: &r.stix_type,
+                tlp: &r.tlp,
+                by: r.index,
+            })
+            .collect(),
     }
-    Ok(Some(svg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_evaluate_are_text() {
+        for bad in ["=SUM(A1:A9)", "+1+2", "-2+3", "@cmd", "\t=1", "\r=1"] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"));
+        }
+        assert_eq!(csv_cell("law enforcement"), "law enforcement");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn markdown_text_carries_no_html_and_no_link() {
+        let e = md_escape("<img src=x onerror=alert(1)> [x](javascript:alert(1)) a|b");
+        assert!(!e.contains('<') && !e.contains('>'), "{e}");
+        assert!(!e.contains("](") && !e.contains("javascript:"), "{e}");
+        assert!(e.contains("a\\|b"), "{e}");
+    }
+
+    #[test]
+    fn css_strings_cannot_end_the_string_or_the_style() {
+        let s = css_string("a\"b\\c</style>d");
+        assert!(
+            !s.contains('"') && !s.contains('<') && !s.contains("\\\\"),
+            "{s}"
+        );
+        assert_eq!(
+            css_string("2026-11-01 – borderlog.local/1"),
+            "2026-11-01 – borderlog.local/1"
+        );
+    }
 }
