@@ -2,6 +2,8 @@
 //! files in a temporary directory.
 #![allow(dead_code)]
 
+pub mod export;
+
 use std::path::{Path, PathBuf};
 
 use borderlog::client::{self, DisclosureHeader};

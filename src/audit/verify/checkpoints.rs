@@ -1,7 +1,9 @@
 //! Checkpoints: the stored ones (the log's signature, the root over the entries read, partners'
 //! cosignatures) and the ones the auditor already holds (rollback and fork).
 
-use ed25519_dalek::Signature;
+use std::sync::Arc;
+
+use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::deferred::Job;
 
@@ -9,7 +11,7 @@ use super::{Auditor, VerifyError};
 
 use crate::format::checkpoint::Checkpoint;
 
-use crate::format::note::{KeyType, Note, Verifier};
+use crate::format::note::{KeyType, Note, NoteSignature, Verifier};
 
 use crate::format::cosignature;
 
@@ -85,22 +87,32 @@ impl Auditor {
                 computed: hex::encode(root),
             });
         }
-        // Cosignatures: partners' lines are checked; other names are counted, as signed-note
-        // verifiers ignore unknown keys.
-        for sig in parsed.signatures.iter().filter(|s| s.name != log.name) {
+        // Cosignatures (docs/DESIGN.md, "Checkpoints"): a partner's line under its key in force
+        // at this size is checked now; one under another key id may be by a key a later
+        // KeyChange gives it (a witness cosigning an older checkpoint after rotating), so it
+        // waits for one. Lines by other names are counted, as signed-note verifiers ignore
+        // unknown keys.
+        let text: Arc<str> = Arc::from(parsed.text.as_str());
+        for sig in parsed.signatures.into_iter().filter(|s| s.name != log.name) {
             let Some(key) = self.parties.get(&sig.name).and_then(|p| p.key) else {
                 self.report.unknown_signatures += 1;
                 continue;
             };
-            let cosigner = Verifier::new(&sig.name, KeyType::Cosignature, key)
-                .and_then(|v| cosignature::verify(sig, &v, &parsed.text));
-            if cosigner.is_err() {
-                return Err(VerifyError::BadCosignature {
+            let Ok(cosigner) = Verifier::new(&sig.name, KeyType::Cosignature, key) else {
+                self.report.unknown_signatures += 1;
+                continue;
+            };
+            if cosigner.matches(&sig) {
+                self.cosignature(size, &sig, &cosigner, &text)?;
+            } else if self.later_cosignatures.len() < MAX_LATER_COSIGNATURES {
+                self.later_cosignatures.push(LaterCosignature {
                     size,
-                    cosigner: sig.name.clone(),
+                    text: text.clone(),
+                    sig,
                 });
+            } else {
+                self.report.unknown_signatures += 1;
             }
-            *self.report.cosigned.entry(sig.name.clone()).or_default() += 1;
         }
         self.report.checkpoints += 1;
         if self.report.checkpoints == 1 {
@@ -110,6 +122,43 @@ impl Auditor {
         let header_size = self.header.as_ref().map_or(0, |h| h.tree_size);
         if size == header_size {
             self.ended = true;
+        }
+        Ok(())
+    }
+
+    /// Checks a cosignature line under the partner key it names by its key id.
+    fn cosignature(
+        &mut self,
+        size: u64,
+        sig: &NoteSignature,
+        cosigner: &Verifier,
+        text: &str,
+    ) -> Result<(), VerifyError> {
+        if cosignature::verify(sig, cosigner, text).is_err() {
+            return Err(VerifyError::BadCosignature {
+                size,
+                cosigner: sig.name.clone(),
+            });
+        }
+        *self.report.cosigned.entry(sig.name.clone()).or_default() += 1;
+        Ok(())
+    }
+
+    /// After `party` rotated to `key`: the waiting cosignatures by that key are checked now.
+    pub(super) fn cosignatures_by_new_key(
+        &mut self,
+        party: &str,
+        key: VerifyingKey,
+    ) -> Result<(), VerifyError> {
+        let Ok(cosigner) = Verifier::new(party, KeyType::Cosignature, key) else {
+            return Ok(());
+        };
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.later_cosignatures)
+            .into_iter()
+            .partition(|c| cosigner.matches(&c.sig));
+        self.later_cosignatures = later;
+        for c in now {
+            self.cosignature(c.size, &c.sig, &cosigner, &c.text)?;
         }
         Ok(())
     }
@@ -130,4 +179,16 @@ impl Auditor {
         }
         Ok(())
     }
+}
+
+/// Cosignature lines kept waiting for a later key at most; past it, further ones count as
+/// unknown keys, so an export stuffed with lines under no key cannot grow the verifier's memory.
+const MAX_LATER_COSIGNATURES: usize = 4096;
+
+/// A partner's cosignature line under a key id other than its key in force at the checkpoint:
+/// checked if a later KeyChange gives the partner that key, else counted as an unknown key.
+pub(super) struct LaterCosignature {
+    size: u64,
+    text: Arc<str>,
+    sig: NoteSignature,
 }

@@ -63,6 +63,20 @@ pub enum VerifyError {
         /// Hex of the previous entry's leaf hash.
         expected: String,
     },
+    /// A withheld entry in an export that must hold every entry: one made for a party that
+    /// reads every entry (an auditor, a compliance officer) or for no party of the log, or one
+    /// the auditor asked to be complete.
+    #[error(
+        "entry {index} is withheld, but an export for {exported_for:?} must hold every entry: {why}"
+    )]
+    Incomplete {
+        /// The withheld entry's position.
+        index: u64,
+        /// Whom the header says the export was made for.
+        exported_for: String,
+        /// Why it must be complete.
+        why: &'static str,
+    },
     /// The server time went backwards.
     #[error("entry {index}: time {time_ms} ms is before the previous entry's {previous_ms} ms")]
     TimeWentBack {
@@ -322,6 +336,7 @@ impl VerifyError {
             Header(_) | Scratch(_) => (0, 0),
             Malformed { index, .. }
             | LeafHash { index }
+            | Incomplete { index, .. }
             | ChainBroken { index, .. }
             | TimeWentBack { index, .. }
             | Genesis { index, .. }
@@ -362,6 +377,7 @@ impl VerifyError {
             Truncated { .. } => "truncated",
             Malformed { .. } => "malformed",
             IndexGap { .. } => "index_gap",
+            Incomplete { .. } => "incomplete",
             LeafHash { .. } => "leaf_hash",
             ChainBroken { .. } => "chain_broken",
             TimeWentBack { .. } => "time_went_back",

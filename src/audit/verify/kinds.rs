@@ -8,6 +8,7 @@ use ed25519_dalek::VerifyingKey;
 use prost::Message;
 
 use super::deferred::{Job, ReplayContext, purpose_name};
+use super::fields;
 
 use super::{Auditor, Party, PendingDisclosure, PolicyState, VerifyError, fingerprint};
 
@@ -34,31 +35,22 @@ impl Auditor {
                 g.origin, header.origin
             )));
         }
-        let log_key = signature::public_key(&g.log_public_key)
-            .map_err(|e| bad(format!("log public key: {e}")))?;
-        let log = Verifier::new(&g.origin, KeyType::Ed25519, log_key)
+        // The rules a registry keeps (names, roles, canonical strong keys, none shared, a
+        // sender and a recipient) are the genesis entry's: one code path for both.
+        let registry =
+            crate::identity::Registry::from_genesis(&g).map_err(|e| bad(e.to_string()))?;
+        let log = Verifier::new(&g.origin, KeyType::Ed25519, registry.log_public_key())
             .map_err(|e| bad(format!("origin is not a key name: {e}")))?;
-        for p in &g.parties {
-            let role = Role::try_from(p.role).unwrap_or(Role::Unspecified);
-            let key =
-                if p.public_key.is_empty() {
-                    None
-                } else {
-                    Some(signature::public_key(&p.public_key).map_err(|e| {
-                        bad(format!("party {:?}: {e} (weak keys are refused)", p.name))
-                    })?)
-                };
-            if self.parties.contains_key(&p.name) {
-                return Err(bad(format!("party {:?} is pinned twice", p.name)));
-            }
-            self.report
-                .partners
-                .push((p.name.clone(), crate::identity::role_name(role).to_string()));
+        for p in registry.parties() {
+            self.report.partners.push((
+                p.name.clone(),
+                crate::identity::role_name(p.role).to_string(),
+            ));
             self.parties.insert(
                 p.name.clone(),
                 Party {
-                    role,
-                    key,
+                    role: p.role,
+                    key: p.public_key,
                     revoked_at: None,
                 },
             );
@@ -81,6 +73,7 @@ impl Auditor {
             index,
             reason: e.to_string(),
         })?;
+        fields::disclosure(index, &d, &body)?;
         let (sender, key) = self.partner(index, "sender", &body.sender, Some(Role::Sender))?;
         let (recipient, _) =
             self.partner(index, "recipient", &body.recipient, Some(Role::Recipient))?;
@@ -270,12 +263,7 @@ impl Auditor {
         self.partner(index, "sender", &r.sender, Some(Role::Sender))?;
         self.partner(index, "recipient", &r.recipient, Some(Role::Recipient))?;
         let content = |reason: String| VerifyError::RefusalContent { index, reason };
-        if r.body_hash.len() != 32 {
-            return Err(VerifyError::Malformed {
-                index,
-                reason: format!("refusal body_hash is {} bytes", r.body_hash.len()),
-            });
-        }
+        fields::refusal(index, &r)?;
         // Bytes the schema does not define (unknown fields) could smuggle the refused content.
         let reencoded = pb::Entry {
             kind: Some(Kind::Refusal(r.clone())),
@@ -454,6 +442,7 @@ impl Auditor {
                     p.key = Some(new);
                 }
                 self.report.key_rotations.push((k.party.clone(), index));
+                self.cosignatures_by_new_key(&k.party, new)?;
             }
             Change::Revoke { by_log } => {
                 if let Some(p) = self.parties.get_mut(&k.party) {

@@ -13,6 +13,7 @@
 //! - `error`: [`VerifyError`], one variant per check.
 //! - `report`: [`VerifyOptions`] and the [`Report`] of a verified export.
 //! - `kinds`: the rules of each entry kind.
+//! - `fields`: the values the format fixes, checked on an entry alone, payloads or not.
 //! - `checkpoints`: stored and held checkpoints.
 //! - `deferred`: signature checks and guard replays, queued and run in batches.
 //! - `pool`: the worker threads those batches run on.
@@ -20,6 +21,7 @@
 mod checkpoints;
 mod deferred;
 mod error;
+mod fields;
 mod kinds;
 mod pool;
 mod report;
@@ -122,6 +124,8 @@ pub struct Auditor {
     /// Keys in force by the KeyChange rules, for checking KeyChanges (partners' keys and the
     /// log key in force are mirrored in `parties` and `log`).
     keys: crate::keys_in_force::KeysInForce,
+    /// Partners' cosignatures waiting for a later key (checkpoints.rs).
+    later_cosignatures: Vec<checkpoints::LaterCosignature>,
     withheld_seen: bool,
     ended: bool,
     batch: Vec<Job>,
@@ -158,6 +162,7 @@ impl Auditor {
             redacted: HashSet::new(),
             trusted: Vec::new(),
             keys: Default::default(),
+            later_cosignatures: Vec::new(),
             withheld_seen: false,
             ended: false,
             batch: Vec::with_capacity(BATCH),
@@ -229,6 +234,8 @@ impl Auditor {
                 withheld,
             });
         }
+        // Cosignatures under a key the partner never held within the export: unknown keys.
+        self.report.unknown_signatures += self.later_cosignatures.len() as u64;
         self.report.payloads_erased = self.unexplained.len() as u64;
         self.report.receipts_pending = self.pending.len() as u64;
         self.report.entries = self.size;
@@ -378,9 +385,31 @@ impl Auditor {
             index,
             reason: format!("withheld entry's leaf hash: {e}"),
         })?;
+        self.may_withhold(index)?;
         self.withheld_seen = true;
         self.report.entries_withheld += 1;
         self.next_leaf(index, leaf)
+    }
+
+    /// Only a partner's export may withhold entries (partners read the entries they take part
+    /// in; every other role reads them all), and not one the auditor asked to be complete. The
+    /// header's `exported_for` is unsigned, so an auditor who must see everything says so
+    /// ([`VerifyOptions::complete`]) rather than trusting it.
+    fn may_withhold(&self, index: u64) -> Result<(), VerifyError> {
+        let exported_for = self.header.as_ref().map_or("", |h| h.exported_for.as_str());
+        let incomplete = |why: &'static str| VerifyError::Incomplete {
+            index,
+            exported_for: exported_for.to_owned(),
+            why,
+        };
+        if self.opts.complete {
+            return Err(incomplete("a complete export was asked for"));
+        }
+        match self.parties.get(exported_for) {
+            Some(p) if crate::identity::is_partner(p.role) => Ok(()),
+            Some(_) => Err(incomplete("its role reads every entry")),
+            None => Err(incomplete("it is not a party of this log")),
+        }
     }
 
     fn check_entry(&mut self, r: pb::EntryResponse) -> Result<(), VerifyError> {

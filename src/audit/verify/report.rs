@@ -19,6 +19,10 @@ pub struct VerifyOptions {
     /// to a temporary file and are checked by a sort-merge at the end. None:
     /// [`DEFAULT_SPILL_AFTER`].
     pub spill_after: Option<usize>,
+    /// Fail on any withheld entry, whoever the export says it was made for (`verify
+    /// --complete`): an auditor's export must hold every entry, and the header naming whom it
+    /// was made for is not signed.
+    pub complete: bool,
 }
 
 /// The default memory budget of [`VerifyOptions::spill_after`]: 2^20 claims, about 60 MB of

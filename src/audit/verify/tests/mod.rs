@@ -598,3 +598,5 @@ fn a_spilled_failure_before_the_stream_stops_is_the_one_named() {
         ));
     }
 }
+
+mod bounds;
