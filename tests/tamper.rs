@@ -7,17 +7,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use borderlog::audit::export::{RecordReader, RecordWriter};
-use borderlog::audit::verify::{Report, VerifyError, VerifyOptions, verify_records};
+use borderlog::audit::export::RecordReader;
+use borderlog::audit::verify::{VerifyError, VerifyOptions, verify_records};
 use borderlog::client;
+use borderlog::format::LeafIndex;
 use borderlog::format::checkpoint::Checkpoint;
 use borderlog::format::hash::{hash_from_slice, leaf_hash};
-use borderlog::format::note::Signer;
 use borderlog::format::signature::{self, Purpose};
-use borderlog::format::{LeafIndex, tree::Frontier};
 use borderlog::guard;
 use borderlog::identity::Registry;
-use borderlog::identity::keys::{load_log_key, load_signing_key};
+use borderlog::identity::keys::load_signing_key;
 use borderlog::pb::{self, entry::Kind, export_record::Record};
 use borderlog::store::{Store, StoreError};
 use common::export::*;
@@ -545,6 +544,14 @@ async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
     server.stop().await;
 }
 
+/// Sets whom the (unsigned) header says the export was made for.
+fn relabel(records: &mut [pb::ExportRecord], exported_for: &str) {
+    let Some(Record::Header(h)) = &mut records[0].record else {
+        panic!("no header")
+    };
+    h.exported_for = exported_for.into();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_withheld_from_an_auditors_export_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -563,37 +570,32 @@ async fn an_entry_withheld_from_an_auditors_export_is_named() {
     );
     assert_eq!(err.check(), "incomplete");
 
-    // Relabelled as the sender's export (the header is unsigned), it is a partner's export and
-    // may withhold; the auditor who asks for a complete export still catches it.
-    let Some(Record::Header(h)) = &mut hidden[0].record else {
-        panic!("no header")
-    };
-    h.exported_for = SENDER.into();
-    let relabelled = verify(hidden.clone()).expect("a partner's export may withhold entries");
-    assert_eq!(relabelled.entries_withheld, 1);
+    // Relabelled for a name that is no party (the header is unsigned), it is no partner's
+    // export either.
+    let mut relabelled = hidden.clone();
+    relabel(&mut relabelled, "nobody");
+    assert!(matches!(
+        verify(relabelled).unwrap_err(),
+        VerifyError::Incomplete { index, .. } if index == d[1]
+    ));
+
+    // A partner's export may withhold entries; the auditor who asks for a complete export
+    // (whatever the header says) still catches it.
+    let mut hidden = server.export(SENDER, 0).await;
     let complete = VerifyOptions {
         complete: true,
         ..Default::default()
     };
+    verify_records(hidden.clone(), complete.clone()).expect("the sender's real export is whole");
+    withhold(&mut hidden, d[1]);
+    let partners = verify(hidden.clone()).expect("a partner's export may withhold entries");
+    assert_eq!(partners.entries_withheld, 1);
     assert!(matches!(
-        verify_records(hidden.clone(), complete.clone()).unwrap_err(),
+        verify_records(hidden.clone(), complete).unwrap_err(),
         VerifyError::Incomplete { index, .. } if index == d[1]
     ));
-    // The partners' real exports are complete here, so --complete passes them.
-    verify_records(server.export(SENDER, 0).await, complete).expect("complete");
 
-    // An export for a name that is no party withholds nothing either.
-    let Some(Record::Header(h)) = &mut hidden[0].record else {
-        unreachable!()
-    };
-    h.exported_for = "nobody".into();
-    assert!(matches!(
-        verify(hidden.clone()).unwrap_err(),
-        VerifyError::Incomplete { .. }
-    ));
-
-    // The command line: `--complete` fails the relabelled export with exit status 1.
-    h.exported_for = SENDER.into();
+    // The command line: `--complete` fails it with exit status 1.
     let file = dir.path().join("hidden.export");
     write_export(&file, &hidden);
     let run = |extra: &[&str]| {

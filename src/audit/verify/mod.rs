@@ -40,7 +40,7 @@ use std::sync::Arc;
 use ed25519_dalek::VerifyingKey;
 
 use super::export::FORMAT;
-use super::spill::{self, Claim, Spill};
+use super::spill::{Claim, Spill};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::hash::{Hash, ZERO_HASH, hash_from_slice, leaf_hash};
 use crate::format::note::Verifier;
