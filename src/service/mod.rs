@@ -40,7 +40,8 @@ use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::pb::reports_server::{Reports, ReportsServer};
 use crate::pb::witness_server::WitnessServer;
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::postgres::PgStore;
+use crate::store::{LogStore, Store, StoreError, StoreOptions};
 
 /// Errors that stop the service from starting or running.
 #[derive(Debug, Error)]
@@ -130,6 +131,9 @@ pub struct NodeConfig {
     pub keys_dir: PathBuf,
     /// Segments and indexes.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database for the log instead of `data_dir` (`postgres://user@host/db`);
+    /// several nodes may share one, and one of them writes at a time.
+    pub store_url: Option<String>,
     /// Request limits.
     pub limits: Limits,
     /// Store tuning.
@@ -157,6 +161,7 @@ impl NodeConfig {
         NodeConfig {
             keys_dir: keys_dir.into(),
             data_dir: data_dir.into(),
+            store_url: None,
             limits: Limits::default(),
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
@@ -170,7 +175,7 @@ impl NodeConfig {
 
 /// Everything a request handler needs, shared by all of them.
 pub(crate) struct State {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn LogStore>,
     pub sequencer: Sequencer,
     pub registry: Registry,
     pub log_verifier: Verifier,
@@ -248,10 +253,10 @@ impl Node {
             .map(|key| Signer::new(registry_file.origin(), key))
             .transpose()
             .map_err(|e| ServiceError::Genesis(format!("previous log key: {e}")))?;
-        let store = Arc::new(open_store(&config.data_dir, config.store.clone()).await?);
+        let store = open_store(&config).await?;
         // Before anything runs on the store: the log key must be the one in force in the log.
         if store.size() != TreeSize(0) {
-            let keys = crate::keys_in_force::KeysInForce::rebuild(&store)?;
+            let keys = crate::keys_in_force::KeysInForce::rebuild(&*store)?;
             check_log_keys(&keys, &signer, previous.as_ref(), &config.keys_dir)?;
         } else if registry_file.log_public_key() != signer.verifier().key {
             return Err(ServiceError::Genesis(format!(
@@ -287,7 +292,7 @@ impl Node {
             );
             registry_file
         } else {
-            genesis_registry(&store)?
+            genesis_registry(&*store)?
         };
         let owner_keys = owner_keys(&config.keys_dir, &registry, &sequencer);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
@@ -342,7 +347,7 @@ impl Node {
     }
 
     /// The store (for tests and the load generator).
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn LogStore> {
         &self.state.store
     }
 
@@ -369,6 +374,8 @@ impl Node {
             self.witnesses.clone(),
         ));
         let _stop_push = AbortOnDrop(push);
+        // On a node that reads a shared log: keep up with the writer's appends.
+        let _stop_follow = AbortOnDrop(tokio::spawn(follow_writer(self.state.sequencer.clone())));
 
         let audit = AuditServer::new(AuditService {
             state: self.state.clone(),
@@ -454,14 +461,55 @@ impl Node {
     }
 }
 
-/// Opens the store off the async runtime: recovery reads and may rebuild whole indexes.
-async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceError> {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || Store::open(&dir, opts))
-        .await
-        .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))?
-        .map_err(ServiceError::from)
+/// Opens the store off the async runtime (recovery reads and may rebuild whole indexes; a
+/// database may take a while to answer): the embedded store in `data_dir`, or the database
+/// at `store_url`. A node that does not write an empty shared log waits for the writer's
+/// genesis entry.
+async fn open_store(config: &NodeConfig) -> Result<Arc<dyn LogStore>, ServiceError> {
+    let (dir, opts, url) = (
+        config.data_dir.clone(),
+        config.store.clone(),
+        config.store_url.clone(),
+    );
+    let store = tokio::task::spawn_blocking(move || -> Result<Arc<dyn LogStore>, StoreError> {
+        Ok(match url {
+            Some(url) => Arc::new(PgStore::open(&url, STORE_OPEN_WAIT)?),
+            None => Arc::new(Store::open(&dir, opts)?),
+        })
+    })
+    .await
+    .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))??;
+    let deadline = tokio::time::Instant::now() + STORE_OPEN_WAIT;
+    while store.size() == TreeSize(0) && !store.is_writer() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(ServiceError::Genesis(
+                "the shared log is empty and no writer wrote its genesis entry".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(store)
 }
+
+/// Every [`FOLLOW_EVERY`], catches the sequencer's view (policies, keys, size) up with what
+/// another node appended to a shared log; nothing to do on a node that writes.
+async fn follow_writer(sequencer: Sequencer) {
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        let s = sequencer.clone();
+        match tokio::task::spawn_blocking(move || s.follow()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "following the shared log's writer"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// How often a node that does not write looks for the writer's appends.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// How long opening a shared store waits for the database and for the writer's genesis.
+const STORE_OPEN_WAIT: Duration = Duration::from_secs(30);
 
 /// The sender parties whose partner keys are in `keys_dir`: the server can sign their
 /// retention erasures. Others run retention from their own side.
@@ -498,6 +546,10 @@ fn owner_keys(keys_dir: &Path, registry: &Registry, sequencer: &Sequencer) -> re
 /// Publishes each sender's policy file from `keys_dir` when the sender has no policy in force
 /// and its signing key is at hand (the dev set-up `init` makes holds every key).
 async fn publish_default_policies(state: &State, keys_dir: &Path) -> Result<(), ServiceError> {
+    if !state.store.is_writer() {
+        // A node serving reads of a shared log: the writer publishes them.
+        return Ok(());
+    }
     for party in state.registry.parties() {
         let owner = party.name.as_str();
         let path = identity::policy_path(keys_dir, owner);
@@ -575,7 +627,7 @@ fn check_log_keys(
 }
 
 /// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
-fn genesis_registry(store: &Store) -> Result<Registry, ServiceError> {
+fn genesis_registry(store: &dyn LogStore) -> Result<Registry, ServiceError> {
     let bytes = store
         .entry(crate::format::LeafIndex(0))?
         .ok_or_else(|| ServiceError::Genesis("the log has no entry 0".into()))?;

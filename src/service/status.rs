@@ -123,8 +123,22 @@ impl From<SequencerError> for Status {
 
 impl From<StoreError> for Status {
     fn from(err: StoreError) -> Status {
-        tracing::error!(error = %err, "store error while serving a request");
-        Status::internal(format!("ledger store error: {err}"))
+        match err {
+            // A shared store's database is down or failing over, or another node writes: the
+            // client may try again (there, or later).
+            StoreError::Unavailable(_) | StoreError::NotWriter { .. } => {
+                tracing::warn!(error = %err, "store unavailable while serving a request");
+                Status::unavailable(err.to_string())
+            }
+            StoreError::OutcomeUnknown(_) => {
+                tracing::error!(error = %err, "an append's outcome is unknown");
+                Status::unavailable(err.to_string())
+            }
+            _ => {
+                tracing::error!(error = %err, "store error while serving a request");
+                Status::internal(format!("ledger store error: {err}"))
+            }
+        }
     }
 }
 

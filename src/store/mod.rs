@@ -41,9 +41,12 @@ pub mod fuzzing;
 mod index;
 mod lookup;
 mod nodes;
+pub mod postgres;
+mod seam;
 mod segment;
 
 pub use faults::Faults;
+pub use seam::LogStore;
 
 use std::fs::File;
 use std::ops::ControlFlow;
@@ -167,6 +170,27 @@ pub enum StoreError {
         /// The tree size asked for.
         size: u64,
     },
+    /// The database cannot be reached (or is restarting, or read-only during a fail-over); the
+    /// call may be tried again. Nothing was appended.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Another process holds the writer role of this log; this one serves reads only. Nothing
+    /// was appended.
+    #[error("this server is not the log's writer; the writer is {writer}")]
+    NotWriter {
+        /// Host and process id of the writer the database names (empty: none yet).
+        writer: String,
+    },
+    /// The connection failed while a batch's commit was under way and the database could not
+    /// be asked afterwards whether it was committed: it may or may not be in the log.
+    #[error(
+        "the database connection failed during the commit and the outcome is unknown: {0}; look the entries up before submitting again"
+    )]
+    OutcomeUnknown(String),
+    /// The database refused a statement for a reason other than unavailability (a schema
+    /// mismatch, a constraint broken by a bug).
+    #[error("database error: {0}")]
+    Database(String),
     /// Another store (in this process or another) has the directory or its index open, or
     /// one that was dropped has not let go of its sled index yet.
     #[error("{path} is locked by another store")]
