@@ -1,6 +1,7 @@
 //! The verifier's checks, each made to fail on a synthetic ledger.
 
 use super::*;
+use crate::audit::spill;
 use crate::audit::synthetic::{self, Builder};
 use crate::format::note::Note;
 use prost::Message;
