@@ -152,7 +152,7 @@ fn extreme_counts_in_a_refusal_are_named() {
 /// [`rewrite`], then the log's last checkpoint signed again over the new root (the log key
 /// signs whatever the operator puts in the log).
 fn rewrite_and_resign(
-    records: &mut Vec<pb::ExportRecord>,
+    records: &mut [pb::ExportRecord],
     index: u64,
     f: impl FnOnce(&mut pb::Entry),
 ) {
