@@ -1,6 +1,6 @@
 //! The one writer of the log.
 //!
-//! Concurrent submissions queue to a single sequencer thread (DESIGN.md, "Storage"). It takes
+//! Concurrent submissions queue to a single sequencer thread (docs/DESIGN.md, "Storage"). It takes
 //! whatever has queued — up to a batch limit — gives each entry its index, time and chain link,
 //! writes the batch with one fdatasync and one signed checkpoint, and only then answers every
 //! waiter. While one batch syncs the next one queues, so batches grow with load on their own
