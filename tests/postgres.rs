@@ -320,10 +320,7 @@ async fn postgres_restarted_under_load_loses_nothing_acknowledged() {
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     let mut reader = client::connect(&server.addr, &keys, AUDITOR).await.unwrap();
     let read = reader
-        .get_entry(pb::GetEntryRequest {
-            index: 0,
-            ..Default::default()
-        })
+        .get_entry(pb::GetEntryRequest { index: 0 })
         .await
         .unwrap_err();
     assert_eq!(read.code(), tonic::Code::Unavailable, "reads too: {read:?}");

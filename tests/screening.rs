@@ -503,7 +503,7 @@ fn verify_replays_each_entry_under_its_own_policy_format() {
     // Old entry under the format-1 policy, then the format-2 default in force: verifies.
     let mut b = Builder::new(true);
     b.policy(FORMAT_1.as_bytes());
-    b.disclosure(1, &[item.clone()]);
+    b.disclosure(1, std::slice::from_ref(&item));
     b.policy(guard::DEFAULT_POLICY.as_bytes());
     b.disclosure(2, &[synthetic::indicator(2)]);
     b.checkpoint();

@@ -635,7 +635,7 @@ async fn fields_the_format_fixes_are_checked_without_payloads() {
 
     // Each change is signed by the sender and re-signed into the log by the operator: only
     // the field's value is wrong, and the auditor's export has no payload to replay.
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut pb::DisclosureBody)>)> = vec![
+    let cases: Vec<(&str, BodyChange)> = vec![
         (
             "TLP \"purple\"",
             Box::new(|b| b.items[0].tlp = "purple".into()),
@@ -720,3 +720,6 @@ async fn non_canonical_keys_in_genesis_or_a_key_change_fail() {
     );
     server.stop().await;
 }
+
+/// A change to a disclosure body, for the field-value cases above.
+type BodyChange = Box<dyn FnOnce(&mut pb::DisclosureBody)>;
