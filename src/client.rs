@@ -173,6 +173,43 @@ pub struct DisclosureHeader {
     pub case_reference: String,
 }
 
+/// An item's content and what the body declares about it (its STIX type, id and TLP), read
+/// from the JSON once: a feed that sends the same kind of object many times describes it once.
+#[derive(Debug, Clone)]
+pub struct DescribedItem {
+    /// The item's STIX JSON bytes.
+    pub content: Vec<u8>,
+    /// Its `type`.
+    pub stix_type: String,
+    /// Its `id`.
+    pub stix_id: String,
+    /// The name of its TLP 2.0 marking, empty when it has none.
+    pub tlp: String,
+}
+
+impl DescribedItem {
+    /// Reads type, id and TLP from the item's JSON; `index` names the item in errors.
+    pub fn new(index: usize, content: Vec<u8>) -> Result<DescribedItem, ClientError> {
+        let json: serde_json::Value =
+            serde_json::from_slice(&content).map_err(|e| ClientError::Item {
+                index,
+                why: format!("not JSON: {e}"),
+            })?;
+        let text = |field: &str| {
+            json.get(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(DescribedItem {
+            stix_type: text("type"),
+            stix_id: text("id"),
+            tlp: tlp_of(&json).unwrap_or_default().to_owned(),
+            content,
+        })
+    }
+}
+
 /// Builds a signed SubmitRequest: a fresh salt per item, a fresh nonce, the sender's
 /// signature over the body bytes. `tlp_of` names each item's TLP for the body.
 pub fn prepare_submission(
@@ -181,7 +218,12 @@ pub fn prepare_submission(
     items: Vec<Vec<u8>>,
     client_time_ms: i64,
 ) -> Result<pb::SubmitRequest, ClientError> {
-    prepare_submission_with_nonce(key, header, items, client_time_ms, &random_bytes::<16>())
+    let items = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, content)| DescribedItem::new(index, content))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(prepare_described(key, header, items, client_time_ms))
 }
 
 /// [`prepare_submission`] with a given nonce (16 to 64 bytes). The ledger accepts a (sender,
@@ -194,30 +236,51 @@ pub fn prepare_submission_with_nonce(
     client_time_ms: i64,
     nonce: &[u8],
 ) -> Result<pb::SubmitRequest, ClientError> {
+    let items = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, content)| DescribedItem::new(index, content))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(prepare_described_with_nonce(
+        key,
+        header,
+        items,
+        client_time_ms,
+        nonce,
+    ))
+}
+
+/// [`prepare_submission`] for items already described.
+pub fn prepare_described(
+    key: &SigningKey,
+    header: &DisclosureHeader,
+    items: Vec<DescribedItem>,
+    client_time_ms: i64,
+) -> pb::SubmitRequest {
+    prepare_described_with_nonce(key, header, items, client_time_ms, &random_bytes::<16>())
+}
+
+/// [`prepare_described`] with a given nonce.
+fn prepare_described_with_nonce(
+    key: &SigningKey,
+    header: &DisclosureHeader,
+    items: Vec<DescribedItem>,
+    client_time_ms: i64,
+    nonce: &[u8],
+) -> pb::SubmitRequest {
     let mut commitments = Vec::with_capacity(items.len());
     let mut payloads = Vec::with_capacity(items.len());
-    for (index, content) in items.into_iter().enumerate() {
-        let json: serde_json::Value =
-            serde_json::from_slice(&content).map_err(|e| ClientError::Item {
-                index,
-                why: format!("not JSON: {e}"),
-            })?;
-        let text = |field: &str| {
-            json.get(field)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
+    for item in items {
         let salt: [u8; SALT_LEN] = random_bytes();
         commitments.push(pb::ItemCommitment {
-            commitment: item_commitment(&salt, &content).to_vec(),
-            stix_id: text("id"),
-            stix_type: text("type"),
-            tlp: tlp_of(&json).unwrap_or_default().to_owned(),
+            commitment: item_commitment(&salt, &item.content).to_vec(),
+            stix_id: item.stix_id,
+            stix_type: item.stix_type,
+            tlp: item.tlp,
         });
         payloads.push(pb::ItemPayload {
             salt: salt.to_vec(),
-            content,
+            content: item.content,
         });
     }
     let body = pb::DisclosureBody {
@@ -232,11 +295,11 @@ pub fn prepare_submission_with_nonce(
     }
     .encode_to_vec();
     let signature = signature::sign(key, Purpose::Disclosure, &body).to_vec();
-    Ok(pb::SubmitRequest {
+    pb::SubmitRequest {
         body,
         signature,
         items: payloads,
-    })
+    }
 }
 
 /// The five TLP 2.0 marking-definition ids (FIRST's STIX extension) and their names.
@@ -323,20 +386,57 @@ pub fn sign_key_change(
 /// Checks a LogReceipt end to end: the checkpoint is signed by the log, the entry bytes hash
 /// to the leaf hash, and the inclusion proof leads from that leaf to the checkpoint's root.
 pub fn verify_receipt(receipt: &pb::LogReceipt, log: &Verifier) -> Result<Checkpoint, ClientError> {
-    let (checkpoint, _) = Checkpoint::open(&receipt.checkpoint, log)?;
-    let leaf = hash_from_slice(&receipt.leaf_hash)?;
-    if leaf_hash(&receipt.entry) != leaf {
-        return Err(ClientError::Unverified(
-            "the entry bytes do not hash to the leaf hash".into(),
-        ));
+    ReceiptChecker::new(log.clone()).check(receipt)
+}
+
+/// Checks receipts like [`verify_receipt`], opening each distinct checkpoint note once: the
+/// receipts of one batch (many, on a SubmitStream) share one checkpoint.
+#[derive(Debug)]
+pub struct ReceiptChecker {
+    log: Verifier,
+    last: Option<(String, Checkpoint)>,
+}
+
+impl ReceiptChecker {
+    /// Checks receipts against the log key `log`.
+    pub fn new(log: Verifier) -> ReceiptChecker {
+        ReceiptChecker { log, last: None }
     }
-    verify_inclusion(
-        LeafIndex(receipt.index),
-        &leaf,
-        &receipt.inclusion_proof,
-        &checkpoint,
-    )?;
-    Ok(checkpoint)
+
+    /// Checks one receipt end to end, as [`verify_receipt`] does.
+    pub fn check(&mut self, receipt: &pb::LogReceipt) -> Result<Checkpoint, ClientError> {
+        let checkpoint = match &self.last {
+            Some((note, checkpoint)) if *note == receipt.checkpoint => checkpoint.clone(),
+            _ => {
+                let (checkpoint, _) = Checkpoint::open(&receipt.checkpoint, &self.log)?;
+                self.last = Some((receipt.checkpoint.clone(), checkpoint.clone()));
+                checkpoint
+            }
+        };
+        let leaf = hash_from_slice(&receipt.leaf_hash)?;
+        if leaf_hash(&receipt.entry) != leaf {
+            return Err(ClientError::Unverified(
+                "the entry bytes do not hash to the leaf hash".into(),
+            ));
+        }
+        verify_inclusion(
+            LeafIndex(receipt.index),
+            &leaf,
+            &receipt.inclusion_proof,
+            &checkpoint,
+        )?;
+        Ok(checkpoint)
+    }
+}
+
+/// The gRPC status a SubmitStream answer carries for a failed disclosure: the code, message
+/// and error details unary Submit would have ended with.
+pub fn submit_error_status(error: &pb::SubmitError) -> Status {
+    Status::with_details(
+        tonic::Code::from_i32(error.code),
+        error.message.clone(),
+        error.details.clone().into(),
+    )
 }
 
 /// Checks an inclusion proof (as the API sends it) against a verified checkpoint.

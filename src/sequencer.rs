@@ -1,6 +1,6 @@
 //! The one writer of the log.
 //!
-//! Concurrent submissions queue to a single sequencer thread (DESIGN.md, "Storage"). It takes
+//! Concurrent submissions queue to a single sequencer thread (docs/DESIGN.md, "Storage"). It takes
 //! whatever has queued — up to a batch limit — gives each entry its index, time and chain link,
 //! writes the batch with one fdatasync and one signed checkpoint, and only then answers every
 //! waiter. While one batch syncs the next one queues, so batches grow with load on their own
@@ -12,19 +12,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use prost::Message;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::format::checkpoint::Checkpoint;
 use crate::format::entry::Claim;
-use crate::format::hash::{leaf_hash, sha256};
+use crate::format::hash::sha256;
 use crate::format::note::Signer;
 use crate::format::{Hash, LeafIndex, TreeSize};
 use crate::keys_in_force::{KeyError, KeysInForce};
 use crate::metrics::Metrics;
 use crate::pb;
-use crate::store::{LogStore, Payload, StoreError};
+use crate::store::{CheckedPayload, LogStore, PreparedBatch, PreparedEntry, StoreError};
 
 /// Errors of the append path, as the waiter sees them.
 #[derive(Debug, Error)]
@@ -115,7 +114,7 @@ pub struct Append {
     /// What the entry records.
     pub kind: pb::entry::Kind,
     /// Item payloads stored beside the entry (disclosures only).
-    pub payloads: Vec<Payload>,
+    pub payloads: Vec<CheckedPayload>,
     /// What this entry may be the only holder of (its nonce, the receipt it gives).
     pub claims: Vec<Claim>,
     /// The policy the entry was screened under, for Disclosures and Refusals.
@@ -171,6 +170,17 @@ pub struct SequencerStats {
 struct Job {
     append: Append,
     reply: oneshot::Sender<Result<Appended, SequencerError>>,
+}
+
+/// An entry in the sequencer's queue ([`Sequencer::enqueue`]).
+#[derive(Debug)]
+pub struct Queued(oneshot::Receiver<Result<Appended, SequencerError>>);
+
+impl Queued {
+    /// Waits until the entry is durable and covered by a signed checkpoint, or refused.
+    pub async fn durable(self) -> Result<Appended, SequencerError> {
+        self.0.await.map_err(|_| SequencerError::Stopped)?
+    }
 }
 
 /// Handle to the sequencer thread: cheap to clone, shared by every request handler.
@@ -246,12 +256,19 @@ impl Sequencer {
 
     /// Appends one entry; returns once it is durable and covered by a signed checkpoint.
     pub async fn append(&self, append: Append) -> Result<Appended, SequencerError> {
+        self.enqueue(append).await?.durable().await
+    }
+
+    /// Queues one entry and returns once it is queued (waiting while the queue is full):
+    /// entries queued one after another by one task are sequenced in that order. Wait for
+    /// [`Queued::durable`] for the outcome.
+    pub async fn enqueue(&self, append: Append) -> Result<Queued, SequencerError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { append, reply })
             .await
             .map_err(|_| SequencerError::Stopped)?;
-        answer.await.map_err(|_| SequencerError::Stopped)?
+        Ok(Queued(answer))
     }
 
     /// Watches the log's size; changes after every batch (for `follow` streams).
@@ -400,10 +417,9 @@ impl Worker {
         // first KeyChange (rare), that the entries after it are checked against.
         let mut keys_here: Option<KeysInForce> = None;
         let mut accepted = Vec::with_capacity(jobs.len());
-        // Kept apart from `accepted` so the store reads them in place, and each moves into
-        // its waiter's answer afterwards without a copy.
-        let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(jobs.len());
-        let mut payloads = Vec::new();
+        // Kept apart from `accepted` so the store reads them in place, and each entry's bytes
+        // move into its waiter's answer afterwards without a copy.
+        let mut batch = PreparedBatch::default();
 
         for job in jobs {
             if let Some(err) = self.first_conflict(&job.append.claims, &claimed_here) {
@@ -429,19 +445,24 @@ impl Worker {
                 let index = LeafIndex(next);
                 published_here.insert(owner.to_owned(), PolicyInForce { hash, index });
             }
-            claimed_here.extend(job.append.claims.iter().cloned());
             let kind = crate::format::entry::kind_of(&job.append.kind);
-            let entry = pb::Entry {
+            let entry = match PreparedEntry::new(&pb::Entry {
                 index: next,
                 time_ms,
                 prev_leaf_hash: prev.to_vec(),
                 kind: Some(job.append.kind),
-            }
-            .encode_to_vec();
-            prev = leaf_hash(&entry);
+            }) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let _ = job.reply.send(Err(SequencerError::Store(e.into())));
+                    continue;
+                }
+            };
+            claimed_here.extend(job.append.claims);
+            prev = entry.leaf_hash();
             next += 1;
-            payloads.extend(job.append.payloads);
-            encoded.push(entry);
+            batch.payloads.extend(job.append.payloads);
+            batch.entries.push(entry);
             accepted.push((job.reply, prev, kind));
         }
         if accepted.is_empty() {
@@ -451,7 +472,7 @@ impl Worker {
         let started = std::time::Instant::now();
         let mut checkpoint = String::new();
         let mut signed_size = TreeSize(0);
-        let result = self.store.append(&encoded, &payloads, &mut |size, root| {
+        let result = self.store.append(&batch, &mut |size, root| {
             let note = Checkpoint {
                 origin: self.log.name().to_owned(),
                 size: size.0,
@@ -500,12 +521,13 @@ impl Worker {
                 }
                 let checkpoint: Arc<str> = checkpoint.into();
                 let first = signed_size.0 - accepted.len() as u64;
-                for (i, ((reply, leaf, _), entry)) in accepted.into_iter().zip(encoded).enumerate()
+                for (i, ((reply, leaf, _), entry)) in
+                    accepted.into_iter().zip(batch.entries).enumerate()
                 {
                     let _ = reply.send(Ok(Appended {
                         index: LeafIndex(first + i as u64),
                         leaf_hash: leaf,
-                        entry,
+                        entry: entry.into_bytes(),
                         checkpoint: checkpoint.clone(),
                         tree_size: signed_size,
                     }));

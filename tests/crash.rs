@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use borderlog::client::{self, verify_receipt};
 use borderlog::pb;
 use common::*;
+use tokio_stream::StreamExt;
 
 /// A `borderlog serve` child process.
 struct ServerProcess {
@@ -78,7 +79,8 @@ async fn kill_loop_checked_after_every_restart() {
     kill_loop(rounds, true).await;
 }
 
-/// `rounds` times: start a real `borderlog serve`, load it with 16 submitting clients, SIGKILL
+/// `rounds` times: start a real `borderlog serve`, load it with 16 submitting clients and two
+/// SubmitStreams, SIGKILL
 /// it at a varying moment. Round 1 also leaves a torn record at the segment's end. With
 /// `check_every_round`, each restart is checked before the next load; the final restart always
 /// is: every acknowledged entry present, unchanged and provably included; the chain verifies.
@@ -113,13 +115,39 @@ async fn kill_loop(rounds: u64, check_every_round: bool) {
                 }
             }));
         }
+        // Two partner feeds on SubmitStreams, sending as fast as flow control lets them: every
+        // receipt a stream delivered counts as acknowledged too.
+        for c in 0..2u64 {
+            let (addr, keys, tx) = (server.addr.clone(), keys.clone(), tx.clone());
+            load.push(tokio::spawn(async move {
+                let Ok(mut api) = client::connect(&addr, &keys, SENDER).await else {
+                    return;
+                };
+                let base = round * 1_000_000 + 500_000 + c * 100_000;
+                let requests = tokio_stream::iter(0..).map(move |n| submission(&keys, base + n));
+                let Ok(answers) = api.submit_stream(requests).await else {
+                    return;
+                };
+                let mut answers = answers.into_inner();
+                while let Some(Ok(answer)) = answers.next().await {
+                    match answer.result {
+                        Some(pb::submit_stream_response::Result::Receipt(r)) => {
+                            let _ = tx.send(r);
+                        }
+                        other => panic!("a streamed disclosure failed: {other:?}"),
+                    }
+                }
+            }));
+        }
         drop(tx);
         // Kill at a different moment of the batch cycle each round.
         let load_ms = 300 + (round * 137) % 700;
         tokio::time::sleep(Duration::from_millis(load_ms)).await;
         server.kill();
         for task in load {
-            let _ = task.await;
+            if let Err(e) = task.await {
+                assert!(!e.is_panic(), "round {round}: a load task failed: {e}");
+            }
         }
         let before = acknowledged.len();
         while let Some(r) = rx.recv().await {

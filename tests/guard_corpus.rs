@@ -1,12 +1,19 @@
-//! The guard's labelled corpus (tests/corpus/expected.toml): every object's expected verdict,
-//! replay determinism, and that no finding ever carries the offending value.
+//! The guard's labelled corpora.
+//!
+//! - tests/corpus/expected.toml: every object's exact expected verdict under the last format-1
+//!   policy (`policy/format-1.toml` with the register of tests/corpus/customers.csv, frozen in
+//!   tests/corpus/policy-format-1.toml). These verdicts must never change: entries screened
+//!   under a format-1 policy are replayed under it, byte for byte.
+//! - tests/corpus/measured/: the measured corpus under the format-2 default allowing every type;
+//!   per-class recall and precision thresholds (the numbers in the README).
+//! - Replay determinism, and that no finding ever carries the offending value.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use borderlog::guard::{
-    self, Context, DEFAULT_POLICY, GuardError, Policy, Tlp, Verdict, bench, build_register, replay,
-    replay_keyed, unwrap_bundle,
+    self, Context, DEFAULT_POLICY, GuardError, Policy, Tlp, Verdict, bench, build_register,
+    measure, replay, replay_keyed, unwrap_bundle,
 };
 use serde::Deserialize;
 
@@ -77,11 +84,13 @@ fn expected() -> Expected {
     toml::from_str(&text).expect("expected.toml parses")
 }
 
-fn test_policy_text(e: &Expected) -> String {
-    let csv = std::fs::read_to_string(corpus().join("customers.csv")).expect("customers.csv");
-    let frag = build_register(e.register_key.as_bytes(), &e.register_key_id, &csv)
-        .expect("register builds");
-    borderlog::guard::customer::with_register(DEFAULT_POLICY, &frag)
+/// The last format-1 default policy, byte for byte as it was published.
+const FORMAT_1_POLICY: &str = include_str!("../policy/format-1.toml");
+
+/// The frozen format-1 test policy: the format-1 default with the register of customers.csv as
+/// the format-1 tooling built it.
+fn test_policy_text(_e: &Expected) -> String {
+    std::fs::read_to_string(corpus().join("policy-format-1.toml")).expect("policy-format-1.toml")
 }
 
 /// One screened object: its id, bytes, expectation and context name.
@@ -143,19 +152,27 @@ fn rules_of(v: &Verdict) -> BTreeSet<String> {
 }
 
 #[test]
-fn test_policy_is_the_default_plus_the_register_of_customers_csv() {
+fn the_format_1_test_policy_is_frozen_and_todays_register_keeps_its_digests() {
     let e = expected();
-    let want = test_policy_text(&e);
-    let path = corpus().join("policy.toml");
-    if std::env::var_os("BORDERLOG_REGEN").is_some() {
-        std::fs::write(&path, &want).expect("write policy.toml");
-    }
-    let have = std::fs::read_to_string(&path)
-        .expect("tests/corpus/policy.toml (BORDERLOG_REGEN=1 writes it)");
+    let have = test_policy_text(&e);
+    let (head, register) = have.split_at(have.find("[customers]").expect("register"));
+    let (default_head, _) = FORMAT_1_POLICY.split_at(FORMAT_1_POLICY.find("[customers]").unwrap());
     assert_eq!(
-        have, want,
-        "tests/corpus/policy.toml is stale: rerun with BORDERLOG_REGEN=1"
+        head, default_head,
+        "the frozen policy is the format-1 default"
     );
+    let p = Policy::parse(have.as_bytes()).expect("format-1 policy");
+    assert_eq!(p.format(), 1);
+    assert_eq!(
+        Policy::parse(FORMAT_1_POLICY.as_bytes()).unwrap().format(),
+        1
+    );
+    // A register built today from the same list still holds every format-1 digest line.
+    let csv = std::fs::read_to_string(corpus().join("customers.csv")).expect("customers.csv");
+    let today = build_register(e.register_key.as_bytes(), &e.register_key_id, &csv).unwrap();
+    for line in register.lines().filter(|l| l.starts_with("  \"")) {
+        assert!(today.contains(line), "a format-1 digest is no longer built");
+    }
     // The register holds no customer value in clear (account formats excepted, by design).
     for v in [
         "acme-bank",
@@ -180,7 +197,7 @@ fn every_expected_verdict_holds() {
     let e = expected();
     let keyed = Policy::parse_keyed(test_policy_text(&e).as_bytes(), e.register_key.as_bytes())
         .expect("test policy");
-    let default = Policy::parse(DEFAULT_POLICY.as_bytes()).expect("default policy");
+    let default = Policy::parse(FORMAT_1_POLICY.as_bytes()).expect("format-1 default policy");
     let all = cases(&e);
     let (mut accepted, mut refused, mut oasis) = (0usize, 0usize, 0usize);
     let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
@@ -271,7 +288,7 @@ fn replay_is_deterministic() {
         assert_eq!(sorted, a.findings(), "findings are sorted by (path, rule)");
         if !c.file.customer_cases {
             assert_eq!(
-                replay(DEFAULT_POLICY.as_bytes(), &ctx, &c.item).expect("replay"),
+                replay(FORMAT_1_POLICY.as_bytes(), &ctx, &c.item).expect("replay"),
                 a
             );
         }
@@ -383,5 +400,207 @@ fn mutated_items_never_panic() {
         }
         let _ = keyed.screen(&ctx, &it);
         let _ = guard::unwrap_bundle(&it);
+    }
+}
+
+// ------------------------------------------------------------------ format 2: the measured corpus
+
+fn measured() -> PathBuf {
+    corpus().join("measured")
+}
+
+fn measured_spec() -> measure::Spec {
+    measure::Spec::parse(&std::fs::read_to_string(measured().join("corpus.toml")).unwrap())
+        .expect("corpus.toml")
+}
+
+/// policy-base.toml (the default, allowing every type) with the register of customers.csv.
+fn measured_policy_text(spec: &measure::Spec) -> String {
+    let base = std::fs::read_to_string(measured().join("policy-base.toml")).expect("base");
+    let csv = std::fs::read_to_string(measured().join("customers.csv")).expect("customers.csv");
+    let frag = build_register(spec.register_key.as_bytes(), "measured", &csv).expect("register");
+    guard::customer::with_register(&base, &frag)
+}
+
+fn measured_policy() -> Policy {
+    let spec = measured_spec();
+    Policy::parse_keyed(
+        measured_policy_text(&spec).as_bytes(),
+        spec.register_key.as_bytes(),
+    )
+    .expect("measured policy")
+}
+
+#[test]
+fn the_measured_policy_is_the_default_allowing_every_type_plus_the_register() {
+    let spec = measured_spec();
+    let want = measured_policy_text(&spec);
+    let path = measured().join(&spec.policy);
+    if std::env::var_os("BORDERLOG_REGEN").is_some() {
+        std::fs::write(&path, &want).expect("write policy.toml");
+    }
+    let have = std::fs::read_to_string(&path).expect("measured/policy.toml (BORDERLOG_REGEN=1)");
+    assert_eq!(
+        have, want,
+        "measured/policy.toml is stale: BORDERLOG_REGEN=1"
+    );
+    // The base differs from the shipped default only in its allow-list of types.
+    let base: toml::Table =
+        toml::from_str(&std::fs::read_to_string(measured().join("policy-base.toml")).unwrap())
+            .unwrap();
+    let default: toml::Table = toml::from_str(DEFAULT_POLICY).unwrap();
+    let strip = |mut t: toml::Table| {
+        t["allow"].as_table_mut().unwrap().remove("types");
+        t
+    };
+    assert_eq!(strip(base.clone()), strip(default));
+    let types = base["allow"]["types"].as_table().unwrap();
+    assert!(
+        types.len() >= 37,
+        "every STIX 2.1 type is allowed: {}",
+        types.len()
+    );
+    let p = measured_policy();
+    assert_eq!(p.format(), 2);
+    for v in ["Acme Bank", "Müller", "mueller", "acme-bank"] {
+        assert!(
+            !have.to_lowercase().contains(&v.to_lowercase()),
+            "register reveals a name"
+        );
+    }
+}
+
+/// The thresholds the README reports, per class: (recall, precision), each at least.
+const THRESHOLDS: &[(measure::Class, f64, f64)] = &[
+    (measure::Class::CustomerName, 0.99, 0.99),
+    (measure::Class::Card, 0.99, 0.99),
+    (measure::Class::Iban, 0.99, 0.99),
+    (measure::Class::NationalId, 0.99, 0.99),
+    (measure::Class::Phone, 0.92, 0.99),
+];
+
+#[test]
+fn the_measured_corpus_meets_its_recall_and_precision() {
+    let spec = measured_spec();
+    let cases = measure::parse_cases(
+        &std::fs::read_to_string(measured().join("cases.jsonl")).expect("cases.jsonl"),
+    )
+    .expect("cases");
+    let table = measure::measure(&measured_policy(), &spec.context(), &cases);
+    eprintln!("{table}");
+    for &(class, recall, precision) in THRESHOLDS {
+        let n = table.classes[&class];
+        assert!(n.tp + n.fn_ >= 200, "{class:?}: too few cases");
+        assert!(n.recall() >= recall, "{class:?} recall {:.3}", n.recall());
+        assert!(
+            n.precision() >= precision,
+            "{class:?} precision {:.3}",
+            n.precision()
+        );
+        for lang in ["en", "de", "fr", "es"] {
+            let (caught, of) = table.by_lang[&(class, lang.to_owned())];
+            assert!(of >= 40, "{class:?} {lang}: too few cases");
+            assert!(
+                caught as f64 / of as f64 >= recall - 0.05,
+                "{class:?} {lang}: {caught} of {of}"
+            );
+        }
+    }
+    assert!(table.negatives >= 400, "too few negatives");
+    assert!(
+        table.negatives_refused * 100 <= table.negatives,
+        "false refusals: {} of {}",
+        table.negatives_refused,
+        table.negatives
+    );
+}
+
+#[test]
+fn every_type_holds_caught_cases_of_every_class() {
+    let spec = measured_spec();
+    let policy = measured_policy();
+    let ctx = spec.context();
+    let text = std::fs::read_to_string(measured().join("cases.jsonl")).unwrap();
+    let mut caught: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for (line, case) in text.lines().zip(measure::parse_cases(&text).unwrap()) {
+        let Some(class) = case.class else { continue };
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = v["item"]["type"].as_str().unwrap().to_owned();
+        let hit = policy
+            .screen(&ctx, &case.item)
+            .findings()
+            .iter()
+            .any(|f| measure::Class::of_rule(f.rule) == Some(class));
+        *caught.entry((t, class.as_str())).or_default() += usize::from(hit);
+    }
+    let types: BTreeSet<&String> = caught.keys().map(|(t, _)| t).collect();
+    assert!(
+        types.len() >= 30,
+        "cases span the STIX types: {}",
+        types.len()
+    );
+    for t in types {
+        for c in measure::Class::ALL {
+            assert!(
+                caught.get(&(t.clone(), c.as_str())).copied().unwrap_or(0) > 0,
+                "no {} case caught in a {t}",
+                c.as_str()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_oasis_bundles_keep_their_verdicts_under_the_format_2_default() {
+    let e = expected();
+    let policy = Policy::parse(DEFAULT_POLICY.as_bytes()).expect("default");
+    assert_eq!(policy.format(), 2);
+    let (mut n, mut refused) = (0, Vec::new());
+    for c in cases(&e).iter().filter(|c| !c.file.customer_cases) {
+        let ctx = e.contexts[c.exp.context.as_deref().unwrap_or(&c.file.context)].get();
+        let v = policy.screen(&ctx, &c.item);
+        let want: BTreeSet<String> = c.exp.refuse.iter().cloned().collect();
+        assert_eq!(rules_of(&v), want, "{} {}", c.file.path, c.exp.id);
+        if !v.is_accepted() {
+            refused.push(c.exp.reason.clone().unwrap_or_default());
+        }
+        n += 1;
+    }
+    assert_eq!(n, 260);
+    assert_eq!(refused.len(), 4, "{refused:?}");
+}
+
+/// `borderlog policy test CORPUS` prints the same table the library measures.
+#[test]
+fn the_policy_test_command_prints_the_measured_table() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_borderlog"))
+        .args(["policy", "test"])
+        .arg(measured())
+        .arg("--json")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let spec = measured_spec();
+    let cases =
+        measure::parse_cases(&std::fs::read_to_string(measured().join("cases.jsonl")).unwrap())
+            .unwrap();
+    let table = measure::measure(&measured_policy(), &spec.context(), &cases);
+    assert_eq!(v["cases"], cases.len());
+    assert_eq!(v["negatives_refused"], table.negatives_refused);
+    for c in v["classes"].as_array().unwrap() {
+        let class = measure::Class::ALL
+            .into_iter()
+            .find(|k| k.as_str() == c["class"])
+            .expect("a class");
+        let n = table.classes[&class];
+        assert_eq!(
+            (c["tp"].as_u64(), c["fp"].as_u64()),
+            (Some(n.tp as u64), Some(n.fp as u64))
+        );
     }
 }

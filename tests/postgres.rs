@@ -320,10 +320,7 @@ async fn postgres_restarted_under_load_loses_nothing_acknowledged() {
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     let mut reader = client::connect(&server.addr, &keys, AUDITOR).await.unwrap();
     let read = reader
-        .get_entry(pb::GetEntryRequest {
-            index: 0,
-            ..Default::default()
-        })
+        .get_entry(pb::GetEntryRequest { index: 0 })
         .await
         .unwrap_err();
     assert_eq!(read.code(), tonic::Code::Unavailable, "reads too: {read:?}");
@@ -406,8 +403,11 @@ fn a_fenced_old_writer_cannot_append() {
         prev_leaf_hash: ZERO_HASH.to_vec(),
         kind: Some(pb::entry::Kind::Genesis(pb::Genesis::default())),
     };
-    let bytes = prost::Message::encode_to_vec(&entry);
-    let refused = old.append(&[bytes.clone()], &[], &mut |_, _| "note".into());
+    let batch = borderlog::store::PreparedBatch {
+        entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
+        payloads: Vec::new(),
+    };
+    let refused = old.append(&batch, &mut |_, _| "note".into());
     // Refused whichever it notices first: its lost session (UNAVAILABLE, reconnecting) or the
     // new epoch in the transaction (not the writer).
     assert!(

@@ -295,7 +295,7 @@ async fn a_new_policy_governs_the_disclosures_after_it() {
     );
 
     let stricter = guard::default_policy_for(SENDER)
-        .replace("version = \"2026.1\"", "version = \"2026.2\"")
+        .replace("version = \"2026.2\"", "version = \"2026.3\"")
         .replace(
             "red_recipients = []",
             &format!("red_recipients = [\"{RECIPIENT}\"]"),
@@ -450,10 +450,72 @@ async fn the_bodys_free_text_is_screened_like_an_item() {
     let text = String::from_utf8_lossy(&bytes).to_lowercase();
     assert!(!text.contains("acme") && !text.contains("10.20.30.40"));
 
+    // A phone number in the case reference is refused too (format 2: wherever it appears).
+    let mut phone = header();
+    phone.case_reference = "EUROPOL-2026-004512, call back on 0171 5550199".into();
+    let request = client::prepare_submission(&key, &phone, vec![indicator(3)], now_ms()).unwrap();
+    let status = sender.submit(request).await.unwrap_err();
+    assert!(
+        status
+            .message()
+            .contains("the body at $.case_reference: personal.phone/2"),
+        "{status:?}"
+    );
+
     // An ordinary case number and purpose still cross under the same policy.
     let mut fine = header();
-    fine.case_reference = "EUROPOL-2026-004512, ref 0171 5550199".into();
+    fine.case_reference = "EUROPOL-2026-004512, ref 2026/0171, file 18 of 2026".into();
     let request = client::prepare_submission(&key, &fine, vec![indicator(2)], now_ms()).unwrap();
     sender.submit(request).await.unwrap();
     server.stop().await;
+}
+
+/// Policy formats: an entry screened under a format-1 policy is replayed by `verify` under
+/// format 1's rules, and one under a format-2 policy under format 2's, each from the policy
+/// bytes recorded in the log. The item (an actor's indicator whose description gives a phone
+/// number, without victim words) crossed under format 1 and would be refused under format 2.
+#[test]
+fn verify_replays_each_entry_under_its_own_policy_format() {
+    use borderlog::audit::synthetic::{self, Builder};
+    use borderlog::audit::verify::{VerifyError, VerifyOptions, verify_records};
+
+    const FORMAT_1: &str = include_str!("../policy/format-1.toml");
+    let mut item: serde_json::Value = serde_json::from_slice(&synthetic::indicator(1)).unwrap();
+    item["description"] = "Scam call centre answers on +44 20 7946 0018.".into();
+    let item = serde_json::to_vec(&item).unwrap();
+    let ctx = guard::Context {
+        sender: synthetic::SENDER,
+        recipient: synthetic::RECIPIENT,
+        purpose: "cybercrime investigation support",
+        legal_basis: "agreement",
+    };
+    assert!(
+        guard::replay(FORMAT_1.as_bytes(), &ctx, &item)
+            .unwrap()
+            .is_accepted()
+    );
+    let v2 = guard::replay(guard::DEFAULT_POLICY.as_bytes(), &ctx, &item).unwrap();
+    assert!(
+        v2.findings().iter().any(|f| f.rule == "personal.phone/2"),
+        "{v2:?}"
+    );
+
+    // Old entry under the format-1 policy, then the format-2 default in force: verifies.
+    let mut b = Builder::new(true);
+    b.policy(FORMAT_1.as_bytes());
+    b.disclosure(1, std::slice::from_ref(&item));
+    b.policy(guard::DEFAULT_POLICY.as_bytes());
+    b.disclosure(2, &[synthetic::indicator(2)]);
+    b.checkpoint();
+    let report = verify_records(b.finish(), VerifyOptions::default()).expect("verifies");
+    assert_eq!(report.replays_passed, 2);
+
+    // The same item recorded as accepted under the format-2 policy does not.
+    let mut b = Builder::new(true);
+    let (index, _) = b.disclosure(1, &[item]);
+    b.checkpoint();
+    match verify_records(b.finish(), VerifyOptions::default()) {
+        Err(VerifyError::GuardReplay { index: i, .. }) => assert_eq!(i, index),
+        other => panic!("{other:?}"),
+    }
 }

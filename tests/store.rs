@@ -37,7 +37,7 @@ fn payload(tag: u64) -> Payload {
     Payload {
         commitment: item_commitment(&salt, &content),
         salt,
-        content,
+        content: content.into(),
     }
 }
 
@@ -150,7 +150,7 @@ impl Log {
 }
 
 fn append(store: &Store, b: &Batch) -> Vec<Hash> {
-    store.append(&b.entries, &b.payloads, note).unwrap()
+    store.append_bytes(&b.entries, &b.payloads, note).unwrap()
 }
 
 fn opts() -> StoreOptions {
@@ -214,14 +214,14 @@ fn three_batches(dir: &Path) -> (Log, Vec<u64>) {
     let mut log = Log::new();
     let mut ends = Vec::new();
     let g = log.genesis();
-    store.append(&[g], &[], note).unwrap();
+    store.append_bytes(&[g], &[], note).unwrap();
     ends.push(std::fs::metadata(seg_path(dir, 0)).unwrap().len());
     let b = log.disclosures(2, 2_000);
     append(&store, &b);
     ends.push(std::fs::metadata(seg_path(dir, 0)).unwrap().len());
     let (d, p) = log.disclosure(3_000, "police", "vendor", 1);
     let r = log.receipt(3_000, 1, "police");
-    store.append(&[d, r], &p, note).unwrap();
+    store.append_bytes(&[d, r], &p, note).unwrap();
     ends.push(std::fs::metadata(seg_path(dir, 0)).unwrap().len());
     (log, ends)
 }
@@ -354,12 +354,12 @@ fn torn_tail_at_every_offset_is_cut_and_appending_continues() {
     {
         let store = Store::open(dir.path(), opts()).unwrap();
         let g = log.genesis();
-        store.append(&[g], &[], note).unwrap();
+        store.append_bytes(&[g], &[], note).unwrap();
         ends.push(std::fs::metadata(seg_path(dir.path(), 0)).unwrap().len());
         append(&store, &log.disclosures(2, 2_000));
         ends.push(std::fs::metadata(seg_path(dir.path(), 0)).unwrap().len());
         let r = log.receipt(3_000, 1, "police");
-        store.append(&[r], &[], note).unwrap();
+        store.append_bytes(&[r], &[], note).unwrap();
         ends.push(std::fs::metadata(seg_path(dir.path(), 0)).unwrap().len());
     }
     let full = std::fs::read(seg_path(dir.path(), 0)).unwrap();
@@ -594,7 +594,7 @@ fn index_behind_is_caught_up() {
     {
         let store = Store::open(dir.path(), opts()).unwrap();
         let g = log.genesis();
-        store.append(&[g], &[], note).unwrap();
+        store.append_bytes(&[g], &[], note).unwrap();
         append(&store, &log.disclosures(2, 2_000));
     }
     copy_dir(&dir.path().join("index"), old_index.path());
@@ -649,7 +649,7 @@ fn segments_roll_at_the_size_limit() {
     {
         let store = Store::open(dir.path(), small.clone()).unwrap();
         let g = log.genesis();
-        store.append(&[g], &[], note).unwrap();
+        store.append_bytes(&[g], &[], note).unwrap();
         for t in 0..8 {
             append(&store, &log.disclosures(1 + t % 2, 2_000 + t as i64));
             // Readers see entries in every segment while the writer rolls.
@@ -778,16 +778,16 @@ fn a_filtered_listing_reads_postings_not_the_log() {
     let receipt;
     {
         let store = Store::open(dir.path(), opts()).unwrap();
-        store.append(&[log.genesis()], &[], note).unwrap();
+        store.append_bytes(&[log.genesis()], &[], note).unwrap();
         for t in 0..20 {
             append(&store, &log.disclosures(50, 2_000 + t));
         }
         rare = log.size;
         let (d, p) = log.disclosure(3_000, "rare", "vendor", 1);
-        store.append(&[d], &p, note).unwrap();
+        store.append_bytes(&[d], &p, note).unwrap();
         receipt = log.size;
         let r = log.receipt(3_000, 1, "police");
-        store.append(&[r], &[], note).unwrap();
+        store.append_bytes(&[r], &[], note).unwrap();
         for t in 0..20 {
             append(&store, &log.disclosures(50, 4_000 + t));
         }
@@ -845,7 +845,7 @@ fn bad_batches_are_refused_and_write_nothing() {
     };
     let b = l.disclosures(1, 5_000);
     assert!(matches!(
-        store.append(&b.entries, &b.payloads, note),
+        store.append_bytes(&b.entries, &b.payloads, note),
         Err(StoreError::NotContiguous { position: 5, .. })
     ));
     // Wrong prev_leaf_hash, second in the batch.
@@ -861,7 +861,7 @@ fn bad_batches_are_refused_and_write_nothing() {
     l.size = 6;
     b.entries[1] = l.disclosures(1, 5_000).entries.remove(0);
     assert!(matches!(
-        store.append(&b.entries, &b.payloads, note),
+        store.append_bytes(&b.entries, &b.payloads, note),
         Err(StoreError::NotContiguous { position: 6, .. })
     ));
     // A replayed nonce, and a second receipt.
@@ -874,7 +874,7 @@ fn bad_batches_are_refused_and_write_nothing() {
     };
     let b = l.disclosures(1, 5_000);
     assert!(matches!(
-        store.append(&b.entries, &b.payloads, note),
+        store.append_bytes(&b.entries, &b.payloads, note),
         Err(StoreError::AlreadyClaimed { index: 1, .. })
     ));
     let mut l = Log {
@@ -886,7 +886,7 @@ fn bad_batches_are_refused_and_write_nothing() {
     };
     let r = l.receipt(5_000, 1, "police");
     assert!(matches!(
-        store.append(&[r], &[], note),
+        store.append_bytes(&[r], &[], note),
         Err(StoreError::AlreadyClaimed { index: 4, .. })
     ));
     // A payload that does not match its commitment; an empty batch.
@@ -898,17 +898,18 @@ fn bad_batches_are_refused_and_write_nothing() {
         nonce: 90,
     };
     let mut b = l.disclosures(1, 5_000);
-    b.payloads[0].content.push(b' ');
+    let content = b.payloads[0].content.clone();
+    b.payloads[0].content = [&content[..], b" "].concat().into();
     assert!(matches!(
-        store.append(&b.entries, &b.payloads, note),
+        store.append_bytes(&b.entries, &b.payloads, note),
         Err(StoreError::PayloadMismatch { .. })
     ));
     assert!(matches!(
-        store.append(&[], &[], note),
+        store.append_bytes(&[], &[], note),
         Err(StoreError::EmptyBatch)
     ));
     assert!(matches!(
-        store.append(&[vec![0xff; 3]], &[], note),
+        store.append_bytes(&[vec![0xff; 3]], &[], note),
         Err(StoreError::MalformedEntry { position: 5, .. })
     ));
 
@@ -916,7 +917,7 @@ fn bad_batches_are_refused_and_write_nothing() {
     assert_eq!(store.size(), TreeSize(5));
     assert_eq!(store.tip(), (TreeSize(5), log.tip));
     // And a good batch still goes in.
-    b.payloads[0].content.pop();
+    b.payloads[0].content = content;
     append(&store, &b);
     assert_eq!(store.size(), TreeSize(6));
 }
@@ -927,7 +928,7 @@ fn readers_run_concurrently_with_the_writer() {
     let store = std::sync::Arc::new(Store::open(dir.path(), opts()).unwrap());
     let mut log = Log::new();
     let g = log.genesis();
-    store.append(&[g], &[], note).unwrap();
+    store.append_bytes(&[g], &[], note).unwrap();
     let readers: Vec<_> = (0..3)
         .map(|_| {
             let store = store.clone();

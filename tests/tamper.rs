@@ -7,19 +7,19 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use borderlog::audit::export::{RecordReader, RecordWriter};
-use borderlog::audit::verify::{Report, VerifyError, VerifyOptions, verify_records};
+use borderlog::audit::export::RecordReader;
+use borderlog::audit::verify::{VerifyError, VerifyOptions, verify_records};
 use borderlog::client;
+use borderlog::format::LeafIndex;
 use borderlog::format::checkpoint::Checkpoint;
 use borderlog::format::hash::{hash_from_slice, leaf_hash};
-use borderlog::format::note::Signer;
 use borderlog::format::signature::{self, Purpose};
-use borderlog::format::{LeafIndex, tree::Frontier};
 use borderlog::guard;
 use borderlog::identity::Registry;
-use borderlog::identity::keys::{load_log_key, load_signing_key};
+use borderlog::identity::keys::load_signing_key;
 use borderlog::pb::{self, entry::Kind, export_record::Record};
 use borderlog::store::{Store, StoreError};
+use common::export::*;
 use common::*;
 use prost::Message;
 
@@ -71,7 +71,7 @@ async fn build(server: &TestServer) -> Vec<u64> {
         .await
         .unwrap_err();
     let policy =
-        guard::default_policy_for(SENDER).replace("version = \"2026.1\"", "version = \"2026.2\"");
+        guard::default_policy_for(SENDER).replace("version = \"2026.2\"", "version = \"2026.3\"");
     let skey = load_signing_key(&server.keys, SENDER).unwrap();
     sender
         .publish_policy(pb::PublishPolicyRequest {
@@ -87,49 +87,6 @@ async fn build(server: &TestServer) -> Vec<u64> {
         .into_inner();
     disclosures.push(r.index);
     disclosures
-}
-
-fn verify(records: Vec<pb::ExportRecord>) -> Result<Report, VerifyError> {
-    verify_trusting(records, Vec::new())
-}
-
-fn verify_trusting(
-    records: Vec<pb::ExportRecord>,
-    trusted: Vec<String>,
-) -> Result<Report, VerifyError> {
-    verify_records(
-        records,
-        VerifyOptions {
-            trusted_checkpoints: trusted,
-            threads: 2,
-            ..Default::default()
-        },
-    )
-}
-
-fn last_checkpoint(records: &[pb::ExportRecord]) -> String {
-    match &records.last().unwrap().record {
-        Some(Record::Checkpoint(n)) => n.clone(),
-        other => panic!("export does not end with a checkpoint: {other:?}"),
-    }
-}
-
-fn entry_mut(records: &mut [pb::ExportRecord], index: u64) -> &mut pb::EntryResponse {
-    records
-        .iter_mut()
-        .find_map(|r| match &mut r.record {
-            Some(Record::Entry(e)) if e.index == index => Some(e),
-            _ => None,
-        })
-        .expect("entry in export")
-}
-
-fn write_export(path: &Path, records: &[pb::ExportRecord]) {
-    let mut w = RecordWriter::new(std::fs::File::create(path).unwrap());
-    for r in records {
-        w.write(r).unwrap();
-    }
-    w.finish().unwrap();
 }
 
 /// The single segment file of a small ledger.
@@ -397,15 +354,6 @@ async fn swapped_entries_replaced_payloads_and_forged_disclosures_are_named() {
     // A disclosure forged by the log operator with another partner's key, appended and
     // re-signed with the log key: the signature names it.
     let mut forged = records.clone();
-    forged.pop();
-    let last_leaf = forged
-        .iter()
-        .rev()
-        .find_map(|r| match &r.record {
-            Some(Record::Entry(e)) => Some(e.clone()),
-            _ => None,
-        })
-        .unwrap();
     // Modelled on the last disclosure, so it records the policy in force.
     let template = pb::Entry::decode(entry_mut(&mut forged, d[3]).entry.as_slice()).unwrap();
     let Some(Kind::Disclosure(mut disclosure)) = template.kind else {
@@ -417,24 +365,13 @@ async fn swapped_entries_replaced_payloads_and_forged_disclosures_are_named() {
     disclosure.body = body.encode_to_vec();
     disclosure.signature =
         signature::sign(&wrong_key, Purpose::Disclosure, &disclosure.body).to_vec();
-    let index = last_leaf.index + 1;
-    let bytes = pb::Entry {
-        index,
-        time_ms: now_ms(),
-        prev_leaf_hash: last_leaf.leaf_hash.clone(),
-        kind: Some(Kind::Disclosure(disclosure)),
-    }
-    .encode_to_vec();
     let items = entry_mut(&mut forged, d[3]).items.clone();
-    forged.push(pb::ExportRecord {
-        record: Some(Record::Entry(pb::EntryResponse {
-            index,
-            leaf_hash: leaf_hash(&bytes).to_vec(),
-            entry: bytes,
-            items,
-        })),
-    });
-    rechain(&mut forged, Some(&server.keys));
+    let index = append_entry(
+        &mut forged,
+        &server.keys,
+        Kind::Disclosure(disclosure),
+        items,
+    );
     let err = verify(forged).unwrap_err();
     assert_eq!(
         err,
@@ -470,80 +407,6 @@ fn replaced_payload(e: &mut pb::EntryResponse) {
     let p = e.items[0].payload.as_mut().unwrap();
     let text = String::from_utf8(p.content.clone()).unwrap();
     p.content = text.replace("badcdn", "evilcd").into_bytes();
-}
-
-/// Rewrites indexes, links and leaf hashes of every entry record in order, as anyone could;
-/// with the operator's `keys`, also re-signs every checkpoint with the log key — what a
-/// dishonest operator could do. Without them the checkpoints keep what the log signed.
-fn rechain(records: &mut Vec<pb::ExportRecord>, keys: Option<&Path>) {
-    let mut prev = [0u8; 32];
-    let mut frontier = Frontier::new();
-    let mut signer: Option<Signer> = None;
-    let origin = match &records[0].record {
-        Some(Record::Header(h)) => h.origin.clone(),
-        _ => panic!("no header"),
-    };
-    let mut size = 0;
-    for r in records.iter_mut() {
-        match &mut r.record {
-            Some(Record::Entry(e)) => {
-                let mut decoded = pb::Entry::decode(e.entry.as_slice()).unwrap();
-                decoded.index = size;
-                decoded.prev_leaf_hash = prev.to_vec();
-                e.index = size;
-                e.entry = decoded.encode_to_vec();
-                let leaf = leaf_hash(&e.entry);
-                e.leaf_hash = leaf.to_vec();
-                prev = leaf;
-                frontier.push(leaf);
-                size += 1;
-            }
-            Some(Record::Checkpoint(note)) => {
-                let Some(keys) = keys else { continue };
-                let s = signer.get_or_insert_with(|| log_signer(keys, &origin));
-                *note = Checkpoint {
-                    origin: origin.clone(),
-                    size,
-                    root: frontier.root(),
-                    extensions: Vec::new(),
-                }
-                .sign(s)
-                .unwrap();
-            }
-            _ => {}
-        }
-    }
-    if let (Some(keys), false) = (
-        keys,
-        matches!(
-            records.last().and_then(|r| r.record.as_ref()),
-            Some(Record::Checkpoint(_))
-        ),
-    ) {
-        let s = signer.get_or_insert_with(|| log_signer(keys, &origin));
-        records.push(pb::ExportRecord {
-            record: Some(Record::Checkpoint(
-                Checkpoint {
-                    origin: origin.clone(),
-                    size,
-                    root: frontier.root(),
-                    extensions: Vec::new(),
-                }
-                .sign(s)
-                .unwrap(),
-            )),
-        });
-    }
-    if let Some(Record::Header(h)) = &mut records[0].record {
-        h.tree_size = size;
-    }
-}
-
-/// The log's checkpoint signer, from the operator's keys directory.
-fn log_signer(keys: &Path, origin: &str) -> Signer {
-    let registry = Registry::load(keys).unwrap();
-    assert_eq!(registry.origin(), origin);
-    Signer::new(origin, load_log_key(keys).unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,12 +524,12 @@ async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
         .map(|(item, signed)| borderlog::store::Payload {
             commitment: hash_from_slice(&signed.commitment).unwrap(),
             salt: item.salt.as_slice().try_into().unwrap(),
-            content: item.content.clone(),
+            content: item.content.clone().into(),
         })
         .collect();
     let signer = log_signer(&keys, &origin);
     store
-        .append(&[bytes], &payloads, |size, root| {
+        .append_bytes(&[bytes], &payloads, |size, root| {
             Checkpoint {
                 origin: origin.clone(),
                 size: size.0,
@@ -690,3 +553,173 @@ async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
     assert!(err.to_string().contains("inside.ip/1"), "{err}");
     server.stop().await;
 }
+
+/// Sets whom the (unsigned) header says the export was made for.
+fn relabel(records: &mut [pb::ExportRecord], exported_for: &str) {
+    let Some(Record::Header(h)) = &mut records[0].record else {
+        panic!("no header")
+    };
+    h.exported_for = exported_for.into();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_withheld_from_an_auditors_export_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let d = build(&server).await;
+
+    // The operator hides a disclosure from the auditor: same index, same leaf hash, so the
+    // chain, the tree and every signed root still hold.
+    let mut hidden = server.export(AUDITOR, 0).await;
+    withhold(&mut hidden, d[1]);
+    let err = verify(hidden.clone()).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::Incomplete { index, exported_for, .. }
+            if *index == d[1] && exported_for == AUDITOR),
+        "{err}"
+    );
+    assert_eq!(err.check(), "incomplete");
+
+    // Relabelled for a name that is no party (the header is unsigned), it is no partner's
+    // export either.
+    let mut relabelled = hidden.clone();
+    relabel(&mut relabelled, "nobody");
+    assert!(matches!(
+        verify(relabelled).unwrap_err(),
+        VerifyError::Incomplete { index, .. } if index == d[1]
+    ));
+
+    // A partner's export may withhold entries; the auditor who asks for a complete export
+    // (whatever the header says) still catches it.
+    let mut hidden = server.export(SENDER, 0).await;
+    let complete = VerifyOptions {
+        complete: true,
+        ..Default::default()
+    };
+    verify_records(hidden.clone(), complete.clone()).expect("the sender's real export is whole");
+    withhold(&mut hidden, d[1]);
+    let partners = verify(hidden.clone()).expect("a partner's export may withhold entries");
+    assert_eq!(partners.entries_withheld, 1);
+    assert!(matches!(
+        verify_records(hidden.clone(), complete).unwrap_err(),
+        VerifyError::Incomplete { index, .. } if index == d[1]
+    ));
+
+    // The command line: `--complete` fails it with exit status 1.
+    let file = dir.path().join("hidden.export");
+    write_export(&file, &hidden);
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_borderlog"))
+            .args(["verify", "--json"])
+            .args(extra)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&[]).status.code(), Some(0));
+    let out = run(&["--complete"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["check"], "incomplete");
+    assert_eq!(json["entry"], d[1]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_the_format_fixes_are_checked_without_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let d = build(&server).await;
+    let records = server.export(AUDITOR, 0).await;
+    let keys = server.keys.clone();
+
+    // Each change is signed by the sender and re-signed into the log by the operator: only
+    // the field's value is wrong, and the auditor's export has no payload to replay.
+    let cases: Vec<(&str, BodyChange)> = vec![
+        (
+            "TLP \"purple\"",
+            Box::new(|b| b.items[0].tlp = "purple".into()),
+        ),
+        (
+            "TLP \"GREEN\"",
+            Box::new(|b| b.items[0].tlp = "GREEN".into()),
+        ),
+        (
+            "STIX id",
+            Box::new(|b| b.items[0].stix_type = "malware".into()),
+        ),
+        (
+            "STIX id",
+            Box::new(|b| b.items[0].stix_id = "indicator--not-a-uuid".into()),
+        ),
+        ("nonce is 8 bytes", Box::new(|b| b.nonce = vec![1; 8])),
+        ("nonce is 65 bytes", Box::new(|b| b.nonce = vec![1; 65])),
+        ("no legal_basis", Box::new(|b| b.legal_basis = " ".into())),
+        ("no item", Box::new(|b| b.items.clear())),
+    ];
+    for (what, change) in cases {
+        let mut forged = records.clone();
+        resign_body(&mut forged, &keys, d[1], change);
+        let err = verify(forged).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::Malformed { index, reason }
+                if *index == d[1] && reason.contains(what)),
+            "{what}: {err}"
+        );
+    }
+    // The same body re-signed unchanged still verifies: the checks above are the fields'.
+    let mut same = records.clone();
+    resign_body(&mut same, &keys, d[1], |_| {});
+    verify(same).expect("an unchanged body re-signed verifies");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_canonical_keys_in_genesis_or_a_key_change_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    build(&server).await;
+    let records = server.export(AUDITOR, 0).await;
+    let keys = server.keys.clone();
+
+    // Genesis pins 32 bytes of 0xff (a non-canonical encoding of a point) for the recipient.
+    let mut genesis = records.clone();
+    let e = entry_mut(&mut genesis, 0);
+    let mut entry = pb::Entry::decode(e.entry.as_slice()).unwrap();
+    let Some(Kind::Genesis(g)) = &mut entry.kind else {
+        panic!("entry 0 is not genesis")
+    };
+    let p = g.parties.iter_mut().find(|p| p.name == RECIPIENT).unwrap();
+    p.public_key = vec![0xff; 32];
+    e.entry = entry.encode_to_vec();
+    rechain(&mut genesis, Some(&keys));
+    let err = verify(genesis).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::Genesis { index: 0, reason } if reason.contains(RECIPIENT)),
+        "{err}"
+    );
+
+    // The sender rotates to 0xff..ff, signed by its key in force, appended by the operator.
+    let mut rotated = records.clone();
+    let sender = load_signing_key(&keys, SENDER).unwrap();
+    let index = append_entry(
+        &mut rotated,
+        &keys,
+        Kind::KeyChange(pb::KeyChange {
+            party: SENDER.into(),
+            new_public_key: vec![0xff; 32],
+            signature: signature::sign(&sender, Purpose::KeyChange, &[0xff; 32]).to_vec(),
+        }),
+        Vec::new(),
+    );
+    let err = verify(rotated).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::KeyChange { index: i, party, .. }
+            if *i == index && party == SENDER),
+        "{err}"
+    );
+    server.stop().await;
+}
+
+/// A change to a disclosure body, for the field-value cases above.
+type BodyChange = Box<dyn FnOnce(&mut pb::DisclosureBody)>;

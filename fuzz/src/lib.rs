@@ -427,7 +427,9 @@ impl IndexFixture {
                 origin: "fuzz/index".into(),
                 ..Default::default()
             }));
-            store.append(&[genesis.1], &[], note).expect("genesis");
+            store
+                .append_bytes(&[genesis.1], &[], note)
+                .expect("genesis");
             for batch in 0..12u64 {
                 let (mut batch_entries, mut payloads) = (Vec::new(), Vec::new());
                 for n in 0..1 + batch % 4 {
@@ -460,11 +462,11 @@ impl IndexFixture {
                     payloads.push(Payload {
                         commitment,
                         salt,
-                        content: content.into_bytes(),
+                        content: content.into_bytes().into(),
                     });
                 }
                 store
-                    .append(&batch_entries, &payloads, note)
+                    .append_bytes(&batch_entries, &payloads, note)
                     .expect("batch");
             }
         }

@@ -69,7 +69,8 @@ pub struct Builder {
     pub records: Vec<pb::ExportRecord>,
     frontier: Frontier,
     prev: Hash,
-    time_ms: i64,
+    /// The time of the last entry; the next is a millisecond later (tests set extreme ones).
+    pub time_ms: i64,
     policy_hash: Vec<u8>,
     /// Whether payloads go into the export (an export for a partner) or not (an auditor's).
     pub with_payloads: bool,
@@ -127,7 +128,7 @@ impl Builder {
     /// Appends an entry of `kind` with the stored items beside it; returns its index and leaf.
     pub fn push(&mut self, kind: Kind, items: Vec<pb::StoredItem>) -> (u64, Hash) {
         let index = self.frontier.size().0;
-        self.time_ms += 1;
+        self.time_ms = self.time_ms.saturating_add(1);
         let bytes = pb::Entry {
             index,
             time_ms: self.time_ms,
@@ -284,9 +285,14 @@ impl Builder {
 
     /// The log's signed checkpoint of everything so far.
     pub fn checkpoint(&mut self) -> String {
+        self.checkpoint_claiming(self.frontier.size().0)
+    }
+
+    /// A checkpoint the log key signs over the root so far, claiming tree size `size`.
+    pub fn checkpoint_claiming(&mut self, size: u64) -> String {
         let note = Checkpoint {
             origin: ORIGIN.into(),
-            size: self.frontier.size().0,
+            size,
             root: self.frontier.root(),
             extensions: Vec::new(),
         }

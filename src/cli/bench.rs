@@ -1,11 +1,15 @@
 //! `borderlog bench`: a load generator in the manner of pgbench or redis-benchmark.
 //!
-//! N concurrent clients, each on its own mutual-TLS connection unless `--connections` says
-//! fewer, submit disclosures of one ~1 KiB STIX indicator each, against an in-process server
-//! on a scratch ledger (default; `--data` keeps it) or a running one (`--addr`). Reports
-//! throughput, latency percentiles, batches and syncs. `--inclusion` instead fills the log to
-//! `--fill` entries (or takes a running server's log as it is) and measures GetInclusionProof;
-//! `--guard` measures the boundary guard's screening throughput on one core.
+//! N concurrent clients sharing 8 mutual-TLS channels (as the worker pools of two partner
+//! services would; `--connections` to vary it) submit disclosures of `--items` ~1 KiB STIX
+//! indicators each — one unary Submit at a time per client, or, with `--stream`, on one
+//! SubmitStream per client with up to `--window` disclosures in flight — against an in-process
+//! server on a scratch ledger (default; `--data` keeps it) or a running one (`--addr`).
+//! Reports disclosures/s, items/s, latency percentiles, batches, and the CPU time per
+//! disclosure of the server and of the clients (the clients run on threads of their own; with
+//! `--addr`, `--server-pid` names the server process to read). `--inclusion` instead fills the
+//! log to `--fill` entries (or takes a running server's log as it is) and measures
+//! GetInclusionProof; `--guard` measures the boundary guard's screening throughput on one core.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use hdrhistogram::Histogram;
-use tokio::sync::Mutex;
 
+use super::bench_load::{
+    self, CLIENT_THREADS, Load, Work, indicator, pid_cpu, process_cpu, threads_cpu,
+};
 use crate::client::{self, DisclosureHeader};
 use crate::clock::now_ms;
 use crate::identity::keys::load_signing_key;
@@ -51,9 +56,22 @@ pub struct BenchArgs {
     #[arg(long)]
     pub store: Option<String>,
     /// Connections the clients share (HTTP/2 carries many calls on one, as a gRPC channel
-    /// shared by a partner's workers would); default: one per client.
+    /// shared by a partner's workers would); at most one per client.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Each client opens one SubmitStream and keeps up to --window disclosures in flight on
+    /// it, instead of one unary Submit at a time.
     #[arg(long)]
-    pub connections: Option<usize>,
+    pub stream: bool,
+    /// Disclosures in flight per stream, with --stream.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// STIX objects per disclosure.
+    #[arg(long, default_value_t = 1)]
+    pub items: usize,
+    /// With --addr: the server's process id, to report its CPU time per disclosure too.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Measure GetInclusionProof instead of Submit.
     #[arg(long)]
     pub inclusion: bool,
@@ -136,41 +154,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .batches
             .load(std::sync::atomic::Ordering::Relaxed)
     });
-    let latencies = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let budget = Arc::new(std::sync::atomic::AtomicU64::new(
         args.count.unwrap_or(u64::MAX),
     ));
-    let deadline = Instant::now()
-        + Duration::from_secs(if args.count.is_some() {
-            86_400
-        } else {
-            args.seconds
-        });
     let key = Arc::new(load_signing_key(&keys, &sender)?);
-    let connections = args
-        .connections
-        .unwrap_or(args.clients)
-        .clamp(1, args.clients.max(1));
-    let mut apis = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        apis.push(client::connect(&addr, &keys, &sender).await?);
-    }
-    let size = match &node {
-        Some(n) => n.store().size().0,
-        // The latest tree size, from the proof of entry 0 to the latest checkpoint.
-        None if args.inclusion => {
-            apis[0]
-                .get_inclusion_proof(pb::GetInclusionProofRequest {
-                    leaf: Some(Leaf::Index(0)),
-                    tree_size: 0,
-                })
-                .await?
-                .into_inner()
-                .tree_size
-        }
-        None => 1,
+    let connections = args.connections.clamp(1, args.clients.max(1));
+    let header = DisclosureHeader {
+        sender: sender.clone(),
+        recipient: recipient.clone(),
+        purpose: "benchmark".into(),
+        legal_basis: "benchmark".into(),
+        case_reference: String::new(),
     };
-    let started = Instant::now();
     let completed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reporter = args.report_every.map(|every| {
         tokio::spawn(report_progress(
@@ -184,74 +179,87 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .rate
         .filter(|r| *r > 0.0)
         .map(|r| Duration::from_secs_f64(args.clients as f64 / r));
-    let mut tasks = Vec::new();
-    for c in 0..args.clients {
-        let mut api = apis[c % connections].clone();
-        let (latencies, budget, key) = (latencies.clone(), budget.clone(), key.clone());
-        let completed = completed.clone();
-        // Clients start their ticks spread over one period and keep to that grid (a late tick
-        // is skipped, not shifted): started together, or drifting together after a stall,
-        // they would send in bursts and measure their own queueing.
-        let mut ticks = pace.map(|p| {
-            let phase = p.mul_f64(c as f64 / args.clients as f64);
-            let mut t = tokio::time::interval_at(tokio::time::Instant::now() + phase, p);
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            t
-        });
-        let header = DisclosureHeader {
-            sender: sender.clone(),
-            recipient: recipient.clone(),
-            purpose: "benchmark".into(),
-            legal_basis: "benchmark".into(),
-            case_reference: String::new(),
-        };
-        let inclusion = args.inclusion;
-        tasks.push(tokio::spawn(async move {
-            let mut local = Histogram::<u64>::new(3).expect("histogram");
-            let mut i = c as u64;
-            while Instant::now() < deadline
-                && budget
-                    .fetch_update(
-                        std::sync::atomic::Ordering::Relaxed,
-                        std::sync::atomic::Ordering::Relaxed,
-                        |b| b.checked_sub(1),
-                    )
-                    .is_ok()
-            {
-                if let Some(ticks) = ticks.as_mut() {
-                    ticks.tick().await;
+    let (inclusion, stream, items, window) =
+        (args.inclusion, args.stream, args.items.max(1), args.window);
+    let (clients, count, seconds, server_pid) =
+        (args.clients, args.count, args.seconds, args.server_pid);
+    let in_process = node.is_some();
+    let (addr_c, keys_c, sender_c) = (addr.clone(), keys.clone(), sender.clone());
+    let size_known = node.as_ref().map(|n| n.store().size().0);
+    // The clients run on a runtime of their own, on threads named for it, so their CPU time
+    // is told apart from the in-process server's.
+    let load = std::thread::Builder::new()
+        .name(CLIENT_THREADS.into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .thread_name(CLIENT_THREADS)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut channels = Vec::with_capacity(connections);
+                for _ in 0..connections {
+                    channels.push(client::connect(&addr_c, &keys_c, &sender_c).await?);
                 }
-                let t = Instant::now();
-                if inclusion {
-                    i = (i
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407))
-                        % size;
-                    api.get_inclusion_proof(pb::GetInclusionProofRequest {
-                        leaf: Some(Leaf::Index(i)),
-                        tree_size: size,
-                    })
-                    .await?;
+                let work = if inclusion {
+                    let size = match size_known {
+                        Some(size) => size,
+                        // The latest tree size, from the proof of entry 0 to the latest checkpoint.
+                        None => {
+                            channels[0]
+                                .get_inclusion_proof(pb::GetInclusionProofRequest {
+                                    leaf: Some(Leaf::Index(0)),
+                                    tree_size: 0,
+                                })
+                                .await?
+                                .into_inner()
+                                .tree_size
+                        }
+                    };
+                    Work::Inclusion { size }
+                } else if stream {
+                    Work::Stream { items, window }
                 } else {
-                    let request =
-                        client::prepare_submission(&key, &header, vec![indicator()], now_ms())?;
-                    api.submit(request).await?;
-                }
-                local.record(t.elapsed().as_micros() as u64).ok();
-                completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            latencies.lock().await.add(&local).ok();
-            anyhow::Ok(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
+                    Work::Submit { items }
+                };
+                let deadline = Instant::now()
+                    + Duration::from_secs(if count.is_some() { 86_400 } else { seconds });
+                let cpu_before = (
+                    process_cpu(),
+                    threads_cpu(CLIENT_THREADS),
+                    server_pid.map(pid_cpu).transpose()?,
+                );
+                let measured = bench_load::run(Load {
+                    work: work.clone(),
+                    clients,
+                    channels,
+                    budget,
+                    deadline,
+                    pace,
+                    key,
+                    header,
+                    completed,
+                })
+                .await?;
+                let client_cpu = threads_cpu(CLIENT_THREADS) - cpu_before.1;
+                let server_cpu = match (cpu_before.2, server_pid) {
+                    (Some(before), Some(pid)) => Some(pid_cpu(pid)? - before),
+                    _ if in_process => {
+                        Some((process_cpu() - cpu_before.0).saturating_sub(client_cpu))
+                    }
+                    _ => None,
+                };
+                anyhow::Ok((work, measured, client_cpu, server_cpu))
+            })
+        })
+        .context("cannot start the clients' thread")?;
+    let (work, measured, client_cpu, server_cpu) = tokio::task::spawn_blocking(move || load.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the clients' thread panicked"))??;
     if let Some(reporter) = reporter {
         reporter.abort();
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let h = latencies.lock().await;
+    let h = &measured.latencies;
+    let elapsed = measured.seconds;
     let batches = node.as_ref().zip(started_batches).map(|(n, s)| {
         n.sequencer()
             .stats()
@@ -259,35 +267,55 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .load(std::sync::atomic::Ordering::Relaxed)
             - s
     });
-    let what = if args.inclusion {
-        "GetInclusionProof"
-    } else {
-        "durable disclosures"
+    let (what, size) = match work {
+        Work::Inclusion { size } => ("GetInclusionProof", size),
+        Work::Submit { .. } => ("durable disclosures (unary Submit)", 0),
+        Work::Stream { .. } => ("durable disclosures (SubmitStream)", 0),
     };
-    let rate = h.len() as f64 / elapsed;
+    let rate = measured.ok as f64 / elapsed;
+    let items_rate = if inclusion { rate } else { rate * items as f64 };
+    let per = |cpu: Duration| cpu.as_secs_f64() * 1e6 / measured.ok.max(1) as f64;
+    let (client_us, server_us) = (per(client_cpu), server_cpu.map(per));
     if args.json {
         println!(
             "{}",
             serde_json::json!({
-                "operation": what, "clients": args.clients, "requests": h.len(), "seconds": elapsed,
-                "per_second": rate, "p50_us": h.value_at_quantile(0.5), "p99_us": h.value_at_quantile(0.99),
+                "operation": what, "clients": args.clients, "connections": connections,
+                "stream": stream, "window": stream.then_some(window), "items": items,
+                "requests": measured.ok, "seconds": elapsed,
+                "per_second": rate, "items_per_second": items_rate,
+                "p50_us": h.value_at_quantile(0.5), "p99_us": h.value_at_quantile(0.99),
                 "max_us": h.max(), "batches": batches, "log_size": size,
+                "client_cpu_us_per_request": client_us, "server_cpu_us_per_request": server_us,
             })
         );
     } else {
         println!(
-            "{what}: {} requests by {} clients in {elapsed:.2} s",
-            h.len(),
-            args.clients
+            "{what}: {} by {} clients over {connections} connection(s){} in {elapsed:.2} s",
+            measured.ok,
+            args.clients,
+            if stream {
+                format!(", {window} in flight per stream")
+            } else {
+                String::new()
+            },
         );
         println!("  throughput  {rate:>10.0} /s");
+        if !inclusion {
+            println!("  items       {items_rate:>10.0} /s ({items} per disclosure)");
+        }
         println!(
             "  latency     p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
             h.value_at_quantile(0.5) as f64 / 1000.0,
             h.value_at_quantile(0.99) as f64 / 1000.0,
             h.max() as f64 / 1000.0
         );
-        if let (Some(b), Some(node)) = (batches.filter(|_| !args.inclusion), &node) {
+        println!(
+            "  CPU         server {}   client {client_us:.0} µs per {}",
+            server_us.map_or_else(|| "n/a (--server-pid)".into(), |us| format!("{us:.0} µs")),
+            if inclusion { "call" } else { "disclosure" }
+        );
+        if let (Some(b), Some(node)) = (batches.filter(|_| !inclusion), &node) {
             let stats = node.sequencer().stats();
             let total = stats
                 .batches
@@ -295,7 +323,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .max(1);
             println!(
                 "  batches     {b} (one fdatasync and one signed checkpoint each), {:.1} entries per batch, {:.2} ms per batch write+sync+index",
-                h.len() as f64 / b.max(1) as f64,
+                measured.ok as f64 / b.max(1) as f64,
                 stats
                     .append_nanos
                     .load(std::sync::atomic::Ordering::Relaxed) as f64
@@ -303,7 +331,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     / 1e6
             );
         }
-        if args.inclusion {
+        if inclusion {
             println!("  log size    {size} entries");
         }
     }
@@ -367,37 +395,6 @@ async fn fill(
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// A ~1 KiB STIX 2.1 indicator with a fresh id, marked TLP:GREEN.
-fn indicator() -> Vec<u8> {
-    let r: [u8; 16] = client::random_bytes();
-    let h = hex::encode(r);
-    let id = format!(
-        "indicator--{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    );
-    serde_json::to_vec(&serde_json::json!({
-        "type": "indicator",
-        "spec_version": "2.1",
-        "id": id,
-        "created": "2026-11-01T10:00:00.000Z",
-        "modified": "2026-11-01T10:00:00.000Z",
-        "name": "Emotet loader C2 node",
-        "description": "Command-and-control endpoint observed distributing the Emotet loader in a spam wave against European banks. Infrastructure rotates daily; block at the perimeter and hunt for beacons at a 300 second interval with jitter. Seen in campaigns since 2026-10-28 with malicious Office documents and password-protected ZIP archives.",
-        "indicator_types": ["malicious-activity"],
-        "pattern": format!("[url:value = 'http://c2-{}.badcdn.example/gate.php'] OR [file:hashes.'SHA-256' = '{}{}']", &h[..8], h, h),
-        "pattern_type": "stix",
-        "valid_from": "2026-11-01T10:00:00Z",
-        "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "command-and-control"}],
-        "labels": ["emotet", "loader", "c2"],
-        "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
-    }))
-    .expect("a JSON value always serialises")
 }
 
 /// `--guard`: screening throughput on this thread, after a short warm-up.

@@ -2,6 +2,7 @@
 //! definitions and the pieces every client command shares.
 
 mod bench;
+mod bench_load;
 mod checkpoint;
 mod export;
 mod gateway;
@@ -14,6 +15,7 @@ mod redact;
 mod report;
 mod serve;
 pub(crate) mod submit; // load_items: the TAXII gateway marks items as `submit --tlp` does
+mod submit_stream;
 mod tail;
 mod taxii_user;
 mod verify;
@@ -48,7 +50,7 @@ enum Command {
     Init(init::InitArgs),
     /// Run the ledger service (runs `init` first if keys/ is empty).
     Serve(serve::ServeArgs),
-    /// Submit a STIX 2.1 object or bundle as one signed disclosure.
+    /// Submit STIX 2.1 objects or bundles, one signed disclosure each (many on one stream).
     Submit(submit::SubmitArgs),
     /// Acknowledge a disclosure as its recipient (signs a receipt).
     Ack(submit::AckArgs),

@@ -31,6 +31,18 @@ enum PolicyCommand {
     Customers(CustomersArgs),
     /// Sign a policy document with the owner's key and publish it to the log.
     Publish(PublishArgs),
+    /// Measure the policy on a labelled corpus directory (corpus.toml, its policy, cases.jsonl):
+    /// a confusion table per class of customer and personal data, with precision and recall.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// The corpus directory, e.g. tests/corpus/measured.
+    corpus: PathBuf,
+    /// Print the table as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where the owner's policy and register key are, shared by every `policy` subcommand.
@@ -99,6 +111,7 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
         PolicyCommand::Check(a) => check(a),
         PolicyCommand::Customers(a) => customers(a),
         PolicyCommand::Publish(a) => publish(a).await,
+        PolicyCommand::Test(a) => test(a),
     }
 }
 
@@ -200,6 +213,55 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     }
     if refused > 0 {
         bail!("{refused} item(s) would be refused; nothing of this file should be submitted as is");
+    }
+    Ok(())
+}
+
+fn test(args: TestArgs) -> anyhow::Result<()> {
+    use crate::guard::measure;
+    let text = |name: &str| -> anyhow::Result<String> {
+        let path = args.corpus.join(name);
+        String::from_utf8(read_file(&path)?)
+            .with_context(|| format!("{} is not UTF-8 text", path.display()))
+    };
+    let spec = measure::Spec::parse(&text("corpus.toml")?)?;
+    let policy_text = text(&spec.policy)?;
+    let in_file = || format!("in {}", args.corpus.join(&spec.policy).display());
+    let mut policy = Policy::parse(policy_text.as_bytes()).with_context(in_file)?;
+    if policy.register_needs_key() {
+        policy = Policy::parse_keyed(policy_text.as_bytes(), spec.register_key.as_bytes())
+            .with_context(in_file)?;
+    }
+    let cases = measure::parse_cases(&text("cases.jsonl")?)?;
+    let table = measure::measure(&policy, &spec.context(), &cases);
+    if args.json {
+        let classes: Vec<_> = table
+            .classes
+            .iter()
+            .map(|(c, n)| {
+                serde_json::json!({
+                    "class": c.as_str(), "tp": n.tp, "fn": n.fn_, "fp": n.fp, "tn": n.tn,
+                    "precision": n.precision(), "recall": n.recall(),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "policy_hash": hex::encode(policy.hash()),
+            "cases": cases.len(),
+            "classes": classes,
+            "negatives": table.negatives,
+            "negatives_refused": table.negatives_refused,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} cases under {} (format {}, {}):",
+            cases.len(),
+            spec.policy,
+            policy.format(),
+            &hex::encode(policy.hash())[..16]
+        );
+        print!("{table}");
     }
     Ok(())
 }

@@ -22,8 +22,10 @@ pub const DEFAULT_LEGAL_BASIS: &str = "data sharing agreement; GDPR Art. 6(1)(f)
 /// Arguments of `borderlog submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// A STIX 2.1 object or bundle (JSON).
-    pub file: PathBuf,
+    /// STIX 2.1 objects or bundles (JSON), one disclosure per file; a directory stands for its
+    /// `*.json` files; `-` (or nothing) reads JSON lines from stdin, one disclosure per line.
+    /// One file goes as one Submit call; more go on one SubmitStream, with a progress bar.
+    pub files: Vec<PathBuf>,
     /// The receiving partner (default: the first recipient in partners.toml).
     #[arg(long)]
     pub to: Option<String>,
@@ -50,15 +52,19 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
         Some(r) => r.clone(),
         None => default_recipient(&registry)?,
     };
-    let items = load_items(&read_file(&args.file)?, args.tlp.as_deref())?;
     let key = load_signing_key(&args.client.keys, &sender)?;
     let header = DisclosureHeader {
         sender: sender.clone(),
         recipient,
-        purpose: args.purpose,
-        legal_basis: args.legal_basis,
-        case_reference: args.case,
+        purpose: args.purpose.clone(),
+        legal_basis: args.legal_basis.clone(),
+        case_reference: args.case.clone(),
     };
+    let file = match super::submit_stream::Inputs::of(&args.files)? {
+        super::submit_stream::Inputs::Files(files) if files.len() == 1 => files[0].clone(),
+        inputs => return super::submit_stream::run(&args, inputs, &key, &header, log).await,
+    };
+    let items = load_items(&read_file(&file)?, args.tlp.as_deref())?;
     let count = items.len();
     let request = client::prepare_submission(&key, &header, items, crate::clock::now_ms())?;
     let mut api = client::connect(&args.client.addr, &args.client.keys, &sender).await?;

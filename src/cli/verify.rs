@@ -33,6 +33,10 @@ pub struct VerifyArgs {
     /// Live only: verify up to this checkpoint size (default: the latest).
     #[arg(long, default_value_t = 0)]
     pub size: u64,
+    /// Fail if any entry is withheld (an auditor's export holds every entry). Without it, only
+    /// an export whose header names a partner may withhold entries, and the header is unsigned.
+    #[arg(long)]
+    pub complete: bool,
     /// Worker threads for signatures and guard replays (default: the machine's cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -68,6 +72,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        complete: args.complete,
         ..VerifyOptions::default()
     };
     let started = std::time::Instant::now();

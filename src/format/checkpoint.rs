@@ -1,6 +1,6 @@
 //! C2SP tlog-checkpoint (c2sp.org/tlog-checkpoint): the log's signed tree head, a signed note
 //! whose text is `<origin>\n<size>\n<base64 root>\n` plus optional extension lines. The log
-//! signs one after each batch (DESIGN.md, "Checkpoints"); partners cosign it.
+//! signs one after each batch (docs/DESIGN.md, "Checkpoints"); partners cosign it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

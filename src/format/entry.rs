@@ -2,7 +2,7 @@
 //! indexes need from them.
 //!
 //! Everything here is a function of the entry bytes alone, so that rebuilding the indexes from
-//! the segment files gives the same keys as indexing at append time (DESIGN.md, "Storage").
+//! the segment files gives the same keys as indexing at append time (docs/DESIGN.md, "Storage").
 
 use prost::Message;
 
@@ -12,7 +12,7 @@ use crate::pb;
 
 /// Decodes stored entry bytes; an entry with no kind is malformed.
 ///
-/// The bytes are never re-encoded from the result (DESIGN.md, "The log"): callers hash the
+/// The bytes are never re-encoded from the result (docs/DESIGN.md, "The log"): callers hash the
 /// bytes they decoded, not this value.
 pub fn decode(bytes: &[u8]) -> Result<pb::Entry, FormatError> {
     let entry = pb::Entry::decode(bytes).map_err(|e| FormatError::MalformedEntry(e.to_string()))?;
@@ -47,6 +47,10 @@ pub fn kind_of(kind: &pb::entry::Kind) -> pb::EntryKind {
         Kind::KeyChange(_) => pb::EntryKind::KeyChange,
     }
 }
+
+/// Bytes in a disclosure body's nonce: 16 to 64 (the proto says so; the service refuses others
+/// and a verifier fails a log that holds others).
+pub const NONCE_LEN: std::ops::RangeInclusive<usize> = 16..=64;
 
 /// Decodes the signed `DisclosureBody` inside a disclosure entry, since the entry carries it as
 /// the exact bytes the sender signed.

@@ -53,7 +53,7 @@ pub enum FormatError {
         /// The key name on the signature line.
         name: String,
     },
-    /// An Ed25519 public key that is not a valid, strong point.
+    /// An Ed25519 public key that is not a canonically encoded point of large order.
     #[error("public key is not a valid Ed25519 key")]
     BadPublicKey,
     /// Entry bytes that do not decode as `borderlog.v1.Entry`, or lack a kind.

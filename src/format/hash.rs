@@ -1,4 +1,4 @@
-//! Hashes of the log format (RFC 6962 §2.1, DESIGN.md) and the domain-separation constants,
+//! Hashes of the log format (RFC 6962 §2.1, docs/DESIGN.md) and the domain-separation constants,
 //! each named once.
 
 use sha2::{Digest, Sha256};

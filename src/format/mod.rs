@@ -1,5 +1,5 @@
 //! The log format: everything other people's software must be able to check byte for byte
-//! (DESIGN.md). Pure: no I/O, no clocks, no randomness — callers pass time and keys in.
+//! (docs/DESIGN.md). Pure: no I/O, no clocks, no randomness — callers pass time and keys in.
 //!
 //! - [`hash`]: leaf and node hashes, item commitments, the domain-separation constants.
 //! - [`tree`], [`inclusion`], [`consistency`]: the RFC 6962 Merkle tree and its proofs.

@@ -1,4 +1,4 @@
-//! Domain-separated Ed25519 signatures (DESIGN.md, "Signatures"): every signature is over
+//! Domain-separated Ed25519 signatures (docs/DESIGN.md, "Signatures"): every signature is over
 //! `"borderlog/<purpose>/v1\n" || payload`, so a signature made for one purpose can never be
 //! replayed as another.
 
@@ -72,11 +72,22 @@ pub fn verify(
         })
 }
 
-/// Parses a 32-byte Ed25519 public key, refusing weak (small-order) keys.
+/// Parses a 32-byte Ed25519 public key by [`canonical_public_key`]'s rules; any other length
+/// is refused too.
 pub fn public_key(bytes: &[u8]) -> Result<VerifyingKey, FormatError> {
     let arr: [u8; 32] = bytes.try_into().map_err(|_| FormatError::BadPublicKey)?;
-    let key = VerifyingKey::from_bytes(&arr).map_err(|_| FormatError::BadPublicKey)?;
-    if key.is_weak() {
+    canonical_public_key(&arr)
+}
+
+/// An Ed25519 public key as the log accepts one wherever a key enters it (genesis, KeyChange,
+/// witness keys) and as `verify` requires of every key in a log: a point on the curve, in its
+/// canonical encoding (RFC 8032 §5.1.3 refuses a y coordinate at or above the field prime,
+/// which `VerifyingKey::from_bytes` reduces silently, so 32 bytes of 0xff would pass as the
+/// point y = 18), and not of small order (a weak key verifies signatures nobody made).
+pub fn canonical_public_key(bytes: &[u8; 32]) -> Result<VerifyingKey, FormatError> {
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| FormatError::BadPublicKey)?;
+    // The encoding the point re-compresses to is the only canonical one.
+    if key.to_edwards().compress().to_bytes() != *bytes || key.is_weak() {
         return Err(FormatError::BadPublicKey);
     }
     Ok(key)
@@ -133,5 +144,21 @@ mod tests {
         assert_eq!(public_key(&weak), Err(FormatError::BadPublicKey));
         assert!(public_key(&key(1).verifying_key().to_bytes()).is_ok());
         assert!(public_key(&[1; 31]).is_err());
+    }
+
+    #[test]
+    fn non_canonical_public_keys_are_refused() {
+        // 32 bytes of 0xff: y = 2^255 - 1, not reduced mod p = 2^255 - 19. dalek decodes it as
+        // the point y = 18, which is of large order: only the encoding is wrong.
+        let ff = [0xff; 32];
+        let decoded = VerifyingKey::from_bytes(&ff).expect("dalek decodes it");
+        assert!(!decoded.is_weak());
+        assert_eq!(canonical_public_key(&ff), Err(FormatError::BadPublicKey));
+        assert_eq!(public_key(&ff), Err(FormatError::BadPublicKey));
+        // The same point's canonical encoding passes.
+        let canonical = decoded.to_edwards().compress().to_bytes();
+        assert_ne!(canonical, ff);
+        assert!(canonical_public_key(&canonical).is_ok());
+        assert!(canonical_public_key(&key(3).verifying_key().to_bytes()).is_ok());
     }
 }

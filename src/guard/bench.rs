@@ -64,7 +64,7 @@ pub fn synthetic_customers(n: usize) -> String {
         let _ = match i % 4 {
             0 => writeln!(csv, "domain,customer-{i}.example"),
             1 => writeln!(csv, "email,security-{i}@customer-{i}.example"),
-            2 => writeln!(csv, "name,Customer {i} Holdings"),
+            2 => writeln!(csv, "name,{}", synthetic_name(i / 4)),
             _ => {
                 let (a, b) = ((i / 256) % 256, i % 256);
                 if i % 8 == 3 {
@@ -76,6 +76,98 @@ pub fn synthetic_customers(n: usize) -> String {
         };
     }
     csv
+}
+
+/// A company name of two or three words and a legal form, distinct per `i` below 62,500:
+/// first words common in English prose ("First", "United", "National", "Global", ...), so the
+/// name-in-text prefilter is hit as often as a real register's would be.
+pub fn synthetic_name(i: usize) -> String {
+    const FIRST: [&str; 25] = [
+        "First",
+        "United",
+        "National",
+        "Global",
+        "Central",
+        "Royal",
+        "Northern",
+        "Southern",
+        "Eastern",
+        "Western",
+        "Atlantic",
+        "Pacific",
+        "Alpine",
+        "Rhein",
+        "Nordwind",
+        "Süd",
+        "Crédit",
+        "Banco",
+        "Société",
+        "Allied",
+        "Premier",
+        "Capital",
+        "Metro",
+        "Union",
+        "Grand",
+    ];
+    const SECOND: [&str; 50] = [
+        "Bank",
+        "Insurance",
+        "Logistics",
+        "Energy",
+        "Telecom",
+        "Health",
+        "Retail",
+        "Foods",
+        "Steel",
+        "Chemicals",
+        "Airlines",
+        "Shipping",
+        "Motors",
+        "Pharma",
+        "Media",
+        "Software",
+        "Systems",
+        "Networks",
+        "Holdings",
+        "Partners",
+        "Trust",
+        "Savings",
+        "Credit",
+        "Finance",
+        "Mutual",
+        "Versicherung",
+        "Logistik",
+        "Stadtwerke",
+        "Kliniken",
+        "Immobilien",
+        "Assurances",
+        "Transports",
+        "Hôpitaux",
+        "Énergie",
+        "Seguros",
+        "Aceros",
+        "Clínicas",
+        "Hoteles",
+        "Water",
+        "Power",
+        "Rail",
+        "Freight",
+        "Textiles",
+        "Paper",
+        "Glass",
+        "Cement",
+        "Dairy",
+        "Grain",
+        "Tools",
+        "Plastics",
+    ];
+    const FORM: [&str; 5] = ["GmbH", "AG", "Inc.", "S.A.", "plc"];
+    let (a, b, c) = (i % 25, (i / 25) % 50, i / 1250);
+    if c == 0 {
+        format!("{} {} {}", FIRST[a], SECOND[b], FORM[i % 5])
+    } else {
+        format!("{} {} {c} {}", FIRST[a], SECOND[b], FORM[i % 5])
+    }
 }
 
 /// The default policy with an `n`-entry synthetic customer register, key loaded.

@@ -32,8 +32,10 @@ use regex::{RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use siphasher::sip::SipHasher24;
+
 use super::GuardError;
-use super::canon;
+use super::{canon, names};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -53,6 +55,12 @@ pub(crate) struct RegisterDoc {
     emails: Vec<String>,
     #[serde(default)]
     names: Vec<String>,
+    #[serde(default)]
+    name_forms: Vec<String>,
+    #[serde(default)]
+    name_first: Vec<String>,
+    #[serde(default)]
+    name_tokens: u8,
     #[serde(default)]
     networks: Vec<String>,
     #[serde(default)]
@@ -89,6 +97,13 @@ impl Key {
     fn check(&self) -> [u8; 32] {
         self.digest("key-check", "")
     }
+
+    /// The first-token prefilter's SipHash-2-4, keyed by 128 bits derived from the register key.
+    fn prefilter(&self) -> SipHasher24 {
+        let d = self.digest("name-prefilter-key", "");
+        let k = |i: usize| u64::from_le_bytes(d[i..i + 8].try_into().expect("8 bytes"));
+        SipHasher24::new_with_keys(k(0), k(8))
+    }
 }
 
 /// The compiled register: digest sets (ordered sets: no randomised hashing anywhere).
@@ -98,11 +113,15 @@ pub(crate) struct Register {
     domains: BTreeSet<[u8; 32]>,
     emails: BTreeSet<[u8; 32]>,
     names: BTreeSet<[u8; 32]>,
+    name_forms: BTreeSet<[u8; 32]>,
+    name_first: BTreeSet<u64>,
+    name_tokens: usize,
     networks: BTreeSet<[u8; 32]>,
     v4_lengths: Vec<u8>,
     v6_lengths: Vec<u8>,
     accounts: Option<RegexSet>,
     key: Option<Key>,
+    name_sip: Option<SipHasher24>,
 }
 
 fn parse_digests(list: &[String], what: &str) -> Result<BTreeSet<[u8; 32]>, GuardError> {
@@ -112,6 +131,21 @@ fn parse_digests(list: &[String], what: &str) -> Result<BTreeSet<[u8; 32]>, Guar
             hex::decode_to_slice(h, &mut d).map(|_| d).map_err(|_| {
                 GuardError::PolicyInvalid(format!("customers.{what}: not a 64-hex-digit digest"))
             })
+        })
+        .collect()
+}
+
+fn parse_prefilter(list: &[String]) -> Result<BTreeSet<u64>, GuardError> {
+    list.iter()
+        .map(|h| {
+            (h.len() == 16)
+                .then(|| u64::from_str_radix(h, 16).ok())
+                .flatten()
+                .ok_or_else(|| {
+                    GuardError::PolicyInvalid(
+                        "customers.name_first: not a 16-hex-digit fingerprint".into(),
+                    )
+                })
         })
         .collect()
 }
@@ -159,15 +193,24 @@ impl Register {
             domains: parse_digests(&d.domains, "domains")?,
             emails: parse_digests(&d.emails, "emails")?,
             names: parse_digests(&d.names, "names")?,
+            name_forms: parse_digests(&d.name_forms, "name_forms")?,
+            name_first: parse_prefilter(&d.name_first)?,
+            name_tokens: usize::from(d.name_tokens),
             networks: parse_digests(&d.networks, "networks")?,
             v4_lengths: lengths(&d.ipv4_lengths, 32, "ipv4_lengths")?,
             v6_lengths: lengths(&d.ipv6_lengths, 128, "ipv6_lengths")?,
             accounts: compile_accounts(&d.account_patterns)?,
             key: None,
+            name_sip: None,
         };
         if r.has_digests() && (r.key_check.is_none() || r.key_id.is_empty()) {
             return Err(GuardError::PolicyInvalid(
                 "customers: a register with digests needs key_id and key_check".into(),
+            ));
+        }
+        if !r.name_forms.is_empty() && (r.name_first.is_empty() || r.name_tokens == 0) {
+            return Err(GuardError::PolicyInvalid(
+                "customers: name_forms without name_first and name_tokens".into(),
             ));
         }
         if !r.networks.is_empty() && r.v4_lengths.is_empty() && r.v6_lengths.is_empty() {
@@ -182,6 +225,7 @@ impl Register {
         !(self.domains.is_empty()
             && self.emails.is_empty()
             && self.names.is_empty()
+            && self.name_forms.is_empty()
             && self.networks.is_empty())
     }
 
@@ -198,6 +242,7 @@ impl Register {
         {
             return Err(GuardError::RegisterKeyMismatch(self.key_id.clone()));
         }
+        self.name_sip = Some(k.prefilter());
         self.key = Some(k);
         Ok(())
     }
@@ -252,6 +297,33 @@ impl Register {
             && self
                 .names
                 .contains(&k.digest("name", &normalise_name(name)))
+    }
+
+    /// A registered name (canonical form, policy format 2) is a run of the text's tokens. The
+    /// prefilter (a keyed 64-bit fingerprint of each form's first token) keeps this to one
+    /// SipHash per token; only a first-token hit costs HMACs, one per run length.
+    pub(crate) fn name_in_text(&self, tokens: &names::Tokens) -> bool {
+        let Some(k) = self.key() else { return false };
+        if self.name_forms.is_empty() {
+            return false;
+        }
+        let Some(sip) = &self.name_sip else {
+            return false;
+        };
+        (0..tokens.len()).any(|i| {
+            self.name_first
+                .contains(&sip.hash(tokens.token(i).as_bytes()))
+                && (1..=self.name_tokens).any(|n| {
+                    tokens
+                        .run(i, n)
+                        .is_some_and(|r| self.name_forms.contains(&k.digest("name/2", r)))
+                })
+        })
+    }
+
+    /// True when the register holds canonical name forms (policy format 2).
+    pub(crate) fn has_name_forms(&self) -> bool {
+        !self.name_forms.is_empty()
     }
 
     /// A string matches a customer account-id format (no key needed: formats are in clear).
@@ -414,6 +486,8 @@ pub fn build_register(key: &[u8], key_id: &str, csv: &str) -> Result<String, Gua
         BTreeSet::new(),
         BTreeSet::new(),
     );
+    let (mut forms, mut first, mut max_tokens) = (BTreeSet::new(), BTreeSet::new(), 0usize);
+    let sip = k.prefilter();
     let (mut l4, mut l6) = (BTreeSet::new(), BTreeSet::new());
     let mut count = 0usize;
     for (i, raw) in csv.lines().enumerate() {
@@ -455,6 +529,20 @@ pub fn build_register(key: &[u8], key_id: &str, csv: &str) -> Result<String, Gua
                     return Err(bad("empty name"));
                 }
                 names.insert(hex::encode(k.digest("name", &n)));
+                let canonical = names::register_forms(value);
+                if canonical.is_empty() {
+                    return Err(bad("a name needs a word besides its legal form"));
+                }
+                for f in canonical {
+                    let count = names::token_count(&f);
+                    if count > usize::from(u8::MAX) {
+                        return Err(bad("a name has more than 255 words"));
+                    }
+                    max_tokens = max_tokens.max(count);
+                    let head = f.split(' ').next().unwrap_or_default();
+                    first.insert(format!("{:016x}", sip.hash(head.as_bytes())));
+                    forms.insert(hex::encode(k.digest("name/2", &f)));
+                }
             }
             "cidr" | "ip" => {
                 let parsed = canon::parse_ip(value, false);
@@ -499,6 +587,14 @@ pub fn build_register(key: &[u8], key_id: &str, csv: &str) -> Result<String, Gua
     toml_list(&mut o, "domains", &domains);
     toml_list(&mut o, "emails", &emails);
     toml_list(&mut o, "names", &names);
+    let _ = writeln!(
+        o,
+        "# Names in free text (policy format 2): canonical forms, a keyed first-word prefilter, and\n\
+         # the longest name in words."
+    );
+    toml_list(&mut o, "name_forms", &forms);
+    toml_list(&mut o, "name_first", &first);
+    let _ = writeln!(o, "name_tokens = {max_tokens}");
     toml_list(&mut o, "networks", &nets);
     let join = |s: &BTreeSet<u8>| s.iter().map(u8::to_string).collect::<Vec<_>>().join(", ");
     let _ = writeln!(o, "ipv4_lengths = [{}]", join(&l4));

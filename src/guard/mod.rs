@@ -24,8 +24,12 @@ pub mod bench;
 pub mod canon;
 pub mod context;
 pub mod customer;
+pub mod ids;
 pub mod inside;
+pub mod measure;
+pub mod names;
 pub mod personal;
+pub mod phone;
 pub mod policy;
 pub mod retention;
 pub mod rules;
@@ -276,6 +280,14 @@ pub enum GuardError {
     /// The bytes are not a STIX bundle we can unwrap.
     #[error("not a STIX 2.1 bundle: {0}")]
     Bundle(&'static str),
+    /// A line of a measured corpus (`cases.jsonl`) is malformed (line number only).
+    #[error("corpus line {line}: {reason}")]
+    Corpus {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A TLP name that is not one of the five TLP 2.0 levels.
     #[error("unknown TLP level (use clear, green, amber, amber+strict or red)")]
     UnknownTlp,

@@ -142,6 +142,142 @@ fn nino(s: &str) -> bool {
         .any(|m| m.as_str().get(0..2).is_some_and(is_nino_prefix))
 }
 
+static CARD_V2_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)[0-9]{1,19}(?:[ -][0-9]{1,19}){0,7}(?-u:\b)"));
+static IBAN_V2_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i-u)\b[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,32}\b"));
+static SSN_V2_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i-u)\b[0-9]{3}([- ])[0-9]{2}([- ])[0-9]{4}\b|\b(?:ssn|social security(?: number| no\.?)?)[\s#:.=]*[0-9]{9}\b",
+    )
+});
+
+/// A card issuer prefix (IIN): Visa 4, Mastercard 51–55 and 2221–2720, Amex 34/37, Diners
+/// 30/36/38/39, JCB 35, Discover/UnionPay/Maestro/RuPay 50 and 56–69.
+fn issuer(d: &[u8]) -> bool {
+    let n = |k: usize| {
+        d[..k]
+            .iter()
+            .fold(0u32, |a, &b| a * 10 + u32::from(b - b'0'))
+    };
+    match d[0] {
+        b'2' => (2221..=2720).contains(&n(4)),
+        b'3' => matches!(n(2), 30 | 34..=39),
+        b'4' | b'5' | b'6' => true,
+        _ => false,
+    }
+}
+
+/// Cards in any grouping (format 2): every run of digit groups is tried from each group start
+/// to each group end with 13–19 digits, an issuer prefix and a valid Luhn sum.
+fn cards(s: &str, spans: &mut Vec<(usize, usize)>) -> bool {
+    let mut found = false;
+    let taken = spans.clone();
+    for m in CARD_V2_RE.find_iter(s) {
+        if taken.iter().any(|&(a, b)| a < m.end() && m.start() < b) {
+            continue;
+        }
+        let groups: Vec<(usize, &str)> = m
+            .as_str()
+            .split([' ', '-'])
+            .scan(m.start(), |at, g| {
+                let here = *at;
+                *at += g.len() + 1;
+                Some((here, g))
+            })
+            .collect();
+        for i in 0..groups.len() {
+            let mut digits = Vec::with_capacity(19);
+            for &(at, g) in &groups[i..] {
+                digits.extend_from_slice(g.as_bytes());
+                if digits.len() > 19 {
+                    break;
+                }
+                if digits.len() >= 13
+                    && issuer(&digits)
+                    && luhn(std::str::from_utf8(&digits).unwrap_or(""))
+                {
+                    spans.push((groups[i].0, at + g.len()));
+                    found = true;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// IBANs (format 2): compact or grouped, any case, any country `iban_validate` knows (its
+/// country formats and mod-97); trailing words are trimmed until a valid IBAN remains.
+fn ibans(s: &str, spans: &mut Vec<(usize, usize)>) -> bool {
+    let mut found = false;
+    for m in IBAN_V2_RE.find_iter(s) {
+        let compact: Vec<(usize, u8)> = m
+            .as_str()
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| b.is_ascii_alphanumeric())
+            .map(|(i, b)| (m.start() + i, b.to_ascii_uppercase()))
+            .collect();
+        for len in (15..=compact.len().min(34)).rev() {
+            let c: String = compact[..len].iter().map(|&(_, b)| char::from(b)).collect();
+            if c.parse::<iban::Iban>().is_ok() {
+                spans.push((m.start(), compact[len - 1].0 + 1));
+                found = true;
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Format 2 detector settings (`[detectors]` of a `format = 2` policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format2 {
+    /// National identity and tax numbers (see `ids`).
+    pub national_ids: bool,
+    /// Regions whose national phone-number form is recognised (international form always is).
+    pub phone_regions: Vec<phonenumber::country::Id>,
+}
+
+/// Format 2: every enabled detector over one string, wherever it is (the caller applies the
+/// policy's recorded exceptions). Returns the rule ids that fire.
+pub fn scan_v2(s: &str, on: Enabled, f2: &Format2) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    if digits < 6 {
+        return out;
+    }
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    if on.iban && digits >= 8 && ibans(s, &mut spans) {
+        out.push(rules::PERSONAL_IBAN_2);
+    }
+    if f2.national_ids {
+        super::ids::scan(s, &mut out, &mut spans);
+    }
+    if on.nino && nino(s) {
+        out.push(rules::PERSONAL_NINO_2);
+    }
+    if on.ssn
+        && SSN_V2_RE.find_iter(s).any(|m| {
+            let d: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
+            let ok = is_ssn(&d[0..3], &d[3..5], &d[5..9]);
+            if ok {
+                spans.push((m.start(), m.end()));
+            }
+            ok
+        })
+    {
+        out.push(rules::PERSONAL_SSN_2);
+    }
+    if on.cards && digits >= 13 && cards(s, &mut spans) {
+        out.push(rules::PERSONAL_CARD_2);
+    }
+    if on.phones && digits >= 8 && super::phone::find(s, &f2.phone_regions, &spans) {
+        out.push(rules::PERSONAL_PHONE_2);
+    }
+    out
+}
+
 /// Runs the enabled detectors over one string; returns the rule ids that fire.
 pub fn scan(s: &str, on: Enabled) -> Vec<&'static str> {
     let mut out = Vec::new();

@@ -14,12 +14,16 @@ use super::GuardError;
 use super::allow::{AllowDoc, AllowList};
 use super::context::VictimWords;
 use super::customer::{Register, RegisterDoc};
-use super::personal::Enabled;
+use super::personal::{Enabled, Format2};
 use super::retention::{Retention, RetentionDoc};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Document {
+    /// The policy format: absent or 1 for the rules before customer names in prose and
+    /// personal identifiers everywhere; 2 for those. Old entries keep their format's verdicts.
+    #[serde(default)]
+    format: Option<u32>,
     version: String,
     owner: String,
     tlp: TlpDoc,
@@ -31,6 +35,16 @@ struct Document {
     customers: RegisterDoc,
     #[serde(default)]
     retention: RetentionDoc,
+    #[serde(default)]
+    exceptions: Option<ExceptionsDoc>,
+}
+
+/// `[exceptions]` (format 2): where personal identifiers are recorded as actor-owned.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExceptionsDoc {
+    actor_owned_types: Vec<String>,
+    actor_owned_labels: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +81,10 @@ struct DetectorsDoc {
     ssn: bool,
     nino: bool,
     phones: bool,
+    #[serde(default)]
+    national_ids: Option<bool>,
+    #[serde(default)]
+    phone_regions: Option<Vec<String>>,
 }
 
 /// Detector settings, compiled.
@@ -78,6 +96,69 @@ pub(crate) struct Detectors {
     pub(crate) single_label_hosts: bool,
     pub(crate) home_placeholders: Vec<String>,
     pub(crate) personal: Enabled,
+    /// Format 2's rules and recorded exceptions; None under format 1.
+    pub(crate) v2: Option<Format2Rules>,
+}
+
+/// What format 2 adds: its detectors and the recorded actor-owned exceptions.
+#[derive(Debug, Clone)]
+pub(crate) struct Format2Rules {
+    pub(crate) detectors: Format2,
+    /// Object types whose own strings may carry actor-owned personal identifiers.
+    pub(crate) actor_owned_types: BTreeSet<String>,
+    /// Labels by which a sender marks an object's personal identifiers as actor-owned.
+    pub(crate) actor_owned_labels: BTreeSet<String>,
+}
+
+/// The highest policy format this build screens.
+pub const MAX_FORMAT: u32 = 2;
+
+fn format2(d: &Document) -> Result<Option<Format2Rules>, GuardError> {
+    let invalid = |m: &str| Err(GuardError::PolicyInvalid(m.to_owned()));
+    let format = d.format.unwrap_or(1);
+    let det = &d.detectors;
+    match format {
+        1 => {
+            if det.national_ids.is_some() || det.phone_regions.is_some() || d.exceptions.is_some() {
+                return invalid(
+                    "detectors.national_ids, detectors.phone_regions and [exceptions] need format = 2",
+                );
+            }
+            Ok(None)
+        }
+        2 => {
+            let (Some(national_ids), Some(regions)) = (det.national_ids, &det.phone_regions) else {
+                return invalid(
+                    "format 2 needs detectors.national_ids and detectors.phone_regions",
+                );
+            };
+            let mut phone_regions = Vec::with_capacity(regions.len());
+            for r in regions {
+                match r.parse::<phonenumber::country::Id>() {
+                    Ok(id) if !phone_regions.contains(&id) => phone_regions.push(id),
+                    Ok(_) => {}
+                    Err(_) => {
+                        return invalid(
+                            "detectors.phone_regions: not an ISO 3166 region libphonenumber knows",
+                        );
+                    }
+                }
+            }
+            let ex = d.exceptions.as_ref();
+            let set = |v: Option<&Vec<String>>| -> BTreeSet<String> {
+                v.into_iter().flatten().cloned().collect()
+            };
+            Ok(Some(Format2Rules {
+                detectors: Format2 {
+                    national_ids,
+                    phone_regions,
+                },
+                actor_owned_types: set(ex.map(|e| &e.actor_owned_types)),
+                actor_owned_labels: set(ex.map(|e| &e.actor_owned_labels)),
+            }))
+        }
+        _ => invalid("format must be 1 or 2"),
+    }
 }
 
 /// A parsed, validated policy with its detectors compiled: what every item is screened against.
@@ -131,6 +212,7 @@ impl Policy {
         }
         let victim_words = VictimWords::new(&d.context.victim_words)
             .ok_or_else(|| invalid("context.victim_words do not compile"))?;
+        let v2 = format2(&d)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         Ok(Policy {
             hash,
@@ -165,6 +247,7 @@ impl Policy {
                     nino: d.detectors.nino,
                     phones: d.detectors.phones,
                 },
+                v2,
             },
             allow: AllowList::from_doc(d.allow),
             register: Register::from_doc(d.customers)?,
@@ -188,6 +271,11 @@ impl Policy {
     /// The policy's own version string.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The policy format (1 when the document names none).
+    pub fn format(&self) -> u32 {
+        if self.det.v2.is_some() { 2 } else { 1 }
     }
 
     /// The data owner (sender party name) who signs it.

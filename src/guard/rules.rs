@@ -128,6 +128,42 @@ rules! {
     PERSONAL_PHONE = "personal.phone/1", Policy,
         "A phone number in a victim context.",
         "Remove the phone number.";
+    CUSTOMER_NAME_2 = "customer.name/2", Policy,
+        "Format 2: a registered customer name anywhere in the item's text, after canonicalisation (case, diacritics and ü/ue, legal forms, punctuation, hyphens, line breaks, possessives).",
+        "Remove the customer's name from this text.";
+    PERSONAL_CARD_2 = "personal.card/2", Policy,
+        "Format 2: a payment card number (issuer prefix, 13-19 digits in any grouping, Luhn-valid), wherever it is.",
+        "Remove the payment card number (or record it as actor-owned as the policy's [exceptions] allow).";
+    PERSONAL_IBAN_2 = "personal.iban/2", Policy,
+        "Format 2: an IBAN (any country, compact or grouped, country format and mod-97 valid), wherever it is.",
+        "Remove the bank account number (or record it as actor-owned as the policy's [exceptions] allow).";
+    PERSONAL_SSN_2 = "personal.ssn/2", Policy,
+        "Format 2: a US social security number (123-45-6789, 123 45 6789, or nine digits after \"SSN\"), wherever it is.",
+        "Remove the national id number.";
+    PERSONAL_NINO_2 = "personal.nino/2", Policy,
+        "Format 2: a UK national insurance number, wherever it is.",
+        "Remove the national id number.";
+    PERSONAL_TAX_ID_DE = "personal.tax-id-de/1", Policy,
+        "Format 2: a German tax identification number (Steuer-ID, ISO 7064 check digit).",
+        "Remove the national id number.";
+    PERSONAL_NIR = "personal.nir/1", Policy,
+        "Format 2: a French social security number (NIR, mod-97 key).",
+        "Remove the national id number.";
+    PERSONAL_DNI = "personal.dni/1", Policy,
+        "Format 2: a Spanish DNI or NIE (mod-23 letter).",
+        "Remove the national id number.";
+    PERSONAL_CODICE_FISCALE = "personal.codice-fiscale/1", Policy,
+        "Format 2: an Italian codice fiscale (check letter).",
+        "Remove the national id number.";
+    PERSONAL_BSN = "personal.bsn/1", Policy,
+        "Format 2: a Dutch citizen service number (BSN, 11-proef).",
+        "Remove the national id number.";
+    PERSONAL_PESEL = "personal.pesel/1", Policy,
+        "Format 2: a Polish PESEL (check digit, birth date).",
+        "Remove the national id number.";
+    PERSONAL_PHONE_2 = "personal.phone/2", Policy,
+        "Format 2: a phone number valid for its country (international form, or national form of a region the policy lists), wherever it is.",
+        "Remove the phone number (or record it as actor-owned as the policy's [exceptions] allow).";
 }
 
 /// Looks a rule up by id (for hints and classes); every id used in code is in [`RULES`].

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::canon::{self, Extracted, Where};
 use super::context::{self, Side};
 use super::stix::{self, Shape};
-use super::{Finding, FindingClass, Policy, inside, personal, rules};
+use super::{Finding, FindingClass, Policy, inside, names, personal, rules};
 
 /// Findings of one item, kept sorted and unique by (path, rule).
 #[derive(Debug, Default)]
@@ -124,6 +124,10 @@ struct Walker<'p, 'v, 'o> {
     out: &'o mut Findings,
     path: Vec<Seg<'v>>,
     base: Side,
+    /// Format 2: the policy records this object's personal identifiers as actor-owned.
+    actor_owned: bool,
+    /// Format 2: the canonical-token buffer for names in text, reused across strings.
+    tokens: names::Tokens,
 }
 
 /// Screens every string of the item with the customer, inside and personal-data detectors.
@@ -141,11 +145,24 @@ pub(crate) fn scan_item(
         .map(|s| s.stix_type.as_str())
         .or_else(|| obj.get("type").and_then(Value::as_str))
         .unwrap_or("");
+    let actor_owned = policy.det.v2.as_ref().is_some_and(|v2| {
+        v2.actor_owned_types.contains(stix_type)
+            || obj
+                .get("labels")
+                .and_then(Value::as_array)
+                .is_some_and(|l| {
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .any(|l| v2.actor_owned_labels.contains(l))
+                })
+    });
     let mut w = Walker {
         policy,
         out,
         path: Vec::with_capacity(8),
         base: context::object_side(stix_type, persona),
+        actor_owned,
+        tokens: names::Tokens::default(),
     };
     for (pos, (k, v)) in obj.iter().enumerate() {
         let shown = shown_name(policy, k);
@@ -168,6 +185,8 @@ pub(crate) fn scan_text(policy: &Policy, fields: &[(&str, &str)], out: &mut Find
         out,
         path: Vec::with_capacity(1),
         base: Side::Threat,
+        actor_owned: false,
+        tokens: names::Tokens::default(),
     };
     for (pos, (name, text)) in fields.iter().enumerate() {
         w.path.push(Seg::Key(name, pos, true));
@@ -224,7 +243,13 @@ impl<'v> Walker<'_, 'v, '_> {
             Value::Number(n) => {
                 // A card number can hide in a number; nothing else can.
                 let s = n.to_string();
-                if s.len() >= 13 && self.base == Side::Victim {
+                if let Some(v2) = &self.policy.det.v2 {
+                    if s.len() >= 13 && !self.actor_owned {
+                        for r in personal::scan_v2(&s, self.policy.det.personal, &v2.detectors) {
+                            self.hit(r);
+                        }
+                    }
+                } else if s.len() >= 13 && self.base == Side::Victim {
                     for r in personal::scan(&s, self.policy.det.personal) {
                         self.hit(r);
                     }
@@ -238,9 +263,31 @@ impl<'v> Walker<'_, 'v, '_> {
         self.policy.victim_words().side(self.base, s)
     }
 
+    /// Format 2: personal identifiers are refused wherever they are, except in an object the
+    /// policy records as actor-owned, in a string that does not speak of victims.
+    fn excepted(&self, s: &str) -> bool {
+        self.actor_owned && !self.policy.victim_words().mentioned(s)
+    }
+
+    /// Format 2: a registered customer name anywhere in the string's canonical tokens.
+    fn names_in(&mut self, s: &str) {
+        let reg = &self.policy.register;
+        if reg.has_name_forms() {
+            self.tokens.of(s);
+            if reg.name_in_text(&self.tokens) {
+                self.hit(rules::CUSTOMER_NAME_2);
+            }
+        }
+    }
+
     fn string(&mut self, s: &str, field: Field) {
         if s.is_empty() || structural(s) {
             return;
+        }
+        let policy = self.policy;
+        let v2 = policy.det.v2.as_ref();
+        if v2.is_some() {
+            self.names_in(s);
         }
         // Fast path: plain words (labels, vocabulary values, short names) can hold no host,
         // address, path or personal number; only the account formats and names still apply.
@@ -256,7 +303,7 @@ impl<'v> Walker<'_, 'v, '_> {
                 if self.policy.register.account_hit(s) {
                     self.hit(rules::CUSTOMER_ACCOUNT);
                 }
-                if field == Field::Name && self.policy.register.name_hit(s) {
+                if v2.is_none() && field == Field::Name && self.policy.register.name_hit(s) {
                     self.hit(rules::CUSTOMER_NAME);
                 }
                 return;
@@ -278,19 +325,32 @@ impl<'v> Walker<'_, 'v, '_> {
             if inside::home_path(v, &det.home_placeholders) {
                 self.hit(rules::INSIDE_HOME_PATH);
             }
+            if let Some(v2) = v2 {
+                let found = personal::scan_v2(v, det.personal, &v2.detectors);
+                if !found.is_empty() && !self.excepted(s) {
+                    for r in found {
+                        self.hit(r);
+                    }
+                }
+            }
             if v.bytes().filter(u8::is_ascii_digit).count() >= 6 || v.contains('\\') {
                 let sd = *side.get_or_insert_with(|| self.side_of(s));
                 if sd == Side::Victim {
                     if inside::domain_user(v) {
                         self.hit(rules::INSIDE_ACCOUNT);
                     }
-                    for r in personal::scan(v, self.policy.det.personal) {
-                        self.hit(r);
+                    if v2.is_none() {
+                        for r in personal::scan(v, self.policy.det.personal) {
+                            self.hit(r);
+                        }
                     }
                 }
             }
         }
-        if field == Field::Name && variants.iter().any(|v| self.policy.register.name_hit(v)) {
+        if v2.is_none()
+            && field == Field::Name
+            && variants.iter().any(|v| self.policy.register.name_hit(v))
+        {
             self.hit(rules::CUSTOMER_NAME);
         }
         if field == Field::Pattern {

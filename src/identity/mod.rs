@@ -1,7 +1,7 @@
 //! Parties, keys, certificates and TLS: who takes part in the log and how each side proves it.
 //!
 //! - [`Registry`]: the parties, their roles and public keys, as pinned in `keys/partners.toml`
-//!   and in the genesis entry (DESIGN.md, "Parties and keys").
+//!   and in the genesis entry (docs/DESIGN.md, "Parties and keys").
 //! - [`keys`]: private key files (Ed25519 seeds) and how they are written and read.
 //! - [`init`](mod@init): the `init` operation that makes a dev CA, certificates and keys.
 //! - [`tls`]: the mTLS configurations and the mapping from a client certificate to a party.

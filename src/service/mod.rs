@@ -678,6 +678,20 @@ impl Ledger for LedgerService {
         finish(&self.state, "Submit", result.await)
     }
 
+    type SubmitStreamStream = cmd::submit_stream::SubmitStream;
+
+    async fn submit_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::SubmitRequest>>,
+    ) -> Result<Response<Self::SubmitStreamStream>, Status> {
+        let result = Caller::authenticate(&self.state, &request)
+            .map_err(Status::from)
+            .and_then(|caller| {
+                cmd::submit_stream::handle(self.state.clone(), caller, request.into_inner())
+            });
+        finish(&self.state, "SubmitStream", result)
+    }
+
     async fn acknowledge(
         &self,
         request: Request<pb::AcknowledgeRequest>,

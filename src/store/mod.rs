@@ -44,10 +44,12 @@ mod lookup;
 mod nodes;
 pub mod postgres;
 mod postings;
+mod prepared;
 mod seam;
 mod segment;
 
 pub use faults::Faults;
+pub use prepared::{CheckedPayload, PreparedBatch, PreparedEntry};
 pub use seam::LogStore;
 
 use std::fs::File;
@@ -58,7 +60,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::format::entry::{self, Claim, index_keys};
-use crate::format::hash::{Hash, SALT_LEN, item_commitment, leaf_hash};
+use crate::format::hash::{Hash, SALT_LEN};
 use crate::format::note::NoteSignature;
 use crate::format::tree::{self, Frontier, LeafIndex, TreeSize};
 use crate::format::{FormatError, consistency, inclusion};
@@ -233,8 +235,9 @@ pub struct Payload {
     pub commitment: Hash,
     /// The commitment's salt.
     pub salt: [u8; SALT_LEN],
-    /// The item's STIX JSON bytes.
-    pub content: Vec<u8>,
+    /// The item's STIX JSON bytes (shared, not copied, on their way from the request to the
+    /// segment).
+    pub content: bytes::Bytes,
 }
 
 /// What [`Store::open`] found and did, for operators' logs and for tests.
@@ -474,11 +477,13 @@ impl Store {
     /// Appends one batch as a transaction: payload records, entry records, one checkpoint
     /// record, one fdatasync, then the index; nothing is visible before all of that is done.
     ///
-    /// `entries` are encoded `pb::Entry` whose indexes must continue the log and whose
-    /// prev_leaf_hash must chain (else [`StoreError::NotContiguous`], nothing written); their
-    /// claims must be new. `sign_checkpoint` is called once with the new size and root and
-    /// returns the signed checkpoint note, written as the batch's commit record. Returns the
-    /// leaf hash of each entry.
+    /// The batch's entries must continue the log: their indexes follow on, their
+    /// prev_leaf_hash chains and their times do not go back (else
+    /// [`StoreError::NotContiguous`], nothing written); their claims must be new. Leaf hashes,
+    /// index keys and payload commitments come computed with the batch ([`PreparedBatch`]).
+    /// `sign_checkpoint` is called once with the new size and root and returns the signed
+    /// checkpoint note, written as the batch's commit record. Returns the leaf hash of each
+    /// entry.
     ///
     /// When writing or syncing the batch fails (a full disk, a failing fdatasync), the bytes it
     /// left are cut off the segment and the cut is synced: the batch is not in the log, its
@@ -488,14 +493,14 @@ impl Store {
     /// until it is reopened; reopening cuts or indexes what the failed append left.
     pub fn append(
         &self,
-        entries: &[Vec<u8>],
-        payloads: &[Payload],
+        batch: &PreparedBatch,
         sign_checkpoint: impl FnOnce(TreeSize, Hash) -> String,
     ) -> Result<Vec<Hash>, StoreError> {
         let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         if w.poisoned {
             return Err(StoreError::Poisoned);
         }
+        let (entries, payloads) = (&batch.entries, &batch.payloads);
         if entries.is_empty() {
             return Err(StoreError::EmptyBatch);
         }
@@ -505,41 +510,39 @@ impl Store {
         let mut prev = w.tip;
         let mut prev_time = w.last_time_ms;
         let mut leaves = Vec::with_capacity(entries.len());
-        let mut keys = Vec::with_capacity(entries.len());
         let mut batch_claims: Vec<(Vec<u8>, u64)> = Vec::new();
         let mut redacted: Vec<Hash> = Vec::new();
-        for (i, bytes) in entries.iter().enumerate() {
+        for (i, e) in entries.iter().enumerate() {
             let position = base + i as u64;
-            let malformed = |source| StoreError::MalformedEntry { position, source };
-            let e = entry::decode(bytes).map_err(malformed)?;
-            if e.index != position {
+            let k = e.keys();
+            if k.index != position {
                 return Err(StoreError::NotContiguous {
                     position,
-                    reason: format!("the entry says index {}", e.index),
+                    reason: format!("the entry says index {}", k.index),
                 });
             }
-            if e.prev_leaf_hash != prev {
+            if e.prev_leaf_hash() != Some(prev) {
                 return Err(StoreError::NotContiguous {
                     position,
                     reason: format!(
                         "prev_leaf_hash is {}, the previous leaf hash is {}",
-                        hex::encode(&e.prev_leaf_hash),
+                        e.prev_leaf_hash()
+                            .map_or_else(|| "not 32 bytes".into(), hex::encode),
                         hex::encode(prev)
                     ),
                 });
             }
-            if e.time_ms < prev_time {
+            if k.time_ms < prev_time {
                 return Err(StoreError::NotContiguous {
                     position,
                     reason: format!(
                         "time_ms {} is before the previous entry's {prev_time}",
-                        e.time_ms
+                        k.time_ms
                     ),
                 });
             }
-            prev_time = e.time_ms;
-            let k = index_keys(&e).map_err(malformed)?;
-            if let Some(pb::entry::Kind::Redaction(_)) = e.kind {
+            prev_time = k.time_ms;
+            if k.kind == pb::EntryKind::Redaction {
                 redacted.extend_from_slice(&k.commitments);
             }
             for c in &k.claims {
@@ -556,16 +559,8 @@ impl Store {
                 }
                 batch_claims.push((key, position));
             }
-            prev = leaf_hash(bytes);
+            prev = e.leaf_hash();
             leaves.push(prev);
-            keys.push(k);
-        }
-        for p in payloads {
-            if item_commitment(&p.salt, &p.content) != p.commitment {
-                return Err(StoreError::PayloadMismatch {
-                    commitment: hex::encode(p.commitment),
-                });
-            }
         }
 
         let mut frontier = w.frontier.clone();
@@ -576,7 +571,7 @@ impl Store {
         // Frame the batch: payloads, entries, then the checkpoint as commit marker.
         let mut buf = Vec::new();
         let mut payload_at = Vec::with_capacity(payloads.len());
-        for p in payloads {
+        for p in payloads.iter().map(CheckedPayload::payload) {
             payload_at.push(buf.len() as u64);
             segment::encode_record(
                 &mut buf,
@@ -587,7 +582,7 @@ impl Store {
         let mut entry_at = Vec::with_capacity(entries.len());
         for e in entries {
             entry_at.push(buf.len() as u64);
-            segment::encode_record(&mut buf, RecordKind::Entry, &[e])?;
+            segment::encode_record(&mut buf, RecordKind::Entry, &[e.bytes()])?;
         }
         let checkpoint_at = buf.len() as u64;
         segment::encode_record(&mut buf, RecordKind::Checkpoint, &[note.as_bytes()])?;
@@ -595,7 +590,11 @@ impl Store {
         let (seg_id, offset) = self.write_transaction(&mut w, &buf)?;
 
         let mut batch = IndexBatch::new(base);
-        for (p, at) in payloads.iter().zip(&payload_at) {
+        for (p, at) in payloads
+            .iter()
+            .map(CheckedPayload::payload)
+            .zip(&payload_at)
+        {
             let loc = Location {
                 segment: seg_id,
                 offset: offset + at,
@@ -607,9 +606,9 @@ impl Store {
             let loc = Location {
                 segment: seg_id,
                 offset: offset + entry_at[i],
-                len: e.len() as u32,
+                len: e.bytes().len() as u32,
             };
-            if let Err(e) = batch.add_entry(loc, &leaves[i], &keys[i], &nodes[i]) {
+            if let Err(e) = batch.add_entry(loc, &leaves[i], e.keys(), &nodes[i]) {
                 w.poisoned = true;
                 return Err(e);
             }
@@ -640,6 +639,18 @@ impl Store {
         w.last_time_ms = prev_time;
         self.size.store(new_size.0, Ordering::Release);
         Ok(leaves)
+    }
+
+    /// [`Store::append`] for entry bytes and payloads made elsewhere (tools, tests): decodes
+    /// and hashes them first ([`PreparedBatch::from_bytes`]).
+    pub fn append_bytes(
+        &self,
+        entries: &[Vec<u8>],
+        payloads: &[Payload],
+        sign_checkpoint: impl FnOnce(TreeSize, Hash) -> String,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let batch = PreparedBatch::from_bytes(self.tip().0.0, entries, payloads)?;
+        self.append(&batch, sign_checkpoint)
     }
 
     /// Stores a witness's cosignature of the checkpoint signed at `size`, durably: one
@@ -828,7 +839,7 @@ impl Store {
         Ok(Some(Payload {
             commitment: *commitment,
             salt,
-            content: content.to_vec(),
+            content: bytes::Bytes::copy_from_slice(content),
         }))
     }
 
@@ -1043,7 +1054,7 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::hash::ZERO_HASH;
+    use crate::format::hash::{ZERO_HASH, item_commitment, leaf_hash};
     use prost::Message;
     use std::os::unix::fs::FileExt;
 
@@ -1058,7 +1069,7 @@ mod tests {
         let p = Payload {
             commitment: item_commitment(&salt, &content),
             salt,
-            content,
+            content: content.into(),
         };
         let body = pb::DisclosureBody {
             sender: "vendor".into(),
@@ -1110,17 +1121,17 @@ mod tests {
         {
             let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
             store
-                .append(std::slice::from_ref(&e0), std::slice::from_ref(&p0), note)
+                .append_bytes(std::slice::from_ref(&e0), std::slice::from_ref(&p0), note)
                 .unwrap();
             store
-                .append(std::slice::from_ref(&e1), std::slice::from_ref(&p1), note)
+                .append_bytes(std::slice::from_ref(&e1), std::slice::from_ref(&p1), note)
                 .unwrap();
             assert_eq!(store.payload(&p0.commitment).unwrap(), Some(p0.clone()));
 
             // A Redaction entry erases the payload it names, in place, as it is appended.
             let (loc, _, _) = store.payload_record(&p0.commitment).unwrap().unwrap();
             let red = redaction(2, &leaf_hash(&e1), &p0.commitment);
-            store.append(&[red], &[], note).unwrap();
+            store.append_bytes(&[red], &[], note).unwrap();
             assert_eq!(
                 store.redaction_of(&p0.commitment).unwrap(),
                 Some(LeafIndex(2))
@@ -1159,7 +1170,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            store.append(
+            store.append_bytes(
                 std::slice::from_ref(&e0),
                 std::slice::from_ref(&p0),
                 |_, _| panic!("signer failed"),
@@ -1168,13 +1179,13 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(store.tip(), (TreeSize(0), ZERO_HASH));
         assert!(matches!(
-            store.append(std::slice::from_ref(&e0), std::slice::from_ref(&p0), note),
+            store.append_bytes(std::slice::from_ref(&e0), std::slice::from_ref(&p0), note),
             Err(StoreError::Poisoned)
         ));
         drop(store);
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.size(), TreeSize(0));
-        store.append(&[e0], &[p0], note).unwrap();
+        store.append_bytes(&[e0], &[p0], note).unwrap();
         assert_eq!(store.size(), TreeSize(1));
     }
 
@@ -1193,7 +1204,7 @@ mod tests {
                 store.add_cosignature(TreeSize(1), &sig("w", 1)),
                 Err(StoreError::NoCheckpoint { size: 1 })
             ));
-            store.append(&[e0], &[p0], note).unwrap();
+            store.append_bytes(&[e0], &[p0], note).unwrap();
             assert!(store.add_cosignature(TreeSize(1), &sig("w", 1)).unwrap());
             assert!(!store.add_cosignature(TreeSize(1), &sig("w", 1)).unwrap());
             // Same key, another signature: the first stays.
@@ -1278,7 +1289,7 @@ mod tests {
                     batch.push(e);
                     next += 1;
                 }
-                store.append(&batch, &[], note).unwrap();
+                store.append_bytes(&batch, &[], note).unwrap();
             }
             check(&store, &tree);
         }
@@ -1296,7 +1307,7 @@ mod tests {
         // Same nonce (tag 1) again at index 1.
         let (e1, _) = disclosure(1, &leaf_hash(&e0), 1);
         assert!(matches!(
-            store.append(&[e0, e1], &[p0], note),
+            store.append_bytes(&[e0, e1], &[p0], note),
             Err(StoreError::AlreadyClaimed { index: 0, .. })
         ));
         assert_eq!(store.size(), TreeSize(0));

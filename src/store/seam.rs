@@ -13,7 +13,7 @@ use crate::format::note::NoteSignature;
 use crate::format::tree::{LeafIndex, TreeSize};
 use crate::pb;
 
-use super::{Payload, Store, StoreError};
+use super::{Payload, PreparedBatch, Store, StoreError};
 
 /// The log's durable store, as the layers above it see it. Shared as `Arc<dyn LogStore>`.
 pub trait LogStore: Send + Sync {
@@ -29,8 +29,7 @@ pub trait LogStore: Send + Sync {
     /// batch's checkpoint. Returns each entry's leaf hash. See [`Store::append`].
     fn append(
         &self,
-        entries: &[Vec<u8>],
-        payloads: &[Payload],
+        batch: &PreparedBatch,
         sign_checkpoint: &mut dyn FnMut(TreeSize, Hash) -> String,
     ) -> Result<Vec<Hash>, StoreError>;
 
@@ -129,11 +128,10 @@ impl LogStore for Store {
     }
     fn append(
         &self,
-        entries: &[Vec<u8>],
-        payloads: &[Payload],
+        batch: &PreparedBatch,
         sign_checkpoint: &mut dyn FnMut(TreeSize, Hash) -> String,
     ) -> Result<Vec<Hash>, StoreError> {
-        Store::append(self, entries, payloads, sign_checkpoint)
+        Store::append(self, batch, sign_checkpoint)
     }
     fn add_cosignature(&self, size: TreeSize, sig: &NoteSignature) -> Result<bool, StoreError> {
         Store::add_cosignature(self, size, sig)

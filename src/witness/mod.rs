@@ -12,8 +12,9 @@
 //! - [`push`]: the log's background task submitting new checkpoints to configured witnesses.
 //! - [`config`]: `keys/witnesses.toml`, the witnesses a log submits to.
 //!
-//! A partner's witness key is its partner key (pinned in genesis) used as a cosignature/v1 key
-//! (note key type 0x04) under the key name = the partner's name. The cosignature message starts
+//! A partner's witness key is its partner key in force (pinned in genesis, or set by its latest
+//! KeyChange) used as a cosignature/v1 key (note key type 0x04) under the key name = the
+//! partner's name; docs/DESIGN.md, "Checkpoints", says which key checks a cosignature. The cosignature message starts
 //! with `cosignature/v1\n`, so it can never be confused with a `borderlog/<purpose>/v1` signature.
 
 pub mod config;

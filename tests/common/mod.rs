@@ -2,6 +2,7 @@
 //! files in a temporary directory.
 #![allow(dead_code)]
 
+pub mod export;
 pub mod pg;
 
 use std::path::{Path, PathBuf};

@@ -89,7 +89,7 @@ pub(crate) fn read(
                     Some(p) => {
                         stored.payload = Some(pb::ItemPayload {
                             salt: p.salt.to_vec(),
-                            content: p.content,
+                            content: p.content.into(),
                         })
                     }
                     None => stored.withheld = "the payload is no longer stored".into(),

@@ -14,6 +14,7 @@ pub mod publish_policy;
 pub mod redact;
 pub mod report;
 pub mod submit;
+pub mod submit_stream;
 
 use tonic::Status;
 

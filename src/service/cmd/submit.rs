@@ -13,16 +13,16 @@ use prost::Message;
 use tonic::Status;
 
 use crate::format::entry::Claim;
-use crate::format::hash::{SALT_LEN, item_commitment, sha256};
+use crate::format::hash::{SALT_LEN, sha256};
 use crate::format::signature::{self, Purpose};
 use crate::guard::{self, Policy, Verdict};
 use crate::identity::role_name;
 use crate::pb::{self, Role};
-use crate::sequencer::{Append, ScreenedUnder, SequencerError, SignedBy};
+use crate::sequencer::{Append, Appended, ScreenedUnder, SequencerError, SignedBy};
 use crate::service::access::{Caller, not_revoked, partner};
 use crate::service::error::Refused;
 use crate::service::{RequestError, State};
-use crate::store::Payload;
+use crate::store::CheckedPayload;
 
 /// Smallest and largest nonce, bytes: enough entropy never to repeat by chance.
 const NONCE_LEN: std::ops::RangeInclusive<usize> = 16..=64;
@@ -40,14 +40,40 @@ const NOT_AN_OBJECT: [&str; 3] = [
     guard::rules::SCHEMA_SIZE,
 ];
 
+/// A submission whose shape holds, its signature not yet checked: what SubmitStream gathers
+/// to verify several signatures at once.
+pub(super) struct Unverified {
+    body: pb::DisclosureBody,
+    /// The sender's key in force, which the signature must verify under.
+    sender_key: ed25519_dalek::VerifyingKey,
+    request: pb::SubmitRequest,
+}
+
+impl Unverified {
+    /// What the sender signed: the domain and the body bytes.
+    pub(super) fn signed_message(&self) -> Vec<u8> {
+        signature::message(Purpose::Disclosure, &self.request.body)
+    }
+
+    /// The signature's bytes as sent (not yet known to be 64 bytes).
+    pub(super) fn signature(&self) -> &[u8] {
+        &self.request.signature
+    }
+
+    /// The key the signature must verify under.
+    pub(super) fn sender_key(&self) -> &ed25519_dalek::VerifyingKey {
+        &self.sender_key
+    }
+}
+
 /// A submission whose shape, signature and commitments hold, ready to be screened.
-struct Submission {
+pub(super) struct Submission {
     body: pb::DisclosureBody,
     /// The sender's key in force the signature verified under.
     sender_key: ed25519_dalek::VerifyingKey,
     body_bytes: Vec<u8>,
     signature: Vec<u8>,
-    payloads: Vec<Payload>,
+    payloads: Vec<CheckedPayload>,
 }
 
 /// What the policy made of a submission.
@@ -64,33 +90,81 @@ pub async fn handle(
     caller: &Caller,
     request: pb::SubmitRequest,
 ) -> Result<pb::LogReceipt, Status> {
-    let mut submission = Arc::new(parse(state, caller, request)?);
-    for _ in 0..SCREEN_ATTEMPTS {
-        let policy = state.policies.in_force(state, &submission.body.sender)?;
-        let (screened, back) = screen_off_runtime(policy.clone(), submission).await?;
-        submission = back;
-        let (append, findings) = match screened {
-            Screened::Accepted(append) => (append, None),
-            Screened::Refused(append, findings) => (append, Some(findings)),
-        };
-        let appended = match state.sequencer.append(append).await {
-            Err(SequencerError::PolicyChanged { .. }) => continue,
-            other => other?,
-        };
-        return match findings {
-            None => super::log_receipt(state, appended),
-            Some(findings) => Err(RequestError::Refused(Refused {
-                index: appended.index,
-                policy_hash: policy.hash(),
-                policy_version: policy.version().to_owned(),
-                findings: count_refusal(state, findings),
-            })
-            .into()),
-        };
+    let unverified = parse(state, caller, request)?;
+    verify_signature(state, &unverified)?;
+    apply(state, check_payloads(state, unverified)?).await
+}
+
+/// Screens a checked submission under the policy in force, appends the Disclosure (or the
+/// Refusal) and answers with the receipt (or the refusal's findings).
+pub(super) async fn apply(state: &State, submission: Submission) -> Result<pb::LogReceipt, Status> {
+    apply_from(state, Arc::new(submission), SCREEN_ATTEMPTS).await
+}
+
+/// [`apply`], again, for a streamed disclosure whose append found the policy changed.
+pub(super) async fn apply_again(state: &State, answer: Answer) -> Result<pb::LogReceipt, Status> {
+    apply_from(state, answer.submission, SCREEN_ATTEMPTS - 1).await
+}
+
+async fn apply_from(
+    state: &State,
+    mut submission: Arc<Submission>,
+    attempts: usize,
+) -> Result<pb::LogReceipt, Status> {
+    for _ in 0..attempts {
+        let (append, answer) = screen_in_force(state, submission).await?;
+        match state.sequencer.append(append).await {
+            Err(SequencerError::PolicyChanged { .. }) => submission = answer.submission,
+            other => return answer.reply(state, other?),
+        }
     }
     Err(Status::aborted(format!(
         "the screening policy changed {SCREEN_ATTEMPTS} times while this disclosure was screened; nothing was appended, submit it again"
     )))
+}
+
+/// What answers a screened submission once its entry is appended.
+pub(super) struct Answer {
+    submission: Arc<Submission>,
+    policy: Arc<Policy>,
+    /// The refusal's findings; None when the Disclosure was accepted.
+    findings: Option<Vec<(guard::Place, guard::Finding)>>,
+}
+
+impl Answer {
+    /// The receipt of the appended Disclosure, or the refusal the appended Refusal records.
+    pub(super) fn reply(self, state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
+        match self.findings {
+            None => super::log_receipt(state, appended),
+            Some(findings) => Err(RequestError::Refused(Refused {
+                index: appended.index,
+                policy_hash: self.policy.hash(),
+                policy_version: self.policy.version().to_owned(),
+                findings: count_refusal(state, findings),
+            })
+            .into()),
+        }
+    }
+}
+
+/// Screens a submission under the policy in force for its sender: the entry to append, and
+/// what will answer it.
+pub(super) async fn screen_in_force(
+    state: &State,
+    submission: Arc<Submission>,
+) -> Result<(Append, Answer), Status> {
+    let policy = state.policies.in_force(state, &submission.body.sender)?;
+    let (screened, submission) = screen_off_runtime(policy.clone(), submission).await?;
+    let (append, findings) = match screened {
+        Screened::Accepted(append) => (append, None),
+        Screened::Refused(append, findings) => (append, Some(findings)),
+    };
+    let answer = Answer {
+        submission,
+        policy,
+        findings,
+    };
+    Ok((append, answer))
 }
 
 /// Counts each finding of a refusal by rule, and passes them on.
@@ -114,7 +188,11 @@ async fn screen_off_runtime(
     policy: Arc<Policy>,
     submission: Arc<Submission>,
 ) -> Result<(Screened, Arc<Submission>), Status> {
-    let bytes: usize = submission.payloads.iter().map(|p| p.content.len()).sum();
+    let bytes: usize = submission
+        .payloads
+        .iter()
+        .map(|p| p.payload().content.len())
+        .sum();
     if bytes <= INLINE_SCREEN_BYTES {
         let screened = screen(&policy, &submission)?;
         return Ok((screened, submission));
@@ -144,7 +222,7 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
         .collect();
     let mut mismatch = None;
     for (i, (payload, declared)) in s.payloads.iter().zip(&body.items).enumerate() {
-        match policy.screen(&context, &payload.content) {
+        match policy.screen(&context, &payload.payload().content) {
             Verdict::Accepted(found) => {
                 let said = (
                     &declared.stix_type,
@@ -232,12 +310,14 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
     }))
 }
 
-/// Checks the submission's shape, limits, signature and commitments.
-fn parse(
+/// Checks the submission's shape and limits, and finds the sender's key in force; the
+/// signature is checked next ([`verify_signature`], or a batch of them on a stream), then the
+/// payloads ([`check_payloads`]).
+pub(super) fn parse(
     state: &State,
     caller: &Caller,
     request: pb::SubmitRequest,
-) -> Result<Submission, RequestError> {
+) -> Result<Unverified, RequestError> {
     caller.require(Role::Sender, "Submit")?;
     let limits = &state.limits;
     let body = pb::DisclosureBody::decode(request.body.as_slice()).map_err(|e| {
@@ -335,16 +415,36 @@ fn parse(
             ),
         ));
     }
-    signature::verify(&sender_key, Purpose::Disclosure, &request.body, &request.signature).map_err(
+    Ok(Unverified {
+        body,
+        sender_key,
+        request,
+    })
+}
+
+/// Checks the disclosure's signature under the sender's key in force, one by one.
+pub(super) fn verify_signature(state: &State, u: &Unverified) -> Result<(), RequestError> {
+    let request = &u.request;
+    signature::verify(&u.sender_key, Purpose::Disclosure, &request.body, &request.signature).map_err(
         |_| {
             state.metrics.signature_failure("Submit");
             RequestError::BadSignature(format!(
                 "the disclosure signature does not verify under {}'s key in force (pinned in the genesis entry or set by its latest KeyChange); sign \"borderlog/disclosure/v1\\n\" || body with that key",
-                body.sender
+                u.body.sender
             ))
         },
-    )?;
+    )
+}
 
+/// Checks each payload's size, JSON limits and commitment against the signed body; call only
+/// once the signature verified.
+pub(super) fn check_payloads(state: &State, u: Unverified) -> Result<Submission, RequestError> {
+    let limits = &state.limits;
+    let Unverified {
+        body,
+        sender_key,
+        request,
+    } = u;
     let mut payloads = Vec::with_capacity(request.items.len());
     for (i, (committed, item)) in body.items.iter().zip(request.items).enumerate() {
         RequestError::check_limit(
@@ -359,8 +459,9 @@ fn parse(
                 format!("item {i}: the salt must be {SALT_LEN} bytes"),
             )
         })?;
-        let commitment = item_commitment(&salt, &item.content);
-        if committed.commitment != commitment {
+        // Hashed once: the store takes the payload as checked.
+        let payload = CheckedPayload::new(salt, item.content.into());
+        if committed.commitment != payload.payload().commitment {
             return Err(RequestError::invalid(
                 "items",
                 format!(
@@ -368,11 +469,7 @@ fn parse(
                 ),
             ));
         }
-        payloads.push(Payload {
-            commitment,
-            salt,
-            content: item.content,
-        });
+        payloads.push(payload);
     }
     Ok(Submission {
         body,

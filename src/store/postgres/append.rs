@@ -17,6 +17,9 @@ use super::{PgStore, Shared, db_err, pool_err, tiles};
 /// How long the writer keeps asking whether a commit whose connection failed went through.
 const RECONCILE_FOR: Duration = Duration::from_secs(10);
 
+/// The payload rows as columns for one `UNNEST`: commitments, salts, contents.
+type PayloadColumns = (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 /// One batch's rows, owned so the transaction can run on the store's runtime.
 #[derive(Default)]
 struct Rows {
@@ -34,7 +37,7 @@ struct Rows {
     party: (Vec<String>, Vec<i64>),
     claim: (Vec<Vec<u8>>, Vec<i64>),
     lookup: (Vec<Vec<u8>>, Vec<i64>),
-    payload: (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>),
+    payload: PayloadColumns,
     erase: Vec<Vec<u8>>,
     tile: (Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
 }
@@ -131,7 +134,7 @@ pub(super) fn append(
         }
         rows.payload.0.push(p.commitment.to_vec());
         rows.payload.1.push(p.salt.to_vec());
-        rows.payload.2.push(p.content.clone());
+        rows.payload.2.push(p.content.to_vec());
     }
 
     let mut frontier = w.frontier.clone();

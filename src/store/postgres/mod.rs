@@ -37,7 +37,7 @@ use crate::format::note::NoteSignature;
 use crate::format::tree::{Frontier, LeafIndex, TreeSize};
 use crate::pb;
 
-use super::{LogStore, Payload, StoreError};
+use super::{LogStore, Payload, PreparedBatch, StoreError};
 
 refinery::embed_migrations!("migrations");
 
@@ -307,11 +307,14 @@ impl LogStore for PgStore {
 
     fn append(
         &self,
-        entries: &[Vec<u8>],
-        payloads: &[Payload],
+        batch: &PreparedBatch,
         sign_checkpoint: &mut dyn FnMut(TreeSize, Hash) -> String,
     ) -> Result<Vec<Hash>, StoreError> {
-        append::append(self, entries, payloads, sign_checkpoint)
+        // The transaction validates and derives from the bytes itself (append.rs); the
+        // precomputed keys are not used here yet.
+        let entries: Vec<Vec<u8>> = batch.entries.iter().map(|e| e.bytes().to_vec()).collect();
+        let payloads: Vec<Payload> = batch.payloads.iter().map(|p| p.payload().clone()).collect();
+        append::append(self, &entries, &payloads, sign_checkpoint)
     }
 
     fn add_cosignature(&self, size: TreeSize, sig: &NoteSignature) -> Result<bool, StoreError> {

@@ -106,7 +106,7 @@ pub(super) fn payload(store: &PgStore, commitment: &Hash) -> Result<Option<Paylo
     Ok(Some(Payload {
         commitment: *commitment,
         salt,
-        content: row.try_get(1).map_err(db_err)?,
+        content: row.try_get::<_, Vec<u8>>(1).map_err(db_err)?.into(),
     }))
 }
 

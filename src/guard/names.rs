@@ -1,0 +1,309 @@
+//! Customer names in free text (policy format 2): the canonical token sequence of a text, and
+//! the canonical forms a registered name is stored under.
+//!
+//! Canonicalisation, the same for the register and for every text screened:
+//! - words are split at whitespace (line breaks included) and at every character that is not a
+//!   letter or digit (hyphens, apostrophes, `&`, punctuation): `Acme-Bank's` → `acme bank s`,
+//!   `d'Acme` → `d acme`;
+//! - dotted abbreviations are closed up first (`S.A.` → `sa`, `e.V.` → `ev`);
+//! - lower case; German umlauts and ß transliterated (`ü` → `ue`, `ß` → `ss`), every other
+//!   letter folded to ASCII (`é` → `e`, `ñ` → `n`, `ø` → `o`);
+//! - legal-form words (GmbH, AG, Inc, Ltd, SA, plc, eV, SARL, SL, BV, ...) are dropped;
+//! - URLs, e-mail addresses and host names stay one opaque token that no name can match: an
+//!   actor's look-alike domain `acme-bank-login.example` is the actor's, not a mention of
+//!   "Acme Bank" (the customer's own domains are the domain register's job).
+//!
+//! A registered name is stored under its canonical form and, when they differ, its form with
+//! umlauts folded plainly (`ü` → `u`, so `Muller` matches `Müller`) and its German genitive
+//! (`Acme Banks`). Matching looks up every run of 1..=`max_tokens` consecutive tokens.
+
+use std::borrow::Cow;
+
+/// Legal-form words, canonical (lower-case ASCII, dots closed up). Dropped from names and text.
+const LEGAL_FORMS: &[&str] = &[
+    "ab",
+    "ag",
+    "aps",
+    "asa",
+    "bv",
+    "bvba",
+    "co",
+    "corp",
+    "corporation",
+    "cv",
+    "doo",
+    "eg",
+    "ek",
+    "ev",
+    "gbr",
+    "gmbh",
+    "inc",
+    "incorporated",
+    "kft",
+    "kg",
+    "kgaa",
+    "llc",
+    "llp",
+    "lp",
+    "ltd",
+    "ltda",
+    "limited",
+    "mbh",
+    "nv",
+    "ohg",
+    "oy",
+    "oyj",
+    "plc",
+    "pty",
+    "sa",
+    "sae",
+    "sarl",
+    "sas",
+    "sasu",
+    "sau",
+    "scs",
+    "se",
+    "sl",
+    "sll",
+    "slu",
+    "snc",
+    "spa",
+    "sprl",
+    "srl",
+    "sro",
+    "ug",
+    "vof",
+];
+
+/// The opaque token standing for a URL, address or host: never part of a canonical name.
+const OPAQUE: &str = "\u{1}";
+
+/// A text's canonical tokens, in one buffer (single spaces between them) with their ranges, so
+/// a run of tokens is one borrowed slice.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    buf: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Tokens {
+    /// Tokenises `text` (clearing what was there).
+    pub fn of(&mut self, text: &str) {
+        self.buf.clear();
+        self.spans.clear();
+        for raw in text.split_whitespace() {
+            let word = raw.trim_matches(|c: char| !c.is_alphanumeric());
+            if word.is_empty() {
+                continue;
+            }
+            if opaque(word) {
+                self.push(OPAQUE);
+                continue;
+            }
+            let word = closed_abbreviation(word);
+            for part in word.split(|c: char| !c.is_alphanumeric()) {
+                if part.is_empty() {
+                    continue;
+                }
+                let folded = fold(part, true);
+                if !LEGAL_FORMS.contains(&&*folded) {
+                    self.push(&folded);
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, t: &str) {
+        if !self.buf.is_empty() {
+            self.buf.push(' ');
+        }
+        let start = self.buf.len();
+        self.buf.push_str(t);
+        self.spans.push((start, self.buf.len()));
+    }
+
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Token `i`.
+    pub fn token(&self, i: usize) -> &str {
+        let (a, b) = self.spans[i];
+        &self.buf[a..b]
+    }
+
+    /// Tokens `i..i+n` joined by single spaces (None past the end or across an opaque token).
+    pub fn run(&self, i: usize, n: usize) -> Option<&str> {
+        let last = i.checked_add(n)?.checked_sub(1)?;
+        let (&(a, _), &(_, b)) = (self.spans.get(i)?, self.spans.get(last)?);
+        let s = &self.buf[a..b];
+        (!s.contains(OPAQUE)).then_some(s)
+    }
+
+    /// The whole canonical text.
+    pub fn as_str(&self) -> &str {
+        &self.buf
+    }
+}
+
+/// A URL, e-mail address or host name: one opaque token.
+fn opaque(w: &str) -> bool {
+    if w.contains("://") || w.contains('@') {
+        return true;
+    }
+    // A host: dotted labels ending in a top-level label of two letters or more.
+    match w.rsplit_once('.') {
+        Some((head, tld)) => {
+            !head.is_empty()
+                && !head.ends_with('.')
+                && tld.chars().count() >= 2
+                && tld.chars().all(char::is_alphabetic)
+                && head.chars().any(char::is_alphanumeric)
+                && !head.split('.').all(|l| l.chars().count() == 1)
+        }
+        None => false,
+    }
+}
+
+/// `S.A.` → `SA`, `e.V` → `eV`: single letters joined by dots are one abbreviation.
+fn closed_abbreviation(w: &str) -> Cow<'_, str> {
+    let parts: Vec<&str> = w.split('.').filter(|p| !p.is_empty()).collect();
+    if parts.len() >= 2 && parts.iter().all(|p| p.chars().count() == 1) {
+        Cow::Owned(parts.concat())
+    } else {
+        Cow::Borrowed(w)
+    }
+}
+
+/// Lower case and ASCII: umlauts transliterated (`ü` → `ue`) when `umlauts`, else folded plainly
+/// (`ü` → `u`); every other non-ASCII letter folded by `deunicode`.
+pub fn fold(part: &str, umlauts: bool) -> Cow<'_, str> {
+    if part.is_ascii() {
+        if part.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Cow::Owned(part.to_ascii_lowercase());
+        }
+        return Cow::Borrowed(part);
+    }
+    let mut out = String::with_capacity(part.len() + 2);
+    for c in part.chars().flat_map(char::to_lowercase) {
+        match c {
+            'ä' if umlauts => out.push_str("ae"),
+            'ö' if umlauts => out.push_str("oe"),
+            'ü' if umlauts => out.push_str("ue"),
+            'ß' => out.push_str("ss"),
+            c if c.is_ascii() => out.push(c),
+            c => match deunicode::deunicode_char(c) {
+                Some(a) => out.extend(
+                    a.chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .map(|c| c.to_ascii_lowercase()),
+                ),
+                None => out.push(c),
+            },
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The canonical forms a registered name is stored under (see the module doc); empty when the
+/// name is nothing but legal forms and punctuation.
+pub fn register_forms(name: &str) -> Vec<String> {
+    let mut t = Tokens::default();
+    t.of(name);
+    if t.is_empty() || t.as_str().contains(OPAQUE) {
+        return Vec::new();
+    }
+    let main = t.as_str().to_owned();
+    let mut forms = vec![main.clone()];
+    // Umlauts folded plainly: fold the name's words without transliteration.
+    let plain: Vec<String> = name
+        .split_whitespace()
+        .map(|w| closed_abbreviation(w.trim_matches(|c: char| !c.is_alphanumeric())).into_owned())
+        .flat_map(|w| {
+            w.split(|c: char| !c.is_alphanumeric())
+                .filter(|p| !p.is_empty())
+                .map(|p| fold(p, false).into_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !LEGAL_FORMS.contains(&p.as_str()))
+        .collect();
+    let plain = plain.join(" ");
+    for f in [plain.clone(), format!("{main}s"), format!("{plain}s")] {
+        if !f.is_empty() && !forms.contains(&f) {
+            forms.push(f);
+        }
+    }
+    forms
+}
+
+/// The number of tokens of a canonical form.
+pub fn token_count(form: &str) -> usize {
+    form.split(' ').count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        let mut t = Tokens::default();
+        t.of(s);
+        t.as_str().replace(OPAQUE, "<opaque>")
+    }
+
+    #[test]
+    fn canonical_text() {
+        assert_eq!(
+            canon("Die Müller-Logistik GmbH\nmeldete"),
+            "die mueller logistik meldete"
+        );
+        assert_eq!(canon("ACME BANK's SOC"), "acme bank s soc");
+        assert_eq!(canon("d'Acme Bank S.A."), "d acme bank");
+        assert_eq!(canon("Zwölf Brücken e.V., Köln"), "zwoelf bruecken koeln");
+        assert_eq!(canon("Ferretería Núñez S.L."), "ferreteria nunez");
+        assert_eq!(
+            canon("Société Générale des Eaux SARL"),
+            "societe generale des eaux"
+        );
+        assert_eq!(canon("Straße"), "strasse");
+        assert_eq!(
+            canon("see acme-bank-login.example and https://x.example/acme"),
+            "see <opaque> and <opaque>"
+        );
+        assert_eq!(canon("Acme Bank."), "acme bank");
+        assert_eq!(canon("v1.2 build"), "v1 2 build");
+    }
+
+    #[test]
+    fn runs_do_not_cross_opaque_tokens() {
+        let mut t = Tokens::default();
+        t.of("Acme evil.example Bank");
+        assert_eq!(t.run(0, 1), Some("acme"));
+        assert_eq!(t.run(0, 2), None);
+        assert_eq!(t.run(2, 1), Some("bank"));
+        assert_eq!(t.run(2, 2), None);
+    }
+
+    #[test]
+    fn register_forms_cover_transliterations_and_genitive() {
+        let f = register_forms("Müller Logistik GmbH");
+        assert_eq!(
+            f,
+            vec![
+                "mueller logistik",
+                "muller logistik",
+                "mueller logistiks",
+                "muller logistiks"
+            ]
+        );
+        assert_eq!(register_forms("Acme Bank"), vec!["acme bank", "acme banks"]);
+        assert!(register_forms("GmbH").is_empty());
+        assert_eq!(token_count("acme bank"), 2);
+    }
+}
