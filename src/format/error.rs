@@ -54,7 +54,7 @@ pub enum FormatError {
         name: String,
     },
     /// An Ed25519 public key that is not a valid, strong point.
-    #[error("public key is not a valid Ed25519 key")]
+    #[error("public key is not a canonical, strong Ed25519 key (RFC 8032)")]
     BadPublicKey,
     /// Entry bytes that do not decode as `borderlog.v1.Entry`, or lack a kind.
     #[error("entry does not decode: {0}")]

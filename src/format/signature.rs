@@ -72,14 +72,21 @@ pub fn verify(
         })
 }
 
-/// Parses a 32-byte Ed25519 public key, refusing weak (small-order) keys.
+/// Parses a 32-byte Ed25519 public key, refusing every key RFC 8032 does not allow or that
+/// nobody can hold: a non-canonical encoding (y not below the field prime, or a negative
+/// zero x; such bytes decode to a point whose own encoding differs, so two byte strings would
+/// name one key), and a weak (small-order) key, which verifies forged signatures. The one check
+/// every key entering the log passes: partners.toml and genesis, KeyChange, witness keys, and
+/// `verify`'s replay of them.
 pub fn public_key(bytes: &[u8]) -> Result<VerifyingKey, FormatError> {
     let arr: [u8; 32] = bytes.try_into().map_err(|_| FormatError::BadPublicKey)?;
-    let key = VerifyingKey::from_bytes(&arr).map_err(|_| FormatError::BadPublicKey)?;
-    if key.is_weak() {
+    let point = curve25519_dalek::edwards::CompressedEdwardsY(arr)
+        .decompress()
+        .ok_or(FormatError::BadPublicKey)?;
+    if point.compress().to_bytes() != arr || point.is_small_order() {
         return Err(FormatError::BadPublicKey);
     }
-    Ok(key)
+    VerifyingKey::from_bytes(&arr).map_err(|_| FormatError::BadPublicKey)
 }
 
 #[cfg(test)]
@@ -133,5 +140,30 @@ mod tests {
         assert_eq!(public_key(&weak), Err(FormatError::BadPublicKey));
         assert!(public_key(&key(1).verifying_key().to_bytes()).is_ok());
         assert!(public_key(&[1; 31]).is_err());
+    }
+
+    #[test]
+    fn non_canonical_public_keys_are_refused() {
+        // y = 2^255 - 1 (not below p = 2^255 - 19) with the sign bit set: decodes (y mod p is
+        // on the curve) to a point whose canonical encoding is other bytes.
+        assert_eq!(public_key(&[0xff; 32]), Err(FormatError::BadPublicKey));
+        // Every y in [p, 2^255) with either sign: none is canonical.
+        for excess in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut y = [0xff; 32];
+                y[0] = 0xed + excess; // p's low byte is 0xed
+                y[31] = 0x7f | sign;
+                assert_eq!(public_key(&y), Err(FormatError::BadPublicKey), "{y:?}");
+            }
+        }
+        // x = 0 with the sign bit set ("negative zero"): y = 1 is the identity, y = p - 1 has
+        // order 2; both small order and, signed, non-canonical.
+        let mut negative_zero = [0u8; 32];
+        negative_zero[0] = 1;
+        negative_zero[31] = 0x80;
+        assert_eq!(public_key(&negative_zero), Err(FormatError::BadPublicKey));
+        // A real key still parses, to itself.
+        let good = key(3).verifying_key().to_bytes();
+        assert_eq!(public_key(&good).unwrap().to_bytes(), good);
     }
 }
