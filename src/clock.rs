@@ -38,10 +38,7 @@ mod tests {
     fn time_formatting() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(
-            format_rfc3339(MAX_RFC3339_MS),
-            "9999-12-31T23:59:59.999Z"
-        );
+        assert_eq!(format_rfc3339(MAX_RFC3339_MS), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

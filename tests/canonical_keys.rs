@@ -46,7 +46,11 @@ async fn change_key_refuses_a_non_canonical_or_small_order_new_key() {
             })
             .await
             .expect_err("a key nobody holds is refused");
-        assert_eq!(status.code(), Code::InvalidArgument, "{bad:02x?}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{bad:02x?}: {status:?}"
+        );
         assert!(status.message().contains("canonical"), "{status:?}");
         assert_eq!(server.node.store().size(), before, "nothing appended");
     }
@@ -118,7 +122,9 @@ fn verify_refuses_a_key_change_to_a_non_canonical_key() {
         let (index, _) = b.push(pb::entry::Kind::KeyChange(change), Vec::new());
         b.checkpoint();
         match verify_records(b.finish(), VerifyOptions::default()) {
-            Err(VerifyError::KeyChange { index: at, reason, .. }) => {
+            Err(VerifyError::KeyChange {
+                index: at, reason, ..
+            }) => {
                 assert_eq!(at, index);
                 assert!(reason.contains("canonical"), "{reason}");
             }

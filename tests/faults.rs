@@ -100,7 +100,10 @@ async fn failed(server: &TestServer, api: &mut borderlog::client::Api, n: u64) {
     // The health service hears of the failure from a task of its own: wait for it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while health(server).await != [ServingStatus::NotServing; 2] {
-        assert!(std::time::Instant::now() < deadline, "health still says SERVING");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health still says SERVING"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let size = server.node.store().size();
@@ -176,7 +179,9 @@ async fn disk_full_and_failing_fsync_append_nothing_and_clear_without_a_restart(
     assert_eq!(status.code(), Code::Unknown, "{status:?}");
     assert!(
         status.message().contains("no space left")
-            && status.message().contains("may or may not have been appended")
+            && status
+                .message()
+                .contains("may or may not have been appended")
             && !status.message().contains("nothing was appended"),
         "{status:?}"
     );
@@ -262,7 +267,9 @@ async fn a_batch_durable_before_its_failure_is_unknown_then_found_never_denied()
     let status = api.submit(request.clone()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unknown, "{status:?}");
     assert!(
-        status.message().contains("may or may not have been appended")
+        status
+            .message()
+            .contains("may or may not have been appended")
             && status.message().contains("FindDisclosure"),
         "{status:?}"
     );
@@ -316,7 +323,9 @@ async fn a_batch_durable_before_its_failure_is_unknown_then_found_never_denied()
     let status = api.submit(request).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
     assert!(
-        status.message().contains(&format!("entry {}", receipt.index)),
+        status
+            .message()
+            .contains(&format!("entry {}", receipt.index)),
         "{status:?}"
     );
     // Only the sender looks up its nonces.

@@ -53,7 +53,11 @@ async fn client_times_at_the_ends_of_i64_are_refused_not_wrapped() {
             "{time}: {}",
             status.message()
         );
-        assert_eq!(server.node.store().size(), before, "{time}: nothing appended");
+        assert_eq!(
+            server.node.store().size(),
+            before,
+            "{time}: nothing appended"
+        );
     }
     // The check still takes a current time.
     api.submit(submission_at(&server.keys, 100, now_ms()))

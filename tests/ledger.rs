@@ -281,7 +281,11 @@ async fn health_and_reflection_serve_generic_tools() {
         panic!("unexpected v1alpha reflection answer")
     };
     let alpha: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    for service in ["borderlog.v1.Ledger", "borderlog.v1.Audit", "grpc.health.v1.Health"] {
+    for service in [
+        "borderlog.v1.Ledger",
+        "borderlog.v1.Audit",
+        "grpc.health.v1.Health",
+    ] {
         assert!(alpha.contains(&service), "{alpha:?}");
     }
     let Some(Ok(response)) = responses.next().await else {

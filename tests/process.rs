@@ -60,7 +60,10 @@ async fn exited(child: Child) -> (Option<i32>, String) {
         .await
         .expect("the process exits by itself")
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +156,10 @@ async fn output_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status() {
             .output()
             .await
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     assert_eq!(code, Some(0), "{stderr}");
 
@@ -237,7 +243,10 @@ async fn a_flood_of_idle_connections_past_the_descriptor_limit_leaves_partners_s
     let before = cpu_ticks(pid);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let used = cpu_ticks(pid) - before;
-    assert!(used < 100, "{used} ticks of CPU in 3 s: the accept loop spins");
+    assert!(
+        used < 100,
+        "{used} ticks of CPU in 3 s: the accept loop spins"
+    );
     // ...and its partners are served all along: health, and a Submit, on their connections.
     assert_eq!(health(health_channel.clone()).await, ServingStatus::Serving);
     for n in 6..9 {
@@ -272,7 +281,10 @@ async fn a_flood_of_idle_connections_past_the_descriptor_limit_leaves_partners_s
     })
     .await
     .unwrap();
-    assert_eq!(closed, 50, "the server closed idle connections that never started TLS");
+    assert_eq!(
+        closed, 50,
+        "the server closed idle connections that never started TLS"
+    );
     drop((api, newcomer, health_channel));
     drop(child);
 }
@@ -295,7 +307,10 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         client::connect(&server.addr, &server.keys, RECIPIENT),
     )
     .await;
-    assert!(third.is_err(), "a third connection was accepted past the cap");
+    assert!(
+        third.is_err(),
+        "a third connection was accepted past the cap"
+    );
     first.submit(submission(&keys, 1)).await.unwrap();
     // ...and is as soon as one closes.
     drop(second);

@@ -359,8 +359,11 @@ impl Registry {
             source_name: SOURCE.to_string(),
             reason,
         };
-        let log_public_key = public_key(&genesis.log_public_key)
-            .map_err(|_| invalid("log_public_key is not a canonical, strong Ed25519 public key (RFC 8032)".into()))?;
+        let log_public_key = public_key(&genesis.log_public_key).map_err(|_| {
+            invalid(
+                "log_public_key is not a canonical, strong Ed25519 public key (RFC 8032)".into(),
+            )
+        })?;
         let mut parties = Vec::with_capacity(genesis.parties.len());
         for p in &genesis.parties {
             let role = pb::Role::try_from(p.role)

@@ -86,7 +86,8 @@ where
                 }
                 Err(refused) => Status::from(refused).into_http(),
             };
-            let response = super::status::transport_status(state.limits.max_message_bytes)(response);
+            let response =
+                super::status::transport_status(state.limits.max_message_bytes)(response);
             state.metrics.request(call, code_of(&response));
             Ok(response)
         })
@@ -109,8 +110,8 @@ fn code_of<B>(response: &http::Response<B>) -> Code {
 fn call_name(path: &str) -> &'static str {
     static METHODS: OnceLock<HashSet<&'static str>> = OnceLock::new();
     let methods = METHODS.get_or_init(|| {
-        let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET)
-            .unwrap_or_default();
+        let set =
+            prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap_or_default();
         set.file
             .iter()
             .flat_map(|f| &f.service)

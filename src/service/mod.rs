@@ -35,8 +35,8 @@ pub use access::Caller;
 pub use error::{Refused, RequestError};
 pub use retention::RETENTION_REASON;
 
-use crate::format::note::{Signer, Verifier};
 use crate::format::TreeSize;
+use crate::format::note::{Signer, Verifier};
 use crate::identity::{self, IdentityError, Registry};
 use crate::metrics::Metrics;
 use crate::pb;
@@ -525,13 +525,19 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
         .set_service_status(<LedgerServer<LedgerService> as NamedService>::NAME, status)
         .await;
     health
-        .set_service_status(<WitnessServer<WitnessService> as NamedService>::NAME, status)
+        .set_service_status(
+            <WitnessServer<WitnessService> as NamedService>::NAME,
+            status,
+        )
         .await;
     health
         .set_service_status(<AuditServer<AuditService> as NamedService>::NAME, status)
         .await;
     health
-        .set_service_status(<ReportsServer<ReportsService> as NamedService>::NAME, status)
+        .set_service_status(
+            <ReportsServer<ReportsService> as NamedService>::NAME,
+            status,
+        )
         .await;
 }
 
@@ -579,7 +585,11 @@ impl Ledger for LedgerService {
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::EntryResponse>, Status> {
         let caller = Caller::of(&request)?;
-        reply(cmd::get_entry::handle(&self.state, &caller, request.into_inner()))
+        reply(cmd::get_entry::handle(
+            &self.state,
+            &caller,
+            request.into_inner(),
+        ))
     }
 
     type ListEntriesStream = EntryStream;
@@ -600,7 +610,10 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        reply(cmd::get_checkpoint::handle(&self.state, request.into_inner()))
+        reply(cmd::get_checkpoint::handle(
+            &self.state,
+            request.into_inner(),
+        ))
     }
 
     async fn get_inclusion_proof(

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use super::{ServiceError, State, cmd, retention};
+use crate::format::entry;
 use crate::format::note::Signer;
 use crate::format::signature::{self, Purpose};
-use crate::format::entry;
 use crate::identity::{self, Registry};
 use crate::pb;
 use crate::sequencer::Sequencer;
@@ -24,7 +24,11 @@ pub(super) async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, 
 
 /// The sender parties whose partner keys are in `keys_dir`: the server can sign their
 /// retention erasures. Others run retention from their own side.
-pub(super) fn owner_keys(keys_dir: &Path, registry: &Registry, sequencer: &Sequencer) -> retention::OwnerKeys {
+pub(super) fn owner_keys(
+    keys_dir: &Path,
+    registry: &Registry,
+    sequencer: &Sequencer,
+) -> retention::OwnerKeys {
     let mut keys = Vec::new();
     for party in registry.parties() {
         if party.role != pb::Role::Sender {
@@ -56,7 +60,10 @@ pub(super) fn owner_keys(keys_dir: &Path, registry: &Registry, sequencer: &Seque
 
 /// Publishes each sender's policy file from `keys_dir` when the sender has no policy in force
 /// and its signing key is at hand (the dev set-up `init` makes holds every key).
-pub(super) async fn publish_default_policies(state: &State, keys_dir: &Path) -> Result<(), ServiceError> {
+pub(super) async fn publish_default_policies(
+    state: &State,
+    keys_dir: &Path,
+) -> Result<(), ServiceError> {
     for party in state.registry.parties() {
         let owner = party.name.as_str();
         let path = identity::policy_path(keys_dir, owner);

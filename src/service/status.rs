@@ -233,8 +233,7 @@ pub(crate) fn transport_status<B>(
                     .into_owned()
             })
             .unwrap_or_default();
-        let (code, text) = if code == Some(Code::OutOfRange) && message.contains(TONIC_TOO_LARGE)
-        {
+        let (code, text) = if code == Some(Code::OutOfRange) && message.contains(TONIC_TOO_LARGE) {
             // "... found 5000000 bytes, the limit is: 4194304 bytes"
             let found = message
                 .split("found ")

@@ -42,7 +42,10 @@ pub fn handle(
             ))
         })?;
     let bytes = state.store.entry(index)?.ok_or_else(|| {
-        Status::internal(format!("entry {} is in the claims index but not stored", index.0))
+        Status::internal(format!(
+            "entry {} is in the claims index but not stored",
+            index.0
+        ))
     })?;
     let stored = entry::decode(&bytes)?;
     let (kind, held) = match &stored.kind {

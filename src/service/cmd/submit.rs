@@ -312,7 +312,10 @@ fn parse(
     let now = crate::clock::now_ms();
     // Checked: a client time near i64::MIN or MAX must not wrap into a small skew.
     let skew = body.client_time_ms.checked_sub(now);
-    if skew.and_then(i64::checked_abs).is_none_or(|s| s > limits.max_clock_skew_ms) {
+    if skew
+        .and_then(i64::checked_abs)
+        .is_none_or(|s| s > limits.max_clock_skew_ms)
+    {
         return Err(RequestError::invalid(
             "body.client_time_ms",
             format!(
