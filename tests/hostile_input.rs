@@ -179,11 +179,11 @@ async fn report_periods_past_year_9999_or_before_1970_are_invalid_argument() {
             status.message()
         );
     }
-    // The widest period a report can write still works.
+    // A period inside the range still works.
     reports
         .get_report(pb::ReportRequest {
             from_ms: 0,
-            to_ms: end_of_9999,
+            to_ms: now + 1,
             ..Default::default()
         })
         .await
