@@ -328,3 +328,35 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     drop((first, third));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = init_keys(dir.path());
+    let mut config = borderlog::service::NodeConfig::new(&keys, dir.path().join("data"));
+    // The handshake timeout far off, so only the idle timeout can close the connection.
+    config.limits.tls_handshake_timeout = Duration::from_secs(600);
+    config.limits.idle_timeout = Duration::from_secs(1);
+    let server = TestServer::start_config(config).await;
+    let addr = server.addr.clone();
+    let started = Instant::now();
+    let closed = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        idle.read(&mut [0u8; 1])
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(closed, Ok(0))
+            || closed.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the server closed the idle connection"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "closed by the idle timeout, not the test's read timeout"
+    );
+    server.stop().await;
+}
