@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(entry note checkpoint proof guard policy segment export)
+[[ ${#targets[@]} -eq 0 ]] && targets=(entry note checkpoint proof guard policy segment export index)
 sanitizer=${SANITIZER:-none}
 rss=${RSS_MB:-2048}
 

@@ -24,7 +24,7 @@ use thiserror::Error;
 use crate::format::LeafIndex;
 use crate::format::signature::{self, Purpose};
 use crate::pb;
-use crate::store::{Store, StoreError};
+use crate::store::{LogStore, StoreError};
 
 /// Why a KeyChange (or a signature by a retired key) is not acceptable at this point of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -329,7 +329,7 @@ impl KeysInForce {
     }
 
     /// The keys in force after every entry of `store`: genesis, then each KeyChange in order.
-    pub fn rebuild(store: &Store) -> Result<KeysInForce, StoreError> {
+    pub fn rebuild(store: &dyn LogStore) -> Result<KeysInForce, StoreError> {
         let mut keys = KeysInForce::default();
         let kinds = [pb::EntryKind::Genesis, pb::EntryKind::KeyChange];
         for index in store.scan(LeafIndex(0), None, &kinds, usize::MAX)? {

@@ -14,7 +14,7 @@ use crate::format::hash::{Hash, hash_from_slice};
 use crate::format::{FormatError, LeafIndex};
 use crate::guard::Policy;
 use crate::pb;
-use crate::store::{Store, StoreError};
+use crate::store::{LogStore, StoreError};
 
 /// Why the expired items could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ pub struct Expired {
 /// Each owner's policy in force now (its latest PolicyChange entry, as the sequencer finds
 /// them), parsed. A policy that does not parse is skipped with a warning: its owner's payloads
 /// are then kept, since erasure never follows from a document nobody can read.
-pub fn policies_in_force(store: &Store) -> Result<BTreeMap<String, Policy>, RetentionError> {
+pub fn policies_in_force(store: &dyn LogStore) -> Result<BTreeMap<String, Policy>, RetentionError> {
     let mut out = BTreeMap::new();
     for (owner, in_force) in crate::sequencer::published_policies(store)? {
         let bytes = store.entry(in_force.index)?.unwrap_or_default();
@@ -82,7 +82,7 @@ pub fn policies_in_force(store: &Store) -> Result<BTreeMap<String, Policy>, Rete
 /// The stored, not yet erased items whose retention has run out at `now_ms`, of `owner`'s
 /// disclosures (or every owner's), in log order.
 pub fn expired(
-    store: &Store,
+    store: &dyn LogStore,
     owner: Option<&str>,
     now_ms: i64,
 ) -> Result<Vec<Expired>, RetentionError> {

@@ -24,7 +24,7 @@ use crate::format::{Hash, LeafIndex, TreeSize};
 use crate::keys_in_force::{KeyError, KeysInForce};
 use crate::metrics::Metrics;
 use crate::pb;
-use crate::store::{Payload, Store, StoreError};
+use crate::store::{LogStore, Payload, StoreError};
 
 /// Errors of the append path, as the waiter sees them.
 #[derive(Debug, Error)]
@@ -241,18 +241,20 @@ impl Drop for Reply {
 pub struct Sequencer {
     queue: mpsc::Sender<Job>,
     size: watch::Receiver<u64>,
+    /// Shared with the worker: [`Sequencer::follow`] moves it when another process appends.
+    size_tx: Arc<watch::Sender<u64>>,
     stats: Arc<SequencerStats>,
     policies: PolicyMap,
     keys: KeyMap,
     failure: Arc<watch::Sender<Failure>>,
-    store: Arc<Store>,
+    store: Arc<dyn LogStore>,
 }
 
 impl Sequencer {
     /// Starts the sequencer thread over `store`, signing checkpoints with `log` (whose name is
     /// the log's origin).
     pub fn start(
-        store: Arc<Store>,
+        store: Arc<dyn LogStore>,
         log: Signer,
         opts: SequencerOptions,
         metrics: Arc<Metrics>,
@@ -264,7 +266,7 @@ impl Sequencer {
     /// key rotation the previous log key keeps signing, so clients that pinned it still
     /// verify (C2SP signed notes carry several signatures; same key name, other key ids).
     pub fn start_signing(
-        store: Arc<Store>,
+        store: Arc<dyn LogStore>,
         log: Signer,
         also: Vec<Signer>,
         opts: SequencerOptions,
@@ -272,13 +274,15 @@ impl Sequencer {
     ) -> Result<Sequencer, StoreError> {
         let (queue, rx) = mpsc::channel(opts.queue_depth.max(1));
         let (size_tx, size) = watch::channel(store.size().0);
+        let size_tx = Arc::new(size_tx);
         let stats = Arc::new(SequencerStats::default());
-        let policies: PolicyMap = Arc::new(RwLock::new(published_policies(&store)?));
-        let keys: KeyMap = Arc::new(RwLock::new(KeysInForce::rebuild(&store)?));
+        let policies: PolicyMap = Arc::new(RwLock::new(published_policies(&*store)?));
+        let keys: KeyMap = Arc::new(RwLock::new(KeysInForce::rebuild(&*store)?));
         // Times never go back, across restarts too.
-        let last_time_ms = last_entry_time(&store);
+        let last_time_ms = last_entry_time(&*store);
         let failure = Arc::new(watch::channel(None).0);
         let worker = Worker {
+            generation: store.writer_generation(),
             store: store.clone(),
             faults: opts.faults.clone(),
             failure: failure.clone(),
@@ -287,7 +291,7 @@ impl Sequencer {
             keys: keys.clone(),
             max_batch: opts.max_batch.max(1),
             last_time_ms,
-            size: size_tx,
+            size: size_tx.clone(),
             stats: stats.clone(),
             policies: policies.clone(),
             metrics,
@@ -316,6 +320,7 @@ impl Sequencer {
         Ok(Sequencer {
             queue,
             size,
+            size_tx,
             stats,
             policies,
             keys,
@@ -357,7 +362,7 @@ impl Sequencer {
     /// After a store write outside the sequencer failed (a cosignature): if it left the store
     /// poisoned, the log has failed.
     pub fn check_store(&self) {
-        if store_poisoned(&self.store) {
+        if store_poisoned(&*self.store) {
             report_poisoned(&self.failure);
         }
     }
@@ -365,6 +370,22 @@ impl Sequencer {
     /// Watches the log's size; changes after every batch (for `follow` streams).
     pub fn size(&self) -> watch::Receiver<u64> {
         self.size.clone()
+    }
+
+    /// On a node that does not write a shared log: catches up with what the writer appended
+    /// since the last call — the policies and keys in force, and the size `follow` streams
+    /// watch. Blocks on the store; a no-op while the log has not grown or this node writes.
+    pub fn follow(&self) -> Result<(), StoreError> {
+        let size = self.store.size().0;
+        if self.store.is_writer() || size == *self.size.borrow() {
+            return Ok(());
+        }
+        let policies = published_policies(&*self.store)?;
+        let keys = KeysInForce::rebuild(&*self.store)?;
+        *self.policies.write().unwrap_or_else(|e| e.into_inner()) = policies;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        self.size_tx.send_replace(size);
+        Ok(())
     }
 
     /// Batch and entry counters.
@@ -400,7 +421,9 @@ fn published(kind: &pb::entry::Kind) -> Option<(&str, Hash)> {
 }
 
 /// Every owner's latest published policy, read from the log at start-up.
-pub fn published_policies(store: &Store) -> Result<HashMap<String, PolicyInForce>, StoreError> {
+pub fn published_policies(
+    store: &dyn LogStore,
+) -> Result<HashMap<String, PolicyInForce>, StoreError> {
     let mut map = HashMap::new();
     for index in store.scan(
         LeafIndex(0),
@@ -433,7 +456,7 @@ fn recipient_of(kind: &pb::entry::Kind) -> Option<String> {
 }
 
 /// Server time of the last entry in the store (0 when empty or unreadable).
-fn last_entry_time(store: &Store) -> i64 {
+fn last_entry_time(store: &dyn LogStore) -> i64 {
     let TreeSize(size) = store.size();
     let Some(last) = size.checked_sub(1) else {
         return 0;
@@ -448,9 +471,9 @@ fn last_entry_time(store: &Store) -> i64 {
 
 /// True when the store refuses appends until it is reopened. An empty append writes nothing:
 /// the store answers it `Poisoned` when poisoned and `EmptyBatch` otherwise.
-fn store_poisoned(store: &Store) -> bool {
+fn store_poisoned(store: &dyn LogStore) -> bool {
     matches!(
-        store.append(&[], &[], |_, _| String::new()),
+        store.append(&[], &[], &mut |_, _| String::new()),
         Err(StoreError::Poisoned)
     )
 }
@@ -472,7 +495,7 @@ fn report_poisoned(failure: &watch::Sender<Failure>) {
 
 /// State owned by the sequencer thread alone.
 struct Worker {
-    store: Arc<Store>,
+    store: Arc<dyn LogStore>,
     faults: SequencerFaults,
     failure: Arc<watch::Sender<Failure>>,
     log: Signer,
@@ -481,7 +504,9 @@ struct Worker {
     keys: KeyMap,
     max_batch: usize,
     last_time_ms: i64,
-    size: watch::Sender<u64>,
+    /// The store's [`LogStore::writer_generation`] the state above was read at.
+    generation: u64,
+    size: Arc<watch::Sender<u64>>,
     stats: Arc<SequencerStats>,
     policies: PolicyMap,
     metrics: Arc<Metrics>,
@@ -504,6 +529,7 @@ impl Worker {
 
     /// Sequences, writes and answers one batch.
     fn commit(&mut self, jobs: Vec<Job>) {
+        self.catch_up();
         let (TreeSize(mut next), mut prev) = self.store.tip();
         let time_ms = self.now_ms();
         let mut claimed_here = HashSet::new();
@@ -567,7 +593,7 @@ impl Worker {
         let mut checkpoint = String::new();
         let mut signed_size = TreeSize(0);
         let faults = &self.faults;
-        let result = self.store.append(&encoded, &payloads, |size, root| {
+        let result = self.store.append(&encoded, &payloads, &mut |size, root| {
             assert!(
                 !faults.panic_while_signing(),
                 "injected fault: panic while signing a checkpoint"
@@ -637,10 +663,12 @@ impl Worker {
                 let msg = err.to_string();
                 // Poisoned by this batch: it failed after its bytes reached the segment and
                 // could not be undone (the index, the erasure, the cut of a failed write), so
-                // recovery may find it whole. Refused up front (already poisoned, or invalid),
-                // or cut off cleanly: nothing of it is in the log.
-                let poisoned = store_poisoned(&self.store);
-                let unknown = poisoned && !matches!(err, StoreError::Poisoned);
+                // recovery may find it whole; or the store says so itself (a database commit
+                // whose outcome it could not learn). Refused up front (already poisoned, or
+                // invalid), or cut off cleanly: nothing of it is in the log.
+                let poisoned = store_poisoned(&*self.store);
+                let unknown = matches!(err, StoreError::OutcomeUnknown(_))
+                    || (poisoned && !matches!(err, StoreError::Poisoned));
                 if poisoned {
                     report_poisoned(&self.failure);
                 }
@@ -650,10 +678,15 @@ impl Worker {
                     tracing::error!(error = %err, "batch not written; its {} submissions are refused", accepted.len());
                 }
                 for (reply, _, _) in accepted {
-                    reply.send(Err(if unknown {
-                        SequencerError::OutcomeUnknown(msg.clone())
-                    } else {
-                        SequencerError::Unavailable(msg.clone())
+                    reply.send(Err(match &err {
+                        _ if unknown => SequencerError::OutcomeUnknown(msg.clone()),
+                        // Another node writes: the client goes there.
+                        StoreError::NotWriter { writer } => {
+                            SequencerError::Store(StoreError::NotWriter {
+                                writer: writer.clone(),
+                            })
+                        }
+                        _ => SequencerError::Unavailable(msg.clone()),
                     }));
                 }
             }
@@ -727,6 +760,29 @@ impl Worker {
             }
         }
         None
+    }
+
+    /// After this process (re)took the writer role of a shared store: re-reads what the worker
+    /// keeps in memory, which other writers may have moved on meanwhile.
+    fn catch_up(&mut self) {
+        let generation = self.store.writer_generation();
+        if generation == self.generation {
+            return;
+        }
+        let read = published_policies(&*self.store)
+            .and_then(|policies| Ok((policies, KeysInForce::rebuild(&*self.store)?)));
+        match read {
+            Ok((policies, keys)) => {
+                *self.policies.write().unwrap_or_else(|e| e.into_inner()) = policies;
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+                self.last_time_ms = last_entry_time(&*self.store);
+                self.size.send_replace(self.store.size().0);
+                self.generation = generation;
+                tracing::info!(generation, "sequencer caught up with the shared log");
+            }
+            // The batch fails at the store as well; the next one tries again.
+            Err(e) => tracing::error!(error = %e, "catching up with the shared log"),
+        }
     }
 
     /// Server time for the batch: the wall clock, but never earlier than the last batch.

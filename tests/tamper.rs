@@ -231,6 +231,10 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_export() {
+    if embedded_only("a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_export")
+    {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let disclosures = build(&server).await;
@@ -289,6 +293,9 @@ async fn a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint() {
+    if embedded_only("dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     build(&server).await;
@@ -615,6 +622,9 @@ async fn a_ledger_with_a_redaction_still_verifies_for_every_party() {
 /// straight into the segments with a checkpoint the log key signs — is named by the guard replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
+    if embedded_only("a_payload_slipped_past_the_guard_is_caught_by_the_replay") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     build(&server).await;

@@ -349,3 +349,199 @@ pub fn export(data: &[u8]) {
     }
     let _ = auditor.finish();
 }
+
+/// `index`: a real store's derived index files (columns, column marker, posting lists,
+/// lookup runs) damaged by the input — one file picked by the first byte, then replaced by,
+/// XORed with, or cut at a place given by the rest — and the store opened on them. The
+/// store must open (rebuilding what it cannot trust) and answer exactly as before: every
+/// entry, leaf lookup, filtered listing and root. sled's own files are left to sled.
+pub fn index(data: &[u8]) {
+    thread_local! {
+        static FIXTURE: IndexFixture = IndexFixture::new();
+    }
+    FIXTURE.with(|f| f.run(data));
+}
+
+/// A store of a few dozen entries written once per thread, and its clean index.
+struct IndexFixture {
+    dir: tempfile::TempDir,
+    clean: tempfile::TempDir,
+    /// Index files the harness damages, relative to the index directory.
+    files: Vec<std::path::PathBuf>,
+    entries: Vec<Vec<u8>>,
+    leaves: Vec<Hash>,
+    /// Indexes of the entries involving the party `rare`.
+    rare: Vec<LeafIndex>,
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("scratch directory");
+    for e in std::fs::read_dir(from).expect("directory") {
+        let e = e.expect("directory entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy");
+        }
+    }
+}
+
+fn files_of(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("directory") {
+        let p = e.expect("directory entry").path();
+        if p.is_dir() {
+            if !p.ends_with("sled") {
+                files_of(root, &p, out);
+            }
+        } else {
+            out.push(p.strip_prefix(root).expect("under root").to_owned());
+        }
+    }
+}
+
+impl IndexFixture {
+    fn new() -> Self {
+        use borderlog::format::hash::{ZERO_HASH, item_commitment, leaf_hash};
+        use borderlog::store::{Payload, Store, StoreOptions};
+        let dir = tempfile::tempdir().expect("scratch directory");
+        let (mut entries, mut leaves, mut rare) = (Vec::new(), Vec::new(), Vec::new());
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
+            let mut tip = ZERO_HASH;
+            let mut push = |kind: pb::entry::Kind| {
+                let bytes = pb::Entry {
+                    index: entries.len() as u64,
+                    time_ms: 1_000 + entries.len() as i64,
+                    prev_leaf_hash: tip.to_vec(),
+                    kind: Some(kind),
+                }
+                .encode_to_vec();
+                tip = leaf_hash(&bytes);
+                leaves.push(tip);
+                entries.push(bytes.clone());
+                (entries.len() as u64 - 1, bytes)
+            };
+            let note = |size: TreeSize, root: Hash| format!("fuzz\n{}\n{}\n", size.0, hex(&root));
+            let genesis = push(pb::entry::Kind::Genesis(pb::Genesis {
+                origin: "fuzz/index".into(),
+                ..Default::default()
+            }));
+            store.append(&[genesis.1], &[], note).expect("genesis");
+            for batch in 0..12u64 {
+                let (mut batch_entries, mut payloads) = (Vec::new(), Vec::new());
+                for n in 0..1 + batch % 4 {
+                    let tag = batch * 10 + n;
+                    let sender = if tag % 7 == 3 { "rare" } else { "vendor" };
+                    let salt = [tag as u8; 32];
+                    let content = format!("{{\"type\":\"indicator\",\"id\":\"indicator--{tag}\"}}");
+                    let commitment = item_commitment(&salt, content.as_bytes());
+                    let body = pb::DisclosureBody {
+                        sender: sender.into(),
+                        recipient: "police".into(),
+                        nonce: tag.to_be_bytes().repeat(2),
+                        items: vec![pb::ItemCommitment {
+                            commitment: commitment.to_vec(),
+                            stix_id: format!("indicator--{tag}"),
+                            stix_type: "indicator".into(),
+                            tlp: "green".into(),
+                        }],
+                        ..Default::default()
+                    };
+                    let (at, bytes) = push(pb::entry::Kind::Disclosure(pb::Disclosure {
+                        body: body.encode_to_vec(),
+                        signature: vec![1; 64],
+                        policy_hash: vec![2; 32],
+                    }));
+                    if sender == "rare" {
+                        rare.push(LeafIndex(at));
+                    }
+                    batch_entries.push(bytes);
+                    payloads.push(Payload {
+                        commitment,
+                        salt,
+                        content: content.into_bytes(),
+                    });
+                }
+                store
+                    .append(&batch_entries, &payloads, note)
+                    .expect("batch");
+            }
+        }
+        let clean = tempfile::tempdir().expect("scratch directory");
+        copy_tree(&dir.path().join("index"), clean.path());
+        let mut files = Vec::new();
+        files_of(clean.path(), clean.path(), &mut files);
+        files.sort();
+        Self {
+            dir,
+            clean,
+            files,
+            entries,
+            leaves,
+            rare,
+        }
+    }
+
+    fn run(&self, data: &[u8]) {
+        use borderlog::store::{Store, StoreOptions};
+        let Some((&[pick, mode], rest)) = data.split_first_chunk::<2>() else {
+            return;
+        };
+        let Some((at, rest)) = rest.split_first_chunk::<2>() else {
+            return;
+        };
+        let at = usize::from(u16::from_le_bytes(*at));
+        let index = self.dir.path().join("index");
+        let _ = std::fs::remove_dir_all(&index);
+        copy_tree(self.clean.path(), &index);
+        let path = index.join(&self.files[usize::from(pick) % self.files.len()]);
+        let mut bytes = std::fs::read(&path).expect("index file");
+        match mode % 3 {
+            0 => bytes = rest.to_vec(),
+            1 => {
+                for (b, x) in bytes.iter_mut().skip(at).zip(rest) {
+                    *b ^= x;
+                }
+            }
+            _ => bytes.truncate(at),
+        }
+        std::fs::write(&path, bytes).expect("index file");
+
+        let store = Store::open(self.dir.path(), StoreOptions::default())
+            .expect("damaged index files never stop the store opening");
+        let size = self.entries.len() as u64;
+        assert_eq!(
+            store.tip(),
+            (TreeSize(size), self.leaves[size as usize - 1])
+        );
+        for (i, (e, leaf)) in self.entries.iter().zip(&self.leaves).enumerate() {
+            let i = LeafIndex(i as u64);
+            assert_eq!(
+                store.entry(i).expect("entry").as_ref(),
+                Some(e),
+                "entry {}",
+                i.0
+            );
+            assert_eq!(store.find_leaf(leaf).expect("leaf lookup"), Some(i));
+        }
+        assert_eq!(
+            store
+                .scan(LeafIndex(0), Some("rare"), &[], 100)
+                .expect("listing"),
+            self.rare
+        );
+        let mut tree = borderlog::format::tree::MemoryTree::new();
+        for l in &self.leaves {
+            tree.push(*l);
+        }
+        assert_eq!(
+            store.root(TreeSize(size)).expect("root"),
+            borderlog::format::tree::root(&tree, TreeSize(size)).expect("model root")
+        );
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

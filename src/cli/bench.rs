@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// scratch one, and reuse it on the next run: fill once, measure many times.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Put the in-process server's log in this PostgreSQL database (`postgres://...`, as
+    /// `serve --store`) instead of data/ on disk.
+    #[arg(long)]
+    pub store: Option<String>,
     /// Connections the clients share (HTTP/2 carries many calls on one, as a gRPC channel
     /// shared by a partner's workers would); default: one per client.
     #[arg(long)]
@@ -94,7 +98,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             if !keys.join("partners.toml").exists() {
                 identity::init(&keys, &InitOptions::default())?;
             }
-            let node = Node::open(NodeConfig::new(&keys, dir.join("data"))).await?;
+            let mut config = NodeConfig::new(&keys, dir.join("data"));
+            config.store_url = args.store.clone();
+            let node = Node::open(config).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?.to_string();
             tokio::spawn(node.clone().run(listener, std::future::pending()));

@@ -17,6 +17,11 @@ pub struct ServeArgs {
     /// Directory for segments and indexes.
     #[arg(long, default_value = "data", env = "BORDERLOG_DATA")]
     pub data: PathBuf,
+    /// Keep the log in PostgreSQL instead of `--data`: `postgres://user@host:port/db`.
+    /// Several servers may share one database; one writes, the others serve reads and take
+    /// over when it stops (README, "PostgreSQL").
+    #[arg(long, env = "BORDERLOG_STORE", value_parser = parse_store_url)]
+    pub store: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = super::DEFAULT_ADDR, env = "BORDERLOG_ADDR")]
     pub addr: String,
@@ -44,6 +49,15 @@ pub struct ServeArgs {
     /// "off" leaves retention to the owners' `borderlog retention run`.
     #[arg(long, default_value = "1h", value_parser = parse_interval)]
     pub retention_interval: Interval,
+}
+
+/// A `--store` URL: only PostgreSQL ones are stores of their own (the default is `--data`).
+fn parse_store_url(text: &str) -> Result<String, String> {
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        Ok(text.to_owned())
+    } else {
+        Err("expected postgres://user@host:port/database".into())
+    }
 }
 
 /// A schedule period, or none.
@@ -77,6 +91,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(dir = %report.dir.display(), origin = report.registry.origin(), "first start: made a dev CA, certificates and keys");
     }
     let mut config = NodeConfig::new(&args.keys, &args.data);
+    config.store_url = args.store.clone();
     config.plaintext = args.plaintext;
     config.auditor_reads_payloads = args.auditor_reads_payloads;
     config.limits.rate_per_second = args.rate_limit;
@@ -124,7 +139,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // the next start finds the index consistent instead of replaying the last second.
     let store = node.store().clone();
     node.run(listener, until_stopped()).await?;
-    store.flush_index()?;
+    store.flush()?;
     tracing::info!("stopped");
     Ok(())
 }

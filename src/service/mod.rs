@@ -45,7 +45,8 @@ use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::pb::reports_server::{Reports, ReportsServer};
 use crate::pb::witness_server::WitnessServer;
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
-use crate::store::{Store, StoreError, StoreOptions};
+
+use crate::store::{LogStore, StoreError, StoreOptions};
 
 /// Errors that stop the service from starting or running.
 #[derive(Debug, Error)]
@@ -158,6 +159,9 @@ pub struct NodeConfig {
     pub keys_dir: PathBuf,
     /// Segments and indexes.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database for the log instead of `data_dir` (`postgres://user@host/db`);
+    /// several nodes may share one, and one of them writes at a time.
+    pub store_url: Option<String>,
     /// Request limits.
     pub limits: Limits,
     /// Store tuning.
@@ -189,6 +193,7 @@ impl NodeConfig {
         NodeConfig {
             keys_dir: keys_dir.into(),
             data_dir: data_dir.into(),
+            store_url: None,
             limits: Limits::default(),
             store: StoreOptions::default(),
             sequencer: SequencerOptions::default(),
@@ -203,7 +208,7 @@ impl NodeConfig {
 
 /// Everything a request handler needs, shared by all of them.
 pub(crate) struct State {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn LogStore>,
     pub sequencer: Sequencer,
     pub registry: Registry,
     pub log_verifier: Verifier,
@@ -282,10 +287,10 @@ impl Node {
             .map(|key| Signer::new(registry_file.origin(), key))
             .transpose()
             .map_err(|e| ServiceError::Genesis(format!("previous log key: {e}")))?;
-        let store = Arc::new(startup::open_store(&config.data_dir, config.store.clone()).await?);
+        let store = startup::open_store(&config).await?;
         // Before anything runs on the store: the log key must be the one in force in the log.
         if store.size() != TreeSize(0) {
-            let keys = crate::keys_in_force::KeysInForce::rebuild(&store)?;
+            let keys = crate::keys_in_force::KeysInForce::rebuild(&*store)?;
             startup::check_log_keys(&keys, &signer, previous.as_ref(), &config.keys_dir)?;
         } else if registry_file.log_public_key() != signer.verifier().key {
             return Err(ServiceError::Genesis(format!(
@@ -321,7 +326,7 @@ impl Node {
             );
             registry_file
         } else {
-            startup::genesis_registry(&store)?
+            startup::genesis_registry(&*store)?
         };
         let owner_keys = startup::owner_keys(&config.keys_dir, &registry, &sequencer);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
@@ -377,7 +382,7 @@ impl Node {
     }
 
     /// The store (for tests and the load generator).
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn LogStore> {
         &self.state.store
     }
 
@@ -404,6 +409,10 @@ impl Node {
             self.witnesses.clone(),
         ));
         let _stop_push = AbortOnDrop(push);
+        // On a node that reads a shared log: keep up with the writer's appends.
+        let _stop_follow = AbortOnDrop(tokio::spawn(startup::follow_writer(
+            self.state.sequencer.clone(),
+        )));
 
         let audit = AuditServer::new(AuditService {
             state: self.state.clone(),
@@ -585,11 +594,7 @@ impl Ledger for LedgerService {
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::EntryResponse>, Status> {
         let caller = Caller::of(&request)?;
-        reply(cmd::get_entry::handle(
-            &self.state,
-            &caller,
-            request.into_inner(),
-        ))
+        reply(cmd::get_entry::handle(self.state.clone(), caller, request.into_inner()).await)
     }
 
     type ListEntriesStream = EntryStream;

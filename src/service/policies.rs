@@ -14,7 +14,7 @@ use crate::guard::{GuardError, Policy};
 use crate::identity::{self, IdentityError, Registry};
 use crate::pb;
 use crate::service::{RequestError, State};
-use crate::store::{Store, StoreError};
+use crate::store::{LogStore, StoreError};
 
 /// Parsed policies by hash, and the owners' register keys the customer register needs.
 pub(crate) struct Policies {
@@ -65,7 +65,7 @@ impl Policies {
         if let Some(p) = self.lock().get(&current.hash) {
             return Ok(p.clone());
         }
-        let change = policy_change(&state.store, current.index)?;
+        let change = policy_change(&*state.store, current.index)?;
         let policy = self.parse(owner, &change.policy).map_err(|e| {
             RequestError::Precondition(format!(
                 "the policy in force for {owner} (entry {}) cannot be applied here: {e}",
@@ -83,7 +83,7 @@ impl Policies {
 }
 
 /// The PolicyChange stored at `index` (which the sequencer said is one).
-fn policy_change(store: &Store, index: LeafIndex) -> Result<pb::PolicyChange, StoreError> {
+fn policy_change(store: &dyn LogStore, index: LeafIndex) -> Result<pb::PolicyChange, StoreError> {
     let inconsistent =
         |why: &str| StoreError::IndexInconsistent(format!("entry {}: {why}", index.0));
     let bytes = store

@@ -40,7 +40,7 @@ pub(crate) async fn run_once(
         let scan_state = state.clone();
         let scan_owner = owner.clone();
         let expired = tokio::task::spawn_blocking(move || {
-            retention::expired(&scan_state.store, Some(&scan_owner), now_ms)
+            retention::expired(&*scan_state.store, Some(&scan_owner), now_ms)
         })
         .await
         .map_err(|e| Status::internal(format!("the retention scan failed: {e}")))??;

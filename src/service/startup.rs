@@ -1,26 +1,71 @@
-//! What `Node::open` does before the node serves: open the store, check the log key against
-//! the log, read the parties from genesis, find the owners whose keys the server holds, and
-//! publish the default policies of a fresh dev log.
+//! What `Node::open` does before the node serves: open the store (embedded, or the shared
+//! database), check the log key against the log, read the parties from genesis, find the
+//! owners whose keys the server holds, publish the default policies of a fresh dev log; and the
+//! task that keeps a reading node's view up with the writer of a shared log.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{ServiceError, State, cmd, retention};
-use crate::format::entry;
+use super::{NodeConfig, ServiceError, State, cmd, retention};
 use crate::format::note::Signer;
 use crate::format::signature::{self, Purpose};
+use crate::format::{TreeSize, entry};
 use crate::identity::{self, Registry};
 use crate::pb;
 use crate::sequencer::Sequencer;
-use crate::store::{Store, StoreOptions};
+use crate::store::postgres::PgStore;
+use crate::store::{LogStore, Store, StoreError};
 
-/// Opens the store off the async runtime: recovery reads and may rebuild whole indexes.
-pub(super) async fn open_store(dir: &Path, opts: StoreOptions) -> Result<Store, ServiceError> {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || Store::open(&dir, opts))
-        .await
-        .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))?
-        .map_err(ServiceError::from)
+/// Opens the store off the async runtime (recovery reads and may rebuild whole indexes; a
+/// database may take a while to answer): the embedded store in `data_dir`, or the database
+/// at `store_url`. A node that does not write an empty shared log waits for the writer's
+/// genesis entry.
+pub(super) async fn open_store(config: &NodeConfig) -> Result<Arc<dyn LogStore>, ServiceError> {
+    let (dir, opts, url) = (
+        config.data_dir.clone(),
+        config.store.clone(),
+        config.store_url.clone(),
+    );
+    let store = tokio::task::spawn_blocking(move || -> Result<Arc<dyn LogStore>, StoreError> {
+        Ok(match url {
+            Some(url) => Arc::new(PgStore::open(&url, STORE_OPEN_WAIT)?),
+            None => Arc::new(Store::open(&dir, opts)?),
+        })
+    })
+    .await
+    .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))??;
+    let deadline = tokio::time::Instant::now() + STORE_OPEN_WAIT;
+    while store.size() == TreeSize(0) && !store.is_writer() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(ServiceError::Genesis(
+                "the shared log is empty and no writer wrote its genesis entry".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(store)
 }
+
+/// Every [`FOLLOW_EVERY`], catches the sequencer's view (policies, keys, size) up with what
+/// another node appended to a shared log; nothing to do on a node that writes.
+pub(super) async fn follow_writer(sequencer: Sequencer) {
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        let s = sequencer.clone();
+        match tokio::task::spawn_blocking(move || s.follow()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "following the shared log's writer"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// How often a node that does not write looks for the writer's appends.
+pub(super) const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// How long opening a shared store waits for the database and for the writer's genesis.
+const STORE_OPEN_WAIT: Duration = Duration::from_secs(30);
 
 /// The sender parties whose partner keys are in `keys_dir`: the server can sign their
 /// retention erasures. Others run retention from their own side.
@@ -64,6 +109,10 @@ pub(super) async fn publish_default_policies(
     state: &State,
     keys_dir: &Path,
 ) -> Result<(), ServiceError> {
+    if !state.store.is_writer() {
+        // A node serving reads of a shared log: the writer publishes them.
+        return Ok(());
+    }
     for party in state.registry.parties() {
         let owner = party.name.as_str();
         let path = identity::policy_path(keys_dir, owner);
@@ -141,7 +190,7 @@ pub(super) fn check_log_keys(
 }
 
 /// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
-pub(super) fn genesis_registry(store: &Store) -> Result<Registry, ServiceError> {
+pub(super) fn genesis_registry(store: &dyn LogStore) -> Result<Registry, ServiceError> {
     let bytes = store
         .entry(crate::format::LeafIndex(0))?
         .ok_or_else(|| ServiceError::Genesis("the log has no entry 0".into()))?;

@@ -146,6 +146,17 @@ impl From<StoreError> for Status {
             StoreError::NoCheckpoint { .. } => Status::not_found(err.to_string()),
             // The store refuses appends until the server restarts: retry elsewhere or later.
             StoreError::Poisoned => Status::unavailable(err.to_string()),
+            // A shared store's database is down or failing over, or another node writes: the
+            // client may try again (there, or later).
+            StoreError::Unavailable(_) | StoreError::NotWriter { .. } => {
+                tracing::warn!(error = %err, "store unavailable while serving a request");
+                Status::unavailable(err.to_string())
+            }
+            // Its own code: neither "appended" nor "nothing was appended" would be true.
+            StoreError::OutcomeUnknown(_) => {
+                tracing::error!(error = %err, "an append's outcome is unknown");
+                Status::unknown(format!("{OUTCOME_UNKNOWN}: {err}"))
+            }
             err => {
                 tracing::error!(error = %err, "store error while serving a request");
                 Status::internal(format!("ledger store error: {err}"))

@@ -6,10 +6,16 @@
 //!
 //! | file | record `i` | bytes |
 //! | --- | --- | --- |
-//! | `entries.col` | entry `i`: location (16) `\|\|` leaf hash (32) `\|\|` time_ms i64 BE (8) `\|\|` kind i32 BE (4) `\|\|` zero (4) `\|\|` two party fingerprints (16 each, zeros when absent) | 96 |
+//! | `entries.col` | entry `i`: location (16) `\|\|` leaf hash (32) `\|\|` time_ms i64 BE (8) `\|\|` kind i32 BE (4) `\|\|` check (4) `\|\|` two party fingerprints (16 each, zeros when absent) | 96 |
 //! | `nodes-LL.col` | the Merkle node of level `LL` (decimal, >= 1) and index `i` | 32 |
-//! | `checkpoints.col` | the `i`-th checkpoint: tree size u64 BE `\|\|` location (16) of its record in the segments | 24 |
-//! | `columns.synced` | [`MARKER_MAGIC`] `\|\|` u64 BE size `\|\|` u64 BE checkpoint count: every record of entries below the size, and that many checkpoint records, are durable | 24 |
+//! | `checkpoints.col` | the `i`-th checkpoint: tree size u64 BE `\|\|` location (16) of its record in the segments `\|\|` check (4) `\|\|` zero (4) | 32 |
+//! | `columns.synced` | [`MARKER_MAGIC`] `\|\|` u64 BE size `\|\|` u64 BE checkpoint count `\|\|` check (4): every record of entries below the size, and that many checkpoint records, are durable | 28 |
+//!
+//! A *check* is CRC-32 (IEEE, crc32fast), u32 BE, of the record's position `i` (u64 BE; none
+//! for the marker) followed by the record's other bytes in order: a flipped bit, or a record
+//! written at the wrong place, reads as damage, never as a wrong answer. Node records carry
+//! no check; [`Columns::verify`] recomputes every node from the leaves instead, and the
+//! index's open compares the root with the segments'.
 //!
 //! Entry and node records are written at their fixed offsets without a sync, so rewriting one
 //! is idempotent and a catch-up after a crash simply writes again from a size known to be
@@ -18,95 +24,38 @@
 //! every column file and only then moves the marker. Reads never go past the store's visible
 //! size (or the checkpoint count), so bytes beyond them are never trusted.
 //!
-//! Queries by party or kind scan `entries.col` forward from an index (96 bytes per entry, read
-//! in large chunks); queries by time binary-search its time field, which never decreases along
-//! the log because the store refuses an entry that goes back in time.
+//! Every length and count read from these files is bounded by the file's own length before
+//! anything is allocated or read for it, and offsets are computed with checked arithmetic: a
+//! damaged file is an [`StoreError::IndexInconsistent`], on which the index is rebuilt.
+//!
+//! Queries by party or kind read the posting lists (`postings.rs`), which are written, synced
+//! and truncated with the columns; queries by time binary-search the time field of
+//! `entries.col`, which never decreases along the log because the store refuses an entry that
+//! goes back in time.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::format::hash::Hash;
+use crate::format::hash::{Hash, node_hash};
 use crate::format::tree::{NodeId, NodeSource};
 
+use super::column_records::{
+    CHECKPOINT_RECORD_LEN, ENTRY_RECORD_LEN, NODE_RECORD_LEN, damaged, decode_checkpoint_record,
+    encode_checkpoint_record, encode_marker, offset_of, open_rw, read_marker,
+};
+pub(crate) use super::column_records::{EntryRecord, PartyFingerprint, party_fingerprint};
 use super::index::Location;
-use super::lookup::{Fingerprint, LookupKind, fingerprint};
+use super::postings::{Postings, list_keys};
 use super::{StoreError, io};
 
-/// Bytes of one `entries.col` record.
-const ENTRY_RECORD_LEN: u64 = 96;
-/// Bytes of one node record.
-const NODE_RECORD_LEN: u64 = 32;
-/// Bytes of one `checkpoints.col` record.
-const CHECKPOINT_RECORD_LEN: u64 = 24;
-/// First bytes of `columns.synced` (its format version is the last byte).
-const MARKER_MAGIC: &[u8; 8] = b"blcols\0\x02";
-/// Bytes of `columns.synced`.
-const MARKER_LEN: usize = 24;
+/// Nodes of one level recomputed per step of [`Columns::verify`].
+const VERIFY_CHUNK: u64 = 4096;
 /// Entries read per pread while scanning.
 const SCAN_CHUNK: u64 = 1024;
-/// A party's name as `entries.col` stores it: a fixed-size fingerprint whatever the name's
-/// length.
-pub(crate) type PartyFingerprint = Fingerprint;
-
-/// The fingerprint of `party`'s name.
-pub(crate) fn party_fingerprint(party: &str) -> PartyFingerprint {
-    fingerprint(LookupKind::Party, party.as_bytes())
-}
-
-/// One entry's record in `entries.col`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct EntryRecord {
-    /// Where the entry's bytes are in the segments.
-    pub loc: Location,
-    /// Its leaf hash (also the Merkle node of level 0).
-    pub leaf: Hash,
-    /// The server's time.
-    pub time_ms: i64,
-    /// Its `pb::EntryKind` as an i32.
-    pub kind: i32,
-    /// Fingerprints of the (at most two) parties it involves.
-    pub parties: [Option<PartyFingerprint>; 2],
-}
-
-impl EntryRecord {
-    fn encode(&self) -> [u8; ENTRY_RECORD_LEN as usize] {
-        let mut b = [0u8; ENTRY_RECORD_LEN as usize];
-        b[..16].copy_from_slice(&self.loc.encode());
-        b[16..48].copy_from_slice(&self.leaf);
-        b[48..56].copy_from_slice(&self.time_ms.to_be_bytes());
-        b[56..60].copy_from_slice(&self.kind.to_be_bytes());
-        for (i, p) in self.parties.iter().enumerate() {
-            if let Some(p) = p {
-                b[64 + 16 * i..80 + 16 * i].copy_from_slice(p);
-            }
-        }
-        b
-    }
-
-    fn decode(b: &[u8]) -> Option<Self> {
-        let party = |i: usize| {
-            let p: PartyFingerprint = b.get(64 + 16 * i..80 + 16 * i)?.try_into().ok()?;
-            Some((p != [0u8; 16]).then_some(p))
-        };
-        Some(Self {
-            loc: Location::decode(b.get(..16)?)?,
-            leaf: b.get(16..48)?.try_into().ok()?,
-            time_ms: i64::from_be_bytes(b.get(48..56)?.try_into().ok()?),
-            kind: i32::from_be_bytes(b.get(56..60)?.try_into().ok()?),
-            parties: [party(0)?, party(1)?],
-        })
-    }
-
-    /// Whether `party` is one of the entry's parties.
-    pub fn involves(&self, party: &PartyFingerprint) -> bool {
-        self.parties.iter().any(|p| p.as_ref() == Some(party))
-    }
-}
-
 /// The column files of one index directory: one writer (the store's appender), any number of
 /// readers.
 pub(crate) struct Columns {
@@ -119,6 +68,8 @@ pub(crate) struct Columns {
     checkpoint_tail: RwLock<CheckpointTail>,
     marker: File,
     synced: AtomicU64,
+    /// The entries by party and kind.
+    postings: Postings,
 }
 
 /// The usable length of `checkpoints.col` and its last record, kept together: nearly every
@@ -129,65 +80,51 @@ struct CheckpointTail {
     last: Option<(u64, Location)>,
 }
 
-/// A `checkpoints.col` record, the `i`-th: tree size (u64 BE), then the record's location.
-fn decode_checkpoint_record(b: &[u8], i: u64) -> Result<(u64, Location), StoreError> {
-    let size = u64::from_be_bytes(b[..8].try_into().unwrap_or_default());
-    let loc = Location::decode(&b[8..]).ok_or_else(|| {
-        StoreError::IndexInconsistent(format!("checkpoints.col record {i} is malformed"))
-    })?;
-    Ok((size, loc))
-}
-
 impl Columns {
     /// Opens (creating) the column files in `dir` and reads the durable size from the marker;
     /// a marker that is not one is an error, so the caller rebuilds.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let open = |name: &str| {
-            let path = dir.join(name);
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(io(format!("opening {}", path.display())))
-        };
+        let open = |name: &str| open_rw(&dir.join(name));
         let entries = open("entries.col")?;
         let checkpoints = open("checkpoints.col")?;
         let marker = open("columns.synced")?;
-        let mut m = Vec::new();
-        std::io::Read::read_to_end(&mut &marker, &mut m)
-            .map_err(io(format!("reading {}/columns.synced", dir.display())))?;
-        let be64 = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or_default());
-        let (synced, checkpoint_count) = match m.len() {
-            0 => (0, 0),
-            MARKER_LEN if m[..8] == MARKER_MAGIC[..] => (be64(&m[8..16]), be64(&m[16..24])),
-            _ => {
-                return Err(StoreError::IndexInconsistent(
-                    "columns.synced is not a column marker".into(),
-                ));
-            }
-        };
-        // Every checkpoint record the marker vouches for must be readable and in order.
-        let mut vouched = vec![0u8; (checkpoint_count * CHECKPOINT_RECORD_LEN) as usize];
-        checkpoints.read_exact_at(&mut vouched, 0).map_err(|e| {
-            StoreError::IndexInconsistent(format!(
-                "checkpoints.col is shorter than its {checkpoint_count} synced records: {e}"
-            ))
-        })?;
-        let mut last = None;
-        for (i, r) in vouched
-            .chunks_exact(CHECKPOINT_RECORD_LEN as usize)
-            .enumerate()
+        let (synced, checkpoint_count) = read_marker(&marker)?;
+        // Every checkpoint record the marker vouches for must be in the file, valid and in
+        // order. The count is checked against the file before anything is read for it (sizes
+        // increase, so there are at most `synced`), and the records are read a chunk at a time.
+        let file_len = checkpoints
+            .metadata()
+            .map_err(io("reading the length of checkpoints.col"))?
+            .len();
+        if checkpoint_count > synced
+            || checkpoint_count
+                .checked_mul(CHECKPOINT_RECORD_LEN)
+                .is_none_or(|need| need > file_len)
         {
-            let (size, loc) = decode_checkpoint_record(r, i as u64)?;
-            let after = last.map_or(0, |(at, _)| at);
-            if size <= after || size > synced {
-                return Err(StoreError::IndexInconsistent(format!(
-                    "checkpoints.col record {i} is for tree size {size}, after {after} (synced {synced})"
-                )));
+            return Err(damaged(format!(
+                "checkpoints.col ({file_len} bytes) does not hold the {checkpoint_count} records columns.synced vouches for (synced {synced})"
+            )));
+        }
+        let mut last = None;
+        let mut chunk = Vec::new();
+        let mut i = 0;
+        while i < checkpoint_count {
+            let n = (checkpoint_count - i).min(SCAN_CHUNK);
+            chunk.resize((n * CHECKPOINT_RECORD_LEN) as usize, 0);
+            checkpoints
+                .read_exact_at(&mut chunk, i * CHECKPOINT_RECORD_LEN)
+                .map_err(io("reading checkpoints.col"))?;
+            for r in chunk.chunks_exact(CHECKPOINT_RECORD_LEN as usize) {
+                let (size, loc) = decode_checkpoint_record(r, i)?;
+                let after = last.map_or(0, |(at, _)| at);
+                if size <= after || size > synced {
+                    return Err(damaged(format!(
+                        "checkpoints.col record {i} is for tree size {size}, after {after} (synced {synced})"
+                    )));
+                }
+                last = Some((size, loc));
+                i += 1;
             }
-            last = Some((size, loc));
         }
         let columns = Self {
             dir: dir.to_owned(),
@@ -200,6 +137,7 @@ impl Columns {
             }),
             marker,
             synced: AtomicU64::new(synced),
+            postings: Postings::open(dir, synced)?,
         };
         let level_count = (u64::BITS - synced.leading_zeros()) as u8;
         for level in 1..level_count {
@@ -222,14 +160,7 @@ impl Columns {
         let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
         while nodes.len() <= i {
             let path = self.dir.join(format!("nodes-{:02}.col", nodes.len() + 1));
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(io(format!("opening {}", path.display())))?;
-            nodes.push(Arc::new(f));
+            nodes.push(Arc::new(open_rw(&path)?));
         }
         Ok(nodes[i].clone())
     }
@@ -237,12 +168,18 @@ impl Columns {
     /// Writes the records of consecutive entries starting at `first`.
     pub fn write_entries(&self, first: u64, records: &[EntryRecord]) -> Result<(), StoreError> {
         let mut buf = Vec::with_capacity(records.len() * ENTRY_RECORD_LEN as usize);
-        for r in records {
-            buf.extend_from_slice(&r.encode());
+        for (i, r) in (first..).zip(records) {
+            buf.extend_from_slice(&r.encode(i));
         }
         self.entries
-            .write_all_at(&buf, first * ENTRY_RECORD_LEN)
-            .map_err(io(format!("writing entries.col at entry {first}")))
+            .write_all_at(&buf, offset_of(first, ENTRY_RECORD_LEN, "entries.col")?)
+            .map_err(io(format!("writing entries.col at entry {first}")))?;
+        self.postings.append(first, records)
+    }
+
+    /// The entries by party and kind.
+    pub fn postings(&self) -> &Postings {
+        &self.postings
     }
 
     /// Writes Merkle nodes of levels >= 1 (level 0 is the leaf in `entries.col`), as
@@ -271,7 +208,7 @@ impl Columns {
                 let buf: Vec<u8> = nodes[start..end].iter().flat_map(|(_, h)| *h).collect();
                 let first = nodes[start].0;
                 self.level_file(level as u8)?
-                    .write_all_at(&buf, first * NODE_RECORD_LEN)
+                    .write_all_at(&buf, offset_of(first, NODE_RECORD_LEN, "node")?)
                     .map_err(io(format!("writing nodes-{level:02}.col at node {first}")))?;
                 start = end;
             }
@@ -283,11 +220,11 @@ impl Columns {
     pub fn entry(&self, index: u64) -> Result<EntryRecord, StoreError> {
         let mut b = [0u8; ENTRY_RECORD_LEN as usize];
         self.entries
-            .read_exact_at(&mut b, index * ENTRY_RECORD_LEN)
+            .read_exact_at(&mut b, offset_of(index, ENTRY_RECORD_LEN, "entries.col")?)
             .map_err(|e| {
                 StoreError::IndexInconsistent(format!("entries.col has no entry {index}: {e}"))
             })?;
-        EntryRecord::decode(&b).ok_or_else(|| {
+        EntryRecord::decode(&b, index).ok_or_else(|| {
             StoreError::IndexInconsistent(format!("entries.col record {index} is malformed"))
         })
     }
@@ -305,7 +242,7 @@ impl Columns {
             let n = (to - at).min(SCAN_CHUNK);
             buf.resize((n * ENTRY_RECORD_LEN) as usize, 0);
             self.entries
-                .read_exact_at(&mut buf, at * ENTRY_RECORD_LEN)
+                .read_exact_at(&mut buf, offset_of(at, ENTRY_RECORD_LEN, "entries.col")?)
                 .map_err(|e| {
                     StoreError::IndexInconsistent(format!(
                         "entries.col lacks entries {at}..{}: {e}",
@@ -314,7 +251,7 @@ impl Columns {
                 })?;
             for (i, chunk) in buf.chunks_exact(ENTRY_RECORD_LEN as usize).enumerate() {
                 let index = at + i as u64;
-                let r = EntryRecord::decode(chunk).ok_or_else(|| {
+                let r = EntryRecord::decode(chunk, index).ok_or_else(|| {
                     StoreError::IndexInconsistent(format!(
                         "entries.col record {index} is malformed"
                     ))
@@ -343,6 +280,80 @@ impl Columns {
         Ok(lo)
     }
 
+    /// Checks that `entries.col` holds a valid record of every entry below `size` and that
+    /// every Merkle node of levels >= 1 below it is the hash of its two children: with the
+    /// root compared to the segments' (the index's open does that), every leaf and node is
+    /// then right. Reads each file once, in order, a chunk at a time; the error names the
+    /// first damage found.
+    pub fn verify(&self, size: u64) -> Result<(), StoreError> {
+        for level in 1..64u8 {
+            let count = size >> level;
+            if count == 0 {
+                break;
+            }
+            let mut i = 0;
+            while i < count {
+                let n = (count - i).min(VERIFY_CHUNK);
+                let children = self.read_level(level - 1, 2 * i, 2 * n)?;
+                let parents = self.read_level(level, i, n)?;
+                for (k, (pair, parent)) in children.chunks_exact(2).zip(&parents).enumerate() {
+                    if node_hash(&pair[0], &pair[1]) != *parent {
+                        return Err(damaged(format!(
+                            "Merkle node at level {level} index {} is not the hash of its children",
+                            i + k as u64
+                        )));
+                    }
+                }
+                i += n;
+            }
+        }
+        // Level 1 read every leaf but an odd last one.
+        if size % 2 == 1 {
+            self.entry(size - 1)?;
+        }
+        // Posting lists hold exactly the entries the marker vouches for (they were cut to it
+        // on open): counted from entries.col, whose records' checks this reads too.
+        let synced = self.synced();
+        let mut expected = std::collections::HashMap::new();
+        self.scan(0, synced, |_, r| {
+            for key in list_keys(r) {
+                *expected.entry(key).or_insert(0u64) += 1;
+            }
+            ControlFlow::Continue(())
+        })?;
+        self.postings.verify(synced, &expected)
+    }
+
+    /// `n` consecutive nodes of `level` from `first` (level 0: the leaves in `entries.col`).
+    fn read_level(&self, level: u8, first: u64, n: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut out = Vec::with_capacity(n as usize);
+        if level == 0 {
+            self.scan(first, first.saturating_add(n), |_, r| {
+                out.push(r.leaf);
+                ControlFlow::Continue(())
+            })?;
+            return Ok(out);
+        }
+        let len = n
+            .checked_mul(NODE_RECORD_LEN)
+            .ok_or_else(|| damaged(format!("{n} nodes of level {level} are too many")))?;
+        let mut buf = vec![0u8; len as usize];
+        self.level_file(level)?
+            .read_exact_at(&mut buf, offset_of(first, NODE_RECORD_LEN, "node")?)
+            .map_err(|e| {
+                damaged(format!(
+                    "nodes-{level:02}.col lacks nodes {first}..{}: {e}",
+                    first.saturating_add(n)
+                ))
+            })?;
+        for c in buf.chunks_exact(NODE_RECORD_LEN as usize) {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            out.push(h);
+        }
+        Ok(out)
+    }
+
     /// Appends the record of the checkpoint signed at `size`, unless the file already holds
     /// it (a catch-up replays from a batch boundary whose checkpoint is kept).
     pub fn add_checkpoint(&self, size: u64, loc: Location) -> Result<(), StoreError> {
@@ -350,11 +361,12 @@ impl Columns {
         if last.is_some_and(|(at, _)| at >= size) {
             return Ok(());
         }
-        let mut b = [0u8; CHECKPOINT_RECORD_LEN as usize];
-        b[..8].copy_from_slice(&size.to_be_bytes());
-        b[8..].copy_from_slice(&loc.encode());
+        let b = encode_checkpoint_record(size, loc, count);
         self.checkpoints
-            .write_all_at(&b, count * CHECKPOINT_RECORD_LEN)
+            .write_all_at(
+                &b,
+                offset_of(count, CHECKPOINT_RECORD_LEN, "checkpoints.col")?,
+            )
             .map_err(io(format!("writing checkpoints.col record {count}")))?;
         *self
             .checkpoint_tail
@@ -377,7 +389,10 @@ impl Columns {
     fn checkpoint_record(&self, i: u64) -> Result<(u64, Location), StoreError> {
         let mut b = [0u8; CHECKPOINT_RECORD_LEN as usize];
         self.checkpoints
-            .read_exact_at(&mut b, i * CHECKPOINT_RECORD_LEN)
+            .read_exact_at(
+                &mut b,
+                offset_of(i, CHECKPOINT_RECORD_LEN, "checkpoints.col")?,
+            )
             .map_err(|e| {
                 StoreError::IndexInconsistent(format!("checkpoints.col has no record {i}: {e}"))
             })?;
@@ -443,7 +458,7 @@ impl Columns {
     fn stored_node(&self, id: NodeId) -> Result<Hash, StoreError> {
         let mut h = [0u8; 32];
         self.level_file(id.level)?
-            .read_exact_at(&mut h, id.index * NODE_RECORD_LEN)
+            .read_exact_at(&mut h, offset_of(id.index, NODE_RECORD_LEN, "node")?)
             .map_err(|e| {
                 StoreError::IndexInconsistent(format!(
                     "Merkle node at level {} index {} is missing: {e}",
@@ -466,10 +481,8 @@ impl Columns {
             f.sync_data()
                 .map_err(io(format!("syncing nodes-{:02}.col", i + 1)))?;
         }
-        let mut m = [0u8; MARKER_LEN];
-        m[..8].copy_from_slice(MARKER_MAGIC);
-        m[8..16].copy_from_slice(&size.to_be_bytes());
-        m[16..].copy_from_slice(&self.checkpoints_up_to(size)?.to_be_bytes());
+        self.postings.sync()?;
+        let m = encode_marker(size, self.checkpoints_up_to(size)?);
         self.marker
             .write_all_at(&m, 0)
             .and_then(|()| self.marker.sync_data())
@@ -488,19 +501,20 @@ impl Columns {
             n => Some(self.checkpoint_record(n - 1)?),
         };
         self.checkpoints
-            .set_len(keep * CHECKPOINT_RECORD_LEN)
+            .set_len(offset_of(keep, CHECKPOINT_RECORD_LEN, "checkpoints.col")?)
             .map_err(io("truncating checkpoints.col"))?;
         *self
             .checkpoint_tail
             .write()
             .unwrap_or_else(|e| e.into_inner()) = CheckpointTail { count: keep, last };
         self.entries
-            .set_len(size * ENTRY_RECORD_LEN)
+            .set_len(offset_of(size, ENTRY_RECORD_LEN, "entries.col")?)
             .map_err(io("truncating entries.col"))?;
+        self.postings.truncate(size)?;
         let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone();
         for (i, f) in nodes.iter().enumerate() {
             let level = i + 1;
-            f.set_len((size >> level) * NODE_RECORD_LEN)
+            f.set_len(offset_of(size >> level, NODE_RECORD_LEN, "node")?)
                 .map_err(io(format!("truncating nodes-{level:02}.col")))?;
         }
         if self.synced() > size {
@@ -547,9 +561,14 @@ mod tests {
     fn records_round_trip() {
         for i in 0..10 {
             let r = record(i);
-            assert_eq!(EntryRecord::decode(&r.encode()), Some(r));
+            assert_eq!(EntryRecord::decode(&r.encode(i), i), Some(r.clone()));
+            // The check covers the record's bytes and its place.
+            assert_eq!(EntryRecord::decode(&r.encode(i), i + 1), None);
+            let mut flipped = r.encode(i);
+            flipped[70] ^= 1;
+            assert_eq!(EntryRecord::decode(&flipped, i), None);
         }
-        assert_eq!(EntryRecord::decode(&[0u8; 95]), None);
+        assert_eq!(EntryRecord::decode(&[0u8; 95], 0), None);
     }
 
     /// Writes `n` entries in batches of `batch`, with the nodes a frontier completes.
@@ -591,7 +610,7 @@ mod tests {
         let vendor = party_fingerprint("vendor");
         let mut seen = Vec::new();
         c.scan(10, 3000, |i, r| {
-            if r.involves(&vendor) {
+            if r.parties.contains(&Some(vendor)) {
                 seen.push(i);
             }
             if seen.len() == 600 {
@@ -664,6 +683,61 @@ mod tests {
         c.add_checkpoint(8, loc(8)).unwrap();
         assert_eq!(c.checkpoint(8, true).unwrap(), Some((8, loc(8))));
         assert_eq!(sizes(c.checkpoints(0, 100, 10).unwrap()), [1, 3, 8]);
+    }
+
+    /// A marker with a good check that vouches for more checkpoint records than the file
+    /// holds (or than the synced size allows) is damage, found before anything is allocated
+    /// for them.
+    #[test]
+    fn a_marker_vouching_for_absurd_counts_is_an_error_not_an_abort() {
+        for (size, count) in [
+            (u64::MAX, u64::MAX / 2),
+            (u64::MAX, 1 << 40),
+            (3, 4),
+            (10, 1),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(
+                dir.path().join("columns.synced"),
+                encode_marker(size, count),
+            )
+            .unwrap();
+            match Columns::open(dir.path()) {
+                Err(StoreError::IndexInconsistent(why)) => {
+                    assert!(why.contains("vouches for"), "{why}")
+                }
+                other => panic!("{size} {count}: {:?}", other.map(|c| c.synced())),
+            }
+        }
+    }
+
+    #[test]
+    fn verify_finds_a_wrong_node_and_a_damaged_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Columns::open(dir.path()).unwrap();
+        fill(&c, 1000, 37);
+        // Posting lists are checked against the synced entries (as an open leaves them).
+        c.sync(1000).unwrap();
+        c.verify(1000).unwrap();
+        let node = dir.path().join("nodes-03.col");
+        let mut bytes = std::fs::read(&node).unwrap();
+        bytes[32 * 50 + 3] ^= 0x10;
+        std::fs::write(&node, &bytes).unwrap();
+        let why = c.verify(1000).unwrap_err().to_string();
+        assert!(
+            why.contains("level 3 index 50") || why.contains("level 4 index 25"),
+            "{why}"
+        );
+        bytes[32 * 50 + 3] ^= 0x10;
+        std::fs::write(&node, &bytes).unwrap();
+        c.verify(1000).unwrap();
+        // A damaged entry record, the last of an odd-sized log (no node's child) included.
+        let entries = dir.path().join("entries.col");
+        let mut bytes = std::fs::read(&entries).unwrap();
+        bytes[96 * 998 + 90] ^= 1;
+        std::fs::write(&entries, &bytes).unwrap();
+        let why = c.verify(999).unwrap_err().to_string();
+        assert!(why.contains("record 998"), "{why}");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! three parts, each kept where its kind of data costs the least memory:
 //!
 //! - **Columns** (`columns.rs`): per-entry records read by position — location, leaf hash,
-//!   time, kind, parties — the Merkle nodes of every level >= 1, and where each checkpoint
-//!   record is, by tree size.
+//!   time, kind, parties — the Merkle nodes of every level >= 1, where each checkpoint
+//!   record is, by tree size, and (`postings.rs`) the entries of each party and kind.
 //! - **Lookups** (`lookup.rs`, under `lookup/`): fingerprint → value runs for the keys that
 //!   are hashes or names: leaf hash → index, [`Claim`] → index, commitment → payload
 //!   location, STIX id → indexes, commitment → indexes.
@@ -60,7 +60,9 @@ use super::{IndexAction, StoreError, io};
 /// 4: per-entry data and checkpoints in columns, keyed lookups in runs; sled keeps
 ///    cosignatures only.
 /// 5: party fingerprints made by `lookup::fingerprint`.
-const INDEX_VERSION: u32 = 5;
+/// 6: entry and checkpoint records and the column marker carry a CRC-32 check; posting
+///    lists by party and kind (`postings.rs`).
+const INDEX_VERSION: u32 = 6;
 const META_VERSION: &[u8] = b"version";
 
 /// sled's page cache. It counts pages' on-disk size, and sled's resident memory levels off at
@@ -697,6 +699,11 @@ fn check(
             )));
         }
         Ok(_) => {}
+    }
+    // Every record and node below `applied`, not only the last: a flipped bit anywhere in the
+    // columns means a rebuild, never a wrong answer later.
+    if let Err(e) = index.columns.verify(applied) {
+        return Ok(Err(format!("the index's columns are damaged: {e}")));
     }
     Ok(Ok(applied))
 }

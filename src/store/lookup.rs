@@ -1245,6 +1245,111 @@ mod tests {
         assert!(l.runs() <= 9, "{} runs", l.runs());
     }
 
+    /// The side-by-side measurement of `bench/engines` on these runs: ENTRIES entries (env
+    /// `LOOKUP_BENCH_ENTRIES`, default 1,000,000) of ten random fingerprints each, two entries
+    /// per batch, a seal after each batch and a flush once a second on another thread (as
+    /// the index's syncer does); then 1,000,000 lookups of a present and an absent key. Run:
+    /// `cargo test --release --lib store::lookup::tests::engine_pattern -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement: minutes, and prints numbers"]
+    fn engine_pattern() {
+        fn rss_mib() -> f64 {
+            let s = fs::read_to_string("/proc/self/status").unwrap();
+            let kb: f64 = s
+                .lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap();
+            kb / 1024.0
+        }
+        let n: u64 = std::env::var("LOOKUP_BENCH_ENTRIES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let rate: u64 = std::env::var("LOOKUP_BENCH_RATE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        // The engines bench's keys: splitmix64, cheaper than SHA-256, so only the store is timed.
+        fn mix(mut z: u64) -> u64 {
+            z = z.wrapping_add(0x9e3779b97f4a7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^ (z >> 31)
+        }
+        let key = |entry: u64, k: u64| {
+            let mut f = [0; 16];
+            f[..8].copy_from_slice(&mix(entry * 64 + k).to_be_bytes());
+            f[8..].copy_from_slice(&mix(!(entry * 64 + k)).to_be_bytes());
+            f
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let l = Arc::new(Lookups::open(dir.path()).unwrap());
+        let done = Arc::new(AtomicBool::new(false));
+        let size = Arc::new(AtomicU64::new(0));
+        let syncer = {
+            let (l, done, size) = (l.clone(), done.clone(), size.clone());
+            std::thread::spawn(move || {
+                let mut worst = std::time::Duration::ZERO;
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    let t = std::time::Instant::now();
+                    l.flush_at_least(size.load(Ordering::Acquire)).unwrap();
+                    worst = worst.max(t.elapsed());
+                }
+                worst
+            })
+        };
+        let start = std::time::Instant::now();
+        let mut worst_apply = std::time::Duration::ZERO;
+        let mut marks = Vec::new();
+        let mut entry = 0;
+        while entry < n {
+            if rate > 0 {
+                let due = start + std::time::Duration::from_secs_f64(entry as f64 / rate as f64);
+                if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let t = std::time::Instant::now();
+            for i in entry..(entry + 2).min(n) {
+                for k in 0..10 {
+                    l.insert(key(i, k), index_value(i));
+                }
+            }
+            entry += 2;
+            l.seal(entry.min(n)).unwrap();
+            size.store(entry.min(n), Ordering::Release);
+            worst_apply = worst_apply.max(t.elapsed());
+            if entry % (n / 4) == 0 {
+                marks.push(format!("{}k:{:.1}", entry / 1000, rss_mib()));
+            }
+        }
+        let fill = start.elapsed();
+        done.store(true, Ordering::Relaxed);
+        let worst_flush = syncer.join().unwrap();
+        let t = std::time::Instant::now();
+        let mut found = 0;
+        for i in 0..1_000_000u64 {
+            let e = mix(i) % n;
+            found += l.get(&key(e, 0)).unwrap().len();
+            found += l.get(&key(n + e, 0)).unwrap().len();
+        }
+        let look = t.elapsed();
+        assert_eq!(found, 1_000_000);
+        println!(
+            "lookup.rs: {n} entries in {:.1} s = {:.0} entries/s; worst batch {} us; worst flush {} ms; RSS MiB {}; {:.0} hit+miss lookups/s; {} runs",
+            fill.as_secs_f64(),
+            n as f64 / fill.as_secs_f64(),
+            worst_apply.as_micros(),
+            worst_flush.as_millis(),
+            marks.join(" "),
+            1_000_000.0 / look.as_secs_f64(),
+            l.runs()
+        );
+    }
+
     /// Thousands of random records against a BTreeMap, with a tiny memtable (many runs and
     /// merges) and reopenings with and without a flush (the caller re-inserting what the
     /// lost memtable held, as the store will).

@@ -34,6 +34,7 @@
 //! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
 //! the same calls.
 
+mod column_records;
 mod columns;
 mod faults;
 #[doc(hidden)]
@@ -41,9 +42,13 @@ pub mod fuzzing;
 mod index;
 mod lookup;
 mod nodes;
+pub mod postgres;
+mod postings;
+mod seam;
 mod segment;
 
 pub use faults::Faults;
+pub use seam::LogStore;
 
 use std::fs::File;
 use std::ops::ControlFlow;
@@ -167,6 +172,27 @@ pub enum StoreError {
         /// The tree size asked for.
         size: u64,
     },
+    /// The database cannot be reached (or is restarting, or read-only during a fail-over); the
+    /// call may be tried again. Nothing was appended.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Another process holds the writer role of this log; this one serves reads only. Nothing
+    /// was appended.
+    #[error("this server is not the log's writer; the writer is {writer}")]
+    NotWriter {
+        /// Host and process id of the writer the database names (empty: none yet).
+        writer: String,
+    },
+    /// The connection failed while a batch's commit was under way and the database could not
+    /// be asked afterwards whether it was committed: it may or may not be in the log.
+    #[error(
+        "the database connection failed during the commit and the outcome is unknown: {0}; look the entries up before submitting again"
+    )]
+    OutcomeUnknown(String),
+    /// The database refused a statement for a reason other than unavailability (a schema
+    /// mismatch, a constraint broken by a bug).
+    #[error("database error: {0}")]
+    Database(String),
     /// Another store (in this process or another) has the directory or its index open, or
     /// one that was dropped has not let go of its sled index yet.
     #[error("{path} is locked by another store")]
@@ -911,8 +937,8 @@ impl Store {
     }
 
     /// Indexes >= `from`, ascending, of entries involving `party` (None: any) and of one of
-    /// `kinds` (empty: any); at most `limit` of them. Filtered scans read the entry columns
-    /// forward from `from`.
+    /// `kinds` (empty: any); at most `limit` of them. Filtered queries read the posting lists
+    /// by party and kind from `from` on (`store/postings.rs`): no scan of the log.
     pub fn scan(
         &self,
         from: LeafIndex,
@@ -921,29 +947,27 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<LeafIndex>, StoreError> {
         let size = self.size().0;
-        let mut out = Vec::new();
         if limit == 0 || from.0 >= size {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         if party.is_none() && kinds.is_empty() {
             let end = size.min(from.0.saturating_add(limit as u64));
-            out.extend((from.0..end).map(LeafIndex));
-            return Ok(out);
+            return Ok((from.0..end).map(LeafIndex).collect());
         }
         let party = party.map(party_fingerprint);
-        self.index.columns.scan(from.0, size, |i, r| {
-            let party_ok = party.as_ref().is_none_or(|p| r.involves(p));
-            let kind_ok = kinds.is_empty() || kinds.iter().any(|k| *k as i32 == r.kind);
-            if party_ok && kind_ok {
-                out.push(LeafIndex(i));
-            }
-            if out.len() == limit {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })?;
-        Ok(out)
+        let kinds: Vec<i32> = kinds.iter().map(|k| *k as i32).collect();
+        let found =
+            self.index
+                .columns
+                .postings()
+                .find(party.as_ref(), &kinds, from.0, size, limit)?;
+        Ok(found.into_iter().map(LeafIndex).collect())
+    }
+
+    /// Posting-list records the filtered listings ([`Store::scan`]) have read since the store
+    /// opened: what a listing costs, for tests.
+    pub fn posting_reads(&self) -> u64 {
+        self.index.columns.postings().reads()
     }
 
     /// Indexes of entries whose server time is in `[from_ms, to_ms)`, ascending (times never

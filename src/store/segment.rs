@@ -205,7 +205,11 @@ fn parse_header(header: &[u8; 9], offset: u64, file_len: u64) -> Result<(u32, u8
     if RecordKind::from_byte(kind).is_none() {
         return Err(format!("unknown record kind {kind}"));
     }
-    if offset + HEADER_LEN + u64::from(len) > file_len {
+    if offset
+        .saturating_add(HEADER_LEN)
+        .saturating_add(u64::from(len))
+        > file_len
+    {
         return Err(format!(
             "record of {len} bytes runs past the end of the file ({file_len} bytes)"
         ));
@@ -349,8 +353,23 @@ pub(crate) fn read_record(
                 header[8]
             ))
         })?;
+    // The length comes from the index, which may be damaged: nothing is allocated for a
+    // record that would not fit in the file.
+    let file_len = file
+        .metadata()
+        .map_err(|e| corrupt(format!("cannot read the segment's length: {e}")))?
+        .len();
+    let end = offset
+        .checked_add(HEADER_LEN)
+        .and_then(|o| o.checked_add(u64::from(len)))
+        .filter(|end| *end <= file_len)
+        .ok_or_else(|| {
+            corrupt(format!(
+                "a {len}-byte record here runs past the end of the segment ({file_len} bytes)"
+            ))
+        })?;
     let mut body = vec![0u8; len as usize];
-    read_exact_at(file, &mut body, offset + HEADER_LEN)
+    read_exact_at(file, &mut body, end - u64::from(len))
         .map_err(|e| corrupt(format!("cannot read {len}-byte record body: {e}")))?;
     if checksum(header[8], &body) != crc {
         return Err(corrupt("checksum mismatch".into()));

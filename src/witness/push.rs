@@ -13,12 +13,12 @@ use super::protocol::AddCheckpoint;
 use crate::format::checkpoint::Checkpoint;
 use crate::format::note::Verifier;
 use crate::format::{TreeSize, cosignature};
-use crate::store::Store;
+use crate::store::LogStore;
 
 /// Runs until the sequencer stops (its size channel closes): one round at start, then one
 /// after each change of the log's size, at most one per `push_interval`.
 pub async fn run(
-    store: Arc<Store>,
+    store: Arc<dyn LogStore>,
     log: Verifier,
     mut size: watch::Receiver<u64>,
     config: Witnesses,
@@ -31,7 +31,7 @@ pub async fn run(
     let mut known: Vec<Option<u64>> = vec![None; config.witnesses.len()];
     loop {
         size.borrow_and_update();
-        match latest(&store, &log) {
+        match latest(&*store, &log) {
             Ok(Some((note, checkpoint))) => {
                 for (w, known) in config.witnesses.iter().zip(known.iter_mut()) {
                     submit(&store, &client, w, known, &note, &checkpoint).await;
@@ -49,7 +49,7 @@ pub async fn run(
     }
 }
 
-fn latest(store: &Store, log: &Verifier) -> Result<Option<(String, Checkpoint)>, String> {
+fn latest(store: &dyn LogStore, log: &Verifier) -> Result<Option<(String, Checkpoint)>, String> {
     let Some(note) = store.checkpoint(None).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
@@ -60,7 +60,7 @@ fn latest(store: &Store, log: &Verifier) -> Result<Option<(String, Checkpoint)>,
 /// One witness, one checkpoint: at most two requests (the second after a 409 told us the
 /// witness's size).
 async fn submit(
-    store: &Arc<Store>,
+    store: &Arc<dyn LogStore>,
     client: &WitnessClient,
     w: &RemoteWitness,
     known: &mut Option<u64>,
@@ -130,7 +130,7 @@ async fn submit(
 /// Stores the cosignatures by the witness's configured key that verify; ignores the rest, as
 /// tlog-witness asks of clients.
 async fn store_valid(
-    store: &Arc<Store>,
+    store: &Arc<dyn LogStore>,
     w: &RemoteWitness,
     sigs: &[crate::format::note::NoteSignature],
     checkpoint: &Checkpoint,

@@ -2,6 +2,8 @@
 //! files in a temporary directory.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 
 use borderlog::client::{self, DisclosureHeader};
@@ -27,8 +29,20 @@ pub struct TestServer {
     pub data: PathBuf,
     pub log: Verifier,
     pub node: Node,
+    /// The PostgreSQL database holding the log, if not `data`.
+    pub url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), ServiceError>>>,
+}
+
+/// True (after a SKIPPED line) when the suite runs against PostgreSQL and `test` reads or
+/// damages the embedded store's files, which that backend does not have.
+pub fn embedded_only(test: &str) -> bool {
+    if pg::postgres_backend() {
+        pg::skipped(test, "it inspects the embedded store's files");
+        return true;
+    }
+    false
 }
 
 /// Keys made by `init` in `dir/keys`.
@@ -61,8 +75,13 @@ impl TestServer {
         Self::start_config(NodeConfig::new(keys, data)).await
     }
 
-    /// Starts a server with the given configuration.
-    pub async fn start_config(config: NodeConfig) -> TestServer {
+    /// Starts a server with the given configuration; with `BORDERLOG_TEST_STORE=postgres`,
+    /// its log is in a database of its own (`pg::store_url_for` the data directory).
+    pub async fn start_config(mut config: NodeConfig) -> TestServer {
+        if pg::postgres_backend() && config.store_url.is_none() {
+            config.store_url = Some(pg::store_url_for(&config.data_dir));
+        }
+        let url = config.store_url.clone();
         let (keys, data) = (config.keys_dir.clone(), config.data_dir.clone());
         let (keys, data) = (keys.as_path(), data.as_path());
         let node = Node::open(config).await.expect("open node");
@@ -83,6 +102,7 @@ impl TestServer {
             data: data.to_owned(),
             log: log_verifier(keys),
             node,
+            url,
             stop: Some(stop),
             task: Some(task),
         }
@@ -138,7 +158,15 @@ impl TestServer {
             ended = task.await.unwrap();
         }
         let data = self.data.clone();
+        let url = self.url.clone();
         drop(self);
+        if let Some(url) = url {
+            // The database's writer lock is let go when the store's lease session closes.
+            tokio::task::spawn_blocking(move || pg::wait_unlocked(&url))
+                .await
+                .unwrap();
+            return;
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match borderlog::store::Store::open(&data, Default::default()) {

@@ -1,5 +1,7 @@
 //! GetEntry: one entry as stored, with the payloads the caller may see.
 
+use std::sync::Arc;
+
 use prost::Message;
 use tonic::Status;
 
@@ -9,21 +11,33 @@ use crate::pb;
 use crate::service::access::Caller;
 use crate::service::{RequestError, State};
 
-/// Handles one GetEntry call.
-pub fn handle(
-    state: &State,
-    caller: &Caller,
+/// Handles one GetEntry call. The store's reads (the entry, its payloads, redactions) run on
+/// the blocking pool, never on a runtime thread.
+pub async fn handle(
+    state: Arc<State>,
+    caller: Caller,
     request: pb::GetEntryRequest,
 ) -> Result<pb::EntryResponse, Status> {
     let index = LeafIndex(request.index);
-    match read(state, caller, index)? {
+    let name = caller.name.clone();
+    let found = off_runtime(move || read(&state, &caller, index)).await?;
+    match found {
         Some(response) => Ok(response),
         None => Err(RequestError::Forbidden(format!(
-            "entry {} does not involve {}; partners read only the entries they take part in",
-            index.0, caller.name
+            "entry {} does not involve {name}; partners read only the entries they take part in",
+            index.0
         ))
         .into()),
     }
+}
+
+/// Runs `read` (store reads: disk I/O) on tokio's blocking pool.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| Status::internal(format!("a read task failed: {e}")))?
 }
 
 /// The entry at `index` as the caller may see it; `None` when it may not see it at all.

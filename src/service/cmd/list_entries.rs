@@ -54,10 +54,10 @@ pub fn handle(
     tokio::spawn(async move {
         let _slot = slot; // held until the stream ends
         if let Err(status) = stream(
-            &state,
-            &caller,
+            state,
+            caller,
             party,
-            &kinds,
+            kinds,
             request.from_index,
             limit,
             request.follow,
@@ -90,10 +90,10 @@ fn filter_party(
 
 #[allow(clippy::too_many_arguments)]
 async fn stream(
-    state: &State,
-    caller: &Caller,
+    state: Arc<State>,
+    caller: Caller,
     party: Option<String>,
-    kinds: &[EntryKind],
+    kinds: Vec<EntryKind>,
     mut from: u64,
     limit: u64,
     follow: bool,
@@ -101,21 +101,20 @@ async fn stream(
 ) -> Result<(), Status> {
     let mut sent = 0u64;
     let mut size = state.sequencer.size();
+    let filter = Arc::new((caller, party, kinds));
     while sent < limit {
         let page = (limit - sent).min(PAGE as u64) as usize;
-        let found = state
-            .store
-            .scan(LeafIndex(from), party.as_deref(), kinds, page)?;
-        for index in &found {
-            if let Some(response) = get_entry::read(state, caller, *index)? {
-                if tx.send(Ok(response)).await.is_err() {
-                    return Ok(()); // the client went away
-                }
-                sent += 1;
+        let (state_, filter_) = (state.clone(), filter.clone());
+        let (responses, next, found) =
+            get_entry::off_runtime(move || read_page(&state_, &filter_, from, page)).await?;
+        from = next;
+        for response in responses {
+            if tx.send(Ok(response)).await.is_err() {
+                return Ok(()); // the client went away
             }
-            from = index.0 + 1;
+            sent += 1;
         }
-        if found.len() < page {
+        if found < page {
             if !follow {
                 return Ok(());
             }
@@ -128,4 +127,27 @@ async fn stream(
         }
     }
     Ok(())
+}
+
+/// One page, on the blocking pool: up to `page` indexes from `from` on that pass the filter
+/// (caller, party, kinds), read as the caller may see them. Returns the responses, the index
+/// to go on from, and how many indexes the filter found (fewer than `page`: the log's end).
+fn read_page(
+    state: &State,
+    (caller, party, kinds): &(Caller, Option<String>, Vec<EntryKind>),
+    from: u64,
+    page: usize,
+) -> Result<(Vec<pb::EntryResponse>, u64, usize), Status> {
+    let found = state
+        .store
+        .scan(LeafIndex(from), party.as_deref(), kinds, page)?;
+    let mut responses = Vec::with_capacity(found.len());
+    let mut next = from;
+    for index in &found {
+        if let Some(response) = get_entry::read(state, caller, *index)? {
+            responses.push(response);
+        }
+        next = index.0 + 1;
+    }
+    Ok((responses, next, found.len()))
 }

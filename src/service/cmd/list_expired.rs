@@ -30,7 +30,7 @@ pub async fn handle(
     };
     let owner = caller.name.clone();
     let items = tokio::task::spawn_blocking(move || {
-        retention::expired(&state.store, Some(&owner), as_of_ms)
+        retention::expired(&*state.store, Some(&owner), as_of_ms)
     })
     .await
     .map_err(|e| Status::internal(format!("the retention scan failed: {e}")))??;
