@@ -165,7 +165,7 @@ impl TestServer {
             tokio::task::spawn_blocking(move || pg::wait_unlocked(&url))
                 .await
                 .unwrap();
-            return;
+            return ended;
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
