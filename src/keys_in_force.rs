@@ -42,7 +42,9 @@ pub enum KeyError {
         index: LeafIndex,
     },
     /// The new key is not a valid, strong Ed25519 public key.
-    #[error("the new key for {party} is not a valid, strong 32-byte Ed25519 public key")]
+    #[error(
+        "the new key for {party} is not a canonical, strong 32-byte Ed25519 public key (RFC 8032)"
+    )]
     BadNewKey {
         /// The party.
         party: String,

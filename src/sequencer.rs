@@ -9,7 +9,7 @@
 //! It is a plain thread, not a tokio task, because its work is blocking I/O and signing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use thiserror::Error;
@@ -54,9 +54,18 @@ pub enum SequencerError {
     /// KeyChange was sequenced first), or a KeyChange no longer fits the keys in force.
     #[error("{0}")]
     KeyNotInForce(KeyError),
-    /// The sequencer has stopped (shutdown or a fatal store error).
+    /// The sequencer has stopped (shutdown or a fatal store error); nothing was appended.
     #[error("the sequencer is not running")]
     Stopped,
+    /// The log has failed ([`Sequencer::failure`]) and takes no writes until the server
+    /// restarts; nothing was appended.
+    #[error("the log takes no writes until the server restarts: {0}")]
+    Failed(Arc<str>),
+    /// The batch may or may not be in the log: it failed after it may have been made durable
+    /// (indexing it, erasing in place, cutting off a failed write), or the sequencer died
+    /// while writing it. Recovery on the next start settles it.
+    #[error("the outcome is unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 /// A published policy: what every Disclosure and Refusal of its owner records until the next
@@ -145,6 +154,8 @@ pub struct SequencerOptions {
     pub max_batch: usize,
     /// Most appends waiting in the queue before callers are told to back off.
     pub queue_depth: usize,
+    /// Injected faults, for tests; off by default (see [`SequencerFaults`]).
+    pub faults: SequencerFaults,
 }
 
 impl Default for SequencerOptions {
@@ -152,9 +163,31 @@ impl Default for SequencerOptions {
         SequencerOptions {
             max_batch: 4096,
             queue_depth: 65_536,
+            faults: SequencerFaults::default(),
         }
     }
 }
+
+/// Switches for faults injected into the sequencer thread, shared between a test and the
+/// sequencer it started (as `store::Faults` are for the disk). Off by default; `serve` sets one
+/// only in a debug build, from `BORDERLOG_INJECT_FAULT`, so that a test can watch a real
+/// process fail.
+#[derive(Debug, Clone, Default)]
+pub struct SequencerFaults(Arc<AtomicBool>);
+
+impl SequencerFaults {
+    /// While on, signing the next batch's checkpoint panics, killing the sequencer thread.
+    pub fn set_panic_while_signing(&self, on: bool) {
+        self.0.store(on, Ordering::SeqCst);
+    }
+
+    fn panic_while_signing(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why the log takes no more writes until it restarts; None while it is healthy.
+pub type Failure = Option<Arc<str>>;
 
 /// Counters a load generator and metrics read.
 #[derive(Debug, Default)]
@@ -169,7 +202,37 @@ pub struct SequencerStats {
 
 struct Job {
     append: Append,
-    reply: oneshot::Sender<Result<Appended, SequencerError>>,
+    reply: Reply,
+}
+
+/// A waiter's answer. Dropped unanswered — the sequencer thread died — it answers for itself:
+/// "outcome unknown" once its entry was handed to the store, "nothing appended" before.
+struct Reply {
+    tx: Option<oneshot::Sender<Result<Appended, SequencerError>>>,
+    /// The entry's batch went to the store.
+    in_store: bool,
+}
+
+impl Reply {
+    fn send(mut self, answer: Result<Appended, SequencerError>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Err(if self.in_store {
+                SequencerError::OutcomeUnknown(
+                    "the log's writer stopped while writing this entry's batch".into(),
+                )
+            } else {
+                SequencerError::Stopped
+            }));
+        }
+    }
 }
 
 /// An entry in the sequencer's queue ([`Sequencer::enqueue`]).
@@ -193,6 +256,7 @@ pub struct Sequencer {
     stats: Arc<SequencerStats>,
     policies: PolicyMap,
     keys: KeyMap,
+    failure: Arc<watch::Sender<Failure>>,
     store: Arc<dyn LogStore>,
 }
 
@@ -226,9 +290,12 @@ impl Sequencer {
         let keys: KeyMap = Arc::new(RwLock::new(KeysInForce::rebuild(&*store)?));
         // Times never go back, across restarts too.
         let last_time_ms = last_entry_time(&*store);
+        let failure = Arc::new(watch::channel(None).0);
         let worker = Worker {
             generation: store.writer_generation(),
             store: store.clone(),
+            faults: opts.faults.clone(),
+            failure: failure.clone(),
             log,
             also_sign: also,
             keys: keys.clone(),
@@ -239,9 +306,26 @@ impl Sequencer {
             policies: policies.clone(),
             metrics,
         };
+        let died = failure.clone();
         std::thread::Builder::new()
             .name("borderlog-sequencer".into())
-            .spawn(move || worker.run(rx))
+            .spawn(move || {
+                // A panic must not leave a log that looks healthy and takes no writes: the
+                // waiters of its batch hear "outcome unknown" (their `Reply`s drop), and the
+                // failure is reported, so health says NOT_SERVING and `serve` exits.
+                let run = std::panic::AssertUnwindSafe(|| worker.run(rx));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(panic = what, "the sequencer thread panicked");
+                    died.send_replace(Some(
+                        format!("the sequencer thread panicked: {what}").into(),
+                    ));
+                }
+            })
             .expect("spawning the sequencer thread");
         Ok(Sequencer {
             queue,
@@ -250,25 +334,55 @@ impl Sequencer {
             stats,
             policies,
             keys,
+            failure,
             store,
         })
     }
 
-    /// Appends one entry; returns once it is durable and covered by a signed checkpoint.
+    /// Appends one entry; returns once it is durable and covered by a signed checkpoint. Fails
+    /// at once, appending nothing, while the log has failed.
     pub async fn append(&self, append: Append) -> Result<Appended, SequencerError> {
         self.enqueue(append).await?.durable().await
     }
 
     /// Queues one entry and returns once it is queued (waiting while the queue is full):
     /// entries queued one after another by one task are sequenced in that order. Wait for
-    /// [`Queued::durable`] for the outcome.
+    /// [`Queued::durable`] for the outcome. Fails at once, queuing nothing, while the log has
+    /// failed.
     pub async fn enqueue(&self, append: Append) -> Result<Queued, SequencerError> {
-        let (reply, answer) = oneshot::channel();
+        self.writable()?;
+        let (tx, answer) = oneshot::channel();
+        let reply = Reply {
+            tx: Some(tx),
+            in_store: false,
+        };
         self.queue
             .send(Job { append, reply })
             .await
             .map_err(|_| SequencerError::Stopped)?;
         Ok(Queued(answer))
+    }
+
+    /// Fails with [`SequencerError::Failed`] once the log has failed.
+    pub fn writable(&self) -> Result<(), SequencerError> {
+        match &*self.failure.borrow() {
+            Some(why) => Err(SequencerError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Watches for the log's failure: the sequencer thread died, or the store is poisoned (an
+    /// append failed part-way and could not be undone). Either lasts until a restart.
+    pub fn failure(&self) -> watch::Receiver<Failure> {
+        self.failure.subscribe()
+    }
+
+    /// After a store write outside the sequencer failed (a cosignature): if it left the store
+    /// poisoned, the log has failed.
+    pub fn check_store(&self) {
+        if store_poisoned(&*self.store) {
+            report_poisoned(&self.failure);
+        }
     }
 
     /// Watches the log's size; changes after every batch (for `follow` streams).
@@ -373,9 +487,35 @@ fn last_entry_time(store: &dyn LogStore) -> i64 {
         .map_or(0, |e| e.time_ms)
 }
 
+/// True when the store refuses appends until it is reopened. An empty append writes nothing:
+/// the store answers it `Poisoned` when poisoned and `EmptyBatch` otherwise.
+fn store_poisoned(store: &dyn LogStore) -> bool {
+    matches!(
+        store.append(&PreparedBatch::default(), &mut |_, _| String::new()),
+        Err(StoreError::Poisoned)
+    )
+}
+
+/// Records that the store is poisoned (the first failure reported stays).
+fn report_poisoned(failure: &watch::Sender<Failure>) {
+    failure.send_if_modified(|f| {
+        if f.is_some() {
+            return false;
+        }
+        tracing::error!("the store is poisoned: no more writes until the server restarts");
+        *f = Some(
+            "an append failed part-way and could not be undone, so the store is poisoned; restart the server to recover it"
+                .into(),
+        );
+        true
+    });
+}
+
 /// State owned by the sequencer thread alone.
 struct Worker {
     store: Arc<dyn LogStore>,
+    faults: SequencerFaults,
+    failure: Arc<watch::Sender<Failure>>,
     log: Signer,
     /// Previous log keys that sign every checkpoint too, during a log key rotation.
     also_sign: Vec<Signer>,
@@ -423,7 +563,7 @@ impl Worker {
 
         for job in jobs {
             if let Some(err) = self.first_conflict(&job.append.claims, &claimed_here) {
-                let _ = job.reply.send(Err(err));
+                job.reply.send(Err(err));
                 continue;
             }
             if let Some(under) = &job.append.screened_under {
@@ -433,12 +573,12 @@ impl Worker {
                     .or_else(|| in_force(&self.policies, &under.owner));
                 if in_force.map(|p| p.hash) != Some(under.policy_hash) {
                     let owner = under.owner.clone();
-                    let _ = job.reply.send(Err(SequencerError::PolicyChanged { owner }));
+                    job.reply.send(Err(SequencerError::PolicyChanged { owner }));
                     continue;
                 }
             }
             if let Err(err) = self.check_keys(&job.append, LeafIndex(next), &mut keys_here) {
-                let _ = job.reply.send(Err(SequencerError::KeyNotInForce(err)));
+                job.reply.send(Err(SequencerError::KeyNotInForce(err)));
                 continue;
             }
             if let Some((owner, hash)) = published(&job.append.kind) {
@@ -454,7 +594,7 @@ impl Worker {
             }) {
                 Ok(entry) => entry,
                 Err(e) => {
-                    let _ = job.reply.send(Err(SequencerError::Store(e.into())));
+                    job.reply.send(Err(SequencerError::Store(e.into())));
                     continue;
                 }
             };
@@ -463,7 +603,9 @@ impl Worker {
             next += 1;
             batch.payloads.extend(job.append.payloads);
             batch.entries.push(entry);
-            accepted.push((job.reply, prev, kind));
+            let mut reply = job.reply;
+            reply.in_store = true;
+            accepted.push((reply, prev, kind));
         }
         if accepted.is_empty() {
             return;
@@ -472,7 +614,12 @@ impl Worker {
         let started = std::time::Instant::now();
         let mut checkpoint = String::new();
         let mut signed_size = TreeSize(0);
+        let faults = &self.faults;
         let result = self.store.append(&batch, &mut |size, root| {
+            assert!(
+                !faults.panic_while_signing(),
+                "injected fault: panic while signing a checkpoint"
+            );
             let note = Checkpoint {
                 origin: self.log.name().to_owned(),
                 size: size.0,
@@ -524,7 +671,7 @@ impl Worker {
                 for (i, ((reply, leaf, _), entry)) in
                     accepted.into_iter().zip(batch.entries).enumerate()
                 {
-                    let _ = reply.send(Ok(Appended {
+                    reply.send(Ok(Appended {
                         index: LeafIndex(first + i as u64),
                         leaf_hash: leaf,
                         entry: entry.into_bytes(),
@@ -537,25 +684,33 @@ impl Worker {
             Err(err) => {
                 self.metrics.batch_failures.inc();
                 let msg = err.to_string();
-                // Only these say something other than "nothing was appended".
-                let answer = |err: &StoreError| match err {
-                    StoreError::OutcomeUnknown(m) => {
-                        SequencerError::Store(StoreError::OutcomeUnknown(m.clone()))
-                    }
-                    StoreError::NotWriter { writer } => {
-                        SequencerError::Store(StoreError::NotWriter {
-                            writer: writer.clone(),
-                        })
-                    }
-                    _ => SequencerError::Unavailable(msg.clone()),
-                };
-                if matches!(err, StoreError::OutcomeUnknown(_)) {
-                    tracing::error!(error = %err, "batch of {} submissions: outcome unknown", accepted.len());
+                // Poisoned by this batch: it failed after its bytes reached the segment and
+                // could not be undone (the index, the erasure, the cut of a failed write), so
+                // recovery may find it whole; or the store says so itself (a database commit
+                // whose outcome it could not learn). Refused up front (already poisoned, or
+                // invalid), or cut off cleanly: nothing of it is in the log.
+                let poisoned = store_poisoned(&*self.store);
+                let unknown = matches!(err, StoreError::OutcomeUnknown(_))
+                    || (poisoned && !matches!(err, StoreError::Poisoned));
+                if poisoned {
+                    report_poisoned(&self.failure);
+                }
+                if unknown {
+                    tracing::error!(error = %err, "batch failed part-way; its {} submissions may be in the log", accepted.len());
                 } else {
                     tracing::error!(error = %err, "batch not written; its {} submissions are refused", accepted.len());
                 }
                 for (reply, _, _) in accepted {
-                    let _ = reply.send(Err(answer(&err)));
+                    reply.send(Err(match &err {
+                        _ if unknown => SequencerError::OutcomeUnknown(msg.clone()),
+                        // Another node writes: the client goes there.
+                        StoreError::NotWriter { writer } => {
+                            SequencerError::Store(StoreError::NotWriter {
+                                writer: writer.clone(),
+                            })
+                        }
+                        _ => SequencerError::Unavailable(msg.clone()),
+                    }));
                 }
             }
         }

@@ -216,6 +216,12 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
         ],
     ),
     (
+        "Ledger/FindDisclosure",
+        [
+            Answered, DENIED, DENIED, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
+        ],
+    ),
+    (
         "Witness/AddCosignature",
         [
             Cosigned, Cosigned, Cosigned, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
@@ -231,12 +237,13 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
 ];
 
 /// Rows run in this order: reads on the fixture, then writes.
-const ORDER: [&str; 14] = [
+const ORDER: [&str; 15] = [
     "Ledger/GetEntry",
     "Ledger/ListEntries",
     "Ledger/GetCheckpoint",
     "Ledger/GetInclusionProof",
     "Ledger/GetConsistencyProof",
+    "Ledger/FindDisclosure",
     "Audit/Export",
     "Reports/GetReport",
     "Witness/AddCosignature",
@@ -626,6 +633,23 @@ async fn call(
                 .await?
                 .into_inner();
             assert!(!proof.hashes.is_empty());
+            Got::Answer
+        }
+        "Ledger/FindDisclosure" => {
+            use prost::Message;
+            let e = borderlog::format::entry::decode(&entry2).unwrap();
+            let Some(pb::entry::Kind::Disclosure(d)) = e.kind else {
+                panic!("entry 2 is a disclosure")
+            };
+            let nonce = pb::DisclosureBody::decode(d.body.as_slice()).unwrap().nonce;
+            let found = ledger
+                .find_disclosure(pb::FindDisclosureRequest {
+                    nonce,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            assert_eq!(found.receipt.unwrap().index, 2);
             Got::Answer
         }
         "Audit/Export" => {

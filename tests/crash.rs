@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use borderlog::client::{self, verify_receipt};
 use borderlog::pb;
@@ -32,19 +32,7 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start borderlog serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut api) = client::connect(addr, keys, AUDITOR).await
-                && api
-                    .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
-                    .await
-                    .is_ok()
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "server did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_up(addr, keys).await;
         ServerProcess {
             child,
             addr: addr.to_owned(),

@@ -285,7 +285,7 @@ fn invalid_partners_files_are_refused_with_the_reason() {
                 "{}{recipient}",
                 party("a", "sender", Some("AAAA"))
             )),
-            "valid, strong Ed25519",
+            "canonical, strong Ed25519",
         ),
         (
             "weak key",
@@ -293,7 +293,7 @@ fn invalid_partners_files_are_refused_with_the_reason() {
                 "{}{recipient}",
                 party("a", "sender", Some(&BASE64.encode(weak)))
             )),
-            "valid, strong Ed25519",
+            "canonical, strong Ed25519",
         ),
         (
             "auditor with key",

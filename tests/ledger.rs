@@ -234,7 +234,7 @@ async fn health_and_reflection_serve_generic_tools() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = ServerReflectionClient::new(channel)
+    let mut responses = ServerReflectionClient::new(channel.clone())
         .server_reflection_info(tokio_stream::iter(vec![request]))
         .await
         .unwrap()
@@ -248,5 +248,63 @@ async fn health_and_reflection_serve_generic_tools() {
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
     assert!(names.contains(&"borderlog.v1.Ledger"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+
+    // The older v1alpha protocol too (older grpcurl speaks only it): the same services, and
+    // the file that defines Submit.
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest as AlphaRequest,
+        server_reflection_client::ServerReflectionClient as AlphaClient,
+        server_reflection_request::MessageRequest as AlphaMessageRequest,
+        server_reflection_response::MessageResponse as AlphaMessageResponse,
+    };
+    let requests = vec![
+        AlphaRequest {
+            host: String::new(),
+            message_request: Some(AlphaMessageRequest::ListServices(String::new())),
+        },
+        AlphaRequest {
+            host: String::new(),
+            message_request: Some(AlphaMessageRequest::FileContainingSymbol(
+                "borderlog.v1.Ledger".into(),
+            )),
+        },
+    ];
+    let mut responses = AlphaClient::new(channel)
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Ok(response)) = responses.next().await else {
+        panic!("no v1alpha reflection answer")
+    };
+    let Some(AlphaMessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected v1alpha reflection answer")
+    };
+    let alpha: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for service in [
+        "borderlog.v1.Ledger",
+        "borderlog.v1.Audit",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(alpha.contains(&service), "{alpha:?}");
+    }
+    let Some(Ok(response)) = responses.next().await else {
+        panic!("no v1alpha file answer")
+    };
+    let Some(AlphaMessageResponse::FileDescriptorResponse(files)) = response.message_response
+    else {
+        panic!("unexpected v1alpha reflection answer")
+    };
+    let file = <prost_types::FileDescriptorProto as prost::Message>::decode(
+        files.file_descriptor_proto[0].as_slice(),
+    )
+    .unwrap();
+    assert!(
+        file.service
+            .iter()
+            .flat_map(|s| &s.method)
+            .any(|m| m.name() == "Submit"),
+        "{file:?}"
+    );
     server.stop().await;
 }

@@ -87,7 +87,10 @@ pub async fn run(args: CheckpointArgs) -> anyhow::Result<()> {
         }
         println!("verified: signed by the log key {log}");
         for c in &response.cosigners {
-            let when = crate::clock::format_rfc3339((c.timestamp as i64).saturating_mul(1000));
+            let ms = i64::try_from(c.timestamp)
+                .ok()
+                .and_then(|s| s.checked_mul(1000));
+            let when = crate::clock::format_rfc3339(ms.unwrap_or(i64::MAX));
             if cosigned_by.contains(&c.name) {
                 println!("verified: cosigned by partner {} at {when}", c.name);
             } else {

@@ -151,6 +151,9 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if !matches!(cli.command, Command::Serve(_)) {
+        quiet_on_broken_pipe();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -185,6 +188,7 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(BROKEN_PIPE_EXIT),
         // `verify` promises scripts 1 for a bad ledger and 2 for everything else.
         Err(e) if e.is::<verify::Failed>() => ExitCode::from(1),
         Err(e) => {
@@ -196,6 +200,41 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The exit status of a command whose reader went away (`borderlog tail | head -1`): the one a
+/// shell shows for a tool that SIGPIPE ended (128 + 13). Never 0: the command did not finish,
+/// and `verify`'s 0 means "verified".
+const BROKEN_PIPE_EXIT: u8 = 141;
+
+/// Ends every command (but `serve`) quietly when its output goes to a closed pipe, as Unix tools
+/// do, instead of panicking with a backtrace. Rust ignores SIGPIPE, so the write fails with
+/// EPIPE: `print!` panics on it (caught here, whichever thread prints), and a `write!` that
+/// returns it reaches [`main`] as an error ([`is_broken_pipe`]).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // How std's print! words it: "failed printing to stdout: Broken pipe (os error 32)".
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(i32::from(BROKEN_PIPE_EXIT));
+        }
+        default(info)
+    }));
+}
+
+/// True when an error comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A gRPC status as a person reads it: code, message, and every finding of a refusal on its

@@ -35,6 +35,13 @@ pub struct ServeArgs {
     /// Requests per second each authenticated caller may make (0: no limit).
     #[arg(long, default_value_t = crate::service::Limits::default().rate_per_second)]
     pub rate_limit: u32,
+    /// Connections open at once; more wait in the kernel's backlog. Keep it well below the
+    /// descriptor limit (`ulimit -n`).
+    #[arg(long, default_value_t = crate::service::Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// How long a client may take to complete its TLS handshake (e.g. "10s").
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub tls_handshake_timeout: std::time::Duration,
     /// Loopback address for Prometheus metrics (`GET /metrics`); `off` to serve none.
     #[arg(long, default_value = DEFAULT_METRICS_ADDR, env = "BORDERLOG_METRICS_ADDR")]
     pub metrics_addr: String,
@@ -65,10 +72,16 @@ fn parse_interval(text: &str) -> Result<Interval, String> {
     if text == "off" {
         return Ok(Interval(None));
     }
+    parse_duration(text)
+        .map(|d| Interval(Some(d)))
+        .map_err(|e| format!("{e}, or \"off\""))
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(text) {
-        Ok(d) if !d.is_zero() => Ok(Interval(Some(d))),
-        Ok(_) => Err("zero; use a period such as \"1h\", or \"off\"".into()),
-        Err(e) => Err(format!("{e}; use a period such as \"1h\", or \"off\"")),
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("zero; use a period such as \"10s\"".into()),
+        Err(e) => Err(format!("{e}; use a period such as \"10s\"")),
     }
 }
 
@@ -90,8 +103,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.auditor_reads_payloads = args.auditor_reads_payloads;
     config.limits.rate_per_second = args.rate_limit;
     config.limits.rate_burst = args.rate_limit;
+    config.limits.max_connections = args.max_connections;
+    config.limits.tls_handshake_timeout = args.tls_handshake_timeout;
     config.retention_interval = args.retention_interval.0;
+    let faults = config.sequencer.faults.clone();
     let node = Node::open(config).await?;
+    inject_fault(&faults);
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -143,6 +160,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     store.flush()?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Debug builds only, for tests that watch a real process fail: `BORDERLOG_INJECT_FAULT=
+/// panic-while-signing` makes the sequencer panic when it signs its first batch after start.
+/// A release build ignores the variable.
+fn inject_fault(faults: &crate::sequencer::SequencerFaults) {
+    if cfg!(debug_assertions)
+        && std::env::var("BORDERLOG_INJECT_FAULT").is_ok_and(|f| f == "panic-while-signing")
+    {
+        tracing::warn!("BORDERLOG_INJECT_FAULT: the sequencer will panic at its next batch");
+        faults.set_panic_while_signing(true);
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

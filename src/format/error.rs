@@ -53,8 +53,8 @@ pub enum FormatError {
         /// The key name on the signature line.
         name: String,
     },
-    /// An Ed25519 public key that is not a canonically encoded point of large order.
-    #[error("public key is not a valid Ed25519 key")]
+    /// An Ed25519 public key that is not a valid, strong point.
+    #[error("public key is not a canonical, strong Ed25519 key (RFC 8032)")]
     BadPublicKey,
     /// Entry bytes that do not decode as `borderlog.v1.Entry`, or lack a kind.
     #[error("entry does not decode: {0}")]

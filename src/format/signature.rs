@@ -160,5 +160,23 @@ mod tests {
         assert_ne!(canonical, ff);
         assert!(canonical_public_key(&canonical).is_ok());
         assert!(canonical_public_key(&key(3).verifying_key().to_bytes()).is_ok());
+        // Every y in [p, 2^255) with either sign: none is canonical.
+        for excess in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut y = [0xff; 32];
+                y[0] = 0xed + excess; // p's low byte is 0xed
+                y[31] = 0x7f | sign;
+                assert_eq!(public_key(&y), Err(FormatError::BadPublicKey), "{y:?}");
+            }
+        }
+        // x = 0 with the sign bit set ("negative zero"): y = 1 is the identity, y = p - 1 has
+        // order 2; both small order and, signed, non-canonical.
+        let mut negative_zero = [0u8; 32];
+        negative_zero[0] = 1;
+        negative_zero[31] = 0x80;
+        assert_eq!(public_key(&negative_zero), Err(FormatError::BadPublicKey));
+        // A real key still parses, to itself.
+        let good = key(3).verifying_key().to_bytes();
+        assert_eq!(public_key(&good).unwrap().to_bytes(), good);
     }
 }

@@ -359,8 +359,11 @@ impl Registry {
             source_name: SOURCE.to_string(),
             reason,
         };
-        let log_public_key = public_key(&genesis.log_public_key)
-            .map_err(|_| invalid("log_public_key is not a valid Ed25519 public key".into()))?;
+        let log_public_key = public_key(&genesis.log_public_key).map_err(|_| {
+            invalid(
+                "log_public_key is not a canonical, strong Ed25519 public key (RFC 8032)".into(),
+            )
+        })?;
         let mut parties = Vec::with_capacity(genesis.parties.len());
         for p in &genesis.parties {
             let role = pb::Role::try_from(p.role)
@@ -371,7 +374,7 @@ impl Registry {
             } else {
                 Some(public_key(&p.public_key).map_err(|_| {
                     invalid(format!(
-                        "public_key of party '{}' is not a valid, strong Ed25519 public key",
+                        "public_key of party '{}' is not a canonical, strong Ed25519 public key (RFC 8032)",
                         p.name
                     ))
                 })?)
@@ -589,7 +592,7 @@ fn decode_key(text: &str) -> Result<VerifyingKey, String> {
         .map_err(|e| format!("is not valid base64: {e}"))?;
     public_key(&bytes).map_err(|_| {
         format!(
-            "is not a valid, strong Ed25519 public key ({} bytes; need 32)",
+            "is not a canonical, strong Ed25519 public key (RFC 8032; {} bytes, need 32)",
             bytes.len()
         )
     })

@@ -145,8 +145,17 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Checks the period is not empty.
+    /// Checks the period is not empty and lies within the dates a report can write
+    /// (1970 to the end of 9999).
     pub fn check(&self) -> Result<(), ReportError> {
+        for (name, ms) in [("from", self.from_ms), ("to", self.to_ms)] {
+            if !crate::clock::in_rfc3339_range(ms) {
+                return Err(ReportError::Scope(format!(
+                    "{name} {ms} ms is not a date from 1970 to 9999 (0 to {} ms)",
+                    crate::clock::MAX_RFC3339_MS
+                )));
+            }
+        }
         if self.from_ms >= self.to_ms {
             return Err(ReportError::Scope(format!(
                 "the period must end after it starts (from {} ms, to {} ms)",

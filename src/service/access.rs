@@ -8,8 +8,10 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use tonic::Request;
+use tonic::codegen::http;
 use tonic::transport::CertificateDer;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic::{Request, Status};
 
 use super::{RequestError, State};
 use crate::format::entry::IndexKeys;
@@ -27,20 +29,25 @@ pub struct Caller {
 
 impl Caller {
     /// Establishes the caller from the connection's verified client certificate — or, on a
-    /// plaintext loopback server, from the header the client names itself in.
-    pub(crate) fn authenticate<T>(
+    /// plaintext loopback server, from the header the client names itself in — and counts the
+    /// call against its rate. Runs once per call, in the call layer (`calls.rs`).
+    pub(crate) fn authenticate<B>(
         state: &State,
-        request: &Request<T>,
+        request: &http::Request<B>,
     ) -> Result<Caller, RequestError> {
         let name = if state.plaintext {
             request
-                .metadata()
+                .headers()
                 .get(crate::client::PLAINTEXT_IDENTITY_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
                 .ok_or(RequestError::NoPlaintextIdentity)?
         } else {
-            let certs = request.peer_certs().ok_or(RequestError::NoCertificate)?;
+            let certs = request
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(TlsConnectInfo::peer_certs)
+                .ok_or(RequestError::NoCertificate)?;
             let leaf = certs.first().ok_or(RequestError::NoCertificate)?;
             state
                 .cert_names
@@ -63,6 +70,16 @@ impl Caller {
             name,
             role: party.role,
         })
+    }
+
+    /// The caller the call layer authenticated, from the request's extensions; every
+    /// borderlog.v1 service is served behind that layer.
+    pub(crate) fn of<T>(request: &Request<T>) -> Result<Caller, Status> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Status::internal("this call was not authenticated by the call layer"))
     }
 
     /// True for partners (who sign) as opposed to read-only roles.

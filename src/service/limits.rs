@@ -1,6 +1,6 @@
 //! Enforcing [`Limits`](super::Limits) that need state or a look inside the bytes: the JSON
-//! shape of an item, the per-caller rate limit, open streams per caller, and naming the message
-//! size limit when the transport enforces it.
+//! shape of an item, the per-caller rate limit and open streams per caller. (The message size
+//! limit the transport enforces is named in `status.rs`.)
 //!
 //! Each exceeded limit is a [`RequestError`] naming the `Limits` field, so an operator knows
 //! which knob a client ran into; nothing is appended and no other caller is affected.
@@ -10,7 +10,6 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tonic::codegen::http;
 
 use super::{Limits, RequestError};
 
@@ -107,7 +106,9 @@ impl Rates {
             RequestError::RateLimited {
                 caller: caller.to_owned(),
                 per_second: self.per_second,
-                retry_after_ms: wait.as_millis() as u64 + 1,
+                retry_after_ms: u64::try_from(wait.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1),
             }
         })
     }
@@ -148,60 +149,6 @@ impl Drop for StreamSlot {
         if let Some(count) = open.get_mut(&self.caller) {
             *count = count.saturating_sub(1);
         }
-    }
-}
-
-/// What tonic says when a request is over its decoding limit (OUT_OF_RANGE, before any handler
-/// runs).
-const TONIC_TOO_LARGE: &str = "decoded message length too large";
-
-/// Bytes percent-encoded in a `grpc-message` header (the gRPC spec: all but printable ASCII,
-/// and `%`).
-const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
-
-/// Rewrites tonic's refusal of an oversized request (OUT_OF_RANGE, "decoded message length too
-/// large") into RESOURCE_EXHAUSTED naming `max_message_bytes`, as gRPC's own servers answer.
-/// Such a refusal is always a trailers-only response, so its status is in the headers.
-pub(crate) fn name_message_limit<B>(
-    max: usize,
-) -> impl Fn(http::Response<B>) -> http::Response<B> + Clone {
-    move |mut response| {
-        let headers = response.headers_mut();
-        let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-        if headers
-            .get("grpc-status")
-            .is_none_or(|s| s != out_of_range.as_str())
-        {
-            return response;
-        }
-        let message = headers
-            .get("grpc-message")
-            .and_then(|m| m.to_str().ok())
-            .map(|m| {
-                percent_encoding::percent_decode_str(m)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .unwrap_or_default();
-        if !message.contains(TONIC_TOO_LARGE) {
-            return response;
-        }
-        // "... found 5000000 bytes, the limit is: 4194304 bytes"
-        let found = message
-            .split("found ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or("?");
-        let text = format!(
-            "the request message is {found} bytes, over the limit of {max} (max_message_bytes); send fewer or smaller items"
-        );
-        let encoded = percent_encoding::utf8_percent_encode(&text, GRPC_MESSAGE).to_string();
-        let code = (tonic::Code::ResourceExhausted as i32).to_string();
-        if let (Ok(code), Ok(encoded)) = (code.parse(), encoded.parse()) {
-            headers.insert("grpc-status", code);
-            headers.insert("grpc-message", encoded);
-        }
-        response
     }
 }
 

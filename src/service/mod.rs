@@ -1,20 +1,24 @@
 //! The gRPC service `borderlog.v1.Ledger`, plus `grpc.health.v1` and server reflection.
 //!
-//! Each call lives in its own file under `cmd/` and reads parse → apply → reply. Errors a
-//! client can cause are [`RequestError`]s; `status.rs` maps every layer's errors to gRPC
-//! statuses in one place. [`Node::run`] takes its listener and a shutdown future, so tests
+//! Each call lives in its own file under `cmd/` and reads parse → apply → reply; the call
+//! layer (`calls.rs`) authenticates its caller first and counts it after. Errors a client can
+//! cause are [`RequestError`]s; `status.rs` maps every layer's errors to gRPC statuses in one
+//! place. Connections are accepted under limits (`connections.rs`). [`Node::run`] takes its listener and a shutdown future, so tests
 //! start a real server on `127.0.0.1:0`.
 
 mod access;
+mod calls;
 pub(crate) mod cmd; // get_entry::read is shared with the TAXII read side
+mod connections;
 mod error;
 mod limits;
 mod policies;
 mod retention;
+mod startup;
 mod status;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,16 +26,17 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
-use tonic::transport::server::TcpIncoming;
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+use tower::Layer;
 
 pub use access::Caller;
 pub use error::{Refused, RequestError};
 pub use retention::RETENTION_REASON;
 
+use crate::format::TreeSize;
 use crate::format::note::{Signer, Verifier};
-use crate::format::signature::{self, Purpose};
-use crate::format::{TreeSize, entry};
 use crate::identity::{self, IdentityError, Registry};
 use crate::metrics::Metrics;
 use crate::pb;
@@ -40,8 +45,8 @@ use crate::pb::ledger_server::{Ledger, LedgerServer};
 use crate::pb::reports_server::{Reports, ReportsServer};
 use crate::pb::witness_server::WitnessServer;
 use crate::sequencer::{Append, Sequencer, SequencerOptions};
-use crate::store::postgres::PgStore;
-use crate::store::{LogStore, Store, StoreError, StoreOptions};
+
+use crate::store::{LogStore, StoreError, StoreOptions};
 
 /// Errors that stop the service from starting or running.
 #[derive(Debug, Error)]
@@ -71,6 +76,10 @@ pub enum ServiceError {
     /// Building the reflection service failed.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The log failed while serving (the sequencer thread died, or the store is poisoned):
+    /// the server stopped so that a supervisor restarts it, and recovery settles the store.
+    #[error("the log failed and the server stopped; restart it to recover: {0}")]
+    Failed(String),
 }
 
 /// Resource limits a request is held to; each exceeded limit is named in the error.
@@ -102,6 +111,19 @@ pub struct Limits {
     pub rate_per_second: u32,
     /// Requests a caller may make at once above its rate (0: as many as `rate_per_second`).
     pub rate_burst: u32,
+    /// Connections open at once; past it, new ones wait in the kernel's backlog until one
+    /// closes. Keep it below the process's descriptor limit (`ulimit -n`), which the store's
+    /// files share.
+    pub max_connections: usize,
+    /// How long a connection may take to complete its TLS handshake before it is closed.
+    pub tls_handshake_timeout: Duration,
+    /// A connection from which nothing has been read for this long is closed. Clients that
+    /// answer the server's HTTP/2 keepalive pings are never idle this long.
+    pub idle_timeout: Duration,
+    /// How often the server pings an HTTP/2 connection to see that its peer is still there.
+    pub keepalive_interval: Duration,
+    /// How long an unanswered keepalive ping waits before the connection is closed.
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -120,6 +142,12 @@ impl Default for Limits {
             // Generous: `borderlog bench` (one sender, 64 connections) is far below it.
             rate_per_second: 50_000,
             rate_burst: 50_000,
+            // Half the usual 1,024 descriptors: the rest stay for the store and the runtime.
+            max_connections: 512,
+            tls_handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -153,6 +181,10 @@ pub struct NodeConfig {
     /// Auditors read item payloads too (GetEntry, ListEntries, Export); by default they see
     /// metadata and commitments only.
     pub auditor_reads_payloads: bool,
+    /// Once the log has failed (see [`ServiceError::Failed`]), how long the server keeps
+    /// answering — health NOT_SERVING, writes UNAVAILABLE, reads as before — before it stops,
+    /// so load balancers see the failure before the port closes.
+    pub failure_grace: Duration,
 }
 
 impl NodeConfig {
@@ -169,6 +201,7 @@ impl NodeConfig {
             publish_default_policies: true,
             plaintext: false,
             auditor_reads_payloads: false,
+            failure_grace: Duration::from_secs(5),
         }
     }
 }
@@ -239,6 +272,7 @@ pub struct Node {
     /// Owners whose redactions the server may sign (their keys are in `keys_dir`).
     owner_keys: retention::OwnerKeys,
     retention_interval: Option<Duration>,
+    failure_grace: Duration,
 }
 
 impl Node {
@@ -253,11 +287,11 @@ impl Node {
             .map(|key| Signer::new(registry_file.origin(), key))
             .transpose()
             .map_err(|e| ServiceError::Genesis(format!("previous log key: {e}")))?;
-        let store = open_store(&config).await?;
+        let store = startup::open_store(&config).await?;
         // Before anything runs on the store: the log key must be the one in force in the log.
         if store.size() != TreeSize(0) {
             let keys = crate::keys_in_force::KeysInForce::rebuild(&*store)?;
-            check_log_keys(&keys, &signer, previous.as_ref(), &config.keys_dir)?;
+            startup::check_log_keys(&keys, &signer, previous.as_ref(), &config.keys_dir)?;
         } else if registry_file.log_public_key() != signer.verifier().key {
             return Err(ServiceError::Genesis(format!(
                 "the log key in {} is not the log key in partners.toml",
@@ -292,9 +326,9 @@ impl Node {
             );
             registry_file
         } else {
-            genesis_registry(&*store)?
+            startup::genesis_registry(&*store)?
         };
-        let owner_keys = owner_keys(&config.keys_dir, &registry, &sequencer);
+        let owner_keys = startup::owner_keys(&config.keys_dir, &registry, &sequencer);
         let policies = policies::Policies::load(&config.keys_dir, &registry)?;
         let state = State {
             store,
@@ -311,7 +345,7 @@ impl Node {
             metrics,
         };
         if config.publish_default_policies {
-            publish_default_policies(&state, &config.keys_dir).await?;
+            startup::publish_default_policies(&state, &config.keys_dir).await?;
         }
         let witnesses = crate::witness::config::Witnesses::load(&config.keys_dir)
             .map_err(|e| ServiceError::Witnesses(e.to_string()))?;
@@ -321,6 +355,7 @@ impl Node {
             witnesses,
             owner_keys,
             retention_interval: config.retention_interval,
+            failure_grace: config.failure_grace,
         })
     }
 
@@ -380,7 +415,9 @@ impl Node {
         ));
         let _stop_push = AbortOnDrop(push);
         // On a node that reads a shared log: keep up with the writer's appends.
-        let _stop_follow = AbortOnDrop(tokio::spawn(follow_writer(self.state.sequencer.clone())));
+        let _stop_follow = AbortOnDrop(tokio::spawn(startup::follow_writer(
+            self.state.sequencer.clone(),
+        )));
 
         let audit = AuditServer::new(AuditService {
             state: self.state.clone(),
@@ -393,14 +430,36 @@ impl Node {
         .max_encoding_message_size(REPORT_MAX_BYTES);
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<LedgerServer<LedgerService>>().await;
-        health.set_serving::<WitnessServer<WitnessService>>().await;
-        health.set_serving::<AuditServer<AuditService>>().await;
-        health.set_serving::<ReportsServer<ReportsService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        set_health(&health, ServingStatus::Serving).await;
+        // Health follows the log: NOT_SERVING from its failure on; after the grace the server
+        // stops, `run` returns the failure, and `serve` exits non-zero for its supervisor.
+        let mut failure = self.state.sequencer.failure();
+        let grace = self.failure_grace;
+        let failed = async move {
+            let Ok(why) = failure.wait_for(Option::is_some).await.map(|f| f.clone()) else {
+                return std::future::pending().await;
+            };
+            tracing::error!(reason = why.as_deref(), grace = %humantime::format_duration(grace), "the log failed: health is NOT_SERVING, writes are refused, and the server stops after the grace");
+            set_health(&health, ServingStatus::NotServing).await;
+            tokio::time::sleep(grace).await;
+        };
+        let shutdown = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = failed => {}
+            }
+        };
+        // Both reflection protocols: v1, and v1alpha for older grpcurl and other tools.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection()
             .build_v1()
+            .map_err(|e| ServiceError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
             .map_err(|e| ServiceError::Reflection(e.to_string()))?;
 
         let local = listener.local_addr().ok();
@@ -414,8 +473,10 @@ impl Node {
                 )
             })
             .max_concurrent_streams(Some(limits.max_concurrent_streams_per_connection))
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .layer(tower::util::MapResponseLayer::new(
-                limits::name_message_limit(limits.max_message_bytes),
+                status::transport_status(limits.max_message_bytes),
             ));
         if self.state.plaintext {
             if !local.is_some_and(|a| a.ip().is_loopback()) {
@@ -423,7 +484,8 @@ impl Node {
             }
             tracing::warn!(addr = ?local, "serving borderlog.v1.Ledger in PLAINTEXT on loopback: callers are trusted to name themselves; use mutual TLS for anything but local tools");
         } else {
-            server = server.tls_config(identity::tls::server_tls(&self.keys_dir)?)?;
+            let tls = identity::tls::server_tls(&self.keys_dir)?;
+            server = server.tls_config(tls.timeout(limits.tls_handshake_timeout))?;
             tracing::info!(addr = ?local, "serving borderlog.v1.Ledger over mTLS");
         }
         // The schedule holds the state: it stops with the server, so the store can close.
@@ -446,15 +508,16 @@ impl Node {
                 None
             }
         };
-        // No Nagle: a small reply held back for a delayed ACK costs 40 ms per call.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = connections::incoming(listener, &limits);
+        let calls = calls::CallLayer::new(self.state.clone());
         let served = server
             .add_service(health_service)
-            .add_service(reflection)
-            .add_service(ledger)
-            .add_service(witness)
-            .add_service(audit)
-            .add_service(reports)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(calls.layer(ledger))
+            .add_service(calls.layer(witness))
+            .add_service(calls.layer(audit))
+            .add_service(calls.layer(reports))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         if let Some(task) = schedule {
@@ -462,206 +525,46 @@ impl Node {
             let _ = task.await;
         }
         served?;
+        if let Some(why) = self.state.sequencer.failure().borrow().clone() {
+            return Err(ServiceError::Failed(why.to_string()));
+        }
         Ok(())
     }
 }
 
-/// Opens the store off the async runtime (recovery reads and may rebuild whole indexes; a
-/// database may take a while to answer): the embedded store in `data_dir`, or the database
-/// at `store_url`. A node that does not write an empty shared log waits for the writer's
-/// genesis entry.
-async fn open_store(config: &NodeConfig) -> Result<Arc<dyn LogStore>, ServiceError> {
-    let (dir, opts, url) = (
-        config.data_dir.clone(),
-        config.store.clone(),
-        config.store_url.clone(),
-    );
-    let store = tokio::task::spawn_blocking(move || -> Result<Arc<dyn LogStore>, StoreError> {
-        Ok(match url {
-            Some(url) => Arc::new(PgStore::open(&url, STORE_OPEN_WAIT)?),
-            None => Arc::new(Store::open(&dir, opts)?),
-        })
-    })
-    .await
-    .map_err(|e| ServiceError::Genesis(format!("store recovery task failed: {e}")))??;
-    let deadline = tokio::time::Instant::now() + STORE_OPEN_WAIT;
-    while store.size() == TreeSize(0) && !store.is_writer() {
-        if tokio::time::Instant::now() > deadline {
-            return Err(ServiceError::Genesis(
-                "the shared log is empty and no writer wrote its genesis entry".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(store)
+/// Sets every service's health, and the server's as a whole (the empty name).
+async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health
+        .set_service_status(<LedgerServer<LedgerService> as NamedService>::NAME, status)
+        .await;
+    health
+        .set_service_status(
+            <WitnessServer<WitnessService> as NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(<AuditServer<AuditService> as NamedService>::NAME, status)
+        .await;
+    health
+        .set_service_status(
+            <ReportsServer<ReportsService> as NamedService>::NAME,
+            status,
+        )
+        .await;
 }
 
-/// Every [`FOLLOW_EVERY`], catches the sequencer's view (policies, keys, size) up with what
-/// another node appended to a shared log; nothing to do on a node that writes.
-async fn follow_writer(sequencer: Sequencer) {
-    loop {
-        tokio::time::sleep(FOLLOW_EVERY).await;
-        let s = sequencer.clone();
-        match tokio::task::spawn_blocking(move || s.follow()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "following the shared log's writer"),
-            Err(_) => return,
-        }
-    }
-}
-
-/// How often a node that does not write looks for the writer's appends.
-const FOLLOW_EVERY: Duration = Duration::from_millis(250);
-
-/// How long opening a shared store waits for the database and for the writer's genesis.
-const STORE_OPEN_WAIT: Duration = Duration::from_secs(30);
-
-/// The sender parties whose partner keys are in `keys_dir`: the server can sign their
-/// retention erasures. Others run retention from their own side.
-fn owner_keys(keys_dir: &Path, registry: &Registry, sequencer: &Sequencer) -> retention::OwnerKeys {
-    let mut keys = Vec::new();
-    for party in registry.parties() {
-        if party.role != pb::Role::Sender {
-            continue;
-        }
-        match identity::keys::load_signing_key(keys_dir, &party.name) {
-            // The owner's key in force, after any rotation (a rotation while the server runs
-            // takes effect for the schedule at its next start).
-            Ok(key)
-                if sequencer
-                    .with_keys(|k| k.party(&party.name))
-                    .and_then(|p| p.key)
-                    == Some(key.verifying_key()) =>
-            {
-                keys.push((party.name.clone(), key));
-            }
-            Ok(_) => tracing::warn!(
-                owner = party.name,
-                "the key in the keys directory is not this owner's key in force; retention schedule off for it"
-            ),
-            Err(_) => tracing::info!(
-                owner = party.name,
-                "no key for this owner here: it runs `borderlog retention run` itself"
-            ),
-        }
-    }
-    retention::OwnerKeys(keys)
-}
-
-/// Publishes each sender's policy file from `keys_dir` when the sender has no policy in force
-/// and its signing key is at hand (the dev set-up `init` makes holds every key).
-async fn publish_default_policies(state: &State, keys_dir: &Path) -> Result<(), ServiceError> {
-    if !state.store.is_writer() {
-        // A node serving reads of a shared log: the writer publishes them.
-        return Ok(());
-    }
-    for party in state.registry.parties() {
-        let owner = party.name.as_str();
-        let path = identity::policy_path(keys_dir, owner);
-        if party.role != pb::Role::Sender
-            || state.sequencer.policy_in_force(owner).is_some()
-            || !path.exists()
-        {
-            continue;
-        }
-        let key = identity::load_signing_key(keys_dir, owner)?;
-        let policy = std::fs::read(&path)
-            .map_err(|e| ServiceError::Policy(format!("reading {}: {e}", path.display())))?;
-        let signature = signature::sign(&key, Purpose::Policy, &policy).to_vec();
-        let request = pb::PublishPolicyRequest { policy, signature };
-        let append = cmd::publish_policy::parse(state, owner, request)
-            .map_err(|e| ServiceError::Policy(format!("{}: {e}", path.display())))?;
-        let appended = state
-            .sequencer
-            .append(append)
-            .await
-            .map_err(|e| ServiceError::Policy(format!("publishing {}: {e}", path.display())))?;
-        tracing::info!(owner, entry = appended.index.0, file = %path.display(), "published the owner's screening policy");
-    }
-    Ok(())
-}
-
-/// Refuses to serve unless keys/log.ed25519 is the log key in force in the log (genesis, then
-/// log KeyChanges), and a previous key, if any, is one the log held before.
-fn check_log_keys(
-    keys: &crate::keys_in_force::KeysInForce,
-    signer: &Signer,
-    previous: Option<&Signer>,
-    keys_dir: &Path,
-) -> Result<(), ServiceError> {
-    let (in_force, history) = (keys.log(), keys.log_history());
-    let file = identity::keys::signing_key_path(keys_dir, identity::keys::LOG_KEY_NAME);
-    let mine = signer.verifier().key;
-    match in_force {
-        Some(k) if k.key == Some(mine) => {}
-        Some(k) if history.contains(&mine) => {
-            return Err(ServiceError::Genesis(format!(
-                "{} holds a retired log key: the log key in force was set by entry {}; put that key in {} (was `borderlog key rotate-log` interrupted? its new key is in {})",
-                file.display(),
-                k.index.0,
-                file.display(),
-                identity::keys::signing_key_path(keys_dir, identity::keys::NEXT_LOG_KEY_NAME)
-                    .display(),
-            )));
-        }
-        Some(k) => {
-            return Err(ServiceError::Genesis(format!(
-                "{} is not the log key in force in this log (set by entry {}{}); use the keys directory this log was made with",
-                file.display(),
-                k.index.0,
-                if k.index.0 == 0 {
-                    ", the genesis entry"
-                } else {
-                    ""
-                }
-            )));
-        }
-        None => return Err(ServiceError::Genesis("the log has no genesis entry".into())),
-    }
-    if let Some(previous) = previous {
-        let key = previous.verifier().key;
-        if key == mine || !history.contains(&key) {
-            return Err(ServiceError::Genesis(format!(
-                "{} is not a previous log key of this log; remove it, or run `borderlog key finish-log`",
-                identity::keys::signing_key_path(keys_dir, identity::keys::PREVIOUS_LOG_KEY_NAME)
-                    .display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The parties pinned in entry 0: once a log exists, they, not partners.toml, are the truth.
-fn genesis_registry(store: &dyn LogStore) -> Result<Registry, ServiceError> {
-    let bytes = store
-        .entry(crate::format::LeafIndex(0))?
-        .ok_or_else(|| ServiceError::Genesis("the log has no entry 0".into()))?;
-    let entry = entry::decode(&bytes).map_err(|e| ServiceError::Genesis(e.to_string()))?;
-    match entry.kind {
-        Some(pb::entry::Kind::Genesis(g)) => Ok(Registry::from_genesis(&g)?),
-        _ => Err(ServiceError::Genesis(
-            "entry 0 is not a genesis entry".into(),
-        )),
-    }
-}
-
-/// The `borderlog.v1.Ledger` implementation: hands each call to its file in `cmd/`.
+/// The `borderlog.v1.Ledger` implementation: hands each call to its file in `cmd/`. The call
+/// layer (`calls.rs`) has authenticated the caller and counts the call.
 pub(crate) struct LedgerService {
     state: Arc<State>,
 }
 
 type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
 
-/// Counts a finished call by its status code and wraps its reply.
-fn finish<T>(
-    state: &State,
-    call: &'static str,
-    result: Result<T, Status>,
-) -> Result<Response<T>, Status> {
-    let code = result
-        .as_ref()
-        .map_or_else(Status::code, |_| tonic::Code::Ok);
-    state.metrics.request(call, code);
+/// A handler's result as tonic's reply.
+fn reply<T>(result: Result<T, Status>) -> Result<Response<T>, Status> {
     result.map(Response::new)
 }
 
@@ -671,11 +574,8 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::submit::handle(&self.state, &caller, request.into_inner()).await
-        };
-        finish(&self.state, "Submit", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::submit::handle(&self.state, &caller, request.into_inner()).await)
     }
 
     type SubmitStreamStream = cmd::submit_stream::SubmitStream;
@@ -684,45 +584,36 @@ impl Ledger for LedgerService {
         &self,
         request: Request<tonic::Streaming<pb::SubmitRequest>>,
     ) -> Result<Response<Self::SubmitStreamStream>, Status> {
-        let result = Caller::authenticate(&self.state, &request)
-            .map_err(Status::from)
-            .and_then(|caller| {
-                cmd::submit_stream::handle(self.state.clone(), caller, request.into_inner())
-            });
-        finish(&self.state, "SubmitStream", result)
+        let caller = Caller::of(&request)?;
+        reply(cmd::submit_stream::handle(
+            self.state.clone(),
+            caller,
+            request.into_inner(),
+        ))
     }
 
     async fn acknowledge(
         &self,
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::acknowledge::handle(&self.state, &caller, request.into_inner()).await
-        };
-        finish(&self.state, "Acknowledge", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::acknowledge::handle(&self.state, &caller, request.into_inner()).await)
     }
 
     async fn publish_policy(
         &self,
         request: Request<pb::PublishPolicyRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::publish_policy::handle(&self.state, &caller, request.into_inner()).await
-        };
-        finish(&self.state, "PublishPolicy", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::publish_policy::handle(&self.state, &caller, request.into_inner()).await)
     }
 
     async fn get_entry(
         &self,
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::EntryResponse>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::get_entry::handle(self.state.clone(), caller, request.into_inner()).await
-        };
-        finish(&self.state, "GetEntry", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::get_entry::handle(self.state.clone(), caller, request.into_inner()).await)
     }
 
     type ListEntriesStream = EntryStream;
@@ -731,75 +622,78 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<Self::ListEntriesStream>, Status> {
-        let result = Caller::authenticate(&self.state, &request)
-            .map_err(Status::from)
-            .and_then(|caller| {
-                cmd::list_entries::handle(self.state.clone(), caller, request.into_inner())
-            });
-        finish(&self.state, "ListEntries", result)
+        let caller = Caller::of(&request)?;
+        reply(cmd::list_entries::handle(
+            self.state.clone(),
+            caller,
+            request.into_inner(),
+        ))
     }
 
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        let result = Caller::authenticate(&self.state, &request)
-            .map_err(Status::from)
-            .and_then(|_| cmd::get_checkpoint::handle(&self.state, request.into_inner()));
-        finish(&self.state, "GetCheckpoint", result)
+        reply(cmd::get_checkpoint::handle(
+            &self.state,
+            request.into_inner(),
+        ))
     }
 
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::InclusionProof>, Status> {
-        let result = Caller::authenticate(&self.state, &request)
-            .map_err(Status::from)
-            .and_then(|_| cmd::get_inclusion_proof::handle(&self.state, request.into_inner()));
-        finish(&self.state, "GetInclusionProof", result)
+        reply(cmd::get_inclusion_proof::handle(
+            &self.state,
+            request.into_inner(),
+        ))
     }
 
     async fn redact(
         &self,
         request: Request<pb::RedactRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::redact::handle(&self.state, &caller, request.into_inner()).await
-        };
-        finish(&self.state, "Redact", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::redact::handle(&self.state, &caller, request.into_inner()).await)
     }
 
     async fn list_expired(
         &self,
         request: Request<pb::ListExpiredRequest>,
     ) -> Result<Response<pb::ListExpiredResponse>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::list_expired::handle(self.state.clone(), &caller, request.into_inner()).await
-        };
-        finish(&self.state, "ListExpired", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::list_expired::handle(self.state.clone(), &caller, request.into_inner()).await)
     }
 
     async fn change_key(
         &self,
         request: Request<pb::ChangeKeyRequest>,
     ) -> Result<Response<pb::LogReceipt>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::change_key::handle(&self.state, &caller, request.into_inner()).await
-        };
-        finish(&self.state, "ChangeKey", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::change_key::handle(&self.state, &caller, request.into_inner()).await)
     }
 
     async fn get_consistency_proof(
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
-        let result = Caller::authenticate(&self.state, &request)
-            .map_err(Status::from)
-            .and_then(|_| cmd::get_consistency_proof::handle(&self.state, request.into_inner()));
-        finish(&self.state, "GetConsistencyProof", result)
+        reply(cmd::get_consistency_proof::handle(
+            &self.state,
+            request.into_inner(),
+        ))
+    }
+
+    async fn find_disclosure(
+        &self,
+        request: Request<pb::FindDisclosureRequest>,
+    ) -> Result<Response<pb::FindDisclosureResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        reply(cmd::find_disclosure::handle(
+            &self.state,
+            &caller,
+            request.into_inner(),
+        ))
     }
 }
 
@@ -818,12 +712,12 @@ impl Audit for AuditService {
         &self,
         request: Request<pb::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
-        let result = Caller::authenticate(&self.state, &request)
-            .map_err(Status::from)
-            .and_then(|caller| {
-                cmd::export::handle(self.state.clone(), caller, request.into_inner())
-            });
-        finish(&self.state, "Export", result)
+        let caller = Caller::of(&request)?;
+        reply(cmd::export::handle(
+            self.state.clone(),
+            caller,
+            request.into_inner(),
+        ))
     }
 }
 
@@ -838,11 +732,8 @@ impl pb::witness_server::Witness for WitnessService {
         &self,
         request: Request<pb::AddCosignatureRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::add_cosignature::handle(&self.state, &caller, request.into_inner()).await
-        };
-        finish(&self.state, "AddCosignature", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::add_cosignature::handle(&self.state, &caller, request.into_inner()).await)
     }
 }
 
@@ -869,10 +760,7 @@ impl Reports for ReportsService {
         &self,
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportResponse>, Status> {
-        let result = async {
-            let caller = Caller::authenticate(&self.state, &request)?;
-            cmd::report::handle(self.state.clone(), caller, request.into_inner()).await
-        };
-        finish(&self.state, "GetReport", result.await)
+        let caller = Caller::of(&request)?;
+        reply(cmd::report::handle(self.state.clone(), caller, request.into_inner()).await)
     }
 }

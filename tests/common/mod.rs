@@ -15,7 +15,7 @@ use borderlog::format::tree::MemoryTree;
 use borderlog::format::{TreeSize, entry, tree};
 use borderlog::identity::{self, InitOptions, Registry};
 use borderlog::pb::{self};
-use borderlog::service::{Node, NodeConfig};
+use borderlog::service::{Node, NodeConfig, ServiceError};
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 
@@ -33,7 +33,7 @@ pub struct TestServer {
     /// The PostgreSQL database holding the log, if not `data`.
     pub url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), ServiceError>>>,
 }
 
 /// True (after a SKIPPED line) when the suite runs against PostgreSQL and `test` reads or
@@ -96,7 +96,6 @@ impl TestServer {
                     let _ = stopped.await;
                 })
                 .await
-                .expect("server run");
         });
         TestServer {
             addr,
@@ -136,12 +135,28 @@ impl TestServer {
 
     /// Stops the server and waits until it has let go of its store: the sequencer thread
     /// drops the store once the last handle to the node is gone.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        if let Err(e) = self.finish().await {
+            panic!("server run: {e}");
+        }
+    }
+
+    /// Stops a server whose log has failed; returns the error its run ended with.
+    pub async fn stop_failed(self) -> ServiceError {
+        self.finish()
+            .await
+            .expect_err("the server's run ends with the log's failure")
+    }
+
+    /// Stops the server, waits until it has let go of its store, and returns how its run
+    /// ended.
+    async fn finish(mut self) -> Result<(), ServiceError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        let mut ended = Ok(());
         if let Some(task) = self.task.take() {
-            task.await.unwrap();
+            ended = task.await.unwrap();
         }
         let data = self.data.clone();
         let url = self.url.clone();
@@ -151,12 +166,12 @@ impl TestServer {
             tokio::task::spawn_blocking(move || pg::wait_unlocked(&url))
                 .await
                 .unwrap();
-            return;
+            return ended;
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match borderlog::store::Store::open(&data, Default::default()) {
-                Ok(_) => return,
+                Ok(_) => return ended,
                 Err(e) if std::time::Instant::now() > deadline => panic!("store still held: {e}"),
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
             }
@@ -260,4 +275,25 @@ pub async fn verify_chain(api: &mut client::Api, log: &Verifier) -> (Checkpoint,
         checkpoint.root
     );
     (checkpoint, leaves)
+}
+
+/// Waits (at most a minute) until a server at `addr` answers a read: for tests that start a
+/// real `borderlog serve` process.
+pub async fn wait_up(addr: &str, keys: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(mut api) = client::connect(addr, keys, AUDITOR).await
+            && api
+                .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+                .await
+                .is_ok()
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

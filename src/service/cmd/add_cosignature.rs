@@ -18,10 +18,13 @@ pub async fn handle(
     request: pb::AddCosignatureRequest,
 ) -> Result<pb::CheckpointResponse, Status> {
     let (size, note, sig) = parse(state, caller, request)?;
+    state.sequencer.writable()?;
     let store = state.store.clone();
     let stored = tokio::task::spawn_blocking(move || store.add_cosignature(size, &sig))
         .await
-        .map_err(|e| Status::internal(format!("storing the cosignature failed: {e}")))??;
+        .map_err(|e| Status::internal(format!("storing the cosignature failed: {e}")))?
+        // A write that failed part-way poisons the store: the log has failed, not just this call.
+        .inspect_err(|_| state.sequencer.check_store())?;
     if stored {
         tracing::info!(cosigner = %caller.name, size = size.0, "stored a partner's cosignature");
     }

@@ -4,6 +4,7 @@ pub mod acknowledge;
 pub mod add_cosignature;
 pub mod change_key;
 pub mod export;
+pub mod find_disclosure;
 pub mod get_checkpoint;
 pub mod get_consistency_proof;
 pub mod get_entry;

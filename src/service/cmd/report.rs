@@ -26,15 +26,6 @@ fn verify_threads() -> usize {
 
 /// Parses a request into the report's scope and profile.
 fn parse(state: &State, request: &pb::ReportRequest) -> Result<(Scope, Profile), RequestError> {
-    if request.to_ms <= request.from_ms {
-        return Err(RequestError::invalid(
-            "to_ms",
-            format!(
-                "the period must end after it starts (from_ms {}, to_ms {})",
-                request.from_ms, request.to_ms
-            ),
-        ));
-    }
     let partner = if request.partner.is_empty() {
         None
     } else {
@@ -57,6 +48,10 @@ fn parse(state: &State, request: &pb::ReportRequest) -> Result<(Scope, Profile),
         partner,
         bucket,
     };
+    // Before the export is read: an empty period, or one past year 9999, is the caller's.
+    scope
+        .check()
+        .map_err(|e| RequestError::invalid("from_ms, to_ms", e.to_string()))?;
     Ok((scope, profile))
 }
 

@@ -310,6 +310,23 @@ fn screen(policy: &Policy, s: &Submission) -> Result<Screened, RequestError> {
     }))
 }
 
+/// Decodes a DisclosureBody the caller sent as its own: its sender must be the caller.
+pub(crate) fn own_body(caller: &Caller, bytes: &[u8]) -> Result<pb::DisclosureBody, RequestError> {
+    let body = pb::DisclosureBody::decode(bytes).map_err(|e| {
+        RequestError::invalid(
+            "body",
+            format!("not an encoded borderlog.v1.DisclosureBody: {e}"),
+        )
+    })?;
+    if body.sender != caller.name {
+        return Err(RequestError::Forbidden(format!(
+            "the body's sender is {:?} but the client certificate is {:?}: a partner submits and looks up only its own disclosures",
+            body.sender, caller.name
+        )));
+    }
+    Ok(body)
+}
+
 /// Checks the submission's shape and limits, and finds the sender's key in force; the
 /// signature is checked next ([`verify_signature`], or a batch of them on a stream), then the
 /// payloads ([`check_payloads`]).
@@ -320,18 +337,7 @@ pub(super) fn parse(
 ) -> Result<Unverified, RequestError> {
     caller.require(Role::Sender, "Submit")?;
     let limits = &state.limits;
-    let body = pb::DisclosureBody::decode(request.body.as_slice()).map_err(|e| {
-        RequestError::invalid(
-            "body",
-            format!("not an encoded borderlog.v1.DisclosureBody: {e}"),
-        )
-    })?;
-    if body.sender != caller.name {
-        return Err(RequestError::Forbidden(format!(
-            "the body's sender is {:?} but the client certificate is {:?}: a partner submits only its own disclosures",
-            body.sender, caller.name
-        )));
-    }
+    let body = own_body(caller, &request.body)?;
     let (_, sender_key) = partner(state, &body.sender, "body.sender")?;
     let recipient = state.registry.party(&body.recipient).ok_or_else(|| {
         RequestError::invalid(
@@ -384,12 +390,17 @@ pub(super) fn parse(
         ));
     }
     let now = crate::clock::now_ms();
-    if (body.client_time_ms - now).abs() > limits.max_clock_skew_ms {
+    // Checked: a client time near i64::MIN or MAX must not wrap into a small skew.
+    let skew = body.client_time_ms.checked_sub(now);
+    if skew
+        .and_then(i64::checked_abs)
+        .is_none_or(|s| s > limits.max_clock_skew_ms)
+    {
         return Err(RequestError::invalid(
             "body.client_time_ms",
             format!(
                 "{} ms away from the server's clock (at most {} ms allowed); sign with the current time",
-                body.client_time_ms - now,
+                body.client_time_ms.saturating_sub(now),
                 limits.max_clock_skew_ms
             ),
         ));
