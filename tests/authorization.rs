@@ -161,6 +161,12 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
         ],
     ),
     (
+        "Ledger/SubmitStream",
+        [
+            Appended, DENIED, DENIED, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
+        ],
+    ),
+    (
         "Ledger/Acknowledge",
         [
             DENIED, Appended, DENIED, DENIED, DENIED, DENIED, UNKNOWN_CA, EXPIRED, UNAUTH,
@@ -237,7 +243,7 @@ const MATRIX: &[(&str, [Cell; 9])] = &[
 ];
 
 /// Rows run in this order: reads on the fixture, then writes.
-const ORDER: [&str; 15] = [
+const ORDER: [&str; 16] = [
     "Ledger/GetEntry",
     "Ledger/ListEntries",
     "Ledger/GetCheckpoint",
@@ -249,6 +255,7 @@ const ORDER: [&str; 15] = [
     "Witness/AddCosignature",
     "Ledger/ListExpired",
     "Ledger/Submit",
+    "Ledger/SubmitStream",
     "Ledger/Acknowledge",
     "Ledger/Redact",
     "Ledger/PublishPolicy",
@@ -501,6 +508,20 @@ async fn call(
                 client::prepare_submission(&key, &header(), vec![indicator(100)], now_ms())
                     .unwrap();
             Got::Receipt(ledger.submit(request).await?.into_inner())
+        }
+        "Ledger/SubmitStream" => {
+            let key = signer(keys, who, SENDER);
+            let request =
+                client::prepare_submission(&key, &header(), vec![indicator(101)], now_ms())
+                    .unwrap();
+            let mut answers = ledger
+                .submit_stream(tokio_stream::iter(vec![request]))
+                .await?
+                .into_inner();
+            match answers.message().await?.and_then(|a| a.result) {
+                Some(pb::submit_stream_response::Result::Receipt(receipt)) => Got::Receipt(receipt),
+                other => panic!("the stream answered no receipt: {other:?}"),
+            }
         }
         "Ledger/Acknowledge" => {
             let key = signer(keys, who, RECIPIENT);

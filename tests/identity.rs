@@ -81,6 +81,11 @@ fn init_creates_every_file_with_private_keys_owner_only() {
     public.push("vendor-research.policy.toml".into());
     // The compliance report's GDPR Art. 30 profile.
     public.push("report-profile.toml".into());
+    // TAXII Basic credentials: each party's generated password, and their Argon2 hashes.
+    for p in PARTIES {
+        private.push(format!("{p}.taxii-password"));
+    }
+    private.push("taxii-users.toml".into());
     for f in private.iter().chain(&public) {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
