@@ -27,6 +27,7 @@ impl ServerProcess {
             .arg("--data")
             .arg(data)
             .args(["--addr", addr, "--metrics-addr", "127.0.0.1:0"])
+            .args(["--taxii-listen", "off"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -39,6 +39,7 @@ impl Serve {
             .arg("--data")
             .arg(data)
             .args(["--store", url, "--addr", &addr, "--metrics-addr", "off"])
+            .args(["--taxii-listen", "off"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -36,6 +36,7 @@ fn serve(keys: &Path, data: &Path, addr: &str, limits: &str, extra: &[&str]) -> 
         .arg("--data")
         .arg(data)
         .args(["--addr", addr, "--metrics-addr", "off"])
+        .args(["--taxii-listen", "off"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
