@@ -294,6 +294,12 @@ pub fn process_cpu() -> Duration {
     task_cpu("/proc/self/stat").unwrap_or_default()
 }
 
+/// CPU time of the calling thread so far: what a one-core measurement costs whatever else
+/// the machine runs.
+pub fn thread_cpu() -> Duration {
+    task_cpu("/proc/thread-self/stat").unwrap_or_default()
+}
+
 /// CPU time of `pid` so far (another process, e.g. a `serve` under test).
 pub fn pid_cpu(pid: u32) -> anyhow::Result<Duration> {
     task_cpu(&format!("/proc/{pid}/stat")).with_context(|| format!("cannot read /proc/{pid}/stat"))
