@@ -131,7 +131,11 @@ async fn disk_full_and_failing_fsync_append_nothing_and_clear_without_a_restart(
     let dir = tempfile::tempdir().unwrap();
     let keys = init_keys(dir.path());
     let faults = Faults::default();
-    let server = TestServer::start_config(config(&keys, &dir.path().join("data"), &faults), Backend::Embedded).await;
+    let server = TestServer::start_config(
+        config(&keys, &dir.path().join("data"), &faults),
+        Backend::Embedded,
+    )
+    .await;
     let mut api = server.client(SENDER).await;
     let mut acknowledged = vec![api.submit(submission(&keys, 1)).await.unwrap().into_inner()];
 

@@ -328,6 +328,18 @@ async fn redact_restart_verify_and_the_bytes_are_gone(backend: Backend) {
     check_reads(get(&server, AUDITOR, receipt.index).await);
     assert_eq!(stored_in(&server, gone.as_bytes()), Vec::<String>::new());
     assert_eq!(stored_in(&server, &salt), Vec::<String>::new());
+    if let Some(url) = &server.url {
+        // In PostgreSQL the payload's row is overwritten in place, not deleted.
+        let hex: String = c[0].iter().map(|b| format!("{b:02x}")).collect();
+        let row = common::pg::query(
+            url,
+            &format!(
+                "SELECT erased, length(salt), length(content) FROM payloads \
+                 WHERE commitment = '\\x{hex}'::bytea"
+            ),
+        );
+        assert_eq!(row, "t|0|0");
+    }
     assert!(!stored_in(&server, kept.as_bytes()).is_empty());
 
     // Restart: the chain, every proof and every signature verify; the erasure stays.

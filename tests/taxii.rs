@@ -13,9 +13,7 @@ use borderlog::identity::{self, InitOptions, PartySpec, keys::load_signing_key};
 use borderlog::pb::{self, Role};
 use borderlog::service::NodeConfig;
 use borderlog::taxii::{TAXII_MEDIA_TYPE, provenance};
-use common::{
-    AUDITOR, Backend, RECIPIENT, SENDER, TestServer, header, indicator_json, now_ms,
-};
+use common::{AUDITOR, Backend, RECIPIENT, SENDER, TestServer, header, indicator_json, now_ms};
 use serde_json::Value;
 use taxii_common::{Endpoint, Session, Who};
 

@@ -352,7 +352,10 @@ async fn forged_and_misdirected_cosignatures_are_refused(backend: Backend) {
         .parse()
         .unwrap(),
     };
-    assert_eq!(stored, 1, "one cosignature stored (a segment record, or a row)");
+    assert_eq!(
+        stored, 1,
+        "one cosignature stored (a segment record, or a row)"
+    );
     server.stop().await;
 }
 
@@ -597,7 +600,9 @@ async fn tlog_witness_endpoint_cosigns_consistent_checkpoints_only(backend: Back
 }
 
 both_backends!(the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_cosignatures);
-async fn the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_cosignatures(backend: Backend) {
+async fn the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_cosignatures(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     let keys: PathBuf = common::init_keys(dir.path());
     let log = common::log_verifier(&keys);

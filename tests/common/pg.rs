@@ -410,7 +410,11 @@ pub fn store_url_for(data: &Path) -> String {
 pub fn copy_database(from: &Path, to: &Path) {
     let source = database(&store_url_for(from)).to_owned();
     let mut dbs = databases();
-    assert!(!dbs.contains_key(to), "{} has a database already", to.display());
+    assert!(
+        !dbs.contains_key(to),
+        "{} has a database already",
+        to.display()
+    );
     let name = next_database(&dbs);
     let cluster = shared_cluster();
     // A template may have no sessions: a stopped store's may take a moment to close.
