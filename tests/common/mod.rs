@@ -92,7 +92,7 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if $crate::common::pg::available(module_path!()) {
+                if $crate::common::pg::available(concat!(module_path!(), "::postgres")) {
                     super::$test($crate::common::Backend::Postgres).await;
                 }
             }

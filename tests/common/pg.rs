@@ -17,9 +17,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Says loudly that a test was skipped, and why.
+/// Says loudly that a test was skipped, and why: straight to stderr, past the test harness's
+/// capture of `eprintln!` (which shows a passing test's output only with `--nocapture`).
 pub fn skipped(test: &str, why: &str) {
-    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {why} ***\n");
 }
 
 /// Why a PostgreSQL test cannot run here.
