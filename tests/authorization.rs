@@ -5,7 +5,8 @@
 //! asserts both, and [`readme_shows_the_matrix`] checks the README holds the same table
 //! (rendered by [`render`]; on a mismatch it prints the table to paste).
 //!
-//! Each column gets a server of its own, with this log (every caller sees the same one):
+//! Each column gets a server of its own, with this log (every caller sees the same one), on
+//! both backends (`every_call_by_every_caller::embedded` and `::postgres`):
 //!
 //! | entry | what |
 //! | --- | --- |
@@ -429,12 +430,12 @@ async fn channel(server: &TestServer, tmp: &Path, who: Who) -> Result<Channel, t
         .map_err(|e| unavailable(&e))
 }
 
-/// The fixture log (see the module docs), on a fresh server.
-async fn fixture(dir: &Path, auditor_reads_payloads: bool) -> TestServer {
+/// The fixture log (see the module docs), on a fresh server keeping it on `backend`.
+async fn fixture(dir: &Path, auditor_reads_payloads: bool, backend: Backend) -> TestServer {
     let keys = init_parties(dir);
     let mut config = NodeConfig::new(&keys, dir.join("data"));
     config.auditor_reads_payloads = auditor_reads_payloads;
-    let server = TestServer::start_config(config).await;
+    let server = TestServer::start_config(config, backend).await;
     let mut sender = server.client(SENDER).await;
     let key = identity::keys::load_signing_key(&keys, SENDER).unwrap();
     let to = |recipient: &str, n: u64| {
@@ -806,11 +807,11 @@ fn check(server: &TestServer, rpc: &str, who: Who, cell: &Cell, got: Result<Got,
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_by_every_caller() {
+both_backends!(every_call_by_every_caller);
+async fn every_call_by_every_caller(backend: Backend) {
     for (column, (who, _)) in CALLERS.iter().enumerate() {
         let tmp = tempfile::tempdir().unwrap();
-        let server = fixture(tmp.path(), *who == Who::AuditorWithPayloads).await;
+        let server = fixture(tmp.path(), *who == Who::AuditorWithPayloads, backend).await;
         for rpc in ORDER {
             let cell = &MATRIX.iter().find(|(r, _)| *r == rpc).unwrap().1[column];
             let before = server.node.store().size();

@@ -1,4 +1,6 @@
 //! Bad input gets the right gRPC status, a message that says what to fix, and appends nothing.
+//! Each test runs on both backends
+//! (`name::embedded`, `name::postgres`: `both_backends!` in tests/common/mod.rs).
 
 mod common;
 
@@ -48,10 +50,10 @@ fn resign(
     request.signature = signature::sign(&key, Purpose::Disclosure, &request.body).to_vec();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_bad_submission_is_refused_and_changes_nothing() {
+both_backends!(every_bad_submission_is_refused_and_changes_nothing);
+async fn every_bad_submission_is_refused_and_changes_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let keys = server.keys.clone();
 
     // Body signed by another key (the recipient's).
@@ -148,10 +150,10 @@ async fn every_bad_submission_is_refused_and_changes_nothing() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_without_a_certificate_is_unauthenticated() {
+both_backends!(a_client_without_a_certificate_is_unauthenticated);
+async fn a_client_without_a_certificate_is_unauthenticated(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let ca = std::fs::read(server.keys.join("ca.crt")).unwrap();
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca))
@@ -177,10 +179,10 @@ async fn a_client_without_a_certificate_is_unauthenticated() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_acknowledgements_are_refused() {
+both_backends!(bad_acknowledgements_are_refused);
+async fn bad_acknowledgements_are_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let receipt = server
         .client(SENDER)
         .await

@@ -30,7 +30,7 @@ fn bad_keys() -> Vec<[u8; 32]> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_key_refuses_a_non_canonical_or_small_order_new_key() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let old = identity::keys::load_signing_key(&server.keys, SENDER).unwrap();
     let mut api = server.client(SENDER).await;
     for bad in bad_keys() {

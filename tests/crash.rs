@@ -205,7 +205,7 @@ async fn check_restart(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_indexes_are_rebuilt_from_the_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let mut sender = server.client(SENDER).await;
     for n in 0..20 {
         sender.submit(submission(&server.keys, n)).await.unwrap();
@@ -217,7 +217,7 @@ async fn damaged_indexes_are_rebuilt_from_the_segments() {
 
     // Deleted.
     std::fs::remove_dir_all(data.join("index")).unwrap();
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let (after, _) = verify_chain(&mut server.client(AUDITOR).await, &server.log).await;
     assert_eq!((after.size, after.root), (before.size, before.root));
     let payload = server
@@ -237,7 +237,7 @@ async fn damaged_indexes_are_rebuilt_from_the_segments() {
     for file in walk(&data.join("index")) {
         std::fs::write(&file, vec![0xa5; 4096]).unwrap();
     }
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let (after, _) = verify_chain(&mut server.client(AUDITOR).await, &server.log).await;
     assert_eq!((after.size, after.root), (before.size, before.root));
     server.stop().await;

@@ -131,7 +131,11 @@ async fn disk_full_and_failing_fsync_append_nothing_and_clear_without_a_restart(
     let dir = tempfile::tempdir().unwrap();
     let keys = init_keys(dir.path());
     let faults = Faults::default();
-    let server = TestServer::start_config(config(&keys, &dir.path().join("data"), &faults)).await;
+    let server = TestServer::start_config(
+        config(&keys, &dir.path().join("data"), &faults),
+        Backend::Embedded,
+    )
+    .await;
     let mut api = server.client(SENDER).await;
     let mut acknowledged = vec![api.submit(submission(&keys, 1)).await.unwrap().into_inner()];
 
@@ -197,7 +201,7 @@ async fn disk_full_and_failing_fsync_append_nothing_and_clear_without_a_restart(
 
     // ...and a restart recovers: the half-written batch is cut, every acknowledged entry is
     // there unchanged, and nothing else.
-    let server = TestServer::start_with(&keys, &dir.path().join("data")).await;
+    let server = TestServer::start_with(&keys, &dir.path().join("data"), Backend::Embedded).await;
     assert_eq!(
         server.node.store().size(),
         size,
@@ -254,7 +258,7 @@ async fn a_batch_durable_before_its_failure_is_unknown_then_found_never_denied()
     let keys = init_keys(dir.path());
     let data = dir.path().join("data");
     let faults = Faults::default();
-    let server = TestServer::start_config(config(&keys, &data, &faults)).await;
+    let server = TestServer::start_config(config(&keys, &data, &faults), Backend::Embedded).await;
     let mut api = server.client(SENDER).await;
     api.submit(submission(&keys, 1)).await.unwrap();
 
@@ -291,7 +295,7 @@ async fn a_batch_durable_before_its_failure_is_unknown_then_found_never_denied()
     // After the restart recovery has kept the batch: the lookup finds the disclosure, with a
     // receipt that verifies against the log's checkpoint, and the same body again is refused
     // as a replay naming that entry.
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let mut api = server.client(SENDER).await;
     let found = api
         .find_disclosure(pb::FindDisclosureRequest {

@@ -22,7 +22,7 @@ fn submission_at(keys: &std::path::Path, n: u64, client_time_ms: i64) -> pb::Sub
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_times_at_the_ends_of_i64_are_refused_not_wrapped() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let mut api = server.client(SENDER).await;
     let now = now_ms();
     // i64::MIN + now: `client_time_ms - now` is i64::MIN, whose abs() wrapped to a negative
@@ -78,7 +78,7 @@ struct NotARequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_that_are_not_the_calls_message_are_invalid_argument() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let before = server.node.store().size();
     let channel = client::channel(&server.addr, &server.keys, SENDER)
         .await
@@ -146,7 +146,7 @@ async fn bytes_that_are_not_the_calls_message_are_invalid_argument() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_periods_past_year_9999_or_before_1970_are_invalid_argument() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let mut reports = client::connect_reports(&server.addr, &server.keys, "compliance")
         .await
         .unwrap();
@@ -194,7 +194,7 @@ async fn report_periods_past_year_9999_or_before_1970_are_invalid_argument() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sizes_and_indexes_at_u64_max_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let mut api = server.client(SENDER).await;
     api.submit(submission(&server.keys, 1)).await.unwrap();
     let before = server.node.store().size();

@@ -122,7 +122,7 @@ fn fresh_key(seed: u8) -> SigningKey {
 #[tokio::test]
 async fn a_rotated_key_replaces_the_old_one_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let old_key = load_signing_key(&server.keys, SENDER).unwrap();
     let signed_with_old = submission(&server.keys, 1);
     let another_with_old = submission(&server.keys, 2);
@@ -186,7 +186,7 @@ async fn a_rotated_key_replaces_the_old_one_across_restarts() {
 
     let (keys, data) = (server.keys.clone(), server.data.clone());
     server.stop().await;
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let mut sender = server.client(SENDER).await;
     let refused = sender.submit(another_with_old).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
@@ -209,7 +209,7 @@ async fn the_sequencer_refuses_an_entry_checked_against_a_key_retired_meanwhile(
     use borderlog::keys_in_force::KeyError;
     use borderlog::sequencer::{Append, SequencerError, SignedBy};
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let old = load_signing_key(&server.keys, SENDER).unwrap();
     let checked_against_old = |n: u64| {
         let request = submission(&server.keys, n);
@@ -282,7 +282,7 @@ async fn the_sequencer_refuses_an_entry_checked_against_a_key_retired_meanwhile(
 #[tokio::test]
 async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let mut sender = server.client(SENDER).await;
     let d = sender
         .submit(submission(&server.keys, 1))
@@ -369,7 +369,7 @@ async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
     key::revoke_with_log_key(&keys, &data, SENDER)
         .await
         .unwrap();
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let refused = submit(&server, 3).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     let report = export_and_verify(&server, AUDITOR).await.unwrap();
@@ -391,7 +391,7 @@ fn log_signature_count(note: &str, origin: &str) -> usize {
 #[tokio::test]
 async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     submit(&server, 1).await.unwrap();
     let pinned_old = server.log.clone();
     let origin = pinned_old.name.clone();
@@ -406,7 +406,7 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
 
     let rotated = key::rotate_log(&keys, &data).await.unwrap();
     assert_eq!(log_signature_count(&rotated.checkpoint, &origin), 2);
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let pinned_new = log_verifier(&keys);
     assert_ne!(
         pinned_new.key, pinned_old.key,
@@ -435,7 +435,7 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
     // Finishing the switch: the new key alone signs.
     let kept = key::finish_log(&keys, &data).unwrap();
     assert!(kept.exists());
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let receipt = submit(&server, 3).await.unwrap();
     assert_eq!(log_signature_count(&receipt.checkpoint, &origin), 1);
     client::verify_receipt(&receipt, &pinned_new).unwrap();
@@ -463,7 +463,7 @@ async fn the_log_key_rotates_with_both_keys_signing_during_the_switch() {
         "{err}"
     );
     std::fs::write(&live, new_log_key).unwrap();
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     server.stop().await;
 }
 

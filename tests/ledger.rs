@@ -1,5 +1,6 @@
 //! The ledger end to end over real gRPC with mutual TLS on loopback: submit, acknowledge,
-//! read back, restart, and many submitters at once.
+//! read back, restart, and many submitters at once. Each test runs on both backends
+//! (`name::embedded`, `name::postgres`: `both_backends!` in tests/common/mod.rs).
 
 mod common;
 
@@ -10,10 +11,10 @@ use borderlog::identity::keys::load_signing_key;
 use borderlog::pb::{self, get_inclusion_proof_request::Leaf};
 use common::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn submit_acknowledge_and_restart() {
+both_backends!(submit_acknowledge_and_restart);
+async fn submit_acknowledge_and_restart(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut sender = server.client(SENDER).await;
 
     // Submit: the receipt's proof verifies against the log-signed checkpoint.
@@ -112,7 +113,7 @@ async fn submit_acknowledge_and_restart() {
     // Restart on the same data: same root, same entries.
     let (keys, data) = (server.keys.clone(), server.data.clone());
     server.stop().await;
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, backend).await;
     let mut auditor = server.client(AUDITOR).await;
     let (after, _) = verify_chain(&mut auditor, &server.log).await;
     assert_eq!(after.size, before.size);
@@ -126,10 +127,10 @@ async fn submit_acknowledge_and_restart() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_concurrent_submitters_share_one_chain() {
+both_backends!(two_hundred_concurrent_submitters_share_one_chain);
+async fn two_hundred_concurrent_submitters_share_one_chain(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let api = server.client(SENDER).await;
     let mut tasks = Vec::new();
     for n in 0..200 {
@@ -169,10 +170,10 @@ async fn two_hundred_concurrent_submitters_share_one_chain() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partners_see_only_their_own_entries() {
+both_backends!(partners_see_only_their_own_entries);
+async fn partners_see_only_their_own_entries(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut sender = server.client(SENDER).await;
     let receipt = sender
         .submit(submission(&server.keys, 7))
@@ -205,8 +206,8 @@ async fn partners_see_only_their_own_entries() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_and_reflection_serve_generic_tools() {
+both_backends!(health_and_reflection_serve_generic_tools);
+async fn health_and_reflection_serve_generic_tools(backend: Backend) {
     use tokio_stream::StreamExt;
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -217,7 +218,7 @@ async fn health_and_reflection_serve_generic_tools() {
     };
 
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let channel = client::channel(&server.addr, &server.keys, AUDITOR)
         .await
         .unwrap();

@@ -19,7 +19,7 @@ async fn start(dir: &std::path::Path, limits: Limits) -> TestServer {
     let keys = init_keys(dir);
     let mut config = NodeConfig::new(&keys, dir.join("data"));
     config.limits = limits;
-    TestServer::start_config(config).await
+    TestServer::start_config(config, Backend::Embedded).await
 }
 
 /// Asserts `result` is RESOURCE_EXHAUSTED naming `limit`.

@@ -28,7 +28,7 @@ fn has_line(text: &str, prefix: &str, value: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_appends_batches_refusals_and_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = listener.local_addr().unwrap();
     tokio::spawn(metrics::serve(

@@ -19,7 +19,7 @@ fn plaintext_config(dir: &std::path::Path) -> NodeConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plaintext_on_loopback_serves_callers_that_name_themselves() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_config(plaintext_config(dir.path())).await;
+    let server = TestServer::start_config(plaintext_config(dir.path()), Backend::Embedded).await;
     let url = format!("http://{}", server.addr);
 
     // The CLI's client names its party in a header on http:// addresses.
@@ -84,7 +84,7 @@ async fn plaintext_is_refused_off_loopback_and_the_header_means_nothing_over_tls
 
     // Over mutual TLS the certificate names the caller; a header claiming otherwise is ignored.
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let channel = client::channel(&server.addr, &server.keys, AUDITOR)
         .await
         .unwrap();

@@ -421,3 +421,53 @@ fn a_fenced_old_writer_cannot_append() {
     assert_eq!(cluster.psql("log", "SELECT count(*) FROM entries"), "0");
     assert_eq!(new.size(), TreeSize(0));
 }
+
+/// The epoch fencing itself: a writer paused between validating its batch and sending it
+/// (here, in its checkpoint signing) while its lock session is lost and another process takes
+/// the role. Its pooled connection still works, so the lock cannot stop it; the epoch check
+/// in its transaction refuses the batch, naming the new writer, and nothing of it is stored.
+#[test]
+fn a_writer_paused_mid_append_is_fenced_by_the_epoch() {
+    let Some(cluster) = Cluster::start("a_writer_paused_mid_append_is_fenced_by_the_epoch") else {
+        return;
+    };
+    let url = cluster.create_database("log");
+    let old = PgStore::open(&url, Duration::from_secs(30)).unwrap();
+    assert!(old.is_writer());
+    let new = PgStore::open(&url, Duration::from_secs(30)).unwrap();
+    assert!(!new.is_writer(), "one writer at a time");
+    let entry = pb::Entry {
+        index: 0,
+        time_ms: 1,
+        prev_leaf_hash: ZERO_HASH.to_vec(),
+        kind: Some(pb::entry::Kind::Genesis(pb::Genesis::default())),
+    };
+    let batch = borderlog::store::PreparedBatch {
+        entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
+        payloads: Vec::new(),
+    };
+    let refused = old.append(&batch, &mut |_, _| {
+        // The pause: the old writer's lock session ends (only it: its pooled connections
+        // live on), and the other store takes the role and bumps the epoch.
+        cluster.psql(
+            "log",
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !new.is_writer() {
+            assert!(Instant::now() < deadline, "no take-over");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        "note".into()
+    });
+    match refused {
+        Err(StoreError::NotWriter { writer }) => assert_eq!(writer, new.writer_name()),
+        other => panic!("the epoch check refuses the old writer's batch: {other:?}"),
+    }
+    assert!(!old.is_writer(), "the fenced writer gave up the role");
+    assert_eq!(cluster.psql("log", "SELECT count(*) FROM entries"), "0");
+    // The new writer appends from where the log is.
+    let hashes = new.append(&batch, &mut |_, _| "note".into()).unwrap();
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(cluster.psql("log", "SELECT count(*) FROM entries"), "1");
+}

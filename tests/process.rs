@@ -141,7 +141,7 @@ async fn into_closed_pipe(args: &[&str], keys: &Path, addr: &str) -> (Option<i32
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let mut api = server.client(SENDER).await;
     for n in 0..3 {
         api.submit(submission(&server.keys, n)).await.unwrap();
@@ -296,7 +296,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     let keys = init_keys(dir.path());
     let mut config = borderlog::service::NodeConfig::new(&keys, dir.path().join("data"));
     config.limits.max_connections = 2;
-    let server = TestServer::start_config(config).await;
+    let server = TestServer::start_config(config, Backend::Embedded).await;
     let mut first = server.client(SENDER).await;
     let second = client::channel(&server.addr, &server.keys, AUDITOR)
         .await
@@ -338,7 +338,7 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
     // The handshake timeout far off, so only the idle timeout can close the connection.
     config.limits.tls_handshake_timeout = Duration::from_secs(600);
     config.limits.idle_timeout = Duration::from_secs(1);
-    let server = TestServer::start_config(config).await;
+    let server = TestServer::start_config(config, Backend::Embedded).await;
     let addr = server.addr.clone();
     let started = Instant::now();
     let closed = tokio::task::spawn_blocking(move || {

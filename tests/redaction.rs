@@ -1,8 +1,11 @@
 //! Erasure and retention over real gRPC with mutual TLS on loopback: the data owner erases a
 //! payload, every proof and signature still verifies, the bytes are gone from every file of
-//! the data directory (segments and sled), refusals append nothing, erasing twice is
-//! idempotent, retention erases exactly what has expired, and a crash between the Redaction
-//! entry and the overwrite (or during it) is finished on reopen.
+//! the data directory (segments and index) or from every live row of the database, refusals
+//! append nothing, erasing twice is idempotent, retention erases exactly what has expired, and
+//! a crash between the Redaction entry and the overwrite (or during it) is finished on reopen.
+//! Each test runs on both backends (`name::embedded`, `name::postgres`: `both_backends!` in
+//! tests/common/mod.rs) except the crash test, which builds its crash states in the embedded
+//! store's files.
 
 mod common;
 
@@ -133,11 +136,6 @@ fn stored_in(server: &TestServer, needle: &[u8]) -> Vec<String> {
     }
 }
 
-/// Whether the ledger in `data` is the embedded store's (not the PostgreSQL backend's).
-fn is_embedded(data: &Path) -> bool {
-    data.join("index").exists()
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -262,10 +260,10 @@ async fn verify_everything(server: &TestServer, old_size: u64) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redact_restart_verify_and_the_bytes_are_gone() {
+both_backends!(redact_restart_verify_and_the_bytes_are_gone);
+async fn redact_restart_verify_and_the_bytes_are_gone(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let (gone, kept) = ("QXREDACTgoneMARKER", "QXREDACTkeptMARKER");
     let (receipt, request, c) = disclose(
         &server,
@@ -330,12 +328,24 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
     check_reads(get(&server, AUDITOR, receipt.index).await);
     assert_eq!(stored_in(&server, gone.as_bytes()), Vec::<String>::new());
     assert_eq!(stored_in(&server, &salt), Vec::<String>::new());
+    if let Some(url) = &server.url {
+        // In PostgreSQL the payload's row is overwritten in place, not deleted.
+        let hex: String = c[0].iter().map(|b| format!("{b:02x}")).collect();
+        let row = common::pg::query(
+            url,
+            &format!(
+                "SELECT erased, length(salt), length(content) FROM payloads \
+                 WHERE commitment = '\\x{hex}'::bytea"
+            ),
+        );
+        assert_eq!(row, "t|0|0");
+    }
     assert!(!stored_in(&server, kept.as_bytes()).is_empty());
 
     // Restart: the chain, every proof and every signature verify; the erasure stays.
     let (keys, data) = (server.keys.clone(), server.data.clone());
     server.stop().await;
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, backend).await;
     verify_everything(&server, before).await;
     check_reads(get(&server, RECIPIENT, receipt.index).await);
     // The recipient's receipt in the log (entry index + 1) still names the same leaf hash.
@@ -344,10 +354,10 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
 
     // A rebuilt index brings nothing back either.
     server.stop().await;
-    if is_embedded(&data) {
+    if backend == Backend::Embedded {
         std::fs::remove_dir_all(data.join("index")).unwrap();
     }
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, backend).await;
     check_reads(get(&server, RECIPIENT, receipt.index).await);
     verify_everything(&server, before).await;
     assert_eq!(stored_in(&server, gone.as_bytes()), Vec::<String>::new());
@@ -355,10 +365,10 @@ async fn redact_restart_verify_and_the_bytes_are_gone() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_owner_redacts_and_refusals_append_nothing() {
+both_backends!(only_the_owner_redacts_and_refusals_append_nothing);
+async fn only_the_owner_redacts_and_refusals_append_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let (receipt, request, c) = disclose(&server, vec![item("indicator", 1, GREEN, "x")]).await;
     let size = server.node.store().size();
     let i = receipt.index;
@@ -410,10 +420,10 @@ async fn only_the_owner_redacts_and_refusals_append_nothing() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redacting_twice_is_idempotent() {
+both_backends!(redacting_twice_is_idempotent);
+async fn redacting_twice_is_idempotent(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let (receipt, _, c) = disclose(
         &server,
         vec![
@@ -490,12 +500,12 @@ fn assert_in_force(server: &TestServer, policy: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_erases_exactly_what_has_expired() {
+both_backends!(retention_erases_exactly_what_has_expired);
+async fn retention_erases_exactly_what_has_expired(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let policy = retention_policy("tlp = { amber = \"30d\" }\ntypes = { indicator = \"10d\" }");
     let keys = keys_with_policy(dir.path(), &policy);
-    let server = TestServer::start_with(&keys, &dir.path().join("data")).await;
+    let server = TestServer::start_with(&keys, &dir.path().join("data"), backend).await;
     assert_in_force(&server, &policy);
     // Green indicator: 10d. Amber campaign: 30d. Green campaign: kept. Amber indicator: 10d.
     let (receipt, _, c) = disclose(
@@ -627,14 +637,14 @@ async fn retention_erases_exactly_what_has_expired() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_schedule_erases_on_its_own() {
+both_backends!(the_schedule_erases_on_its_own);
+async fn the_schedule_erases_on_its_own(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let policy = retention_policy("types = { indicator = \"2s\" }");
     let keys = keys_with_policy(dir.path(), &policy);
     let mut config = NodeConfig::new(&keys, dir.path().join("data"));
     config.retention_interval = Some(Duration::from_millis(200));
-    let server = TestServer::start_config(config).await;
+    let server = TestServer::start_config(config, backend).await;
     assert_in_force(&server, &policy);
     let (receipt, _, _) = disclose(
         &server,
@@ -688,13 +698,13 @@ fn undo_erasures(before: &Path, after: &Path) {
     }
 }
 
+/// Embedded store only: it recreates crash states in the segment and index files. In
+/// PostgreSQL the overwrite is in the Redaction entry's own transaction, so there is no state
+/// between them to finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_the_entry_and_the_overwrite_is_finished_on_reopen() {
-    if embedded_only("a_crash_between_the_entry_and_the_overwrite_is_finished_on_reopen") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let marker = "QXCRASHMARKERpayload";
     let (receipt, _, c) = disclose(&server, vec![item("indicator", 1, GREEN, marker)]).await;
     let (keys, data) = (server.keys.clone(), server.data.clone());
@@ -702,7 +712,7 @@ async fn a_crash_between_the_entry_and_the_overwrite_is_finished_on_reopen() {
     let before = dir.path().join("before");
     copy_dir(&data, &before);
 
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let r = redact(&server, SENDER, SENDER, receipt.index, &c[0], "crash test")
         .await
         .unwrap();
@@ -742,7 +752,7 @@ async fn a_crash_between_the_entry_and_the_overwrite_is_finished_on_reopen() {
             .unwrap();
         assert_eq!(store.open_report().erasures_finished, 1, "{case}");
         drop(store);
-        let server = TestServer::start_with(&keys, &data).await;
+        let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
         let seen = get(&server, RECIPIENT, receipt.index).await;
         assert_eq!(
             seen.items[0].withheld,

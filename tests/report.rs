@@ -4,7 +4,8 @@
 //! ledger holds (read independently with ListEntries), then the report is verified offline,
 //! altered, and rendered as HTML (parsed as HTML, and laid out, screenshot and printed to PDF
 //! by a real headless Chromium when one is on PATH), CSV and Markdown (hostile free text made
-//! safe to open).
+//! safe to open). Each test runs on both backends
+//! (`name::embedded`, `name::postgres`: `both_backends!` in tests/common/mod.rs).
 
 mod common;
 
@@ -29,7 +30,7 @@ const AMBER: &str = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421";
 const REASON: &str = "holds a customer's address the guard missed";
 
 /// A server whose log has a second recipient, a national authority.
-async fn start(dir: &Path) -> TestServer {
+async fn start(dir: &Path, backend: Backend) -> TestServer {
     let keys = dir.join("keys");
     let mut opts = InitOptions::default();
     opts.parties.insert(
@@ -37,7 +38,7 @@ async fn start(dir: &Path) -> TestServer {
         PartySpec::new(CERT, Role::Recipient, "national authority"),
     );
     identity::init(&keys, &opts).unwrap();
-    TestServer::start_with(&keys, &dir.join("data")).await
+    TestServer::start_with(&keys, &dir.join("data"), backend).await
 }
 
 fn item(n: u64, amber: bool) -> Vec<u8> {
@@ -188,10 +189,10 @@ fn totals_of(r: &Report) -> Totals {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_report_holds_what_the_ledger_holds_and_proves_it() {
+both_backends!(a_report_holds_what_the_ledger_holds_and_proves_it);
+async fn a_report_holds_what_the_ledger_holds_and_proves_it(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let s = start(tmp.path()).await;
+    let s = start(tmp.path(), backend).await;
 
     // Before the period: a disclosure to the police network, acknowledged.
     let before = disclose(&s, RECIPIENT, vec![item(1, false)]).await;
@@ -569,12 +570,12 @@ addEventListener('load', () => {
     );
 }
 
+both_backends!(csv_and_markdown_reports_are_safe_to_open);
 /// A disclosure whose free text is hostile to spreadsheets and Markdown viewers: the CSV cells
 /// are text, not formulas, and the Markdown carries no HTML and no link.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn csv_and_markdown_reports_are_safe_to_open() {
+async fn csv_and_markdown_reports_are_safe_to_open(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let s = start(tmp.path()).await;
+    let s = start(tmp.path(), backend).await;
     let key = load_signing_key(&s.keys, SENDER).unwrap();
     let mut h = header();
     h.purpose = "=HYPERLINK(\"http://evil.example/\",\"open\")".into();

@@ -1,6 +1,7 @@
 //! The boundary guard in the service: every Submit is screened under the sender's published
 //! policy; a refusal is recorded without its content and explained to the client; policies
-//! are published by their owner only. Real gRPC over mTLS on loopback.
+//! are published by their owner only. Real gRPC over mTLS on loopback. Each test runs on both backends
+//! (`name::embedded`, `name::postgres`: `both_backends!` in tests/common/mod.rs).
 
 mod common;
 
@@ -48,10 +49,10 @@ async fn entry_at(server: &TestServer, index: u64) -> (Vec<u8>, pb::Entry) {
     (got.entry, decoded)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_item_is_recorded_without_its_value_and_explained() {
+both_backends!(a_refused_item_is_recorded_without_its_value_and_explained);
+async fn a_refused_item_is_recorded_without_its_value_and_explained(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut sender = server.client(SENDER).await;
     let before = server.node.store().size().0;
 
@@ -118,10 +119,10 @@ async fn a_refused_item_is_recorded_without_its_value_and_explained() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_stix_is_invalid_argument_and_recorded_but_non_json_is_not() {
+both_backends!(invalid_stix_is_invalid_argument_and_recorded_but_non_json_is_not);
+async fn invalid_stix_is_invalid_argument_and_recorded_but_non_json_is_not(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut sender = server.client(SENDER).await;
     let before = server.node.store().size().0;
 
@@ -165,10 +166,10 @@ async fn invalid_stix_is_invalid_argument_and_recorded_but_non_json_is_not() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_body_must_declare_what_each_item_is() {
+both_backends!(the_body_must_declare_what_each_item_is);
+async fn the_body_must_declare_what_each_item_is(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let before = server.node.store().size().0;
     let key = load_signing_key(&server.keys, SENDER).unwrap();
     let mut request = submission(&server.keys, 5);
@@ -188,13 +189,13 @@ async fn the_body_must_declare_what_each_item_is() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_published_policy_no_disclosure_and_only_the_owner_publishes() {
+both_backends!(no_published_policy_no_disclosure_and_only_the_owner_publishes);
+async fn no_published_policy_no_disclosure_and_only_the_owner_publishes(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let keys = init_keys(dir.path());
     let mut config = NodeConfig::new(&keys, dir.path().join("data"));
     config.publish_default_policies = false;
-    let server = TestServer::start_config(config).await;
+    let server = TestServer::start_config(config, backend).await;
     let mut sender = server.client(SENDER).await;
     assert_eq!(server.node.store().size().0, 1, "only the genesis");
 
@@ -271,12 +272,12 @@ fn verify_receipt_ok(server: &TestServer, receipt: &pb::LogReceipt) {
     client::verify_receipt(receipt, &server.log).expect("the receipt's proof verifies");
 }
 
+both_backends!(a_new_policy_governs_the_disclosures_after_it);
 /// TLP:RED crosses only to recipients the policy names: refused under the default policy,
 /// accepted once the owner publishes a policy that names the recipient.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_policy_governs_the_disclosures_after_it() {
+async fn a_new_policy_governs_the_disclosures_after_it(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut sender = server.client(SENDER).await;
     let red = |n| {
         let mut v = indicator_json(n);
@@ -319,7 +320,7 @@ async fn a_new_policy_governs_the_disclosures_after_it() {
     // The policy in force survives a restart.
     let (keys, data) = (server.keys.clone(), server.data.clone());
     server.stop().await;
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, backend).await;
     let receipt = server
         .client(SENDER)
         .await
@@ -353,12 +354,12 @@ async fn publish_customer_register(server: &TestServer, sender: &mut client::Api
         .unwrap();
 }
 
+both_backends!(customer_identifiers_never_cross);
 /// The customer register: the server screens with the owner's register key (from keys/), the
 /// log holds only digests, and a customer's domain is refused even defanged and in mixed case.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customer_identifiers_never_cross() {
+async fn customer_identifiers_never_cross(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut sender = server.client(SENDER).await;
     publish_customer_register(&server, &mut sender).await;
 
@@ -392,13 +393,13 @@ async fn customer_identifiers_never_cross() {
     server.stop().await;
 }
 
+both_backends!(the_bodys_free_text_is_screened_like_an_item);
 /// The body's free text crosses with the items and, being signed, can never be erased: a
 /// customer's domain in the purpose or an inside address in the case reference is refused
 /// like one in an item, and recorded as the body's finding without the value.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_bodys_free_text_is_screened_like_an_item() {
+async fn the_bodys_free_text_is_screened_like_an_item(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut sender = server.client(SENDER).await;
     publish_customer_register(&server, &mut sender).await;
     let key = load_signing_key(&server.keys, SENDER).unwrap();

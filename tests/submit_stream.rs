@@ -1,6 +1,7 @@
 //! SubmitStream over real gRPC and mTLS on loopback: the same checks and the same entries as
 //! unary Submit, answers in request order, a failed disclosure answered on an open stream, and
-//! the `borderlog submit` command sending many files on one stream.
+//! the `borderlog submit` command sending many files on one stream. Each test runs on both backends
+//! (`name::embedded`, `name::postgres`: `both_backends!` in tests/common/mod.rs).
 
 mod common;
 
@@ -88,8 +89,8 @@ async fn log_contents(server: &TestServer) -> Vec<((u64, Vec<u8>), Vec<Option<pb
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streamed_disclosures_make_the_same_entries_and_answers_as_unary_submit() {
+both_backends!(streamed_disclosures_make_the_same_entries_and_answers_as_unary_submit);
+async fn streamed_disclosures_make_the_same_entries_and_answers_as_unary_submit(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let keys = init_keys(dir.path());
     // The same signed requests (nonces, salts, signatures) to two logs on the same keys.
@@ -100,13 +101,13 @@ async fn streamed_disclosures_make_the_same_entries_and_answers_as_unary_submit(
         submission(&keys, 2),
         submission(&keys, 3),
     ];
-    let unary_server = TestServer::start_with(&keys, &dir.path().join("unary")).await;
+    let unary_server = TestServer::start_with(&keys, &dir.path().join("unary"), backend).await;
     let mut api = unary_server.client(SENDER).await;
     let mut unary = Vec::new();
     for request in requests.clone() {
         unary.push(api.submit(request).await.map(tonic::Response::into_inner));
     }
-    let stream_server = TestServer::start_with(&keys, &dir.path().join("stream")).await;
+    let stream_server = TestServer::start_with(&keys, &dir.path().join("stream"), backend).await;
     let answers = stream_all(&mut stream_server.client(SENDER).await, requests).await;
 
     assert_eq!(answers.len(), unary.len(), "one answer per disclosure");
@@ -150,10 +151,10 @@ async fn streamed_disclosures_make_the_same_entries_and_answers_as_unary_submit(
     stream_server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refusal_mid_stream_is_answered_and_the_stream_goes_on_in_order() {
+both_backends!(a_refusal_mid_stream_is_answered_and_the_stream_goes_on_in_order);
+async fn a_refusal_mid_stream_is_answered_and_the_stream_goes_on_in_order(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut requests: Vec<_> = (0..30).map(|n| submission(&server.keys, n)).collect();
     requests[12] = refused(&server.keys, 100);
     requests[13] = badly_signed(&server.keys, 200);
@@ -199,10 +200,10 @@ async fn a_refusal_mid_stream_is_answered_and_the_stream_goes_on_in_order() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_senders_open_a_stream() {
+both_backends!(only_senders_open_a_stream);
+async fn only_senders_open_a_stream(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let mut recipient = server.client(RECIPIENT).await;
     let before = server.node.store().size().0;
     let status = recipient
@@ -214,10 +215,10 @@ async fn only_senders_open_a_stream() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_submit_command_sends_a_directory_on_one_stream() {
+both_backends!(the_submit_command_sends_a_directory_on_one_stream);
+async fn the_submit_command_sends_a_directory_on_one_stream(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let feed = dir.path().join("feed");
     std::fs::create_dir(&feed).unwrap();
     for n in 0..12 {

@@ -1,7 +1,10 @@
 //! Tampering with a real ledger, and the auditor catching it: a real server over mTLS builds the
 //! ledger (disclosures, receipts, a refusal, policy changes), the Audit/Export call exports it,
-//! and each test alters the segments or the export the way an attacker would. Every alteration
-//! must fail verification with its own error, naming the entry; untouched exports must pass.
+//! and each test alters the store (segments, rows, an older copy) or the export the way an
+//! attacker would. Every alteration must fail verification with its own error, naming the
+//! entry; untouched exports must pass. Each test runs on both backends (`name::embedded`,
+//! `name::postgres`: `both_backends!` in tests/common/mod.rs), except those that damage one
+//! backend's storage, which say which.
 
 mod common;
 
@@ -18,7 +21,7 @@ use borderlog::guard;
 use borderlog::identity::Registry;
 use borderlog::identity::keys::load_signing_key;
 use borderlog::pb::{self, entry::Kind, export_record::Record};
-use borderlog::store::{Store, StoreError};
+use borderlog::store::{PreparedBatch, Store, StoreError};
 use common::export::*;
 use common::*;
 use prost::Message;
@@ -115,10 +118,10 @@ fn fix_crc(bytes: &mut [u8], at: usize, len: usize) {
     bytes[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so() {
+both_backends!(untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so);
+async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let disclosures = build(&server).await;
 
     let auditor = verify(server.export(AUDITOR, 0).await).expect("auditor's export verifies");
@@ -186,14 +189,12 @@ async fn untouched_exports_verify_for_every_party_and_the_cli_exit_codes_say_so(
     server.stop().await;
 }
 
+/// Embedded store only: it damages a segment file
+/// (`a_changed_entry_row_is_caught_by_verify` is PostgreSQL's counterpart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_export() {
-    if embedded_only("a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_export")
-    {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let disclosures = build(&server).await;
     let mut records = server.export(AUDITOR, 0).await;
     let target = disclosures[1];
@@ -248,13 +249,12 @@ async fn a_flipped_byte_in_a_segment_is_refused_by_the_store_and_caught_in_the_e
     );
 }
 
+/// Embedded store only: it cuts the segment file
+/// (`a_restored_older_copy_is_a_rollback_against_a_held_checkpoint` runs on both backends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint() {
-    if embedded_only("dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     build(&server).await;
     let full = server.export(AUDITOR, 0).await;
     let held = last_checkpoint(&full);
@@ -274,7 +274,7 @@ async fn dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint() {
     std::fs::write(&seg, &bytes[..at + 9 + len]).unwrap();
     std::fs::remove_dir_all(data.join("index")).unwrap();
 
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, Backend::Embedded).await;
     let shorter = server.node.store().size().0;
     assert!(shorter < size, "{shorter} < {size}");
     let rolled_back = server.export(AUDITOR, 0).await;
@@ -290,10 +290,105 @@ async fn dropping_the_last_entries_is_a_rollback_against_a_held_checkpoint() {
     server.stop().await;
 }
 
+/// PostgreSQL only (the counterpart of the flipped segment byte above): an entry's row changed
+/// in the database behind the server's back — one bit of a disclosure's signature, then the
+/// stored leaf hash recomputed to match — is served as stored, and verify names the entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn swapped_entries_replaced_payloads_and_forged_disclosures_are_named() {
+async fn a_changed_entry_row_is_caught_by_verify() {
+    if !pg::available("tamper::a_changed_entry_row_is_caught_by_verify") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Postgres).await;
+    let disclosures = build(&server).await;
+    let url = server.url.clone().unwrap();
+    let target = disclosures[1];
+    let mut records = server.export(AUDITOR, 0).await;
+    let stored = entry_mut(&mut records, target).entry.clone();
+    let pb::Entry {
+        kind: Some(Kind::Disclosure(d)),
+        ..
+    } = pb::Entry::decode(stored.as_slice()).unwrap()
+    else {
+        panic!("not a disclosure")
+    };
+    let flip = stored
+        .windows(64)
+        .position(|w| w == d.signature.as_slice())
+        .unwrap()
+        + 10;
+
+    // The bytes changed, the leaf hash column left: the record's leaf hash is not theirs.
+    pg::query(
+        &url,
+        &format!(
+            "UPDATE entries SET bytes = set_byte(bytes, {flip}, get_byte(bytes, {flip}) # 1) \
+             WHERE idx = {target}"
+        ),
+    );
+    let err = verify(server.export(AUDITOR, 0).await).unwrap_err();
+    assert_eq!(err, VerifyError::LeafHash { index: target });
+    // The leaf hash recomputed too (RFC 6962: SHA-256 of 0x00 || bytes): the signature fails.
+    pg::query(
+        &url,
+        &format!("UPDATE entries SET leaf = sha256('\\x00'::bytea || bytes) WHERE idx = {target}"),
+    );
+    let err = verify(server.export(AUDITOR, 0).await).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::BadSignature { index, purpose: "disclosure", signer } if *index == target && signer == SENDER),
+        "{err}"
+    );
+    // And `borderlog verify` against the live server exits 1.
+    let live = std::process::Command::new(env!("CARGO_BIN_EXE_borderlog"))
+        .args(["verify", "--addr", &server.addr, "--keys"])
+        .arg(&server.keys)
+        .output()
+        .unwrap();
+    assert_eq!(live.status.code(), Some(1), "{live:?}");
+    server.stop().await;
+}
+
+both_backends!(a_restored_older_copy_is_a_rollback_against_a_held_checkpoint);
+/// The operator restores an older copy of the log (a backup of the segments, or of the
+/// database) and serves it: valid on its own, and a rollback against the checkpoint an
+/// auditor already holds.
+async fn a_restored_older_copy_is_a_rollback_against_a_held_checkpoint(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), backend).await;
+    build(&server).await;
+    let (keys, data) = (server.keys.clone(), server.data.clone());
+    server.stop().await;
+    let backup = dir.path().join("backup");
+    backend.copy_log(&data, &backup);
+
+    let server = TestServer::start_with(&keys, &data, backend).await;
+    let mut sender = server.client(SENDER).await;
+    for n in 10..13 {
+        sender.submit(submission(&keys, n)).await.unwrap();
+    }
+    let held = last_checkpoint(&server.export(AUDITOR, 0).await);
+    let size = server.node.store().size().0;
+    server.stop().await;
+
+    let server = TestServer::start_with(&keys, &backup, backend).await;
+    let shorter = server.node.store().size().0;
+    assert!(shorter < size, "{shorter} < {size}");
+    let restored = server.export(AUDITOR, 0).await;
+    verify(restored.clone()).expect("the older copy verifies on its own");
+    assert_eq!(
+        verify_trusting(restored, vec![held]).unwrap_err(),
+        VerifyError::Rollback {
+            trusted_size: size,
+            export_size: shorter
+        }
+    );
+    server.stop().await;
+}
+
+both_backends!(swapped_entries_replaced_payloads_and_forged_disclosures_are_named);
+async fn swapped_entries_replaced_payloads_and_forged_disclosures_are_named(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), backend).await;
     let d = build(&server).await;
     let records = server.export(AUDITOR, 0).await;
     let (a, b) = (d[0], d[2]);
@@ -409,10 +504,10 @@ fn replaced_payload(e: &mut pb::EntryResponse) {
     p.content = text.replace("badcdn", "evilcd").into_bytes();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint() {
+both_backends!(a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint);
+async fn a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     build(&server).await;
     let held = last_checkpoint(&server.export(AUDITOR, 0).await);
     let keys = server.keys.clone();
@@ -420,7 +515,7 @@ async fn a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint() {
 
     // The operator starts over with the same log key and writes another history, longer than
     // what the auditor holds; every checkpoint of it is validly signed.
-    let forked = TestServer::start_with(&keys, &dir.path().join("forked")).await;
+    let forked = TestServer::start_with(&keys, &dir.path().join("forked"), backend).await;
     build(&forked).await;
     let mut sender = forked.client(SENDER).await;
     for n in 10..16 {
@@ -437,12 +532,12 @@ async fn a_re_signed_fork_is_caught_by_an_earlier_held_checkpoint() {
     forked.stop().await;
 }
 
+both_backends!(a_ledger_with_a_redaction_still_verifies_for_every_party);
 /// Erasure keeps every proof: after a real redaction the exports still verify, the erased
 /// payload is accounted for by the Redaction entry, and the other payloads still replay.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ledger_with_a_redaction_still_verifies_for_every_party() {
+async fn a_ledger_with_a_redaction_still_verifies_for_every_party(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let disclosures = build(&server).await;
     let first = disclosures[0];
     let entry = server
@@ -480,16 +575,14 @@ async fn a_ledger_with_a_redaction_still_verifies_for_every_party() {
     server.stop().await;
 }
 
+both_backends!(a_payload_slipped_past_the_guard_is_caught_by_the_replay);
 /// A policy-violating payload slipped into the store behind the server's back — a disclosure
 /// properly signed by the sender and recording the policy in force, but never screened, written
-/// straight into the segments with a checkpoint the log key signs — is named by the guard replay.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
-    if embedded_only("a_payload_slipped_past_the_guard_is_caught_by_the_replay") {
-        return;
-    }
+/// straight into the segments or the database with a checkpoint the log key signs — is named
+/// by the guard replay.
+async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     build(&server).await;
     let policy_hash = server
         .node
@@ -504,47 +597,48 @@ async fn a_payload_slipped_past_the_guard_is_caught_by_the_replay() {
     // The operator (or a colluding sender) writes the entry directly into the store.
     let request = submission_with(&keys, 99, Some("[ipv4-addr:value = '172.16.9.9']"));
     let body = pb::DisclosureBody::decode(request.body.as_slice()).unwrap();
-    let store = Store::open(&data, Default::default()).unwrap();
-    let (size, prev) = store.tip();
-    let bytes = pb::Entry {
-        index: size.0,
-        time_ms: now_ms(),
-        prev_leaf_hash: prev.to_vec(),
-        kind: Some(Kind::Disclosure(pb::Disclosure {
-            body: request.body.clone(),
-            signature: request.signature.clone(),
-            policy_hash: policy_hash.to_vec(),
-        })),
-    }
-    .encode_to_vec();
-    let payloads: Vec<_> = request
-        .items
-        .iter()
-        .zip(&body.items)
-        .map(|(item, signed)| borderlog::store::Payload {
-            commitment: hash_from_slice(&signed.commitment).unwrap(),
-            salt: item.salt.as_slice().try_into().unwrap(),
-            content: item.content.clone().into(),
-        })
-        .collect();
     let signer = log_signer(&keys, &origin);
-    store
-        .append_bytes(&[bytes], &payloads, |size, root| {
-            Checkpoint {
-                origin: origin.clone(),
-                size: size.0,
-                root,
-                extensions: Vec::new(),
-            }
-            .sign(&signer)
-            .unwrap()
-        })
-        .unwrap();
-    let slipped = size.0;
-    drop(store);
+    let slipped = backend.with_store(&data, |store| {
+        let (size, prev) = store.tip();
+        let bytes = pb::Entry {
+            index: size.0,
+            time_ms: now_ms(),
+            prev_leaf_hash: prev.to_vec(),
+            kind: Some(Kind::Disclosure(pb::Disclosure {
+                body: request.body.clone(),
+                signature: request.signature.clone(),
+                policy_hash: policy_hash.to_vec(),
+            })),
+        }
+        .encode_to_vec();
+        let payloads: Vec<_> = request
+            .items
+            .iter()
+            .zip(&body.items)
+            .map(|(item, signed)| borderlog::store::Payload {
+                commitment: hash_from_slice(&signed.commitment).unwrap(),
+                salt: item.salt.as_slice().try_into().unwrap(),
+                content: item.content.clone().into(),
+            })
+            .collect();
+        let batch = PreparedBatch::from_bytes(size.0, &[bytes], &payloads).unwrap();
+        store
+            .append(&batch, &mut |size, root| {
+                Checkpoint {
+                    origin: origin.clone(),
+                    size: size.0,
+                    root,
+                    extensions: Vec::new(),
+                }
+                .sign(&signer)
+                .unwrap()
+            })
+            .unwrap();
+        size.0
+    });
 
     // Every signature, link and root holds; only the replay of the recorded policy fails.
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, backend).await;
     let err = verify(server.export(SENDER, 0).await).unwrap_err();
     assert!(
         matches!(&err, VerifyError::GuardReplay { index, item: 0, .. } if *index == slipped),
@@ -562,10 +656,10 @@ fn relabel(records: &mut [pb::ExportRecord], exported_for: &str) {
     h.exported_for = exported_for.into();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_entry_withheld_from_an_auditors_export_is_named() {
+both_backends!(an_entry_withheld_from_an_auditors_export_is_named);
+async fn an_entry_withheld_from_an_auditors_export_is_named(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let d = build(&server).await;
 
     // The operator hides a disclosure from the auditor: same index, same leaf hash, so the
@@ -625,10 +719,10 @@ async fn an_entry_withheld_from_an_auditors_export_is_named() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fields_the_format_fixes_are_checked_without_payloads() {
+both_backends!(fields_the_format_fixes_are_checked_without_payloads);
+async fn fields_the_format_fixes_are_checked_without_payloads(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let d = build(&server).await;
     let records = server.export(AUDITOR, 0).await;
     let keys = server.keys.clone();
@@ -674,10 +768,10 @@ async fn fields_the_format_fixes_are_checked_without_payloads() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_canonical_keys_in_genesis_or_a_key_change_fail() {
+both_backends!(non_canonical_keys_in_genesis_or_a_key_change_fail);
+async fn non_canonical_keys_in_genesis_or_a_key_change_fail(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     build(&server).await;
     let records = server.export(AUDITOR, 0).await;
     let keys = server.keys.clone();

@@ -13,7 +13,7 @@ use borderlog::identity::{self, InitOptions, PartySpec, keys::load_signing_key};
 use borderlog::pb::{self, Role};
 use borderlog::service::NodeConfig;
 use borderlog::taxii::{TAXII_MEDIA_TYPE, provenance};
-use common::{AUDITOR, RECIPIENT, SENDER, TestServer, header, indicator_json, now_ms};
+use common::{AUDITOR, Backend, RECIPIENT, SENDER, TestServer, header, indicator_json, now_ms};
 use serde_json::Value;
 use taxii_common::{Endpoint, Session, Who};
 
@@ -59,7 +59,7 @@ fn ids(envelope: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_collections_objects_and_filters() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let first = disclose(&server, vec![indicator_json(1), indicator_json(2)]).await;
     // A later millisecond for the second disclosure, for added_after to tell them apart.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -215,7 +215,7 @@ async fn discovery_collections_objects_and_filters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_first_last_all_and_at() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let stamps = [
         "2026-11-01T10:00:00.000Z",
         "2026-11-02T10:00:00.000Z",
@@ -295,7 +295,7 @@ async fn versions_first_last_all_and_at() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pagination_is_stable_while_the_log_grows() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     for n in 0..12 {
         disclose(
             &server,
@@ -348,7 +348,7 @@ async fn pagination_is_stable_while_the_log_grows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_error_has_its_status_and_an_error_resource() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     disclose(&server, vec![indicator_json(1)]).await;
     let taxii = Endpoint::ledger(&server).await;
     let keys = &server.keys;
@@ -463,7 +463,7 @@ async fn each_role_sees_what_get_entry_shows_it() {
     opts.parties
         .push(PartySpec::new("other-police", Role::Recipient, "police"));
     identity::init(&keys, &opts).unwrap();
-    let server = TestServer::start_with(&keys, &dir.path().join("data")).await;
+    let server = TestServer::start_with(&keys, &dir.path().join("data"), Backend::Embedded).await;
     disclose(&server, vec![indicator_json(1)]).await;
     // A disclosure to the other recipient.
     let key = load_signing_key(&keys, SENDER).unwrap();
@@ -549,7 +549,7 @@ async fn each_role_sees_what_get_entry_shows_it() {
     // A node that lets auditors read payloads lets them read objects too.
     let mut config = NodeConfig::new(&keys, dir.path().join("data"));
     config.auditor_reads_payloads = true;
-    let server = TestServer::start_config(config).await;
+    let server = TestServer::start_config(config, Backend::Embedded).await;
     let taxii = Endpoint::ledger(&server).await;
     let auditor = taxii.session(&keys, Who::Cert(AUDITOR));
     let envelope = auditor
@@ -564,7 +564,7 @@ async fn each_role_sees_what_get_entry_shows_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_credentials_and_erased_items_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let index = disclose(&server, vec![indicator_json(1), indicator_json(2)]).await;
     let taxii = Endpoint::ledger(&server).await;
     let police = taxii.session(&server.keys, Who::Basic(RECIPIENT));
@@ -623,7 +623,7 @@ async fn revoked_credentials_and_erased_items_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_envelope_proves_itself_against_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     disclose(&server, vec![indicator_json(1), indicator_json(2)]).await;
     let taxii = Endpoint::ledger(&server).await;
     let police = taxii.session(&server.keys, Who::Basic(RECIPIENT));

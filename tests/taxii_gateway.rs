@@ -20,7 +20,7 @@ use borderlog::identity;
 use borderlog::pb::{self, get_inclusion_proof_request::Leaf};
 use borderlog::taxii::TAXII_MEDIA_TYPE;
 use borderlog::taxii::gateway::{self, GatewayConfig};
-use common::{RECIPIENT, SENDER, TestServer, indicator_json};
+use common::{Backend, RECIPIENT, SENDER, TestServer, indicator_json};
 use serde_json::Value;
 use taxii_common::{Endpoint, Reply, Session, Who};
 
@@ -97,7 +97,7 @@ async fn follow(session: &Session, status: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelopes_become_disclosures_once_and_refusals_name_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let state = dir.path().join("gateway-state");
     let gw = start_gateway(
         &server,
@@ -257,7 +257,7 @@ async fn envelopes_become_disclosures_once_and_refusals_name_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_objects_limits_errors_and_the_key_stays_home() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), Backend::Embedded).await;
     let state = dir.path().join("gateway-state");
     let policy = Policy::parse(guard::default_policy_for(SENDER).as_bytes()).unwrap();
     let gw = start_gateway(&server, &state, policy, 4096).await;

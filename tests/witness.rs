@@ -1,7 +1,8 @@
 //! Each partner as a witness of the log: `borderlog witness` rounds against a live server,
 //! cosignatures stored durably and served with the checkpoint, forged cosignatures refused,
 //! rollbacks and split views refused loudly, and C2SP tlog-witness over HTTP both ways. Real
-//! processes, real mTLS and HTTP on loopback, real files.
+//! processes, real mTLS and HTTP on loopback, real files. Each test runs on both backends
+//! (`name::embedded`, `name::postgres`: `both_backends!` in tests/common/mod.rs).
 
 mod common;
 
@@ -16,7 +17,7 @@ use borderlog::identity;
 use borderlog::pb;
 use borderlog::witness::http::{Answer, WitnessClient};
 use borderlog::witness::protocol::AddCheckpoint;
-use common::{AUDITOR, RECIPIENT, SENDER, TestServer, submission};
+use common::{AUDITOR, Backend, RECIPIENT, SENDER, TestServer, both_backends, submission};
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::Code;
@@ -68,19 +69,10 @@ async fn checkpoint(server: &TestServer, size: u64) -> pb::CheckpointResponse {
         .into_inner()
 }
 
-/// Copies a log's segments (the truth; the index is rebuilt from them) to a new data dir.
-fn copy_segments(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to.join("segments")).unwrap();
-    for f in std::fs::read_dir(from.join("segments")).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), to.join("segments").join(f.file_name())).unwrap();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn partners_witness_the_live_log_and_cosignatures_survive_restarts() {
+both_backends!(partners_witness_the_live_log_and_cosignatures_survive_restarts);
+async fn partners_witness_the_live_log_and_cosignatures_survive_restarts(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let (keys, data) = (server.keys.clone(), server.data.clone());
     let state_r = dir.path().join("police.witness-state");
     let state_s = dir.path().join("vendor.witness-state");
@@ -190,12 +182,14 @@ async fn partners_witness_the_live_log_and_cosignatures_survive_restarts() {
     // since): they are committed records and survive, at every size that was cosigned.
     let before: Vec<_> = futures_sizes(&server, &sizes).await;
     server.stop().await;
-    let server = TestServer::start_with(&keys, &data).await;
+    let server = TestServer::start_with(&keys, &data, backend).await;
     assert_eq!(futures_sizes(&server, &sizes).await, before);
     server.stop().await;
-    // And when the index is gone, it is rebuilt with them.
-    std::fs::remove_dir_all(data.join("index")).unwrap();
-    let server = TestServer::start_with(&keys, &data).await;
+    // And when the embedded store's index is gone, it is rebuilt with them.
+    if backend == Backend::Embedded {
+        std::fs::remove_dir_all(data.join("index")).unwrap();
+    }
+    let server = TestServer::start_with(&keys, &data, backend).await;
     assert_eq!(futures_sizes(&server, &sizes).await, before);
     let cp = checkpoint(&server, 0).await;
     assert_eq!(cp.tree_size, *sizes.last().unwrap());
@@ -216,10 +210,10 @@ async fn futures_sizes(server: &TestServer, sizes: &[u64]) -> Vec<String> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn forged_and_misdirected_cosignatures_are_refused() {
+both_backends!(forged_and_misdirected_cosignatures_are_refused);
+async fn forged_and_misdirected_cosignatures_are_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     disclose(&server, 0, 2).await;
     let cp = checkpoint(&server, 0).await;
     let (opened, note) = Checkpoint::open(&cp.checkpoint, &server.log).unwrap();
@@ -344,33 +338,41 @@ async fn forged_and_misdirected_cosignatures_are_refused() {
         .into_inner();
     assert_eq!(reply.cosigners.len(), 1);
     assert_eq!(reply.cosigners[0].timestamp, now);
-    let segments = std::fs::read(server.data.join("segments/00000000.seg")).unwrap();
     let line = good.line();
-    assert_eq!(
-        segments
+    let stored = match &server.url {
+        None => std::fs::read(server.data.join("segments/00000000.seg"))
+            .unwrap()
             .windows(line.len())
             .filter(|w| *w == line.as_bytes())
             .count(),
-        1,
-        "one cosignature record in the segments"
+        Some(url) => common::pg::query(
+            url,
+            &format!("SELECT count(*) FROM cosignatures WHERE line = '{line}'"),
+        )
+        .parse()
+        .unwrap(),
+    };
+    assert_eq!(
+        stored, 1,
+        "one cosignature stored (a segment record, or a row)"
     );
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state() {
+both_backends!(witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state);
+async fn witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(dir.path(), backend).await;
     let (keys, data) = (server.keys.clone(), server.data.clone());
     disclose(&server, 0, 2).await;
     let fork_size = checkpoint(&server, 0).await.tree_size;
     server.stop().await;
     // Two copies of the log as it is at the fork: same keys, same origin.
     let (data_b, data_c) = (dir.path().join("data-b"), dir.path().join("data-c"));
-    copy_segments(&data, &data_b);
-    copy_segments(&data, &data_c);
+    backend.copy_log(&data, &data_b);
+    backend.copy_log(&data, &data_c);
 
-    let a = TestServer::start_with(&keys, &data).await;
+    let a = TestServer::start_with(&keys, &data, backend).await;
     disclose(&a, 10, 1).await;
     let state = dir.path().join("police.witness-state");
     let (ok, out, err) = witness_once(&a.addr, &keys, RECIPIENT, &state).await;
@@ -380,7 +382,7 @@ async fn witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state() {
     let state_bytes = std::fs::read(&state).unwrap();
 
     // B: the same log forked at fork_size, growing differently (two other disclosures).
-    let b = TestServer::start_with(&keys, &data_b).await;
+    let b = TestServer::start_with(&keys, &data_b, backend).await;
     disclose(&b, 20, 1).await;
     // Same size as what the witness holds, another root.
     let same = checkpoint(&b, 0).await;
@@ -409,7 +411,7 @@ async fn witness_refuses_split_view_and_rollback_loudly_and_keeps_its_state() {
     b.stop().await;
 
     // C: the log as it was at the fork — a rollback from what the witness cosigned.
-    let c = TestServer::start_with(&keys, &data_c).await;
+    let c = TestServer::start_with(&keys, &data_c, backend).await;
     assert_eq!(checkpoint(&c, 0).await.tree_size, fork_size);
     let (ok, _, err) = witness_once(&c.addr, &keys, RECIPIENT, &state).await;
     assert!(!ok);
@@ -478,11 +480,11 @@ async fn serve_witness(keys: &Path, state: &Path, name: &str, logs: &[&Verifier]
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tlog_witness_endpoint_cosigns_consistent_checkpoints_only() {
+both_backends!(tlog_witness_endpoint_cosigns_consistent_checkpoints_only);
+async fn tlog_witness_endpoint_cosigns_consistent_checkpoints_only(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    let other = TestServer::start(&dir.path().join("other")).await;
+    let server = TestServer::start(dir.path(), backend).await;
+    let other = TestServer::start(&dir.path().join("other"), backend).await;
     let mut w = serve_witness(
         &server.keys,
         &dir.path().join("http.witness-state"),
@@ -597,8 +599,10 @@ async fn tlog_witness_endpoint_cosigns_consistent_checkpoints_only() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_cosignatures() {
+both_backends!(the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_cosignatures);
+async fn the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_cosignatures(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     let keys: PathBuf = common::init_keys(dir.path());
     let log = common::log_verifier(&keys);
@@ -617,7 +621,7 @@ async fn the_log_submits_checkpoints_to_configured_witnesses_and_stores_their_co
         ),
     )
     .unwrap();
-    let server = TestServer::start_with(&keys, &dir.path().join("data")).await;
+    let server = TestServer::start_with(&keys, &dir.path().join("data"), backend).await;
     for round in 0..3u64 {
         disclose(&server, round, 1).await;
         let size = server.node.store().size().0;

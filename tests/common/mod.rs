@@ -16,12 +16,91 @@ use borderlog::format::{TreeSize, entry, tree};
 use borderlog::identity::{self, InitOptions, Registry};
 use borderlog::pb::{self};
 use borderlog::service::{Node, NodeConfig, ServiceError};
+use borderlog::store::LogStore;
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 
 // The parties `borderlog init` makes by default, named once in the library.
 #[allow(unused_imports)] // each test binary uses some of them
 pub use borderlog::audit::synthetic::{AUDITOR, RECIPIENT, SENDER};
+
+/// Where a test server keeps its log. The behavioural suites run each test on both
+/// ([`both_backends!`]); a test that reads or damages the embedded store's files runs on
+/// [`Backend::Embedded`] only, and says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded store: segments and index in the data directory.
+    Embedded,
+    /// PostgreSQL: a database of its own for each data directory, on one throwaway cluster
+    /// per test binary (`pg.rs`).
+    Postgres,
+}
+
+impl Backend {
+    /// The `--store` URL of the log in `data`: None for the embedded store.
+    pub fn store_url(self, data: &Path) -> Option<String> {
+        match self {
+            Backend::Embedded => None,
+            Backend::Postgres => Some(pg::store_url_for(data)),
+        }
+    }
+
+    /// Runs `f` on the store of the log in `data`, opened directly as an operator with access
+    /// to the files or the database could (its server stopped), and closes it again: with
+    /// PostgreSQL, waits until its session has let go of the writer role.
+    pub fn with_store<T>(self, data: &Path, f: impl FnOnce(&dyn LogStore) -> T) -> T {
+        match self.store_url(data) {
+            None => f(&borderlog::store::Store::open(data, Default::default()).unwrap()),
+            Some(url) => {
+                let wait = std::time::Duration::from_secs(30);
+                let store = borderlog::store::postgres::PgStore::open(&url, wait).unwrap();
+                assert!(store.is_writer(), "the log's server is stopped");
+                let out = f(&store);
+                drop(store);
+                pg::wait_unlocked(&url);
+                out
+            }
+        }
+    }
+
+    /// Copies the log in `from` (its server stopped) to `to`, as restoring a backup would:
+    /// the segments (the index is rebuilt from them), or the database.
+    pub fn copy_log(self, from: &Path, to: &Path) {
+        match self {
+            Backend::Embedded => {
+                std::fs::create_dir_all(to.join("segments")).unwrap();
+                for f in std::fs::read_dir(from.join("segments")).unwrap() {
+                    let f = f.unwrap();
+                    std::fs::copy(f.path(), to.join("segments").join(f.file_name())).unwrap();
+                }
+            }
+            Backend::Postgres => pg::copy_database(from, to),
+        }
+    }
+}
+
+/// Runs each named `async fn name(backend: Backend)` as two tests, `name::embedded` and
+/// `name::postgres`. Without PostgreSQL's binaries the second says SKIPPED and passes.
+#[allow(unused_macros)] // each test binary that runs on both backends uses it
+macro_rules! both_backends {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$test($crate::common::Backend::Embedded).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::common::pg::available(concat!(module_path!(), "::postgres")) {
+                    super::$test($crate::common::Backend::Postgres).await;
+                }
+            }
+        }
+    )+};
+}
+#[allow(unused_imports)] // each test binary that runs on both backends uses it
+pub(crate) use both_backends;
 
 /// A running in-process server on its own keys and data.
 pub struct TestServer {
@@ -30,20 +109,12 @@ pub struct TestServer {
     pub data: PathBuf,
     pub log: Verifier,
     pub node: Node,
+    /// Where the log is kept.
+    pub backend: Backend,
     /// The PostgreSQL database holding the log, if not `data`.
     pub url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), ServiceError>>>,
-}
-
-/// True (after a SKIPPED line) when the suite runs against PostgreSQL and `test` reads or
-/// damages the embedded store's files, which that backend does not have.
-pub fn embedded_only(test: &str) -> bool {
-    if pg::postgres_backend() {
-        pg::skipped(test, "it inspects the embedded store's files");
-        return true;
-    }
-    false
 }
 
 /// Keys made by `init` in `dir/keys`.
@@ -66,21 +137,22 @@ pub fn log_verifier(keys: &Path) -> Verifier {
 
 impl TestServer {
     /// Starts a server on fresh keys in `dir`.
-    pub async fn start(dir: &Path) -> TestServer {
+    pub async fn start(dir: &Path, backend: Backend) -> TestServer {
         let keys = init_keys(dir);
-        Self::start_with(&keys, &dir.join("data")).await
+        Self::start_with(&keys, &dir.join("data"), backend).await
     }
 
     /// Starts a server on existing keys and data.
-    pub async fn start_with(keys: &Path, data: &Path) -> TestServer {
-        Self::start_config(NodeConfig::new(keys, data)).await
+    pub async fn start_with(keys: &Path, data: &Path, backend: Backend) -> TestServer {
+        Self::start_config(NodeConfig::new(keys, data), backend).await
     }
 
-    /// Starts a server with the given configuration; with `BORDERLOG_TEST_STORE=postgres`,
-    /// its log is in a database of its own (`pg::store_url_for` the data directory).
-    pub async fn start_config(mut config: NodeConfig) -> TestServer {
-        if pg::postgres_backend() && config.store_url.is_none() {
-            config.store_url = Some(pg::store_url_for(&config.data_dir));
+    /// Starts a server with the given configuration, its log on `backend` (with PostgreSQL,
+    /// in the database that stands for the data directory, unless the configuration names
+    /// one).
+    pub async fn start_config(mut config: NodeConfig, backend: Backend) -> TestServer {
+        if config.store_url.is_none() {
+            config.store_url = backend.store_url(&config.data_dir);
         }
         let url = config.store_url.clone();
         let (keys, data) = (config.keys_dir.clone(), config.data_dir.clone());
@@ -103,6 +175,7 @@ impl TestServer {
             data: data.to_owned(),
             log: log_verifier(keys),
             node,
+            backend,
             url,
             stop: Some(stop),
             task: Some(task),

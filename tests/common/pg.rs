@@ -3,12 +3,12 @@
 //!
 //! PostgreSQL refuses to run as root; when the tests do (CI, containers), the cluster runs as
 //! the `postgres` system user the Debian packages make (else `nobody`), through `runuser`.
-//! Without PostgreSQL binaries, [`Cluster::start`] prints a loud SKIPPED line and returns
-//! None, and the calling test passes without running.
+//! Without PostgreSQL binaries, [`Cluster::start`] and [`available`] print a loud SKIPPED line,
+//! and the calling test passes without running.
 //!
-//! `BORDERLOG_TEST_STORE=postgres` runs the behavioural suites against PostgreSQL:
-//! [`store_url_for`] gives each test's data directory a database of its own on one cluster per
-//! test binary.
+//! The behavioural suites run each test on both backends (`both_backends!` in `mod.rs`): the
+//! PostgreSQL runs share one cluster per test binary, and [`store_url_for`] gives each test's
+//! data directory a database of its own on it.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -17,17 +17,25 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The environment variable that picks the backend of the behavioural suites.
-pub const BACKEND_VAR: &str = "BORDERLOG_TEST_STORE";
-
-/// Whether the behavioural suites run against PostgreSQL (`BORDERLOG_TEST_STORE=postgres`).
-pub fn postgres_backend() -> bool {
-    std::env::var(BACKEND_VAR).is_ok_and(|v| v == "postgres")
+/// Says loudly that a test was skipped, and why: straight to stderr, past the test harness's
+/// capture of `eprintln!` (which shows a passing test's output only with `--nocapture`).
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {why} ***\n");
 }
 
-/// Says loudly that a test was skipped, and why.
-pub fn skipped(test: &str, why: &str) {
-    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+/// Why a PostgreSQL test cannot run here.
+const NO_BINARIES: &str = "no PostgreSQL binaries (initdb, pg_ctl) found; install the `postgresql` package (.ci/run does) to run the PostgreSQL tests";
+
+/// Whether `test` can run on the test binary's shared cluster (started on first use); false
+/// after a SKIPPED line when PostgreSQL's binaries are missing.
+pub fn available(test: &str) -> bool {
+    if bin_dir().is_none() {
+        skipped(test, NO_BINARIES);
+        return false;
+    }
+    shared_cluster();
+    true
 }
 
 /// The directory holding `initdb`, `pg_ctl`, `postgres`, `pg_basebackup` and `psql`:
@@ -90,10 +98,7 @@ impl Cluster {
     /// Makes and starts a fresh cluster; None (after a SKIPPED line) without PostgreSQL.
     pub fn start(test: &str) -> Option<Cluster> {
         let Some(bin) = bin_dir() else {
-            skipped(
-                test,
-                "no PostgreSQL binaries (initdb, pg_ctl) found; install the `postgresql` package (.ci/run does) to run the PostgreSQL tests",
-            );
+            skipped(test, NO_BINARIES);
             return None;
         };
         let cluster = Cluster::empty(bin);
@@ -209,11 +214,12 @@ impl Cluster {
         self.watchdog();
     }
 
-    /// A shell that stops the server once this test process is gone, should it die before
-    /// [`Drop`] runs (clusters shared by a test binary are never dropped).
+    /// A shell that stops the server and removes its directory once this test process is
+    /// gone, should it die before [`Drop`] runs (the cluster a test binary shares is never
+    /// dropped).
     fn watchdog(&self) {
         let stop = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {runas} {pg_ctl} -D {data} stop -m immediate >/dev/null 2>&1",
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {runas} {pg_ctl} -D {data} stop -m immediate >/dev/null 2>&1; rm -rf {dir}",
             pid = std::process::id(),
             runas = self
                 .user
@@ -222,6 +228,7 @@ impl Cluster {
                 .unwrap_or_default(),
             pg_ctl = self.bin.join("pg_ctl").display(),
             data = self.data.display(),
+            dir = self.dir.path().display(),
         );
         let _ = Command::new("sh")
             .args(["-c", &stop])
@@ -238,6 +245,12 @@ impl Cluster {
 
     /// Runs SQL with psql against database `db`; returns its unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
+        self.try_psql(db, sql)
+            .unwrap_or_else(|e| panic!("psql {sql}: {e}"))
+    }
+
+    /// [`Cluster::psql`], with psql's complaint when the SQL fails.
+    pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
             .arg(self.url(db))
@@ -245,12 +258,10 @@ impl Cluster {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
     }
 
     /// Makes an empty database and returns its URL.
@@ -363,37 +374,89 @@ impl Drop for Cluster {
     }
 }
 
-/// The cluster shared by the behavioural suites of one test binary.
+/// The cluster shared by the PostgreSQL runs of one test binary's behavioural tests.
 fn shared_cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        Cluster::start("the PostgreSQL backend run")
-            .expect("BORDERLOG_TEST_STORE=postgres needs PostgreSQL's binaries")
+        Cluster::start("the shared PostgreSQL cluster")
+            .expect("the PostgreSQL runs of the behavioural tests need PostgreSQL's binaries")
     })
+}
+
+/// The databases made on the shared cluster, by the data directory they stand for.
+fn databases() -> std::sync::MutexGuard<'static, HashMap<PathBuf, String>> {
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// The name of the next database made on the shared cluster.
+fn next_database(dbs: &HashMap<PathBuf, String>) -> String {
+    format!("t{}", dbs.len())
 }
 
 /// A database of its own for the ledger in `data` (the same one each time a test restarts a
 /// server on the same data directory), on the binary's shared cluster.
 pub fn store_url_for(data: &Path) -> String {
-    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
-    let mut dbs = DATABASES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let n = dbs.len();
+    let mut dbs = databases();
+    let name = next_database(&dbs);
     dbs.entry(data.to_owned())
-        .or_insert_with(|| shared_cluster().create_database(&format!("t{n}")))
+        .or_insert_with(|| shared_cluster().create_database(&name))
         .clone()
+}
+
+/// Copies the log of `from` (a data directory whose server is stopped) into a new database
+/// that stands for `to`, as restoring a backup would.
+pub fn copy_database(from: &Path, to: &Path) {
+    let source = database(&store_url_for(from)).to_owned();
+    let mut dbs = databases();
+    assert!(
+        !dbs.contains_key(to),
+        "{} has a database already",
+        to.display()
+    );
+    let name = next_database(&dbs);
+    let cluster = shared_cluster();
+    // A template may have no sessions: a stopped store's may take a moment to close.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        cluster.psql(
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{source}'"
+            ),
+        );
+        match cluster.try_psql(
+            "postgres",
+            &format!("CREATE DATABASE {name} TEMPLATE {source}"),
+        ) {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("copying database {source}: {e}"),
+        }
+    }
+    dbs.insert(to.to_owned(), cluster.url(&name));
+}
+
+/// The database name of a store URL.
+fn database(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
+
+/// Runs SQL against the database of `url` (on the shared cluster); returns psql's unaligned
+/// output.
+pub fn query(url: &str, sql: &str) -> String {
+    shared_cluster().psql(database(url), sql)
 }
 
 /// Waits until no session holds the writer's advisory lock on `url`'s database: a stopped
 /// node's store has let go.
 pub fn wait_unlocked(url: &str) {
-    let cluster = shared_cluster();
-    let db = url.rsplit('/').next().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.psql(
-        db,
+    while query(
+        url,
         "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
          WHERE l.locktype = 'advisory' AND d.datname = current_database()",
     ) != "0"
@@ -407,10 +470,9 @@ pub fn wait_unlocked(url: &str) {
 /// `payloads.salt`, `entries.bytes`). Dead row versions (until VACUUM) and the WAL are not
 /// searched: README, "PostgreSQL", says what the operator does about them.
 pub fn columns_containing(url: &str, needle: &[u8]) -> Vec<String> {
-    let db = url.rsplit('/').next().unwrap();
     let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
-    let found = shared_cluster().psql(
-        db,
+    let found = query(
+        url,
         &format!(
             "SELECT 'payloads.content' FROM payloads WHERE position('\\x{hex}'::bytea IN content) > 0 \
              UNION SELECT 'payloads.salt' FROM payloads WHERE position('\\x{hex}'::bytea IN salt) > 0 \

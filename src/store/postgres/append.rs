@@ -5,11 +5,13 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::format::entry::{self, index_keys};
-use crate::format::hash::{Hash, item_commitment, leaf_hash};
+use bytes::{Bytes, BytesMut};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use crate::format::hash::Hash;
 use crate::format::tree::TreeSize;
 use crate::pb;
-use crate::store::{Payload, StoreError};
+use crate::store::{CheckedPayload, PreparedBatch, StoreError};
 
 use super::read::{commitment_key, stix_key};
 use super::{PgStore, Shared, db_err, pool_err, tiles};
@@ -18,7 +20,28 @@ use super::{PgStore, Shared, db_err, pool_err, tiles};
 const RECONCILE_FOR: Duration = Duration::from_secs(10);
 
 /// The payload rows as columns for one `UNNEST`: commitments, salts, contents.
-type PayloadColumns = (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>);
+type PayloadColumns = (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<SharedBytes>);
+
+/// A payload's content as a `bytea` parameter, shared with the request rather than copied
+/// (tokio-postgres has no `ToSql` for [`Bytes`]).
+#[derive(Debug)]
+struct SharedBytes(Bytes);
+
+impl ToSql for SharedBytes {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        <&[u8] as ToSql>::to_sql(&self.0.as_ref(), ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&[u8] as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
 
 /// One batch's rows, owned so the transaction can run on the store's runtime.
 #[derive(Default)]
@@ -52,8 +75,7 @@ enum Failure {
 
 pub(super) fn append(
     store: &PgStore,
-    entries: &[Vec<u8>],
-    payloads: &[Payload],
+    batch: &PreparedBatch,
     sign_checkpoint: &mut dyn FnMut(TreeSize, Hash) -> String,
 ) -> Result<Vec<Hash>, StoreError> {
     let shared = &store.shared;
@@ -61,41 +83,41 @@ pub(super) fn append(
     let Some(w) = guard.as_mut() else {
         return Err(shared.not_writer());
     };
-    if entries.is_empty() {
+    if batch.entries.is_empty() {
         return Err(StoreError::EmptyBatch);
     }
 
-    // Validate everything before anything is sent.
+    // Validate everything before anything is sent, from the keys and hashes the batch was
+    // prepared with (as the embedded store does).
     let base = w.frontier.size().0;
     let mut prev = w.tip;
     let mut prev_time = w.last_time_ms;
     let mut rows = Rows::default();
-    let mut leaves = Vec::with_capacity(entries.len());
-    for (i, bytes) in entries.iter().enumerate() {
+    let mut leaves = Vec::with_capacity(batch.entries.len());
+    for (i, e) in batch.entries.iter().enumerate() {
         let position = base + i as u64;
-        let malformed = |source| StoreError::MalformedEntry { position, source };
-        let e = entry::decode(bytes).map_err(malformed)?;
+        let k = e.keys();
         let not_contiguous = |reason: String| StoreError::NotContiguous { position, reason };
-        if e.index != position {
-            return Err(not_contiguous(format!("the entry says index {}", e.index)));
+        if k.index != position {
+            return Err(not_contiguous(format!("the entry says index {}", k.index)));
         }
-        if e.prev_leaf_hash != prev {
+        if e.prev_leaf_hash() != Some(prev) {
             return Err(not_contiguous(format!(
                 "prev_leaf_hash is {}, the previous leaf hash is {}",
-                hex::encode(&e.prev_leaf_hash),
+                e.prev_leaf_hash()
+                    .map_or_else(|| "not 32 bytes".into(), hex::encode),
                 hex::encode(prev)
             )));
         }
-        if e.time_ms < prev_time {
+        if k.time_ms < prev_time {
             return Err(not_contiguous(format!(
                 "time_ms {} is before the previous entry's {prev_time}",
-                e.time_ms
+                k.time_ms
             )));
         }
-        prev_time = e.time_ms;
-        let k = index_keys(&e).map_err(malformed)?;
+        prev_time = k.time_ms;
         let idx = position as i64;
-        if let Some(pb::entry::Kind::Redaction(_)) = e.kind {
+        if k.kind == pb::EntryKind::Redaction {
             rows.erase.extend(k.commitments.iter().map(|c| c.to_vec()));
         }
         for c in &k.claims {
@@ -109,8 +131,8 @@ pub(super) fn append(
             rows.claim.0.push(key);
             rows.claim.1.push(idx);
         }
-        for p in k.parties {
-            rows.party.0.push(p);
+        for p in &k.parties {
+            rows.party.0.push(p.clone());
             rows.party.1.push(idx);
         }
         let keys = k.stix_ids.iter().map(|s| stix_key(s));
@@ -118,23 +140,21 @@ pub(super) fn append(
             rows.lookup.0.push(key);
             rows.lookup.1.push(idx);
         }
-        prev = leaf_hash(bytes);
+        prev = e.leaf_hash();
         leaves.push(prev);
         rows.idx.push(idx);
         rows.leaf.push(prev.to_vec());
-        rows.time_ms.push(e.time_ms);
+        rows.time_ms.push(k.time_ms);
         rows.kind.push(k.kind as i32);
-        rows.bytes.push(bytes.clone());
+        // The one copy of the entry: the rows move to the store's runtime.
+        rows.bytes.push(e.bytes().to_vec());
     }
-    for p in payloads {
-        if item_commitment(&p.salt, &p.content) != p.commitment {
-            return Err(StoreError::PayloadMismatch {
-                commitment: hex::encode(p.commitment),
-            });
-        }
+    // Checked payloads hash to their commitments (they are made only by hashing); the
+    // contents are shared with the request, not copied.
+    for p in batch.payloads.iter().map(CheckedPayload::payload) {
         rows.payload.0.push(p.commitment.to_vec());
         rows.payload.1.push(p.salt.to_vec());
-        rows.payload.2.push(p.content.to_vec());
+        rows.payload.2.push(SharedBytes(p.content.clone()));
     }
 
     let mut frontier = w.frontier.clone();

@@ -256,7 +256,8 @@ impl PgStore {
         self.size().0 as i64
     }
 
-    /// Whether this process is the writer at the moment (for tests and operators).
+    /// The writer `tree_state` names, as last read (this process's own name while it writes),
+    /// for tests and operators.
     pub fn writer_name(&self) -> String {
         self.shared
             .writer
@@ -310,11 +311,7 @@ impl LogStore for PgStore {
         batch: &PreparedBatch,
         sign_checkpoint: &mut dyn FnMut(TreeSize, Hash) -> String,
     ) -> Result<Vec<Hash>, StoreError> {
-        // The transaction validates and derives from the bytes itself (append.rs); the
-        // precomputed keys are not used here yet.
-        let entries: Vec<Vec<u8>> = batch.entries.iter().map(|e| e.bytes().to_vec()).collect();
-        let payloads: Vec<Payload> = batch.payloads.iter().map(|p| p.payload().clone()).collect();
-        append::append(self, &entries, &payloads, sign_checkpoint)
+        append::append(self, batch, sign_checkpoint)
     }
 
     fn add_cosignature(&self, size: TreeSize, sig: &NoteSignature) -> Result<bool, StoreError> {
