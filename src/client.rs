@@ -13,6 +13,7 @@ use tonic::service::{Interceptor, interceptor::InterceptedService};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::format::checkpoint::Checkpoint;
+use crate::format::entry::NONCE_LEN;
 use crate::format::hash::{SALT_LEN, hash_from_slice, item_commitment, leaf_hash};
 use crate::format::note::Verifier;
 use crate::format::signature::{self, Purpose};
@@ -257,7 +258,9 @@ pub fn prepare_described(
     items: Vec<DescribedItem>,
     client_time_ms: i64,
 ) -> pb::SubmitRequest {
-    prepare_described_with_nonce(key, header, items, client_time_ms, &random_bytes::<16>())
+    // The shortest nonce the format allows is random enough never to repeat by chance.
+    let nonce = random_bytes::<{ *NONCE_LEN.start() }>();
+    prepare_described_with_nonce(key, header, items, client_time_ms, &nonce)
 }
 
 /// [`prepare_described`] with a given nonce.
@@ -302,39 +305,15 @@ fn prepare_described_with_nonce(
     }
 }
 
-/// The five TLP 2.0 marking-definition ids (FIRST's STIX extension) and their names.
-pub const TLP_MARKINGS: [(&str, &str); 5] = [
-    (
-        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-        "clear",
-    ),
-    (
-        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-        "green",
-    ),
-    (
-        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-        "amber",
-    ),
-    (
-        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-        "amber+strict",
-    ),
-    (
-        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-        "red",
-    ),
-];
-
-/// The TLP name of the first TLP 2.0 marking on a STIX object.
+/// The TLP name (as `ItemCommitment.tlp` spells it) of the first TLP 2.0 marking on a STIX
+/// object. The levels, names and marking ids are the guard's ([`crate::guard::Tlp`]), so the
+/// client and the server cannot disagree on them.
 pub fn tlp_of(object: &serde_json::Value) -> Option<&'static str> {
     let refs = object.get("object_marking_refs")?.as_array()?;
-    refs.iter().filter_map(|r| r.as_str()).find_map(|r| {
-        TLP_MARKINGS
-            .iter()
-            .find(|(id, _)| *id == r)
-            .map(|(_, name)| *name)
-    })
+    refs.iter()
+        .filter_map(|r| r.as_str())
+        .find_map(crate::guard::Tlp::from_marking_id)
+        .map(crate::guard::Tlp::as_str)
 }
 
 /// The recipient's receipt signature for the disclosure at `index` with `leaf_hash`.

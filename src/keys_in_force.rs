@@ -65,7 +65,8 @@ pub enum KeyError {
     LogKeyNotRevocable,
     /// The signature is by no key that may sign this change.
     #[error(
-        "the key change for {party} is not signed by {may_sign}; sign \"borderlog/key-change/v1\\n\" || new public key with it"
+        "the key change for {party} is not signed by {may_sign}; sign {domain:?} || new public key with it",
+        domain = crate::format::signature::Purpose::KeyChange.domain_text()
     )]
     BadSignature {
         /// The party.

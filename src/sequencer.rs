@@ -380,7 +380,7 @@ impl Sequencer {
     /// After a store write outside the sequencer failed (a cosignature): if it left the store
     /// poisoned, the log has failed.
     pub fn check_store(&self) {
-        if store_poisoned(&*self.store) {
+        if self.store.is_poisoned() {
             report_poisoned(&self.failure);
         }
     }
@@ -485,15 +485,6 @@ fn last_entry_time(store: &dyn LogStore) -> i64 {
         .flatten()
         .and_then(|bytes| crate::format::entry::decode(&bytes).ok())
         .map_or(0, |e| e.time_ms)
-}
-
-/// True when the store refuses appends until it is reopened. An empty append writes nothing:
-/// the store answers it `Poisoned` when poisoned and `EmptyBatch` otherwise.
-fn store_poisoned(store: &dyn LogStore) -> bool {
-    matches!(
-        store.append(&PreparedBatch::default(), &mut |_, _| String::new()),
-        Err(StoreError::Poisoned)
-    )
 }
 
 /// Records that the store is poisoned (the first failure reported stays).
@@ -689,7 +680,7 @@ impl Worker {
                 // recovery may find it whole; or the store says so itself (a database commit
                 // whose outcome it could not learn). Refused up front (already poisoned, or
                 // invalid), or cut off cleanly: nothing of it is in the log.
-                let poisoned = store_poisoned(&*self.store);
+                let poisoned = self.store.is_poisoned();
                 let unknown = matches!(err, StoreError::OutcomeUnknown(_))
                     || (poisoned && !matches!(err, StoreError::Poisoned));
                 if poisoned {

@@ -59,14 +59,23 @@ async fn refused_while_faulty(
     );
 }
 
-/// grpc.health.v1's answer for the server as a whole and for borderlog.v1.Ledger.
-async fn health(server: &TestServer) -> [ServingStatus; 2] {
+/// The names grpc.health.v1 answers for: the server as a whole, then each service.
+const HEALTH_NAMES: [&str; 5] = [
+    "",
+    "borderlog.v1.Ledger",
+    "borderlog.v1.Witness",
+    "borderlog.v1.Audit",
+    "borderlog.v1.Reports",
+];
+
+/// grpc.health.v1's answer for the server as a whole and for each service.
+async fn health(server: &TestServer) -> [ServingStatus; 5] {
     let channel = borderlog::client::channel(&server.addr, &server.keys, AUDITOR)
         .await
         .unwrap();
     let mut client = HealthClient::new(channel);
-    let mut out = [ServingStatus::Unknown; 2];
-    for (i, service) in ["", "borderlog.v1.Ledger"].into_iter().enumerate() {
+    let mut out = [ServingStatus::Unknown; 5];
+    for (i, service) in HEALTH_NAMES.into_iter().enumerate() {
         out[i] = client
             .check(HealthCheckRequest {
                 service: service.into(),
@@ -81,7 +90,7 @@ async fn health(server: &TestServer) -> [ServingStatus; 2] {
 
 /// A health check says SERVING and a read succeeds: the server itself stayed up.
 async fn healthy(server: &TestServer) {
-    assert_eq!(health(server).await, [ServingStatus::Serving; 2]);
+    assert_eq!(health(server).await, [ServingStatus::Serving; 5]);
     readable(server).await;
 }
 
@@ -99,7 +108,7 @@ async fn readable(server: &TestServer) {
 async fn failed(server: &TestServer, api: &mut borderlog::client::Api, n: u64) {
     // The health service hears of the failure from a task of its own: wait for it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while health(server).await != [ServingStatus::NotServing; 2] {
+    while health(server).await != [ServingStatus::NotServing; 5] {
         assert!(
             std::time::Instant::now() < deadline,
             "health still says SERVING"

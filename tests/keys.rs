@@ -350,6 +350,47 @@ async fn a_revoked_partner_writes_nothing_and_receives_nothing() {
     let again = client::sign_key_change(&police, RECIPIENT, Some(&fresh_key(79).verifying_key()));
     let again = change_key(&server, RECIPIENT, again).await;
     assert_eq!(again.code(), Code::PermissionDenied, "{again:?}");
+    // Nor does it witness the log any more: its cosignature is refused naming the revocation
+    // (it was INTERNAL, "no usable key in genesis").
+    let cp = server
+        .client(RECIPIENT)
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let (opened, note) = Checkpoint::open(&cp.checkpoint, &server.log).unwrap();
+    let now = (now_ms() / 1000) as u64;
+    let line = borderlog::format::cosignature::cosign(RECIPIENT, &police, now, &note.text)
+        .unwrap()
+        .line();
+    let channel = client::channel(&server.addr, &server.keys, RECIPIENT)
+        .await
+        .unwrap();
+    let cosigned = pb::witness_client::WitnessClient::new(channel)
+        .add_cosignature(pb::AddCosignatureRequest {
+            tree_size: opened.size,
+            root_hash: opened.root.to_vec(),
+            cosignature: line,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(cosigned.code(), Code::PermissionDenied, "{cosigned:?}");
+    assert!(
+        cosigned
+            .message()
+            .contains(&format!("revoked by entry {revoked_at}")),
+        "{cosigned:?}"
+    );
+    // It still reads what it took part in, payloads included.
+    let read = server
+        .client(RECIPIENT)
+        .await
+        .get_entry(pb::GetEntryRequest { index: d.index })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(read.items.iter().all(|i| i.payload.is_some()), "{read:?}");
 
     let size_before = server.node.store().size();
     let report = export_and_verify(&server, AUDITOR).await.unwrap();

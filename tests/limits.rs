@@ -204,38 +204,72 @@ async fn list_length_and_open_streams_are_bounded() {
     server.stop().await;
 }
 
+/// The rate-limit test's quota: a burst of 5, then one request a second.
+const RATE: u32 = 1;
+const BURST: u32 = 5;
+
+/// Asserts that `passed` calls before the first refusal, made within `elapsed`, kept the
+/// quota: the whole burst (the budget starts full), and no more than the burst plus what
+/// `elapsed` refilled. A loaded machine makes the calls slower and so may refill a request or
+/// two; the bound allows for exactly that, so it holds at any speed and still fails when the
+/// limiter lets more through, or refuses too early.
+fn kept_the_quota(who: &str, passed: u32, elapsed: Duration) {
+    let refilled = (elapsed.as_secs_f64() * f64::from(RATE)).floor() as u32;
+    assert!(
+        (BURST..=BURST + refilled).contains(&passed),
+        "{who}: {passed} calls passed in {elapsed:?}; the quota allows {BURST} to {}",
+        BURST + refilled
+    );
+}
+
+/// Calls past which a limiter that never refuses fails the test (at one request a second,
+/// only calls taking over a second each could pass that many).
+const CALLS_AT_MOST: u32 = 200;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_caller_has_its_own_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
     let limits = Limits {
-        rate_per_second: 5,
-        rate_burst: 5,
+        rate_per_second: RATE,
+        rate_burst: BURST,
         ..Limits::default()
     };
     let server = start(dir.path(), limits).await;
     let checkpoint = pb::GetCheckpointRequest { tree_size: 0 };
     let mut auditor = server.client(AUDITOR).await;
-    for _ in 0..5 {
-        auditor.get_checkpoint(checkpoint).await.unwrap();
-    }
-    let status = auditor.get_checkpoint(checkpoint).await.unwrap_err();
+    let started = std::time::Instant::now();
+    let mut passed = 0;
+    let status = loop {
+        match auditor.get_checkpoint(checkpoint).await {
+            Ok(_) => passed += 1,
+            Err(status) => break status,
+        }
+        assert!(passed < CALLS_AT_MOST, "never refused");
+    };
+    kept_the_quota("auditor", passed, started.elapsed());
     let message = status.message().to_owned();
     exhausted(Err::<(), _>(status), "rate_per_second");
     assert!(message.contains("auditor"), "{message}");
 
-    // The sender has its own budget, and a submission over the limit appends nothing.
+    // The sender has its own budget (a whole burst, though the auditor spent its own), and a
+    // submission over the limit appends nothing.
     let mut sender = server.client(SENDER).await;
     let before = server.node.store().size();
-    for n in 0..5 {
-        sender.submit(submission(&server.keys, n)).await.unwrap();
-    }
-    exhausted(
-        sender.submit(submission(&server.keys, 5)).await,
-        "rate_per_second",
-    );
-    assert_eq!(server.node.store().size().0, before.0 + 5);
+    let started = std::time::Instant::now();
+    let mut passed = 0;
+    let refused = loop {
+        match sender.submit(submission(&server.keys, passed.into())).await {
+            Ok(_) => passed += 1,
+            Err(status) => break status,
+        }
+        assert!(passed < CALLS_AT_MOST, "never refused");
+    };
+    kept_the_quota("sender", passed, started.elapsed());
+    exhausted(Err::<(), _>(refused), "rate_per_second");
+    assert_eq!(server.node.store().size().0, before.0 + u64::from(passed));
 
-    // The health service is not throttled, and the budget refills.
+    // The health service is not throttled, and the budget refills: a refused caller waits one
+    // interval (load only makes the wait longer) and is served again.
     let channel = client::channel(&server.addr, &server.keys, AUDITOR)
         .await
         .unwrap();
@@ -243,7 +277,7 @@ async fn each_caller_has_its_own_rate_limit() {
         .check(tonic_health::pb::HealthCheckRequest::default())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_secs_f64(1.05 / f64::from(RATE))).await;
     auditor.get_checkpoint(checkpoint).await.unwrap();
     server.stop().await;
 }

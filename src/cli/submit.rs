@@ -7,9 +7,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::{ClientArgs, read_file, status_error};
-use crate::client::{self, DisclosureHeader, TLP_MARKINGS};
+use crate::client::{self, DisclosureHeader};
 use crate::format::LeafIndex;
 use crate::format::hash::hash_from_slice;
+use crate::guard::Tlp;
 use crate::identity::Registry;
 use crate::identity::keys::load_signing_key;
 use crate::pb::{self, Role};
@@ -156,10 +157,10 @@ pub fn load_items(json: &[u8], tlp: Option<&str>) -> anyhow::Result<Vec<Vec<u8>>
     let marking = match tlp {
         None => None,
         Some(name) => Some(
-            TLP_MARKINGS
-                .iter()
-                .find(|(_, n)| n.eq_ignore_ascii_case(name))
-                .map(|(id, _)| *id)
+            Tlp::ALL
+                .into_iter()
+                .find(|t| t.as_str().eq_ignore_ascii_case(name))
+                .map(Tlp::marking_id)
                 .with_context(|| {
                     format!("unknown TLP {name:?}: use clear, green, amber, amber+strict or red")
                 })?,

@@ -24,12 +24,18 @@ pub enum Purpose {
 impl Purpose {
     /// The domain prefix, e.g. `borderlog/disclosure/v1\n`.
     pub fn domain(self) -> &'static [u8] {
+        self.domain_text().as_bytes()
+    }
+
+    /// The domain prefix as text: what error messages quote (`{:?}`) when they tell a client
+    /// what to sign, so the message cannot drift from the bytes.
+    pub fn domain_text(self) -> &'static str {
         match self {
-            Purpose::Disclosure => b"borderlog/disclosure/v1\n",
-            Purpose::Receipt => b"borderlog/receipt/v1\n",
-            Purpose::Policy => b"borderlog/policy/v1\n",
-            Purpose::Redaction => b"borderlog/redaction/v1\n",
-            Purpose::KeyChange => b"borderlog/key-change/v1\n",
+            Purpose::Disclosure => "borderlog/disclosure/v1\n",
+            Purpose::Receipt => "borderlog/receipt/v1\n",
+            Purpose::Policy => "borderlog/policy/v1\n",
+            Purpose::Redaction => "borderlog/redaction/v1\n",
+            Purpose::KeyChange => "borderlog/key-change/v1\n",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The boundary guard: the deterministic, versioned screening policy every item passes before it
-//! crosses from the sender to the recipient (DESIGN.md, "The boundary guard").
+//! crosses from the sender to the recipient (docs/DESIGN.md, "The boundary guard").
 //!
 //! Pure: no I/O, no clock, no randomness (only [`bench`] reads the clock, and screening never
 //! calls it). The same policy bytes, item bytes and declared context give the same [`Verdict`]

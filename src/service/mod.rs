@@ -634,20 +634,16 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        reply(cmd::get_checkpoint::handle(
-            &self.state,
-            request.into_inner(),
-        ))
+        let (state, request) = (self.state.clone(), request.into_inner());
+        reply(cmd::off_runtime(move || cmd::get_checkpoint::handle(&state, request)).await)
     }
 
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::InclusionProof>, Status> {
-        reply(cmd::get_inclusion_proof::handle(
-            &self.state,
-            request.into_inner(),
-        ))
+        let (state, request) = (self.state.clone(), request.into_inner());
+        reply(cmd::off_runtime(move || cmd::get_inclusion_proof::handle(&state, request)).await)
     }
 
     async fn redact(
@@ -678,10 +674,8 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
-        reply(cmd::get_consistency_proof::handle(
-            &self.state,
-            request.into_inner(),
-        ))
+        let (state, request) = (self.state.clone(), request.into_inner());
+        reply(cmd::off_runtime(move || cmd::get_consistency_proof::handle(&state, request)).await)
     }
 
     async fn find_disclosure(
@@ -689,11 +683,10 @@ impl Ledger for LedgerService {
         request: Request<pb::FindDisclosureRequest>,
     ) -> Result<Response<pb::FindDisclosureResponse>, Status> {
         let caller = Caller::of(&request)?;
-        reply(cmd::find_disclosure::handle(
-            &self.state,
-            &caller,
-            request.into_inner(),
-        ))
+        let (state, request) = (self.state.clone(), request.into_inner());
+        reply(
+            cmd::off_runtime(move || cmd::find_disclosure::handle(&state, &caller, request)).await,
+        )
     }
 }
 
@@ -713,11 +706,7 @@ impl Audit for AuditService {
         request: Request<pb::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
         let caller = Caller::of(&request)?;
-        reply(cmd::export::handle(
-            self.state.clone(),
-            caller,
-            request.into_inner(),
-        ))
+        reply(cmd::export::handle(self.state.clone(), caller, request.into_inner()).await)
     }
 }
 

@@ -54,7 +54,15 @@ impl Policies {
         }
     }
 
-    /// The policy in force for `owner`: what a disclosure is screened under right now.
+    /// The policy in force for `owner` when it is parsed already (the common case, no I/O);
+    /// None when [`Policies::in_force`] has to read it from the store, or refuse.
+    pub fn cached(&self, state: &State, owner: &str) -> Option<Arc<Policy>> {
+        let current = state.sequencer.policy_in_force(owner)?;
+        self.lock().get(&current.hash).cloned()
+    }
+
+    /// The policy in force for `owner`: what a disclosure is screened under right now. Reads
+    /// the PolicyChange entry from the store the first time a policy is asked for.
     pub fn in_force(&self, state: &State, owner: &str) -> Result<Arc<Policy>, Status> {
         let Some(current) = state.sequencer.policy_in_force(owner) else {
             return Err(RequestError::Precondition(format!(

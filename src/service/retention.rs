@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tonic::Status;
 
 use super::State;
-use super::cmd::redact;
+use super::cmd::{off_runtime, redact};
 use crate::format::signature::{self, Purpose};
 use crate::pb;
 use crate::retention;
@@ -58,9 +58,13 @@ pub(crate) async fn run_once(
                 reason: RETENTION_REASON.into(),
                 signature: signature::sign(key, Purpose::Redaction, &payload).to_vec(),
             };
-            let checked = redact::check(state, owner, request)?;
-            let state = state.clone();
-            pending.spawn(async move { redact::apply(&state, checked).await });
+            let (state, owner) = (state.clone(), owner.clone());
+            pending.spawn(async move {
+                // The checks read the store: on the blocking pool, as a Redact call's do.
+                let s = state.clone();
+                let checked = off_runtime(move || redact::check(&s, &owner, request)).await?;
+                redact::apply(&state, checked).await
+            });
         }
         while let Some(done) = pending.join_next().await {
             receipts.push(joined(done)?);

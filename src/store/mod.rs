@@ -1,6 +1,6 @@
 //! Durable storage of the log: checksummed, append-only segment files are the truth; the index
 //! (column files, lookup runs, a small sled database) holds only what is derived from them
-//! (DESIGN.md, "Storage"; `store/index.rs` says why most of it left sled).
+//! (docs/DESIGN.md, "Storage"; `store/index.rs` says why most of it left sled).
 //!
 //! Layout of a store directory:
 //!
@@ -31,8 +31,8 @@
 //!
 //! The interface is deliberately narrow — append a batch, read entries, payloads, checkpoints
 //! and proofs, look up claims, scan — and knows nothing of gRPC, so that a backend on a
-//! replicated engine (PostgreSQL with synchronous standbys, as DESIGN.md plans) can implement
-//! the same calls.
+//! replicated engine (PostgreSQL with synchronous standbys, as docs/DESIGN.md plans) can
+//! implement the same calls.
 
 mod column_records;
 mod columns;
@@ -228,7 +228,7 @@ impl Default for StoreOptions {
 }
 
 /// One item's content beside its commitment, kept apart from the entry so it can be erased
-/// without touching the chain (DESIGN.md, "Disclosures and payloads").
+/// without touching the chain (docs/DESIGN.md, "Disclosures and payloads").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
     /// `SHA-256("borderlog/item/v1\n" || salt || content)`.
@@ -639,6 +639,13 @@ impl Store {
         w.last_time_ms = prev_time;
         self.size.store(new_size.0, Ordering::Release);
         Ok(leaves)
+    }
+
+    /// Whether appends are refused until the store is reopened ([`StoreError::Poisoned`]): an
+    /// append or a cosignature failed after its bytes may have reached the segment and could
+    /// not be undone, or a writer panicked holding the lock.
+    pub fn is_poisoned(&self) -> bool {
+        self.writer.lock().map_or(true, |w| w.poisoned)
     }
 
     /// [`Store::append`] for entry bytes and payloads made elsewhere (tools, tests): decodes

@@ -117,6 +117,11 @@ pub trait LogStore: Send + Sync {
     fn is_writer(&self) -> bool {
         true
     }
+
+    /// Whether the store refuses every append until it is reopened, because an append failed
+    /// part-way and could not be undone: the log has failed. No default, so each backend says
+    /// when it is.
+    fn is_poisoned(&self) -> bool;
 }
 
 impl LogStore for Store {
@@ -197,5 +202,8 @@ impl LogStore for Store {
     }
     fn flush(&self) -> Result<(), StoreError> {
         Store::flush_index(self)
+    }
+    fn is_poisoned(&self) -> bool {
+        Store::is_poisoned(self)
     }
 }

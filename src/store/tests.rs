@@ -113,6 +113,7 @@ fn payload_erased_in_place_reads_as_gone_and_survives_reopen() {
 fn panic_while_signing_writes_nothing_and_stops_appends() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(!store.is_poisoned());
     let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         store.append_bytes(
@@ -123,12 +124,14 @@ fn panic_while_signing_writes_nothing_and_stops_appends() {
     }));
     assert!(r.is_err());
     assert_eq!(store.tip(), (TreeSize(0), ZERO_HASH));
+    assert!(store.is_poisoned(), "the seam reports what append refuses");
     assert!(matches!(
         store.append_bytes(std::slice::from_ref(&e0), std::slice::from_ref(&p0), note),
         Err(StoreError::Poisoned)
     ));
     drop(store);
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(!store.is_poisoned(), "reopening recovers");
     assert_eq!(store.size(), TreeSize(0));
     store.append_bytes(&[e0], &[p0], note).unwrap();
     assert_eq!(store.size(), TreeSize(1));

@@ -29,7 +29,12 @@ fn nonce(index: u64, nonce: &[u8]) -> Result<(), VerifyError> {
     if !NONCE_LEN.contains(&nonce.len()) {
         return Err(malformed(
             index,
-            format!("the nonce is {} bytes, not 16 to 64", nonce.len()),
+            format!(
+                "the nonce is {} bytes, not {} to {}",
+                nonce.len(),
+                NONCE_LEN.start(),
+                NONCE_LEN.end()
+            ),
         ));
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! Acknowledge: the recipient signs a disclosure's index and leaf hash; the log appends a
 //! Receipt entry. A disclosure with a receipt is signed by both partners.
 
+use std::sync::Arc;
+
 use prost::Message;
 use tonic::Status;
 
@@ -15,11 +17,14 @@ use crate::service::{RequestError, State};
 
 /// Handles one Acknowledge call.
 pub async fn handle(
-    state: &State,
+    state: &Arc<State>,
     caller: &Caller,
     request: pb::AcknowledgeRequest,
 ) -> Result<pb::LogReceipt, Status> {
-    super::append(state, parse(state, caller, request)?).await
+    // The disclosure is read from the store: on the blocking pool.
+    let (s, c) = (state.clone(), caller.clone());
+    let append = super::off_runtime(move || parse(&s, &c, request)).await?;
+    super::append(state, append).await
 }
 
 fn parse(
@@ -70,8 +75,9 @@ fn parse(
     signature::verify(&key, Purpose::Receipt, &payload, &request.signature).map_err(|_| {
         state.metrics.signature_failure("Acknowledge");
         RequestError::BadSignature(format!(
-            "the receipt signature does not verify under {}'s key; sign \"borderlog/receipt/v1\\n\" || u64be(index) || leaf_hash",
-            caller.name
+            "the receipt signature does not verify under {}'s key; sign {:?} || u64be(index) || leaf_hash",
+            caller.name,
+            Purpose::Receipt.domain_text()
         ))
     })?;
     Ok(Append {

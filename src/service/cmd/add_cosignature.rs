@@ -1,34 +1,44 @@
 //! AddCosignature (service `borderlog.v1.Witness`): a partner, as a witness of the log, hands
 //! in its C2SP cosignature/v1 of a checkpoint; the log verifies it against the partner's key
-//! pinned in genesis and stores it durably beside the checkpoint. Key name = the partner's
-//! name, key = its partner key, signature type 0x04.
+//! in force when it receives it (the genesis key, or the one its latest KeyChange set; a
+//! revoked partner cosigns nothing) and stores it durably beside the checkpoint. Key name =
+//! the partner's name, key = its partner key, signature type 0x04. docs/DESIGN.md,
+//! "Checkpoints", says which keys a verifier accepts for a cosignature made before a rotation.
+
+use std::sync::Arc;
 
 use tonic::Status;
 
+use super::off_runtime;
 use crate::format::hash::hash_from_slice;
 use crate::format::note::{NoteSignature, Verifier};
 use crate::format::{TreeSize, cosignature};
 use crate::pb;
+use crate::service::access::partner;
 use crate::service::{Caller, RequestError, State};
 
-/// Handles one AddCosignature call.
+/// Handles one AddCosignature call. Every store read and the write run on the blocking pool.
 pub async fn handle(
-    state: &State,
+    state: &Arc<State>,
     caller: &Caller,
     request: pb::AddCosignatureRequest,
 ) -> Result<pb::CheckpointResponse, Status> {
-    let (size, note, sig) = parse(state, caller, request)?;
+    let (s, c) = (state.clone(), caller.clone());
+    let (size, note, sig) = off_runtime(move || parse(&s, &c, request)).await?;
     state.sequencer.writable()?;
-    let store = state.store.clone();
-    let stored = tokio::task::spawn_blocking(move || store.add_cosignature(size, &sig))
-        .await
-        .map_err(|e| Status::internal(format!("storing the cosignature failed: {e}")))?
+    let s = state.clone();
+    let stored = off_runtime(move || {
         // A write that failed part-way poisons the store: the log has failed, not just this call.
-        .inspect_err(|_| state.sequencer.check_store())?;
+        Ok(s.store
+            .add_cosignature(size, &sig)
+            .inspect_err(|_| s.sequencer.check_store())?)
+    })
+    .await?;
     if stored {
         tracing::info!(cosigner = %caller.name, size = size.0, "stored a partner's cosignature");
     }
-    super::get_checkpoint::with_cosignatures(state, &note)
+    let s = state.clone();
+    off_runtime(move || super::get_checkpoint::with_cosignatures(&s, &note)).await
 }
 
 /// The cosignature/v1 verifier of partner `name` under its key in force (None for read-only
@@ -96,9 +106,11 @@ fn parse(
         ))
         .into());
     }
-    let verifier = partner_verifier(state, &caller.name).ok_or_else(|| {
+    // The key in force: a revoked partner is refused naming the revocation (PERMISSION_DENIED).
+    let (_, key) = partner(state, &caller.name, "cosignature")?;
+    let verifier = crate::witness::cosigner_verifier(&caller.name, key).map_err(|e| {
         Status::internal(format!(
-            "partner {} has no usable key in genesis",
+            "partner {}'s key in force makes no cosignature verifier: {e}",
             caller.name
         ))
     })?;

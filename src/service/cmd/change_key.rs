@@ -4,6 +4,8 @@
 //! `keys_in_force`'s; the sequencer checks them again when it appends, so two racing changes
 //! cannot both pass.
 
+use std::sync::Arc;
+
 use tonic::Status;
 
 use crate::keys_in_force::Change;
@@ -14,7 +16,7 @@ use crate::service::{RequestError, State};
 
 /// Handles one ChangeKey call.
 pub async fn handle(
-    state: &State,
+    state: &Arc<State>,
     caller: &Caller,
     request: pb::ChangeKeyRequest,
 ) -> Result<pb::LogReceipt, Status> {

@@ -17,7 +17,8 @@ use crate::sequencer::Appended;
 use crate::service::access::Caller;
 use crate::service::{RequestError, State};
 
-/// Handles one FindDisclosure call.
+/// Handles one FindDisclosure call. It blocks on the store, so the service runs it on
+/// the blocking pool (`cmd::off_runtime`).
 pub fn handle(
     state: &State,
     caller: &Caller,

@@ -7,7 +7,8 @@ use crate::format::TreeSize;
 use crate::pb;
 use crate::service::{RequestError, State};
 
-/// Handles one GetConsistencyProof call.
+/// Handles one GetConsistencyProof call. It blocks on the store, so the service runs it on
+/// the blocking pool (`cmd::off_runtime`).
 pub fn handle(
     state: &State,
     request: pb::GetConsistencyProofRequest,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use prost::Message;
 use tonic::Status;
 
+use super::off_runtime;
 use crate::format::LeafIndex;
 use crate::format::entry;
 use crate::pb;
@@ -29,15 +30,6 @@ pub async fn handle(
         ))
         .into()),
     }
-}
-
-/// Runs `read` (store reads: disk I/O) on tokio's blocking pool.
-pub(crate) async fn off_runtime<T: Send + 'static>(
-    read: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(read)
-        .await
-        .map_err(|e| Status::internal(format!("a read task failed: {e}")))?
 }
 
 /// The entry at `index` as the caller may see it; `None` when it may not see it at all.

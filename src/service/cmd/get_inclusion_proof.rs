@@ -8,7 +8,8 @@ use crate::format::{LeafIndex, TreeSize};
 use crate::pb::{self, get_inclusion_proof_request::Leaf};
 use crate::service::{RequestError, State};
 
-/// Handles one GetInclusionProof call.
+/// Handles one GetInclusionProof call. It blocks on the store, so the service runs it on
+/// the blocking pool (`cmd::off_runtime`).
 pub fn handle(
     state: &State,
     request: pb::GetInclusionProofRequest,

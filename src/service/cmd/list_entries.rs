@@ -106,7 +106,7 @@ async fn stream(
         let page = (limit - sent).min(PAGE as u64) as usize;
         let (state_, filter_) = (state.clone(), filter.clone());
         let (responses, next, found) =
-            get_entry::off_runtime(move || read_page(&state_, &filter_, from, page)).await?;
+            super::off_runtime(move || read_page(&state_, &filter_, from, page)).await?;
         from = next;
         for response in responses {
             if tx.send(Ok(response)).await.is_err() {

@@ -17,21 +17,43 @@ pub mod report;
 pub mod submit;
 pub mod submit_stream;
 
+use std::sync::Arc;
+
 use tonic::Status;
 
 use super::State;
 use crate::pb;
 use crate::sequencer::{Append, Appended};
 
+/// Runs `read` (store reads: disk I/O, or a database round trip) on tokio's blocking pool, so
+/// a slow read never holds up the runtime threads that serve every other call.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| Status::internal(format!("a read task failed: {e}")))?
+}
+
 /// Apply and reply for every call that appends: sequence the entry, wait until it is durable,
 /// answer with its receipt.
-pub(super) async fn append(state: &State, append: Append) -> Result<pb::LogReceipt, Status> {
+pub(super) async fn append(state: &Arc<State>, append: Append) -> Result<pb::LogReceipt, Status> {
     let appended = state.sequencer.append(append).await?;
-    log_receipt(state, appended)
+    receipt(state, appended).await
+}
+
+/// [`log_receipt`] on the blocking pool: its proof may read Merkle node files the cache does
+/// not hold (or ask the database).
+pub(super) async fn receipt(
+    state: &Arc<State>,
+    appended: Appended,
+) -> Result<pb::LogReceipt, Status> {
+    let state = state.clone();
+    off_runtime(move || log_receipt(&state, appended)).await
 }
 
 /// The reply to an append: the entry, where it is, and its proof against the batch's signed
-/// checkpoint. The proof is computed here, on the handler's thread, not in the sequencer.
+/// checkpoint. The proof is computed by the handler (see [`receipt`]), not in the sequencer.
 pub(super) fn log_receipt(state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
     let proof = state
         .store

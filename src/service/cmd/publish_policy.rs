@@ -1,6 +1,8 @@
 //! PublishPolicy: the data owner's signed screening policy becomes a PolicyChange entry, and
 //! from then on the policy in force for the owner's disclosures.
 
+use std::sync::Arc;
+
 use tonic::Status;
 
 use crate::format::signature::{self, Purpose};
@@ -12,7 +14,7 @@ use crate::service::{RequestError, State};
 
 /// Handles one PublishPolicy call.
 pub async fn handle(
-    state: &State,
+    state: &Arc<State>,
     caller: &Caller,
     request: pb::PublishPolicyRequest,
 ) -> Result<pb::LogReceipt, Status> {
@@ -32,7 +34,8 @@ pub(crate) fn parse(
     signature::verify(&key, Purpose::Policy, &request.policy, &request.signature).map_err(|_| {
         state.metrics.signature_failure("PublishPolicy");
         RequestError::BadSignature(format!(
-            "the policy signature does not verify under {owner}'s key; sign \"borderlog/policy/v1\\n\" || policy bytes with that key"
+            "the policy signature does not verify under {owner}'s key; sign {:?} || policy bytes with that key",
+            Purpose::Policy.domain_text()
         ))
     })?;
     let policy = state

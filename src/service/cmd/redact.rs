@@ -8,12 +8,13 @@
 //! returns the receipt of the Redaction entry that erased it, so a retry after a lost reply,
 //! or the retention schedule racing the owner's own run, succeeds without a second entry.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
 use tonic::Status;
 
-use super::log_receipt;
+use super::off_runtime;
 use crate::format::LeafIndex;
 use crate::format::entry::{self, Claim};
 use crate::format::hash::{Hash, hash_from_slice};
@@ -29,12 +30,14 @@ const RACE_WAIT: Duration = Duration::from_secs(5);
 
 /// Handles one Redact call.
 pub async fn handle(
-    state: &State,
+    state: &Arc<State>,
     caller: &Caller,
     request: pb::RedactRequest,
 ) -> Result<pb::LogReceipt, Status> {
     caller.require(Role::Sender, "Redact")?;
-    let checked = check(state, &caller.name, request)?;
+    // The checks read the disclosure and the redactions from the store: on the blocking pool.
+    let (s, owner) = (state.clone(), caller.name.clone());
+    let checked = off_runtime(move || check(&s, &owner, request)).await?;
     apply(state, checked).await
 }
 
@@ -107,7 +110,8 @@ pub(crate) fn check(
     signature::verify(&key, Purpose::Redaction, &payload, &request.signature).map_err(|_| {
         state.metrics.signature_failure("Redact");
         RequestError::Forbidden(format!(
-            "the redaction is not signed by {owner}'s key: only the data owner erases; sign \"borderlog/redaction/v1\\n\" || u64be(disclosure_index) || commitment with its partner key"
+            "the redaction is not signed by {owner}'s key: only the data owner erases; sign {:?} || u64be(disclosure_index) || commitment with its partner key",
+            Purpose::Redaction.domain_text()
         ))
     })?;
     if let Some(done) = state.store.redaction_of(&commitment)? {
@@ -133,13 +137,13 @@ pub(crate) fn check(
 
 /// Appends the Redaction entry (the store erases the payload before it is visible), or hands
 /// back the receipt of the one that already erased the item.
-pub(crate) async fn apply(state: &State, checked: Checked) -> Result<pb::LogReceipt, Status> {
+pub(crate) async fn apply(state: &Arc<State>, checked: Checked) -> Result<pb::LogReceipt, Status> {
     let (append, commitment) = match checked {
-        Checked::Done(index) => return existing_receipt(state, index),
+        Checked::Done(index) => return existing_receipt(state, index).await,
         Checked::New(append, commitment) => (append, commitment),
     };
     match state.sequencer.append(*append).await {
-        Ok(appended) => log_receipt(state, appended),
+        Ok(appended) => super::receipt(state, appended).await,
         Err(SequencerError::AlreadyClaimed {
             claim: Claim::RedactionOf(_),
             ..
@@ -148,8 +152,11 @@ pub(crate) async fn apply(state: &State, checked: Checked) -> Result<pb::LogRece
             let mut size = state.sequencer.size();
             let wait = async {
                 loop {
-                    if let Some(index) = state.store.redaction_of(&commitment)? {
-                        return existing_receipt(state, index);
+                    let s = state.clone();
+                    let erased_by =
+                        off_runtime(move || Ok(s.store.redaction_of(&commitment)?)).await?;
+                    if let Some(index) = erased_by {
+                        return existing_receipt(state, index).await;
                     }
                     if size.changed().await.is_err() {
                         return Err(SequencerError::Stopped.into());
@@ -170,8 +177,14 @@ pub(crate) async fn apply(state: &State, checked: Checked) -> Result<pb::LogRece
     }
 }
 
-/// The receipt of an entry already in the log, proved against the latest checkpoint.
-fn existing_receipt(state: &State, index: LeafIndex) -> Result<pb::LogReceipt, Status> {
+/// The receipt of an entry already in the log, proved against the latest checkpoint; read on
+/// the blocking pool.
+async fn existing_receipt(state: &Arc<State>, index: LeafIndex) -> Result<pb::LogReceipt, Status> {
+    let state = state.clone();
+    off_runtime(move || read_receipt(&state, index)).await
+}
+
+fn read_receipt(state: &State, index: LeafIndex) -> Result<pb::LogReceipt, Status> {
     let size = state.store.size();
     let missing = || Status::internal(format!("entry {} or its checkpoint is missing", index.0));
     let entry = state.store.entry(index)?.ok_or_else(missing)?;

@@ -70,7 +70,8 @@ pub async fn handle(
         pb::ExportRequest {
             tree_size: request.tree_size,
         },
-    )?;
+    )
+    .await?;
     let mut records = Vec::new();
     while let Some(record) = stream.next().await {
         records.push(record?);

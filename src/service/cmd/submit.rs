@@ -12,7 +12,7 @@ use std::sync::Arc;
 use prost::Message;
 use tonic::Status;
 
-use crate::format::entry::Claim;
+use crate::format::entry::{Claim, NONCE_LEN};
 use crate::format::hash::{SALT_LEN, sha256};
 use crate::format::signature::{self, Purpose};
 use crate::guard::{self, Policy, Verdict};
@@ -23,9 +23,6 @@ use crate::service::access::{Caller, not_revoked, partner};
 use crate::service::error::Refused;
 use crate::service::{RequestError, State};
 use crate::store::CheckedPayload;
-
-/// Smallest and largest nonce, bytes: enough entropy never to repeat by chance.
-const NONCE_LEN: std::ops::RangeInclusive<usize> = 16..=64;
 
 /// How often a submission is screened again when the owner publishes a new policy meanwhile.
 const SCREEN_ATTEMPTS: usize = 3;
@@ -86,7 +83,7 @@ enum Screened {
 
 /// Handles one Submit call.
 pub async fn handle(
-    state: &State,
+    state: &Arc<State>,
     caller: &Caller,
     request: pb::SubmitRequest,
 ) -> Result<pb::LogReceipt, Status> {
@@ -97,17 +94,23 @@ pub async fn handle(
 
 /// Screens a checked submission under the policy in force, appends the Disclosure (or the
 /// Refusal) and answers with the receipt (or the refusal's findings).
-pub(super) async fn apply(state: &State, submission: Submission) -> Result<pb::LogReceipt, Status> {
+pub(super) async fn apply(
+    state: &Arc<State>,
+    submission: Submission,
+) -> Result<pb::LogReceipt, Status> {
     apply_from(state, Arc::new(submission), SCREEN_ATTEMPTS).await
 }
 
 /// [`apply`], again, for a streamed disclosure whose append found the policy changed.
-pub(super) async fn apply_again(state: &State, answer: Answer) -> Result<pb::LogReceipt, Status> {
+pub(super) async fn apply_again(
+    state: &Arc<State>,
+    answer: Answer,
+) -> Result<pb::LogReceipt, Status> {
     apply_from(state, answer.submission, SCREEN_ATTEMPTS - 1).await
 }
 
 async fn apply_from(
-    state: &State,
+    state: &Arc<State>,
     mut submission: Arc<Submission>,
     attempts: usize,
 ) -> Result<pb::LogReceipt, Status> {
@@ -115,7 +118,7 @@ async fn apply_from(
         let (append, answer) = screen_in_force(state, submission).await?;
         match state.sequencer.append(append).await {
             Err(SequencerError::PolicyChanged { .. }) => submission = answer.submission,
-            other => return answer.reply(state, other?),
+            other => return answer.reply(state, other?).await,
         }
     }
     Err(Status::aborted(format!(
@@ -133,9 +136,13 @@ pub(super) struct Answer {
 
 impl Answer {
     /// The receipt of the appended Disclosure, or the refusal the appended Refusal records.
-    pub(super) fn reply(self, state: &State, appended: Appended) -> Result<pb::LogReceipt, Status> {
+    pub(super) async fn reply(
+        self,
+        state: &Arc<State>,
+        appended: Appended,
+    ) -> Result<pb::LogReceipt, Status> {
         match self.findings {
-            None => super::log_receipt(state, appended),
+            None => super::receipt(state, appended).await,
             Some(findings) => Err(RequestError::Refused(Refused {
                 index: appended.index,
                 policy_hash: self.policy.hash(),
@@ -150,10 +157,17 @@ impl Answer {
 /// Screens a submission under the policy in force for its sender: the entry to append, and
 /// what will answer it.
 pub(super) async fn screen_in_force(
-    state: &State,
+    state: &Arc<State>,
     submission: Arc<Submission>,
 ) -> Result<(Append, Answer), Status> {
-    let policy = state.policies.in_force(state, &submission.body.sender)?;
+    let policy = match state.policies.cached(state, &submission.body.sender) {
+        Some(policy) => policy,
+        // A policy not parsed yet is read from the store: on the blocking pool.
+        None => {
+            let (s, owner) = (state.clone(), submission.body.sender.clone());
+            super::off_runtime(move || s.policies.in_force(&s, &owner)).await?
+        }
+    };
     let (screened, submission) = screen_off_runtime(policy.clone(), submission).await?;
     let (append, findings) = match screened {
         Screened::Accepted(append) => (append, None),
@@ -386,7 +400,12 @@ pub(super) fn parse(
     if !NONCE_LEN.contains(&body.nonce.len()) {
         return Err(RequestError::invalid(
             "body.nonce",
-            format!("{} bytes; use 16 to 64 random bytes", body.nonce.len()),
+            format!(
+                "{} bytes; use {} to {} random bytes",
+                body.nonce.len(),
+                NONCE_LEN.start(),
+                NONCE_LEN.end()
+            ),
         ));
     }
     let now = crate::clock::now_ms();
@@ -440,8 +459,9 @@ pub(super) fn verify_signature(state: &State, u: &Unverified) -> Result<(), Requ
         |_| {
             state.metrics.signature_failure("Submit");
             RequestError::BadSignature(format!(
-                "the disclosure signature does not verify under {}'s key in force (pinned in the genesis entry or set by its latest KeyChange); sign \"borderlog/disclosure/v1\\n\" || body with that key",
-                u.body.sender
+                "the disclosure signature does not verify under {}'s key in force (pinned in the genesis entry or set by its latest KeyChange); sign {:?} || body with that key",
+                u.body.sender,
+                Purpose::Disclosure.domain_text()
             ))
         },
     )

@@ -203,7 +203,7 @@ fn verify_all(
 
 /// Answers each disclosure in request order, as soon as its own answer is known.
 async fn respond(
-    state: &State,
+    state: &Arc<State>,
     mut pending: mpsc::Receiver<Pending>,
     answers: mpsc::Sender<Result<pb::SubmitStreamResponse, Status>>,
 ) {
@@ -216,7 +216,7 @@ async fn respond(
                     submit::apply_again(state, answer).await
                 }
                 Err(err) => Err(err.into()),
-                Ok(appended) => answer.reply(state, appended),
+                Ok(appended) => answer.reply(state, appended).await,
             },
             Pending::End(status) => {
                 let _ = answers.send(Err(status)).await;

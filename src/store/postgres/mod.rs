@@ -474,6 +474,13 @@ impl LogStore for PgStore {
     fn is_writer(&self) -> bool {
         self.shared.writing().is_some()
     }
+
+    /// Never: every transaction commits or rolls back whole, and a commit whose outcome this
+    /// process could not learn gives up the writer role (`OutcomeUnknown`) instead; the lease
+    /// task takes it again, re-reading the log's tip, once the database answers.
+    fn is_poisoned(&self) -> bool {
+        false
+    }
 }
 
 /// The store is shared between the sequencer thread and the gRPC handlers.
