@@ -152,7 +152,7 @@ async fn the_caller_is_authenticated_before_the_request_is_decoded() {
     let keys = init_keys(dir.path());
     let mut config = borderlog::service::NodeConfig::new(&keys, dir.path().join("data"));
     config.plaintext = true;
-    let server = TestServer::start_config(config).await;
+    let server = TestServer::start_config(config, Backend::Embedded).await;
     let url = format!("http://{}", server.addr);
     let channel = client::channel(&url, &server.keys, SENDER).await.unwrap();
     let call = |name: Option<&'static str>| {
