@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use super::context;
+use super::json::{Json, Object};
 use super::scan::Findings;
 use super::stix::{Kind, Shape};
 use super::{Context, Policy, Tlp, rules};
@@ -92,7 +92,7 @@ impl AllowList {
 pub(crate) fn check(
     policy: &Policy,
     ctx: &Context,
-    obj: &Map<String, Value>,
+    obj: &Object,
     shape: Option<&Shape>,
     out: &mut Findings,
 ) -> bool {
@@ -121,15 +121,15 @@ pub(crate) fn check(
         }
     }
     if t == "indicator"
-        && let Some(Value::String(pt)) = obj.get("pattern_type")
-        && !allow.pattern_types.contains(pt)
+        && let Some(Json::String(pt)) = obj.get("pattern_type")
+        && !allow.pattern_types.contains(&**pt)
     {
         out.add("$.pattern_type", rules::ALLOW_PATTERN_TYPE);
     }
     if t == "identity" {
         let class = obj
             .get("identity_class")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or("");
         if allow.identity_classes.contains(class) {
             return false;
@@ -155,10 +155,10 @@ pub(crate) fn check(
     false
 }
 
-fn mentions(policy: &Policy, v: &Value) -> bool {
+fn mentions(policy: &Policy, v: &Json) -> bool {
     match v {
-        Value::String(s) => policy.victim_words().mentioned(s),
-        Value::Array(a) => a.iter().any(|x| mentions(policy, x)),
+        Json::String(s) => policy.victim_words().mentioned(s),
+        Json::Array(a) => a.iter().any(|x| mentions(policy, x)),
         _ => false,
     }
 }

@@ -68,11 +68,7 @@ pub fn defang(s: &str) -> Cow<'_, str> {
 
 /// Percent-decodes when there is something to decode (lossy UTF-8), else None.
 pub fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let has = b
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
-    if !has {
+    if !has_percent_escape(s) {
         return None;
     }
     Some(
@@ -80,6 +76,18 @@ pub fn percent_decode(s: &str) -> Option<String> {
             .decode_utf8_lossy()
             .into_owned(),
     )
+}
+
+/// True when [`variants`] of `s` is `s` alone: nothing to defang, nothing percent-encoded (the
+/// common case, which then needs no allocation).
+pub fn only_itself(s: &str) -> bool {
+    matches!(defang(s), Cow::Borrowed(_)) && !has_percent_escape(s)
+}
+
+fn has_percent_escape(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
 /// The forms of one string the detectors look at: as given, defanged, and percent-decoded (up
@@ -388,7 +396,7 @@ pub fn extract(s: &str, at: Where) -> Extracted {
             }
         }
     }
-    if s.contains("://") {
+    if bytes.windows(3).any(|w| w == b"://") {
         for c in URL_RE.captures_iter(s) {
             let Some(auth) = c.get(1) else { continue };
             let auth = auth.as_str();
@@ -408,15 +416,26 @@ pub fn extract(s: &str, at: Where) -> Extracted {
         }
     }
     if bytes.contains(&b'.') {
-        let dre = if s.is_ascii() {
-            &*DOMAIN_ASCII_RE
-        } else {
-            &*DOMAIN_UNI_RE
-        };
-        for m in dre.find_iter(s) {
-            x.host(m.as_str(), false);
+        let ascii = s.is_ascii();
+        // Both domain patterns need a dot between a label character and a letter (the top
+        // label starts with one): prose, whose dots end sentences, skips the search.
+        let label = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c >= 0x80;
+        let dotted = bytes
+            .windows(3)
+            .any(|w| w[1] == b'.' && label(w[0]) && (w[2].is_ascii_alphabetic() || w[2] >= 0x80));
+        if dotted {
+            let dre = if ascii {
+                &*DOMAIN_ASCII_RE
+            } else {
+                &*DOMAIN_UNI_RE
+            };
+            for m in dre.find_iter(s) {
+                x.host(m.as_str(), false);
+            }
         }
-        if bytes.iter().any(u8::is_ascii_digit) {
+        // Four dotted parts: three dots at least.
+        if bytes.iter().filter(|&&c| c == b'.').count() >= 3 && bytes.iter().any(u8::is_ascii_digit)
+        {
             for m in IPV4_RE.find_iter(s) {
                 // Skip runs of more than four dotted numbers (versions, OIDs).
                 let before = s[..m.start()].chars().next_back();

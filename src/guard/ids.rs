@@ -16,27 +16,28 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::personal::Shapes;
 use super::rules;
 
 fn re(p: &str) -> Regex {
     Regex::new(p).expect("constant regex")
 }
 
-static ELEVEN_RE: LazyLock<Regex> =
+pub(super) static ELEVEN_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)[0-9]{2}(?: ?[0-9]{3}){3}(?-u:\b)"));
-static NIR_RE: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static NIR_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?i-u)\b[1-478][ .]?[0-9]{2}[ .]?[0-9]{2}[ .]?(?:[0-9]{2}|2[AB])[ .]?[0-9]{3}[ .]?[0-9]{3}[ .]?[0-9]{2}\b",
     )
 });
-static DNI_RE: LazyLock<Regex> =
+pub(super) static DNI_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i-u)\b(?:[0-9]{8}|[XYZ][ -]?[0-9]{7})[ -]?[A-Z]\b"));
-static CF_RE: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static CF_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?i-u)\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b",
     )
 });
-static BSN_RE: LazyLock<Regex> =
+pub(super) static BSN_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)(?:[0-9]{9}|[0-9]{4}\.[0-9]{2}\.[0-9]{3})(?-u:\b)"));
 
 fn digits(s: &str) -> Vec<u32> {
@@ -180,8 +181,15 @@ pub fn is_bsn(s: &str) -> bool {
 }
 
 /// The national-id rules that fire on `s`, with the byte spans they matched (so the phone
-/// detector does not read the same digits again).
-pub fn scan(s: &str, out: &mut Vec<&'static str>, spans: &mut Vec<(usize, usize)>) {
+/// detector does not read the same digits again). `shapes` (of `s`) skips each pattern that
+/// cannot match: a NIR needs 14 digits in its chain, a DNI/NIE a run of seven, a codice
+/// fiscale a 16-character word, a Steuer-ID or PESEL 11 grouped digits, a BSN nine.
+pub(crate) fn scan(
+    s: &str,
+    shapes: &Shapes,
+    out: &mut Vec<&'static str>,
+    spans: &mut Vec<(usize, usize)>,
+) {
     let mut find = |r: &Regex, ok: fn(&str) -> bool, rule: &'static str| {
         for m in r.find_iter(s) {
             if ok(m.as_str()) {
@@ -192,12 +200,22 @@ pub fn scan(s: &str, out: &mut Vec<&'static str>, spans: &mut Vec<(usize, usize)
             }
         }
     };
-    find(&NIR_RE, is_nir, rules::PERSONAL_NIR);
-    find(&DNI_RE, is_dni, rules::PERSONAL_DNI);
-    find(&CF_RE, is_codice_fiscale, rules::PERSONAL_CODICE_FISCALE);
-    find(&ELEVEN_RE, is_steuer_id, rules::PERSONAL_TAX_ID_DE);
-    find(&ELEVEN_RE, is_pesel, rules::PERSONAL_PESEL);
-    find(&BSN_RE, is_bsn, rules::PERSONAL_BSN);
+    if shapes.nir >= 14 {
+        find(&NIR_RE, is_nir, rules::PERSONAL_NIR);
+    }
+    if shapes.run >= 7 {
+        find(&DNI_RE, is_dni, rules::PERSONAL_DNI);
+    }
+    if shapes.word16 {
+        find(&CF_RE, is_codice_fiscale, rules::PERSONAL_CODICE_FISCALE);
+    }
+    if shapes.grouped >= 11 {
+        find(&ELEVEN_RE, is_steuer_id, rules::PERSONAL_TAX_ID_DE);
+        find(&ELEVEN_RE, is_pesel, rules::PERSONAL_PESEL);
+    }
+    if shapes.grouped >= 9 {
+        find(&BSN_RE, is_bsn, rules::PERSONAL_BSN);
+    }
 }
 
 #[cfg(test)]
@@ -232,11 +250,8 @@ mod tests {
     fn scan_finds_each_in_prose() {
         let mut out = Vec::new();
         let mut spans = Vec::new();
-        scan(
-            "Steuer-ID 86095742719, NIR 185057800608491, DNI 12345678Z, CF RSSMRA85T10A562S, BSN 111222333, PESEL 44051401359",
-            &mut out,
-            &mut spans,
-        );
+        let all = "Steuer-ID 86095742719, NIR 185057800608491, DNI 12345678Z, CF RSSMRA85T10A562S, BSN 111222333, PESEL 44051401359";
+        scan(all, &Shapes::of(all), &mut out, &mut spans);
         for r in [
             rules::PERSONAL_TAX_ID_DE,
             rules::PERSONAL_NIR,
@@ -248,11 +263,8 @@ mod tests {
             assert!(out.contains(&r), "{r}: {out:?}");
         }
         out.clear();
-        scan(
-            "build 20260301 sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709 CVE-2021-44228",
-            &mut out,
-            &mut spans,
-        );
+        let none = "build 20260301 sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709 CVE-2021-44228";
+        scan(none, &Shapes::of(none), &mut out, &mut spans);
         assert!(out.is_empty(), "{out:?}");
     }
 }

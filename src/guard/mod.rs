@@ -16,6 +16,7 @@
 //! - [`customer`]: the HMAC customer register and its matching;
 //! - [`inside`]: signs of a customer's inside (special-use IPs, internal hosts, home paths, accounts);
 //! - [`personal`]: victim personal-data detectors (cards, IBAN, SSN, NINO, phones);
+//! - `json`: the item's JSON as a tree of strings borrowed from its bytes;
 //! - `scan`: the walk over every string of an item that drives the detectors;
 //! - [`bench`]: throughput measurement for `borderlog bench --guard`.
 
@@ -26,6 +27,7 @@ pub mod context;
 pub mod customer;
 pub mod ids;
 pub mod inside;
+mod json;
 pub mod measure;
 pub mod names;
 pub mod personal;
@@ -404,7 +406,7 @@ impl Policy {
             out.add_root(rules::SCHEMA_SIZE);
             return None;
         }
-        let value = match stix::parse_strict(item) {
+        let value = match json::parse(item) {
             Ok(v) => v,
             Err(stix::ParseError::DuplicateKey) => {
                 out.add_root(rules::SCHEMA_DUPLICATE_KEY);

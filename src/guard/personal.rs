@@ -239,25 +239,122 @@ pub struct Format2 {
     pub phone_regions: Vec<phonenumber::country::Id>,
 }
 
+/// What one pass over a string's bytes tells the format-2 detectors. Every identifier they look
+/// for has a shape this summary can rule out — a card, phone, SSN, NINO, BSN, Steuer-ID or
+/// PESEL is one chain of digit groups, a NIR a chain with its own separators, a DNI a run of
+/// seven digits, an IBAN a word starting with two letters and two digits, a codice fiscale a
+/// 16-character word — so a detector whose shape is absent is skipped without running its
+/// regular expression (on prose those searches were most of the guard's time). Each bound is a
+/// necessary condition of the detector's own pattern, so skipping never changes a verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Shapes {
+    /// ASCII digits in the string.
+    pub(crate) digits: usize,
+    /// The longest run of consecutive digits.
+    pub(crate) run: usize,
+    /// The most digits in one chain of digit runs joined by at most three of ` .-/()` (the
+    /// widest separator any of those patterns allows between two groups is `) (`).
+    pub(crate) grouped: usize,
+    /// The most digits in one chain joined by at most two of ` .AaBb` (the NIR's separators
+    /// and its Corsican `2A`/`2B` department).
+    pub(crate) nir: usize,
+    /// A word starts with two ASCII letters and two digits.
+    pub(crate) iban_head: bool,
+    /// A word (ASCII letters, digits, `_`) of exactly 16 bytes.
+    pub(crate) word16: bool,
+}
+
+/// Digits in one chain of digit runs joined by at most `max_gap` bytes for which `sep` holds.
+fn longest_chain(b: &[u8], sep: impl Fn(u8) -> bool, max_gap: usize) -> usize {
+    let (mut best, mut cur, mut gap) = (0, 0, 0);
+    for &c in b {
+        if c.is_ascii_digit() {
+            cur += 1;
+            gap = 0;
+            best = best.max(cur);
+        } else if cur > 0 && gap < max_gap && sep(c) {
+            gap += 1;
+        } else {
+            cur = 0;
+            gap = 0;
+        }
+    }
+    best
+}
+
+impl Shapes {
+    pub(crate) fn of(s: &str) -> Shapes {
+        let b = s.as_bytes();
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        let mut x = Shapes::default();
+        let (mut run, mut word_len) = (0, 0);
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_digit() {
+                x.digits += 1;
+                run += 1;
+                x.run = x.run.max(run);
+            } else {
+                run = 0;
+            }
+            if word(c) {
+                if word_len == 0
+                    && b.len() >= i + 4
+                    && c.is_ascii_alphabetic()
+                    && b[i + 1].is_ascii_alphabetic()
+                    && b[i + 2].is_ascii_digit()
+                    && b[i + 3].is_ascii_digit()
+                {
+                    x.iban_head = true;
+                }
+                word_len += 1;
+            } else {
+                x.word16 |= word_len == 16;
+                word_len = 0;
+            }
+        }
+        x.word16 |= word_len == 16;
+        if x.digits >= 6 {
+            x.grouped = longest_chain(
+                b,
+                |c| matches!(c, b' ' | b'.' | b'-' | b'/' | b'(' | b')'),
+                3,
+            );
+            x.nir = longest_chain(
+                b,
+                |c| matches!(c, b' ' | b'.' | b'A' | b'a' | b'B' | b'b'),
+                2,
+            );
+        }
+        x
+    }
+}
+
 /// Format 2: every enabled detector over one string, wherever it is (the caller applies the
 /// policy's recorded exceptions). Returns the rule ids that fire.
 pub fn scan_v2(s: &str, on: Enabled, f2: &Format2) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let digits = s.bytes().filter(u8::is_ascii_digit).count();
-    if digits < 6 {
-        return out;
+    if s.bytes().filter(u8::is_ascii_digit).count() < 6 {
+        return Vec::new();
     }
+    scan_shaped(s, &Shapes::of(s), on, f2)
+}
+
+/// [`scan_v2`] with the string's shapes given (the tests give unbounded ones: no detector
+/// skipped).
+fn scan_shaped(s: &str, shapes: &Shapes, on: Enabled, f2: &Format2) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let digits = shapes.digits;
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    if on.iban && digits >= 8 && ibans(s, &mut spans) {
+    if on.iban && digits >= 8 && shapes.iban_head && ibans(s, &mut spans) {
         out.push(rules::PERSONAL_IBAN_2);
     }
     if f2.national_ids {
-        super::ids::scan(s, &mut out, &mut spans);
+        super::ids::scan(s, &shapes, &mut out, &mut spans);
     }
-    if on.nino && nino(s) {
+    if on.nino && shapes.grouped >= 6 && nino(s) {
         out.push(rules::PERSONAL_NINO_2);
     }
     if on.ssn
+        && shapes.grouped >= 9
         && SSN_V2_RE.find_iter(s).any(|m| {
             let d: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
             let ok = is_ssn(&d[0..3], &d[3..5], &d[5..9]);
@@ -269,10 +366,14 @@ pub fn scan_v2(s: &str, on: Enabled, f2: &Format2) -> Vec<&'static str> {
     {
         out.push(rules::PERSONAL_SSN_2);
     }
-    if on.cards && digits >= 13 && cards(s, &mut spans) {
+    if on.cards && digits >= 13 && shapes.grouped >= 13 && cards(s, &mut spans) {
         out.push(rules::PERSONAL_CARD_2);
     }
-    if on.phones && digits >= 8 && super::phone::find(s, &f2.phone_regions, &spans) {
+    if on.phones
+        && digits >= 8
+        && shapes.grouped >= 8
+        && super::phone::find(s, &f2.phone_regions, &spans)
+    {
         out.push(rules::PERSONAL_PHONE_2);
     }
     out
@@ -324,6 +425,167 @@ mod tests {
         nino: true,
         phones: true,
     };
+
+    /// Digit-heavy strings around every format-2 pattern and its near misses, from a fixed LCG.
+    fn near_misses(n: usize) -> Vec<String> {
+        const PIECES: &[&str] = &[
+            " ",
+            " ",
+            "-",
+            ".",
+            "/",
+            "(",
+            ")",
+            ") (",
+            " .",
+            "+",
+            "00",
+            "0",
+            "2A",
+            "2b",
+            "A",
+            "B",
+            "a",
+            "b",
+            "SSN ",
+            "ssn: ",
+            "social security no. ",
+            "tel ",
+            "DE",
+            "GB",
+            "fr",
+            "NL",
+            "X",
+            "Y-",
+            "Z",
+            "AB",
+            "RSSMRA",
+            "L",
+            "M",
+            "T",
+            "_",
+            "é",
+            "x",
+            ":",
+            "#",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |m: usize| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as usize % m
+        };
+        (0..n)
+            .map(|_| {
+                let mut s = String::new();
+                for _ in 0..1 + next(14) {
+                    if next(2) == 0 {
+                        for _ in 0..1 + next(9) {
+                            s.push(char::from(b'0' + next(10) as u8));
+                        }
+                    } else {
+                        s.push_str(PIECES[next(PIECES.len())]);
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn digit_count(s: &str) -> usize {
+        s.bytes().filter(u8::is_ascii_digit).count()
+    }
+
+    /// Each shape bound is a necessary condition of its pattern: where the bound says no, the
+    /// pattern finds nothing (or, for cards and phones, no candidate with enough digits).
+    #[test]
+    fn shapes_rule_out_only_what_cannot_match() {
+        use super::super::{ids, phone};
+        let mut skipped = 0;
+        for s in near_misses(200_000) {
+            let x = Shapes::of(&s);
+            assert_eq!(x.digits, digit_count(&s));
+            let none = |r: &Regex| r.find(&s).is_none();
+            let most = |r: &Regex| r.find_iter(&s).map(|m| digit_count(m.as_str())).max();
+            if !x.iban_head {
+                assert!(none(&IBAN_V2_RE), "iban {s:?}");
+            }
+            if x.nir < 14 {
+                assert!(none(&ids::NIR_RE), "nir {s:?}");
+            }
+            if x.run < 7 {
+                assert!(none(&ids::DNI_RE), "dni {s:?}");
+            }
+            if !x.word16 {
+                assert!(none(&ids::CF_RE), "cf {s:?}");
+            }
+            if x.grouped < 11 {
+                assert!(none(&ids::ELEVEN_RE), "eleven {s:?}");
+            }
+            if x.grouped < 9 {
+                assert!(none(&ids::BSN_RE) && none(&SSN_V2_RE), "bsn/ssn {s:?}");
+                skipped += 1;
+            }
+            if x.grouped < 6 {
+                assert!(none(&NINO_RE), "nino {s:?}");
+            }
+            if x.grouped < 13 {
+                assert!(most(&CARD_V2_RE).is_none_or(|n| n < 13), "card {s:?}");
+            }
+            if x.grouped < 8 {
+                assert!(
+                    most(&phone::CANDIDATE_RE).is_none_or(|n| n < 8),
+                    "phone {s:?}"
+                );
+            }
+        }
+        assert!(
+            skipped > 10_000,
+            "the generator reaches both sides of the bounds"
+        );
+    }
+
+    /// Skipping by shape changes no result: the same rules as with every detector run.
+    #[test]
+    fn shaped_scan_agrees_with_the_unbounded_scan() {
+        let f2 = Format2 {
+            national_ids: true,
+            phone_regions: vec![
+                phonenumber::country::Id::DE,
+                phonenumber::country::Id::FR,
+                phonenumber::country::Id::GB,
+                phonenumber::country::Id::US,
+            ],
+        };
+        let mut fired = 0;
+        let known = [
+            "card 4111-1111-1111-1111 charged",
+            "IBAN DE89 3704 0044 0532 0130 00",
+            "SSN 123-45-6789",
+            "NI number AB 12 34 56 C",
+            "Steuer-ID 86095742719, NIR 185057800608491, DNI 12345678Z, CF RSSMRA85T10A562S, BSN 111222333, PESEL 44051401359",
+            "NIR 2 69 05 2A 123 456 88 and X1234567L and 1112.22.333",
+            "call +44 20 7946 0018 now or (212) 555-0142, 0049 89 12345678",
+        ];
+        for s in near_misses(100_000).iter().map(String::as_str).chain(known) {
+            if digit_count(s) < 6 {
+                continue;
+            }
+            let unbounded = Shapes {
+                digits: digit_count(s),
+                run: usize::MAX,
+                grouped: usize::MAX,
+                nir: usize::MAX,
+                iban_head: true,
+                word16: true,
+            };
+            let want = scan_shaped(s, &unbounded, ALL, &f2);
+            assert_eq!(scan_v2(s, ALL, &f2), want, "{s:?}");
+            fired += usize::from(!want.is_empty());
+        }
+        assert!(fired >= 7, "{fired}");
+    }
 
     #[test]
     fn luhn_and_cards() {

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use phonenumber::country::Id;
 use regex::Regex;
 
-static CANDIDATE_RE: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static CANDIDATE_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x-u)
         (?:\+|\b00)[1-9][0-9]{0,3}(?:[\ .\-/]?\(?[0-9]{1,6}\)?){2,8}

@@ -4,13 +4,13 @@
 //! Paths are built only when a finding is recorded (a stack of segments, not strings), which
 //! keeps the walk cheap on clean items.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value};
-
 use super::canon::{self, Extracted, Where};
 use super::context::{self, Side};
+use super::json::{Json, Object};
 use super::stix::{self, Shape};
 use super::{Finding, FindingClass, Policy, inside, names, personal, rules};
 
@@ -78,20 +78,12 @@ pub(crate) fn shown_name(policy: &Policy, k: &str) -> bool {
 }
 
 fn is_hash_name(k: &str) -> bool {
-    matches!(
-        k.to_ascii_uppercase().as_str(),
-        "MD5"
-            | "SHA-1"
-            | "SHA1"
-            | "SHA-256"
-            | "SHA256"
-            | "SHA-512"
-            | "SHA512"
-            | "SHA3-256"
-            | "SHA3-512"
-            | "SSDEEP"
-            | "TLSH"
-    )
+    [
+        "MD5", "SHA-1", "SHA1", "SHA-256", "SHA256", "SHA-512", "SHA512", "SHA3-256", "SHA3-512",
+        "SSDEEP", "TLSH",
+    ]
+    .iter()
+    .any(|h| k.eq_ignore_ascii_case(h))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +125,7 @@ struct Walker<'p, 'v, 'o> {
 /// Screens every string of the item with the customer, inside and personal-data detectors.
 pub(crate) fn scan_item(
     policy: &Policy,
-    obj: &Map<String, Value>,
+    obj: &Object,
     shape: Option<&Shape>,
     persona: bool,
     out: &mut Findings,
@@ -143,18 +135,15 @@ pub(crate) fn scan_item(
     }
     let stix_type = shape
         .map(|s| s.stix_type.as_str())
-        .or_else(|| obj.get("type").and_then(Value::as_str))
+        .or_else(|| obj.get("type").and_then(Json::as_str))
         .unwrap_or("");
     let actor_owned = policy.det.v2.as_ref().is_some_and(|v2| {
         v2.actor_owned_types.contains(stix_type)
-            || obj
-                .get("labels")
-                .and_then(Value::as_array)
-                .is_some_and(|l| {
-                    l.iter()
-                        .filter_map(Value::as_str)
-                        .any(|l| v2.actor_owned_labels.contains(l))
-                })
+            || obj.get("labels").and_then(Json::as_array).is_some_and(|l| {
+                l.iter()
+                    .filter_map(Json::as_str)
+                    .any(|l| v2.actor_owned_labels.contains(l))
+            })
     });
     let mut w = Walker {
         policy,
@@ -219,17 +208,17 @@ impl<'v> Walker<'_, 'v, '_> {
         self.out.add(&p, rule);
     }
 
-    fn value(&mut self, v: &'v Value, field: Field) {
+    fn value(&mut self, v: &'v Json<'_>, field: Field) {
         match v {
-            Value::String(s) => self.string(s, field),
-            Value::Array(a) => {
+            Json::String(s) => self.string(s, field),
+            Json::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
                     self.path.push(Seg::Idx(i));
                     self.value(x, field);
                     self.path.pop();
                 }
             }
-            Value::Object(m) => {
+            Json::Object(m) => {
                 for (pos, (k, x)) in m.iter().enumerate() {
                     let shown = shown_name(self.policy, k);
                     self.path.push(Seg::Key(k, pos, shown));
@@ -240,7 +229,7 @@ impl<'v> Walker<'_, 'v, '_> {
                     self.path.pop();
                 }
             }
-            Value::Number(n) => {
+            Json::Number(n) => {
                 // A card number can hide in a number; nothing else can.
                 let s = n.to_string();
                 if let Some(v2) = &self.policy.det.v2 {
@@ -255,7 +244,7 @@ impl<'v> Walker<'_, 'v, '_> {
                     }
                 }
             }
-            Value::Bool(_) | Value::Null => {}
+            Json::Bool(_) | Json::Null => {}
         }
     }
 
@@ -309,7 +298,16 @@ impl<'v> Walker<'_, 'v, '_> {
                 return;
             }
         }
-        let variants = canon::variants(s);
+        // Most strings have nothing to defang or decode: no vector for them.
+        let alone: [Cow<'_, str>; 1];
+        let several: Vec<Cow<'_, str>>;
+        let variants: &[Cow<'_, str>] = if canon::only_itself(s) {
+            alone = [Cow::Borrowed(s)];
+            &alone
+        } else {
+            several = canon::variants(s);
+            &several
+        };
         let at = Where {
             ip_value: field == Field::IpValue,
             host_value: field == Field::HostValue,
@@ -318,7 +316,7 @@ impl<'v> Walker<'_, 'v, '_> {
         let mut side: Option<Side> = None;
         self.check_extracted(&x, s, &mut side, false);
         let det = &self.policy.det;
-        for v in &variants {
+        for v in variants {
             if self.policy.register.account_hit(v) {
                 self.hit(rules::CUSTOMER_ACCOUNT);
             }
@@ -333,7 +331,10 @@ impl<'v> Walker<'_, 'v, '_> {
                     }
                 }
             }
-            if v.bytes().filter(u8::is_ascii_digit).count() >= 6 || v.contains('\\') {
+            // The side decides a `DOMAIN\user` account (which needs a backslash) and, under
+            // format 1, the personal-data detectors (which need six digits).
+            let backslash = v.contains('\\');
+            if backslash || (v2.is_none() && v.bytes().filter(u8::is_ascii_digit).count() >= 6) {
                 let sd = *side.get_or_insert_with(|| self.side_of(s));
                 if sd == Side::Victim {
                     if inside::domain_user(v) {
@@ -440,8 +441,11 @@ fn structural(s: &str) -> bool {
         || (s.ends_with('Z') && s.len() >= 20 && stix::is_timestamp(s))
 }
 
-fn merge(it: impl Iterator<Item = Extracted>) -> Extracted {
-    let mut out = Extracted::default();
+fn merge(mut it: impl Iterator<Item = Extracted>) -> Extracted {
+    // One extraction holds no repeats already: it is the start.
+    let Some(mut out) = it.next() else {
+        return Extracted::default();
+    };
     for x in it {
         for h in x.hosts {
             if !out.hosts.contains(&h) {

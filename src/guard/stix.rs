@@ -2,12 +2,11 @@
 //! by hand so the guard stays dependency-free and exactly versioned with the policy.
 
 use std::fmt;
-use std::sync::LazyLock;
 
-use regex::Regex;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::json::{Json, Object};
 use super::scan::Findings;
 use super::{Tlp, rules};
 
@@ -173,8 +172,15 @@ pub struct Shape {
     pub kind: Kind,
 }
 
-static TYPE_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9-]{0,248}[a-z0-9]$").expect("type regex"));
+/// The OASIS type-name pattern `^[a-z][a-z0-9-]{0,248}[a-z0-9]$`, by hand (every item).
+fn is_type_name(t: &str) -> bool {
+    let b = t.as_bytes();
+    let inner = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-';
+    (2..=250).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[1..b.len() - 1].iter().all(inner)
+        && (b[b.len() - 1].is_ascii_lowercase() || b[b.len() - 1].is_ascii_digit())
+}
 
 /// The OASIS identifier.json pattern, by hand (hot path):
 /// `^[a-z][a-z0-9-]+[a-z0-9]--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-5][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$`
@@ -388,9 +394,9 @@ fn required_of(stix_type: &str) -> &'static [&'static str] {
 
 /// Checks the STIX 2.1 structure of one object; records schema findings, returns its shape when
 /// type and id are valid.
-pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shape> {
+pub(crate) fn check(obj: &Object, out: &mut Findings) -> Option<Shape> {
     let stix_type = match obj.get("type") {
-        Some(Value::String(t)) if TYPE_RE.is_match(t) => Some(t.as_str()),
+        Some(Json::String(t)) if is_type_name(t) => Some(&**t),
         _ => {
             out.add("$.type", rules::SCHEMA_TYPE);
             None
@@ -398,10 +404,10 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
     };
     let kind = stix_type.map_or(Kind::Other, kind_of);
     let id = match (obj.get("id"), stix_type) {
-        (Some(Value::String(id)), Some(t))
+        (Some(Json::String(id)), Some(t))
             if is_identifier(id) && id.split_once("--").map(|(p, _)| p) == Some(t) =>
         {
-            Some(id.clone())
+            Some(id.to_string())
         }
         _ => {
             out.add("$.id", rules::SCHEMA_ID);
@@ -411,7 +417,7 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
     let stix_type = stix_type?;
     // spec_version: required on SDOs, SROs and markings; optional on SCOs, but then "2.1".
     match obj.get("spec_version") {
-        Some(Value::String(v)) if v == "2.1" => {}
+        Some(Json::String(v)) if v == "2.1" => {}
         None if matches!(kind, Kind::Sco | Kind::Other) => {}
         _ => out.add("$.spec_version", rules::SCHEMA_SPEC_VERSION),
     }
@@ -434,7 +440,8 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
     }
     match stix_type {
         "malware"
-            if obj.get("is_family") == Some(&Value::Bool(true)) && !obj.contains_key("name") =>
+            if matches!(obj.get("is_family"), Some(Json::Bool(true)))
+                && !obj.contains_key("name") =>
         {
             out.add("$.name", rules::SCHEMA_REQUIRED)
         }
@@ -442,13 +449,13 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
             out.add("$.hashes", rules::SCHEMA_REQUIRED)
         }
         "report" | "grouping" | "note" | "opinion" => {
-            if matches!(obj.get("object_refs"), Some(Value::Array(a)) if a.is_empty()) {
+            if matches!(obj.get("object_refs"), Some(Json::Array(a)) if a.is_empty()) {
                 out.add("$.object_refs", rules::SCHEMA_VALUE);
             }
         }
         _ => {}
     }
-    for (k, v) in obj {
+    for (k, v) in obj.iter() {
         if let Some(form) = form_of(k) {
             check_form(k, form, v, out);
         }
@@ -460,33 +467,33 @@ pub(crate) fn check(obj: &Map<String, Value>, out: &mut Findings) -> Option<Shap
     })
 }
 
-fn is_str_list(v: &Value) -> bool {
-    matches!(v, Value::Array(a) if a.iter().all(Value::is_string))
+fn is_str_list(v: &Json) -> bool {
+    matches!(v, Json::Array(a) if a.iter().all(Json::is_string))
 }
 
-fn check_form(prop: &str, form: Form, v: &Value, out: &mut Findings) {
+fn check_form(prop: &str, form: Form, v: &Json, out: &mut Findings) {
     let ok = match form {
         Form::Str => v.is_string(),
         Form::Bool => v.is_boolean(),
-        Form::Int => v.is_i64() || v.is_u64(),
+        Form::Int => v.is_integer(),
         Form::StrList => is_str_list(v),
         Form::Ts => {
-            if !matches!(v, Value::String(s) if is_timestamp(s)) {
+            if !matches!(v, Json::String(s) if is_timestamp(s)) {
                 out.add_prop(prop, rules::SCHEMA_TIMESTAMP);
             }
             true
         }
-        Form::Ref => matches!(v, Value::String(s) if is_identifier(s)),
+        Form::Ref => matches!(v, Json::String(s) if is_identifier(s)),
         Form::RefList => {
-            matches!(v, Value::Array(a) if a.iter().all(|x| matches!(x, Value::String(s) if is_identifier(s))))
+            matches!(v, Json::Array(a) if a.iter().all(|x| matches!(x, Json::String(s) if is_identifier(s))))
         }
         Form::ExtRefs => match v {
-            Value::Array(a) => a.iter().all(|r| match r {
-                Value::Object(m) => {
-                    matches!(m.get("source_name"), Some(Value::String(_)))
+            Json::Array(a) => a.iter().all(|r| match r {
+                Json::Object(m) => {
+                    matches!(m.get("source_name"), Some(Json::String(_)))
                         && ["description", "url", "external_id"]
                             .iter()
-                            .all(|k| m.get(*k).is_none_or(Value::is_string))
+                            .all(|k| m.get(k).is_none_or(Json::is_string))
                         && m.get("hashes").is_none_or(is_hashes)
                 }
                 _ => false,
@@ -494,9 +501,9 @@ fn check_form(prop: &str, form: Form, v: &Value, out: &mut Findings) {
             _ => false,
         },
         Form::KillChain => match v {
-            Value::Array(a) => a.iter().all(|p| {
-                matches!(p.get("kill_chain_name"), Some(Value::String(_)))
-                    && matches!(p.get("phase_name"), Some(Value::String(_)))
+            Json::Array(a) => a.iter().all(|p| {
+                matches!(p.get("kill_chain_name"), Some(Json::String(_)))
+                    && matches!(p.get("phase_name"), Some(Json::String(_)))
             }),
             _ => false,
         },
@@ -507,24 +514,20 @@ fn check_form(prop: &str, form: Form, v: &Value, out: &mut Findings) {
     }
 }
 
-fn is_hashes(v: &Value) -> bool {
-    matches!(v, Value::Object(m) if m.values().all(Value::is_string))
+fn is_hashes(v: &Json) -> bool {
+    matches!(v, Json::Object(m) if m.values().all(Json::is_string))
 }
 
 /// Checks the TLP 2.0 marking: exactly one of the five FIRST ids in `object_marking_refs`, and no
 /// other marking. A TLP marking-definition item is itself public: it reports Clear.
-pub(crate) fn check_tlp(
-    obj: &Map<String, Value>,
-    shape: Option<&Shape>,
-    out: &mut Findings,
-) -> Option<Tlp> {
+pub(crate) fn check_tlp(obj: &Object, shape: Option<&Shape>, out: &mut Findings) -> Option<Tlp> {
     if let Some(s) = shape
         && s.kind == Kind::Marking
     {
         return Tlp::from_marking_id(&s.id).map(|_| Tlp::Clear);
     }
     let refs = match obj.get("object_marking_refs") {
-        Some(Value::Array(a)) => a,
+        Some(Json::Array(a)) => a,
         Some(_) => return None, // the form check already refused it
         None => {
             out.add("$.object_marking_refs", rules::TLP_COUNT);
@@ -585,6 +588,37 @@ mod tests {
         assert!(!is_timestamp("2023-02-29T00:00:00Z"));
         assert!(!is_timestamp("2016-05-12T08:17:27+01:00"));
         assert!(!is_timestamp("2016-05-12 08:17:27Z"));
+    }
+
+    #[test]
+    fn type_names_by_hand_match_the_oasis_pattern() {
+        let re = regex::Regex::new(r"^[a-z][a-z0-9-]{0,248}[a-z0-9]$").expect("type regex");
+        let long = "a".repeat(250);
+        let longer = "a".repeat(251);
+        for t in [
+            "",
+            "a",
+            "ab",
+            "a-",
+            "-a",
+            "a-b",
+            "x-acme-thing",
+            "indicator",
+            "Indicator",
+            "a1",
+            "1a",
+            "a\n",
+            "ab\n",
+            "a_b",
+            "é",
+            "aé",
+            long.as_str(),
+            longer.as_str(),
+            "a--b",
+            "a b",
+        ] {
+            assert_eq!(is_type_name(t), re.is_match(t), "{t:?}");
+        }
     }
 
     #[test]
