@@ -237,6 +237,39 @@ pub struct Format2 {
     pub national_ids: bool,
     /// Regions whose national phone-number form is recognised (international form always is).
     pub phone_regions: Vec<phonenumber::country::Id>,
+    /// `detectors.opaque_identifiers`: UUIDs and hexadecimal digests are one opaque token
+    /// each, and no detector reads the digits inside them (see [`mask_opaque`]).
+    pub opaque_identifiers: bool,
+}
+
+/// A UUID (8-4-4-4-12 hex digits) or a run of 32 or more hex digits (an MD5, SHA-1 or
+/// SHA-256 digest, a key id): as a whole word, so part of a longer word is not one.
+static OPAQUE_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i-u)\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32,})\b",
+    )
+    .expect("constant regex")
+});
+
+/// `s` with every digit inside a UUID or a hex digest replaced by `x`. Those are identifiers
+/// of objects and files, everywhere in threat data (STIX ids, hashes); read as numbers, one in
+/// a few hundred random ones holds a valid phone number or national id. `x` is a word
+/// character like the digit it replaces, so every word boundary stays where it was.
+pub(crate) fn mask_opaque(s: &str) -> std::borrow::Cow<'_, str> {
+    let mut found = OPAQUE_RE.find_iter(s).peekable();
+    if found.peek().is_none() {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut bytes = s.as_bytes().to_vec();
+    for m in found {
+        for b in &mut bytes[m.range()] {
+            if b.is_ascii_digit() {
+                *b = b'x';
+            }
+        }
+    }
+    // Only ASCII digits were replaced, by an ASCII letter: still UTF-8.
+    std::borrow::Cow::Owned(String::from_utf8(bytes).expect("ASCII replaced by ASCII"))
 }
 
 /// What one pass over a string's bytes tells the format-2 detectors. Every identifier they look
@@ -334,6 +367,10 @@ impl Shapes {
 pub fn scan_v2(s: &str, on: Enabled, f2: &Format2) -> Vec<&'static str> {
     if s.bytes().filter(u8::is_ascii_digit).count() < 6 {
         return Vec::new();
+    }
+    if f2.opaque_identifiers {
+        let s = mask_opaque(s);
+        return scan_shaped(&s, &Shapes::of(&s), on, f2);
     }
     scan_shaped(s, &Shapes::of(s), on, f2)
 }
@@ -557,6 +594,7 @@ mod tests {
                 phonenumber::country::Id::GB,
                 phonenumber::country::Id::US,
             ],
+            opaque_identifiers: false,
         };
         let mut fired = 0;
         let known = [
@@ -651,5 +689,54 @@ mod tests {
         assert!(scan("767 separate instances in 2012", ALL).is_empty());
         assert!(scan("+1 is fine", ALL).is_empty());
         assert!(scan("2014-05-08T09:00:00.000000Z", ALL).is_empty());
+    }
+
+    /// Digits inside STIX ids, UUIDs and digests are not read as personal identifiers when
+    /// the policy says they are opaque; the same digits standing alone still are.
+    #[test]
+    fn opaque_identifiers_are_not_read_as_numbers() {
+        use phonenumber::country::Id;
+        let on = Enabled {
+            cards: true,
+            iban: true,
+            ssn: true,
+            nino: true,
+            phones: true,
+        };
+        let f2 = |opaque_identifiers| Format2 {
+            national_ids: true,
+            phone_regions: vec![
+                Id::DE,
+                Id::FR,
+                Id::ES,
+                Id::GB,
+                Id::IT,
+                Id::NL,
+                Id::PL,
+                Id::US,
+            ],
+            opaque_identifiers,
+        };
+        // Random indicators `borderlog bench` made, each refused as holding a phone number
+        // under the first format-2 default policy.
+        for s in [
+            "indicator--09192016-9136-40d6-a37c-7bffd2f211da [url:value = 'http://c2-09192016.badcdn.example/gate.php'] OR [file:hashes.'SHA-256' = '09192016913630d6037c7bffd2f211da09192016913630d6037c7bffd2f211da']",
+            "indicator--06726003-4a31-43d1-aa2d-f71b3fc6bee1 [url:value = 'http://c2-06726003.badcdn.example/gate.php'] OR [file:hashes.'SHA-256' = '067260034a3193d1ca2df71b3fc6bee1067260034a3193d1ca2df71b3fc6bee1']",
+            "indicator--01772757-88af-4883-a8f8-7b0466927123 [url:value = 'http://c2-01772757.badcdn.example/gate.php'] OR [file:hashes.'SHA-256' = '0177275788af5883c8f87b04669271230177275788af5883c8f87b0466927123']",
+        ] {
+            assert!(!scan_v2(s, on, &f2(false)).is_empty(), "read inside: {s}");
+            assert_eq!(scan_v2(s, on, &f2(true)), Vec::<&str>::new(), "{s}");
+        }
+        for s in [
+            "call +44 20 7946 0018 about indicator--09192016-9136-40d6-a37c-7bffd2f211da",
+            "card 4111 1111 1111 1111, hash d41d8cd98f00b204e9800998ecf8427e",
+        ] {
+            assert!(!scan_v2(s, on, &f2(true)).is_empty(), "{s}");
+        }
+        assert_eq!(mask_opaque("no ids here 12345"), "no ids here 12345");
+        assert_eq!(
+            mask_opaque("x 0a1b2c3d-0000-4000-8000-123456789abc y"),
+            "x xaxbxcxd-xxxx-xxxx-xxxx-xxxxxxxxxabc y"
+        );
     }
 }

@@ -85,6 +85,8 @@ struct DetectorsDoc {
     national_ids: Option<bool>,
     #[serde(default)]
     phone_regions: Option<Vec<String>>,
+    #[serde(default)]
+    opaque_identifiers: Option<bool>,
 }
 
 /// Detector settings, compiled.
@@ -119,9 +121,13 @@ fn format2(d: &Document) -> Result<Option<Format2Rules>, GuardError> {
     let det = &d.detectors;
     match format {
         1 => {
-            if det.national_ids.is_some() || det.phone_regions.is_some() || d.exceptions.is_some() {
+            if det.national_ids.is_some()
+                || det.phone_regions.is_some()
+                || det.opaque_identifiers.is_some()
+                || d.exceptions.is_some()
+            {
                 return invalid(
-                    "detectors.national_ids, detectors.phone_regions and [exceptions] need format = 2",
+                    "detectors.national_ids, detectors.phone_regions, detectors.opaque_identifiers and [exceptions] need format = 2",
                 );
             }
             Ok(None)
@@ -152,6 +158,8 @@ fn format2(d: &Document) -> Result<Option<Format2Rules>, GuardError> {
                 detectors: Format2 {
                     national_ids,
                     phone_regions,
+                    // Absent in the first format-2 policies: their verdicts read inside them.
+                    opaque_identifiers: det.opaque_identifiers.unwrap_or(false),
                 },
                 actor_owned_types: set(ex.map(|e| &e.actor_owned_types)),
                 actor_owned_labels: set(ex.map(|e| &e.actor_owned_labels)),
