@@ -263,7 +263,9 @@ fn claims_looked_up_at_another_size_are_looked_up_again() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
-    store.append_bytes(&[e0.clone()], &[p0], note).unwrap();
+    store
+        .append_bytes(std::slice::from_ref(&e0), &[p0], note)
+        .unwrap();
     // The nonce of entry 0 again, "looked up" by the caller before entry 0 was appended.
     let (e1, p1) = disclosure(1, &leaf_hash(&e0), 1);
     let mut stale = PreparedBatch::from_bytes(1, &[e1], &[p1]).unwrap();
