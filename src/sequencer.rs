@@ -550,7 +550,12 @@ impl Worker {
         let mut accepted = Vec::with_capacity(jobs.len());
         // Kept apart from `accepted` so the store reads them in place, and each entry's bytes
         // move into its waiter's answer afterwards without a copy.
-        let mut batch = PreparedBatch::default();
+        let mut batch = PreparedBatch {
+            // Every claim of every entry taken below is looked up in the store at this size
+            // first (`first_conflict`): the store need not look them up again.
+            claims_free_at: Some(TreeSize(next)),
+            ..PreparedBatch::default()
+        };
 
         for job in jobs {
             if let Some(err) = self.first_conflict(&job.append.claims, &claimed_here) {

@@ -407,6 +407,7 @@ fn a_fenced_old_writer_cannot_append() {
     let batch = borderlog::store::PreparedBatch {
         entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
         payloads: Vec::new(),
+        claims_free_at: None,
     };
     let refused = old.append(&batch, &mut |_, _| "note".into());
     // Refused whichever it notices first: its lost session (UNAVAILABLE, reconnecting) or the
@@ -445,6 +446,7 @@ fn a_writer_paused_mid_append_is_fenced_by_the_epoch() {
     let batch = borderlog::store::PreparedBatch {
         entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
         payloads: Vec::new(),
+        claims_free_at: None,
     };
     let refused = old.append(&batch, &mut |_, _| {
         // The pause: the old writer's lock session ends (only it: its pooled connections

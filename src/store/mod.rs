@@ -512,6 +512,9 @@ impl Store {
         let mut leaves = Vec::with_capacity(entries.len());
         let mut batch_claims: Vec<(Vec<u8>, u64)> = Vec::new();
         let mut redacted: Vec<Hash> = Vec::new();
+        // Looked up already at this very size (nothing appended since): only the batch's own
+        // claims can clash.
+        let claims_looked_up = batch.claims_free_at == Some(w.frontier.size());
         for (i, e) in entries.iter().enumerate() {
             let position = base + i as u64;
             let k = e.keys();
@@ -549,6 +552,7 @@ impl Store {
                 let key = c.key();
                 let held = match batch_claims.iter().find(|(k2, _)| *k2 == key) {
                     Some((_, i)) => Some(*i),
+                    None if claims_looked_up => None,
                     None => self.claimed(c)?.map(|i| i.0),
                 };
                 if let Some(index) = held {

@@ -122,6 +122,12 @@ pub struct PreparedBatch {
     pub entries: Vec<PreparedEntry>,
     /// The payloads stored beside them.
     pub payloads: Vec<CheckedPayload>,
+    /// The log size at which whoever made the batch looked every claim of it up in this same
+    /// store and found none held (the sequencer does, to refuse one entry rather than the
+    /// batch). While the store is still that size nothing was appended since, so the store
+    /// does not look them up a second time; it still refuses a claim made twice in the batch.
+    /// None: the store looks every claim up.
+    pub claims_free_at: Option<crate::format::TreeSize>,
 }
 
 impl PreparedBatch {
@@ -150,6 +156,10 @@ impl PreparedBatch {
             .cloned()
             .map(CheckedPayload::check)
             .collect::<Result<_, _>>()?;
-        Ok(PreparedBatch { entries, payloads })
+        Ok(PreparedBatch {
+            entries,
+            payloads,
+            claims_free_at: None,
+        })
     }
 }

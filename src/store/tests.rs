@@ -260,3 +260,32 @@ fn claims_within_one_batch_are_refused() {
     ));
     assert_eq!(store.size(), TreeSize(0));
 }
+
+#[test]
+fn claims_looked_up_at_another_size_are_looked_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let (e0, p0) = disclosure(0, &ZERO_HASH, 1);
+    store
+        .append_bytes(std::slice::from_ref(&e0), &[p0], note)
+        .unwrap();
+    // The nonce of entry 0 again, "looked up" by the caller before entry 0 was appended.
+    let (e1, p1) = disclosure(1, &leaf_hash(&e0), 1);
+    let mut stale = PreparedBatch::from_bytes(1, &[e1], &[p1]).unwrap();
+    stale.claims_free_at = Some(TreeSize(0));
+    assert!(matches!(
+        store.append(&stale, note),
+        Err(StoreError::AlreadyClaimed { index: 0, .. })
+    ));
+    // Looked up at the current size, the batch's own claims are still checked against each
+    // other.
+    let (e1, p1) = disclosure(1, &leaf_hash(&e0), 2);
+    let (e2, _) = disclosure(2, &leaf_hash(&e1), 2);
+    let mut twice = PreparedBatch::from_bytes(1, &[e1, e2], &[p1]).unwrap();
+    twice.claims_free_at = Some(TreeSize(1));
+    assert!(matches!(
+        store.append(&twice, note),
+        Err(StoreError::AlreadyClaimed { index: 1, .. })
+    ));
+    assert_eq!(store.size(), TreeSize(1));
+}
