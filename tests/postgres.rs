@@ -189,7 +189,12 @@ async fn two_writers_started_at_once_only_one_appends() {
         (Err(refusal), Ok(_)) => (&b, &a, refusal),
         other => panic!("exactly one server appends: {other:?}"),
     };
-    assert_eq!(refusal.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        refusal.code(),
+        tonic::Code::Unavailable,
+        "{}",
+        refusal.message()
+    );
     assert!(
         refusal
             .message()

@@ -64,7 +64,14 @@ impl Policies {
     /// The policy in force for `owner`: what a disclosure is screened under right now. Reads
     /// the PolicyChange entry from the store the first time a policy is asked for.
     pub fn in_force(&self, state: &State, owner: &str) -> Result<Arc<Policy>, Status> {
-        let Some(current) = state.sequencer.policy_in_force(owner) else {
+        let mut current = state.sequencer.policy_in_force(owner);
+        if current.is_none() {
+            // A reader's view of a shared log (PostgreSQL) can be behind the writer's: catch up
+            // before saying that no policy is published (a no-op for the writer).
+            state.sequencer.follow()?;
+            current = state.sequencer.policy_in_force(owner);
+        }
+        let Some(current) = current else {
             return Err(RequestError::Precondition(format!(
                 "no screening policy is published for {owner}, so nothing of theirs may cross: publish one with `borderlog policy publish` (`borderlog serve` publishes keys/{owner}.policy.toml on first start)"
             ))
