@@ -144,7 +144,7 @@ pub(crate) fn check(
                 "contact_information",
             ]
             .iter()
-            .filter_map(|p| obj.get(*p))
+            .filter_map(|p| obj.get(p))
             .any(|v| mentions(policy, v));
             if !victim {
                 return true;

@@ -385,7 +385,7 @@ fn scan_shaped(s: &str, shapes: &Shapes, on: Enabled, f2: &Format2) -> Vec<&'sta
         out.push(rules::PERSONAL_IBAN_2);
     }
     if f2.national_ids {
-        super::ids::scan(s, &shapes, &mut out, &mut spans);
+        super::ids::scan(s, shapes, &mut out, &mut spans);
     }
     if on.nino && shapes.grouped >= 6 && nino(s) {
         out.push(rules::PERSONAL_NINO_2);

@@ -434,7 +434,7 @@ pub(crate) fn check(obj: &Object, out: &mut Findings) -> Option<Shape> {
         }
     }
     for p in required_of(stix_type) {
-        if !obj.contains_key(*p) {
+        if !obj.contains_key(p) {
             out.add_prop(p, rules::SCHEMA_REQUIRED);
         }
     }
