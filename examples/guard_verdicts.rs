@@ -103,13 +103,8 @@ fn generated(n: usize) -> Vec<String> {
         "S.A. ",
         "GmbH ",
     ];
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = |m: u64| {
-        x = x
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (x >> 33) % m
-    };
+    let mut lcg = bench::Lcg::new(0x2545_f491_4f6c_dd1d);
+    let mut next = |m: usize| lcg.below(m);
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let mut s = String::new();
@@ -119,7 +114,7 @@ fn generated(n: usize) -> Vec<String> {
                     s.push(char::from(b'0' + next(10) as u8));
                 }
             } else {
-                s.push_str(PIECES[next(PIECES.len() as u64) as usize]);
+                s.push_str(PIECES[next(PIECES.len())]);
             }
         }
         out.push(s);

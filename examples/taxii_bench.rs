@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use borderlog::audit::synthetic::{RECIPIENT, SENDER, indicator};
 use borderlog::client::{self, DisclosureHeader};
+use borderlog::clock::now_ms;
 use borderlog::identity::keys::load_signing_key;
 use borderlog::identity::{self, InitOptions};
 use borderlog::service::{Node, NodeConfig};
@@ -119,7 +120,7 @@ async fn main() -> Result<(), Error> {
 }
 
 /// Submits `n` disclosures of one indicator each, numbered from `first` so every STIX id is
-/// new, 32 at a time over 8 connections, as the sender.
+/// new, 32 at a time, each on a connection of its own, as the sender.
 async fn fill(grpc: &str, keys: &std::path::Path, first: u64, n: u64) -> Result<(), Error> {
     let key = Arc::new(load_signing_key(keys, SENDER)?);
     let header = Arc::new(DisclosureHeader {
@@ -134,19 +135,16 @@ async fn fill(grpc: &str, keys: &std::path::Path, first: u64, n: u64) -> Result<
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..32 {
-        let api = client::connect(grpc, keys, SENDER).await?;
+        let mut api = client::connect(grpc, keys, SENDER).await?;
         let (key, header, next) = (key.clone(), header.clone(), next.clone());
         tasks.spawn(async move {
-            let mut api = api;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= end {
                     return Ok::<_, Error>(());
                 }
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)?
-                    .as_millis() as i64;
-                let request = client::prepare_submission(&key, &header, vec![indicator(i)], now)?;
+                let request =
+                    client::prepare_submission(&key, &header, vec![indicator(i)], now_ms())?;
                 api.submit(request).await?;
             }
         });

@@ -394,26 +394,8 @@ fn a_fenced_old_writer_cannot_append() {
     let new = PgStore::open(&url, Duration::from_secs(30)).unwrap();
     assert!(!new.is_writer(), "one writer at a time");
     // The operator ends the old writer's lock session; the new store takes the role.
-    cluster.psql(
-        "log",
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !new.is_writer() {
-        assert!(Instant::now() < deadline, "no take-over");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let entry = pb::Entry {
-        index: 0,
-        time_ms: 1,
-        prev_leaf_hash: ZERO_HASH.to_vec(),
-        kind: Some(pb::entry::Kind::Genesis(pb::Genesis::default())),
-    };
-    let batch = borderlog::store::PreparedBatch {
-        entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
-        payloads: Vec::new(),
-        claims_free_at: None,
-    };
+    end_lock_session_until_taken_over(&cluster, &new);
+    let batch = genesis_batch();
     let refused = old.append(&batch, &mut |_, _| "note".into());
     // Refused whichever it notices first: its lost session (UNAVAILABLE, reconnecting) or the
     // new epoch in the transaction (not the writer).
@@ -442,29 +424,11 @@ fn a_writer_paused_mid_append_is_fenced_by_the_epoch() {
     assert!(old.is_writer());
     let new = PgStore::open(&url, Duration::from_secs(30)).unwrap();
     assert!(!new.is_writer(), "one writer at a time");
-    let entry = pb::Entry {
-        index: 0,
-        time_ms: 1,
-        prev_leaf_hash: ZERO_HASH.to_vec(),
-        kind: Some(pb::entry::Kind::Genesis(pb::Genesis::default())),
-    };
-    let batch = borderlog::store::PreparedBatch {
-        entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
-        payloads: Vec::new(),
-        claims_free_at: None,
-    };
+    let batch = genesis_batch();
     let refused = old.append(&batch, &mut |_, _| {
         // The pause: the old writer's lock session ends (only it: its pooled connections
         // live on), and the other store takes the role and bumps the epoch.
-        cluster.psql(
-            "log",
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !new.is_writer() {
-            assert!(Instant::now() < deadline, "no take-over");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        end_lock_session_until_taken_over(&cluster, &new);
         "note".into()
     });
     match refused {
@@ -477,4 +441,33 @@ fn a_writer_paused_mid_append_is_fenced_by_the_epoch() {
     let hashes = new.append(&batch, &mut |_, _| "note".into()).unwrap();
     assert_eq!(hashes.len(), 1);
     assert_eq!(cluster.psql("log", "SELECT count(*) FROM entries"), "1");
+}
+
+/// A batch of the one entry a new log starts with.
+fn genesis_batch() -> borderlog::store::PreparedBatch {
+    let entry = pb::Entry {
+        index: 0,
+        time_ms: 1,
+        prev_leaf_hash: ZERO_HASH.to_vec(),
+        kind: Some(pb::entry::Kind::Genesis(pb::Genesis::default())),
+    };
+    borderlog::store::PreparedBatch {
+        entries: vec![borderlog::store::PreparedEntry::new(&entry).unwrap()],
+        payloads: Vec::new(),
+        claims_free_at: None,
+    }
+}
+
+/// Ends the advisory-lock session of the log's writer (as an operator's
+/// `pg_terminate_backend` would), then waits until `new` holds the writer role.
+fn end_lock_session_until_taken_over(cluster: &Cluster, new: &PgStore) {
+    cluster.psql(
+        "log",
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !new.is_writer() {
+        assert!(Instant::now() < deadline, "no take-over");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -20,6 +20,28 @@ pub struct Throughput {
     pub mb_per_s: f64,
 }
 
+/// Deterministic pseudo-random numbers (Knuth's MMIX linear congruential generator) for the
+/// generated inputs of the guard's tests and `examples/guard_verdicts.rs`: the same seed gives
+/// the same strings on every machine and run. Never for anything secret.
+#[derive(Debug, Clone)]
+pub struct Lcg(u64);
+
+impl Lcg {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Lcg {
+        Lcg(seed)
+    }
+
+    /// The next number below `m` (from the state's high bits, the well-mixed ones).
+    pub fn below(&mut self, m: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as usize % m
+    }
+}
+
 /// The key the synthetic register is built under (benchmarks only; never a real key).
 pub const SYNTHETIC_KEY: &[u8] = b"borderlog-bench-register-key-not-secret";
 

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
-use super::stix::ParseError;
+use super::stix::{DUP_MARK, ParseError, parse_error};
 
 /// One JSON value of an item.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,20 +115,13 @@ impl<'a> Json<'a> {
     }
 }
 
-const DUP_MARK: &str = "borderlog: duplicate key";
-
 /// Parses one item, refusing repeated keys, with [`super::stix::parse_strict`]'s outcomes.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Json<'_>, ParseError> {
     let mut d = serde_json::Deserializer::from_slice(bytes);
-    let v = match ValueSeed
+    ValueSeed
         .deserialize(&mut d)
         .and_then(|v| d.end().map(|()| v))
-    {
-        Ok(v) => v,
-        Err(e) if e.to_string().contains(DUP_MARK) => return Err(ParseError::DuplicateKey),
-        Err(_) => return Err(ParseError::Json),
-    };
-    Ok(v)
+        .map_err(|e| parse_error(&e))
 }
 
 struct ValueSeed;

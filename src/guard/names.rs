@@ -432,13 +432,8 @@ mod tests {
             "d'Acme",
             "ACME-Bank's",
         ];
-        let mut x: u64 = 7;
-        let mut next = |m: usize| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (x >> 33) as usize % m
-        };
+        let mut lcg = crate::guard::bench::Lcg::new(7);
+        let mut next = |m: usize| lcg.below(m);
         let mut t = Tokens::default();
         for _ in 0..20_000 {
             let mut s = String::new();

@@ -20,7 +20,18 @@ pub enum ParseError {
     DuplicateKey,
 }
 
-const DUP_MARK: &str = "borderlog: duplicate key";
+/// The message a visitor fails with on a repeated key, so that [`parse_error`] can tell it
+/// from a syntax error once serde_json has wrapped it.
+pub(super) const DUP_MARK: &str = "borderlog: duplicate key";
+
+/// What a strict parse's serde_json error was.
+pub(super) fn parse_error(e: &serde_json::Error) -> ParseError {
+    if e.to_string().contains(DUP_MARK) {
+        ParseError::DuplicateKey
+    } else {
+        ParseError::Json
+    }
+}
 
 struct Strict(Value);
 
@@ -82,11 +93,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 /// Parses JSON refusing repeated keys (see [`ParseError::DuplicateKey`]).
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, ParseError> {
-    match serde_json::from_slice::<Strict>(bytes) {
-        Ok(Strict(v)) => Ok(v),
-        Err(e) if e.to_string().contains(DUP_MARK) => Err(ParseError::DuplicateKey),
-        Err(_) => Err(ParseError::Json),
-    }
+    serde_json::from_slice::<Strict>(bytes)
+        .map(|Strict(v)| v)
+        .map_err(|e| parse_error(&e))
 }
 
 /// The broad STIX 2.1 kinds, which decide the common properties and requirements.

@@ -561,7 +561,10 @@ pub(crate) struct LedgerService {
     state: Arc<State>,
 }
 
-type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::EntryResponse, Status>> + Send>>;
+/// A server-streaming reply: what a handler hands tonic for a call that answers with a stream.
+pub type ReplyStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+type EntryStream = ReplyStream<pb::EntryResponse>;
 
 /// A handler's result as tonic's reply.
 fn reply<T>(result: Result<T, Status>) -> Result<Response<T>, Status> {
@@ -695,7 +698,7 @@ pub(crate) struct AuditService {
     state: Arc<State>,
 }
 
-type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportRecord, Status>> + Send>>;
+type ExportStream = ReplyStream<pb::ExportRecord>;
 
 #[tonic::async_trait]
 impl Audit for AuditService {

@@ -7,10 +7,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::{get_entry, off_runtime};
+use super::{get_entry, off_runtime, server_stream};
 use crate::audit::export::FORMAT;
 use crate::format::{LeafIndex, TreeSize};
 use crate::pb::{self, export_record::Record};
@@ -34,17 +33,10 @@ pub async fn handle(
     let wanted = (request.tree_size != 0).then_some(TreeSize(request.tree_size));
     let (s, name) = (state.clone(), caller.name.clone());
     let header = off_runtime(move || header(&s, name, wanted)).await?;
-    let slot = state
-        .streams
-        .acquire(&caller.name, state.limits.max_streams_per_caller)?;
-    let (tx, rx) = mpsc::channel(BUFFER);
-    tokio::spawn(async move {
-        let _slot = slot; // held until the stream ends
-        if let Err(status) = stream(state, caller, header, &tx).await {
-            let _ = tx.send(Err(status)).await;
-        }
-    });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    let (s, name) = (state.clone(), caller.name.clone());
+    server_stream(&s, &name, BUFFER, move |tx| async move {
+        stream(state, caller, header, &tx).await
+    })
 }
 
 /// The export's header: the stored checkpoint it ends at (`wanted`, or the latest).

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::get_entry;
+use super::{get_entry, server_stream};
 use crate::format::LeafIndex;
 use crate::pb::{self, EntryKind};
 use crate::service::access::Caller;
@@ -47,28 +46,11 @@ pub fn handle(
             n
         }
     };
-    let slot = state
-        .streams
-        .acquire(&caller.name, state.limits.max_streams_per_caller)?;
-    let (tx, rx) = mpsc::channel(PAGE);
-    tokio::spawn(async move {
-        let _slot = slot; // held until the stream ends
-        if let Err(status) = stream(
-            state,
-            caller,
-            party,
-            kinds,
-            request.from_index,
-            limit,
-            request.follow,
-            &tx,
-        )
-        .await
-        {
-            let _ = tx.send(Err(status)).await;
-        }
-    });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    let (s, name) = (state.clone(), caller.name.clone());
+    server_stream(&s, &name, PAGE, move |tx| async move {
+        let (from, follow) = (request.from_index, request.follow);
+        stream(state, caller, party, kinds, from, limit, follow, &tx).await
+    })
 }
 
 /// The party filter asked for. A partner may ask only for itself; without a filter it gets

@@ -17,11 +17,14 @@ pub mod report;
 pub mod submit;
 pub mod submit_stream;
 
+use std::future::Future;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::State;
+use super::{ReplyStream, State};
 use crate::pb;
 use crate::sequencer::{Append, Appended};
 
@@ -33,6 +36,33 @@ pub(crate) async fn off_runtime<T: Send + 'static>(
     tokio::task::spawn_blocking(read)
         .await
         .map_err(|e| Status::internal(format!("a read task failed: {e}")))?
+}
+
+/// A server-streaming reply fed by `produce` in a task of its own, which holds one of the
+/// caller's stream slots until it ends (so a caller's open streams stay within its limit);
+/// an error `produce` returns is the stream's last item. `buffer` items wait for a slow reader.
+pub(super) fn server_stream<T, F>(
+    state: &State,
+    caller: &str,
+    buffer: usize,
+    produce: impl FnOnce(mpsc::Sender<Result<T, Status>>) -> F,
+) -> Result<ReplyStream<T>, Status>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<(), Status>> + Send + 'static,
+{
+    let slot = state
+        .streams
+        .acquire(caller, state.limits.max_streams_per_caller)?;
+    let (tx, rx) = mpsc::channel(buffer);
+    let produced = produce(tx.clone());
+    tokio::spawn(async move {
+        let _slot = slot; // held until the stream ends
+        if let Err(status) = produced.await {
+            let _ = tx.send(Err(status)).await;
+        }
+    });
+    Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
 /// Apply and reply for every call that appends: sequence the entry, wait until it is durable,

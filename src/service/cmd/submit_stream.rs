@@ -42,8 +42,7 @@ pub const WINDOW: usize = 256;
 const GATHER: usize = 64;
 
 /// The response stream of SubmitStream.
-pub type SubmitStream =
-    std::pin::Pin<Box<dyn Stream<Item = Result<pb::SubmitStreamResponse, Status>> + Send>>;
+pub type SubmitStream = crate::service::ReplyStream<pb::SubmitStreamResponse>;
 
 /// A disclosure between the dispatcher and the appender.
 enum Screening {
