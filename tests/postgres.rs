@@ -388,11 +388,7 @@ fn a_fenced_old_writer_cannot_append() {
     let Some(cluster) = Cluster::start("a_fenced_old_writer_cannot_append") else {
         return;
     };
-    let url = cluster.create_database("log");
-    let old = PgStore::open(&url, Duration::from_secs(30)).unwrap();
-    assert!(old.is_writer());
-    let new = PgStore::open(&url, Duration::from_secs(30)).unwrap();
-    assert!(!new.is_writer(), "one writer at a time");
+    let (old, new) = writer_and_reader(&cluster.create_database("log"));
     // The operator ends the old writer's lock session; the new store takes the role.
     end_lock_session_until_taken_over(&cluster, &new);
     let batch = genesis_batch();
@@ -419,11 +415,7 @@ fn a_writer_paused_mid_append_is_fenced_by_the_epoch() {
     let Some(cluster) = Cluster::start("a_writer_paused_mid_append_is_fenced_by_the_epoch") else {
         return;
     };
-    let url = cluster.create_database("log");
-    let old = PgStore::open(&url, Duration::from_secs(30)).unwrap();
-    assert!(old.is_writer());
-    let new = PgStore::open(&url, Duration::from_secs(30)).unwrap();
-    assert!(!new.is_writer(), "one writer at a time");
+    let (old, new) = writer_and_reader(&cluster.create_database("log"));
     let batch = genesis_batch();
     let refused = old.append(&batch, &mut |_, _| {
         // The pause: the old writer's lock session ends (only it: its pooled connections
@@ -441,6 +433,16 @@ fn a_writer_paused_mid_append_is_fenced_by_the_epoch() {
     let hashes = new.append(&batch, &mut |_, _| "note".into()).unwrap();
     assert_eq!(hashes.len(), 1);
     assert_eq!(cluster.psql("log", "SELECT count(*) FROM entries"), "1");
+}
+
+/// Two stores opened on one database, in turn: the first takes the writer role, the second
+/// does not.
+fn writer_and_reader(url: &str) -> (PgStore, PgStore) {
+    let writer = PgStore::open(url, Duration::from_secs(30)).unwrap();
+    assert!(writer.is_writer());
+    let reader = PgStore::open(url, Duration::from_secs(30)).unwrap();
+    assert!(!reader.is_writer(), "one writer at a time");
+    (writer, reader)
 }
 
 /// A batch of the one entry a new log starts with.
