@@ -476,7 +476,7 @@ const THRESHOLDS: &[(measure::Class, f64, f64)] = &[
     (measure::Class::Card, 0.99, 0.99),
     (measure::Class::Iban, 0.99, 0.99),
     (measure::Class::NationalId, 0.99, 0.99),
-    (measure::Class::Phone, 0.92, 0.99),
+    (measure::Class::Phone, 0.98, 0.99),
 ];
 
 #[test]

@@ -283,7 +283,7 @@ async fn a_report_holds_what_the_ledger_holds_and_proves_it(backend: Backend) {
         ("indicator", "amber")
     );
     assert_eq!(r.contents.refusals[0].rule, "inside.ip/1");
-    assert_eq!(r.contents.refusals[0].policy_version, "2026.3");
+    assert_eq!(r.contents.refusals[0].policy_version, "2026.4");
     let kinds: BTreeMap<_, _> = r
         .contents
         .parties

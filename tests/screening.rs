@@ -296,7 +296,7 @@ async fn a_new_policy_governs_the_disclosures_after_it(backend: Backend) {
     );
 
     let stricter = guard::default_policy_for(SENDER)
-        .replace("version = \"2026.3\"", "version = \"2026.4\"")
+        .replace("version = \"2026.4\"", "version = \"2026.5\"")
         .replace(
             "red_recipients = []",
             &format!("red_recipients = [\"{RECIPIENT}\"]"),

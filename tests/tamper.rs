@@ -74,7 +74,7 @@ async fn build(server: &TestServer) -> Vec<u64> {
         .await
         .unwrap_err();
     let policy =
-        guard::default_policy_for(SENDER).replace("version = \"2026.3\"", "version = \"2026.4\"");
+        guard::default_policy_for(SENDER).replace("version = \"2026.4\"", "version = \"2026.5\"");
     let skey = load_signing_key(&server.keys, SENDER).unwrap();
     sender
         .publish_policy(pb::PublishPolicyRequest {

@@ -240,6 +240,8 @@ pub struct Format2 {
     /// `detectors.opaque_identifiers`: UUIDs and hexadecimal digests are one opaque token
     /// each, and no detector reads the digits inside them (see [`mask_opaque`]).
     pub opaque_identifiers: bool,
+    /// `detectors.phones_fail_closed`: how sure the phone detector must be (see `phone.rs`).
+    pub phones: super::phone::Strictness,
 }
 
 /// A UUID (8-4-4-4-12 hex digits) or a run of 32 or more hex digits (an MD5, SHA-1 or
@@ -409,7 +411,7 @@ fn scan_shaped(s: &str, shapes: &Shapes, on: Enabled, f2: &Format2) -> Vec<&'sta
     if on.phones
         && digits >= 8
         && shapes.grouped >= 8
-        && super::phone::find(s, &f2.phone_regions, &spans)
+        && super::phone::find(s, &f2.phone_regions, &spans, f2.phones)
     {
         out.push(rules::PERSONAL_PHONE_2);
     }
@@ -590,6 +592,7 @@ mod tests {
                 phonenumber::country::Id::US,
             ],
             opaque_identifiers: false,
+            phones: super::super::phone::Strictness::Valid,
         };
         let mut fired = 0;
         let known = [

@@ -87,6 +87,8 @@ struct DetectorsDoc {
     phone_regions: Option<Vec<String>>,
     #[serde(default)]
     opaque_identifiers: Option<bool>,
+    #[serde(default)]
+    phones_fail_closed: Option<bool>,
 }
 
 /// Detector settings, compiled.
@@ -124,10 +126,11 @@ fn format2(d: &Document) -> Result<Option<Format2Rules>, GuardError> {
             if det.national_ids.is_some()
                 || det.phone_regions.is_some()
                 || det.opaque_identifiers.is_some()
+                || det.phones_fail_closed.is_some()
                 || d.exceptions.is_some()
             {
                 return invalid(
-                    "detectors.national_ids, detectors.phone_regions, detectors.opaque_identifiers and [exceptions] need format = 2",
+                    "detectors.national_ids, detectors.phone_regions, detectors.opaque_identifiers, detectors.phones_fail_closed and [exceptions] need format = 2",
                 );
             }
             Ok(None)
@@ -160,6 +163,12 @@ fn format2(d: &Document) -> Result<Option<Format2Rules>, GuardError> {
                     phone_regions,
                     // Absent in the first format-2 policies: their verdicts read inside them.
                     opaque_identifiers: det.opaque_identifiers.unwrap_or(false),
+                    // Absent before 2026.4: valid numbers only, dotted pairs read as dates.
+                    phones: if det.phones_fail_closed.unwrap_or(false) {
+                        super::phone::Strictness::FailClosed
+                    } else {
+                        super::phone::Strictness::Valid
+                    },
                 },
                 actor_owned_types: set(ex.map(|e| &e.actor_owned_types)),
                 actor_owned_labels: set(ex.map(|e| &e.actor_owned_labels)),

@@ -60,7 +60,7 @@ fn whole_log_report_counts_and_verifies() {
     assert_eq!((s.acknowledged, s.pending), (2, 2));
     assert_eq!(r.contents.receipts.oldest_pending_index, Some(4));
     assert_eq!(r.contents.refusals[0].refusals, 2);
-    assert_eq!(r.contents.refusals[0].policy_version, "2026.3");
+    assert_eq!(r.contents.refusals[0].policy_version, "2026.4");
     assert_eq!(r.contents.lines[1].items[0].first_seen, Some(2));
     assert_eq!((r.evidence.first, r.evidence.last), (0, 9));
     let v = verify(
