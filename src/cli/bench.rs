@@ -108,8 +108,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         return guard(&args);
     }
     let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
-    let (addr, keys, node) = match &args.addr {
-        Some(addr) => (addr.clone(), args.keys.clone(), None),
+    // The in-process server stops when this is dropped or sent, and is awaited before the
+    // scratch directory goes, so its store closes (flushing its index) while its files exist.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr, keys, node, serving) = match &args.addr {
+        Some(addr) => (addr.clone(), args.keys.clone(), None, None),
         None => {
             let dir = args.data.as_deref().unwrap_or(scratch.path());
             let keys = dir.join("keys");
@@ -121,8 +124,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let node = Node::open(config).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?.to_string();
-            tokio::spawn(node.clone().run(listener, std::future::pending()));
-            (addr, keys, Some(node))
+            let serving = tokio::spawn(node.clone().run(listener, async move {
+                let _ = stopped.await;
+            }));
+            (addr, keys, Some(node), Some(serving))
         }
     };
     let registry = identity::Registry::load(&keys)?;
@@ -333,6 +338,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         if inclusion {
             println!("  log size    {size} entries");
+        }
+    }
+    drop(stop);
+    if let Some(serving) = serving {
+        serving.await??;
+    }
+    if let Some(node) = node {
+        // The sequencer's thread and the node's background tasks let go of the store as they
+        // stop; the last holder closes it, and that should be us, before the scratch goes.
+        let store = node.store().clone();
+        drop(node);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&store) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     Ok(())
