@@ -4,8 +4,8 @@
 //! Where things live:
 //! - [`format`]: the byte-level log format — leaf hashes, the RFC 6962 tree and its proofs,
 //!   signed notes, checkpoints, cosignatures, domain-separated signatures. Pure, no I/O.
-//! - [`store`]: durable storage — checksummed segment files (the truth) and the sled indexes
-//!   derived from them.
+//! - [`store`]: durable storage — checksummed segment files (the truth) and the index derived
+//!   from them (column files and fjall), or PostgreSQL.
 //! - [`sequencer`]: the one task that appends, in group-committed batches.
 //! - [`guard`]: the boundary policy that screens every item before it crosses.
 //! - [`retention`]: which stored payloads have outlived their owner's retention rules.

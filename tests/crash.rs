@@ -1,6 +1,6 @@
 //! Crash safety with real processes: a server killed with SIGKILL under load loses no entry
 //! it acknowledged, keeps one verifiable chain, and cuts a torn final record on restart;
-//! deleted or damaged sled indexes are rebuilt from the segments.
+//! deleted or damaged indexes are rebuilt from the segments.
 
 mod common;
 

@@ -82,7 +82,7 @@ fn damaged_index_files_are_rebuilt_never_abort() {
             inputs += 1;
         }
         // The harness picks `pick % files`: 32 picks reach every file of its index (about
-        // twenty: columns, marker, node levels, posting lists, lookup runs).
+        // twenty: columns, marker, node levels, posting lists).
         if pick == 31 {
             break;
         }

@@ -103,7 +103,7 @@ async fn get(server: &TestServer, who: &str, index: u64) -> pb::EntryResponse {
         .into_inner()
 }
 
-/// Every file under `dir` (segments, sled's files, anything else) that contains `needle`.
+/// Every file under `dir` (segments, the index's files, anything else) that contains `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
@@ -720,14 +720,14 @@ async fn a_crash_between_the_entry_and_the_overwrite_is_finished_on_reopen() {
     let erased_segments = dir.path().join("erased");
     copy_dir(&data.join("segments"), &erased_segments);
 
-    // Crash states: (a) sled behind the segments (its files from before the redaction), or
-    // sled lost; (b) the overwrite itself torn — half the record new, half old.
-    for case in ["sled behind", "sled lost", "torn overwrite"] {
+    // Crash states: (a) the index behind the segments (its files from before the redaction),
+    // or lost; (b) the overwrite itself torn — half the record new, half old.
+    for case in ["index behind", "index lost", "torn overwrite"] {
         std::fs::remove_dir_all(data.join("segments")).unwrap();
         copy_dir(&erased_segments, &data.join("segments"));
         undo_erasures(&before, &data);
         std::fs::remove_dir_all(data.join("index")).unwrap();
-        if case == "sled behind" {
+        if case == "index behind" {
             copy_dir(&before.join("index"), &data.join("index"));
         }
         if case == "torn overwrite" {

@@ -350,11 +350,12 @@ pub fn export(data: &[u8]) {
     let _ = auditor.finish();
 }
 
-/// `index`: a real store's derived index files (columns, column marker, posting lists,
-/// lookup runs) damaged by the input — one file picked by the first byte, then replaced by,
-/// XORed with, or cut at a place given by the rest — and the store opened on them. The
-/// store must open (rebuilding what it cannot trust) and answer exactly as before: every
-/// entry, leaf lookup, filtered listing and root. sled's own files are left to sled.
+/// `index`: a real store's derived index files (columns, column marker, posting lists)
+/// damaged by the input — one file picked by the first byte, then replaced by, XORed with,
+/// or cut at a place given by the rest — and the store opened on them. The store must open
+/// (rebuilding what it cannot trust) and answer exactly as before: every entry, leaf lookup,
+/// filtered listing and root. fjall's own files (lookups, cosignatures) are left to fjall,
+/// whose journal and blocks carry their own checksums.
 pub fn index(data: &[u8]) {
     thread_local! {
         static FIXTURE: IndexFixture = IndexFixture::new();
@@ -391,7 +392,7 @@ fn files_of(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).expect("directory") {
         let p = e.expect("directory entry").path();
         if p.is_dir() {
-            if !p.ends_with("sled") {
+            if !p.ends_with("fjall") {
                 files_of(root, &p, out);
             }
         } else {

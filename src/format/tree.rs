@@ -28,7 +28,7 @@ pub struct NodeId {
     pub index: u64,
 }
 
-/// Where perfect-subtree hashes come from (the store implements this over sled; MemoryTree in
+/// Where perfect-subtree hashes come from (the store implements this over its node columns; MemoryTree in
 /// memory), so roots and proofs are computed the same way whatever holds the nodes.
 pub trait NodeSource {
     /// The source's own failure (I/O, corruption...), able to carry a format error too.

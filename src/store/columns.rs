@@ -1,6 +1,7 @@
 //! Per-entry index data in fixed-size records, read by position: what grows with the log and
-//! is looked up by entry index, kept out of sled (which holds ~30 bytes of RAM per key for as
-//! long as it runs, measured) so a long-running server's memory stays flat.
+//! is looked up by entry index. Plain files at fixed offsets (close to tlog tiles) rather than
+//! keys in the index's engine: a read is one `pread` with no lookup, and nothing of them is held
+//! in memory per entry, so a long-running server's memory stays flat.
 //!
 //! Files, under the index directory:
 //!

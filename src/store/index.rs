@@ -2,38 +2,29 @@
 //!
 //! Every byte of it is a function of the segment records alone, applied in log order, so
 //! deleting the `index/` directory and replaying the segments gives the same answers. It has
-//! three parts, each kept where its kind of data costs the least memory:
+//! two parts, each kept where its kind of data costs the least memory:
 //!
 //! - **Columns** (`columns.rs`): per-entry records read by position — location, leaf hash,
 //!   time, kind, parties — the Merkle nodes of every level >= 1, where each checkpoint
-//!   record is, by tree size, and (`postings.rs`) the entries of each party and kind.
-//! - **Lookups** (`lookup.rs`, under `lookup/`): fingerprint → value runs for the keys that
-//!   are hashes or names: leaf hash → index, [`Claim`] → index, commitment → payload
-//!   location, STIX id → indexes, commitment → indexes.
-//! - **sled** (under `sled/`): what arrives rarely, keyed by tree size and witness:
-//!
-//! | tree | key | value |
-//! | --- | --- | --- |
-//! | `cosignatures` | u64 BE tree size `\|\|` key id (4) `\|\|` key name | the cosignature line |
-//! | `meta` | `version` | u32 BE, written last when the index is built |
-//!
-//! Why not everything in sled: sled 0.34 keeps some 25–35 bytes of RAM per key for as long as
-//! it runs, whatever its cache size (measured with 2M keys), more for keys rewritten often; an
-//! entry had about ten keys and a batch three more, so a server's memory grew with its log
-//! (issue 6's soak). Nothing is written to sled per entry or per batch any more.
+//!   record is, by tree size, and (`postings.rs`) the entries of each party and kind. Fixed-size
+//!   records at fixed offsets, close to tlog tiles: no engine does them better.
+//! - **fjall** (`kv.rs`, under `fjall/`): everything looked up by key — the lookups by hash or
+//!   name (`lookup.rs`: leaf hash → index, [`Claim`] → index, commitment → payload location,
+//!   STIX id → indexes, commitment → indexes), the cosignatures by tree size and witness, and
+//!   the index's version.
 //!
 //! A location is segment id (u32 BE) `\|\|` record offset (u64 BE) `\|\|` body length (u32 BE).
 //!
-//! Crash safety: each part knows the log size up to which it is durable — the columns' synced
-//! marker, the lookups' sealed runs — always at a batch boundary. On open the index is caught
-//! up by replaying the segments from the smaller of the two; rewriting a column record is
-//! idempotent, and lookups are fed only the entries past their coverage (a record fed twice
-//! is answered once). Both are made
-//! durable at least once a second on their own thread ([`Syncer`]), never on the sequencer's.
+//! Crash safety: each part knows the log size up to which it holds every record — the
+//! columns' synced marker, the lookups' covered mark — always at a batch boundary. On open the
+//! index is caught up by replaying the segments from the smaller of the two; rewriting a
+//! column record is idempotent, and lookups are fed only the entries past their mark (a record
+//! fed twice is kept once). Both are made durable at least once a second on their own thread
+//! ([`Syncer`]), never on the sequencer's.
 //!
 //! Cosignatures arrive between batches and are few, so they are not part of that scheme: on
-//! open, when the `cosignatures` tree does not hold exactly the segments' committed Cosignature
-//! records, it is cleared and refilled from them (`reindex_cosignatures`).
+//! open, when the `cosignatures` keyspace does not hold exactly the segments' committed
+//! Cosignature records, it is cleared and refilled from them (`reindex_cosignatures`).
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
@@ -46,6 +37,7 @@ use crate::format::note::NoteSignature;
 use crate::format::tree::{Frontier, NodeId, TreeSize};
 
 use super::columns::{Columns, EntryRecord, party_fingerprint};
+use super::kv::Kv;
 use super::lookup::{
     Fingerprint, LookupKind, Lookups, Value, fingerprint, index_value, value_index,
 };
@@ -62,23 +54,16 @@ use super::{IndexAction, StoreError, io};
 /// 5: party fingerprints made by `lookup::fingerprint`.
 /// 6: entry and checkpoint records and the column marker carry a CRC-32 check; posting
 ///    lists by party and kind (`postings.rs`).
-const INDEX_VERSION: u32 = 6;
+/// 7: lookups, cosignatures and meta in fjall (`kv.rs`); no sled, no lookup runs.
+const INDEX_VERSION: u32 = 7;
 const META_VERSION: &[u8] = b"version";
 
-/// sled's page cache. It counts pages' on-disk size, and sled's resident memory levels off at
-/// several times it, so it is kept small: sled holds only cosignatures.
-const SLED_CACHE_BYTES: u64 = 4 << 20;
-
 /// The columns are synced (and their marker moved) once this many entries were written
-/// since the last sync, and at least every [`DURABLE_EVERY`] with the lookups' memtable:
-/// a crash costs at most that much replay on open, and a sync's cost is spread over many
-/// batches.
+/// since the last sync, and at least every [`DURABLE_EVERY`] with fjall's journal: a crash
+/// costs at most that much replay on open, and a sync's cost is spread over many batches.
 const COLUMN_SYNC_EVERY: u64 = 1 << 16;
 /// The longest stretch of appends a crash can make the next open replay into the index.
 const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Names of the sled trees the index uses, in a fixed order.
-pub(crate) const TREE_NAMES: [&str; 2] = ["cosignatures", "meta"];
 
 /// Where a record lives in the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,26 +199,24 @@ impl IndexBatch {
     }
 }
 
-/// The open index: columns, lookups and sled.
+/// The open index: columns, and fjall for the lookups, cosignatures and meta.
 pub(crate) struct Index {
-    db: sled::Db,
-    pub cosignatures: sled::Tree,
-    meta: sled::Tree,
+    kv: Arc<Kv>,
     pub columns: Arc<Columns>,
-    pub lookups: Arc<Lookups>,
-    /// Entries below this had their lookup records in durable runs when the index was opened:
-    /// a replay does not feed them again.
+    pub lookups: Lookups,
+    /// Entries below this had their lookup records stored when the index was opened: a
+    /// replay does not feed them again.
     lookup_from: u64,
     /// When the index was last made durable up to a batch (see [`DURABLE_EVERY`]).
     last_durable: std::sync::Mutex<std::time::Instant>,
     syncer: Syncer,
 }
 
-/// Makes the index durable off the sequencer's thread. Syncing every column file and writing
-/// the lookups' memtable as a run takes 5–20 ms; done inline once a second, it held up every
-/// append behind it and made Submit's p99 (27 ms at 2,000/s, 7–10 ms without). The segments
-/// are durable before the index is written, so the index may lag them: an open replays
-/// whatever its markers do not cover.
+/// Makes the index durable off the sequencer's thread. Syncing every column file and fjall's
+/// journal takes milliseconds; done inline once a second, a sync held up every append behind
+/// it and made Submit's p99 (27 ms at 2,000/s, 7–10 ms without). The segments are durable
+/// before the index is written, so the index may lag them: an open replays whatever its
+/// marks do not cover.
 struct Syncer {
     shared: Arc<SyncShared>,
     thread: Option<JoinHandle<()>>,
@@ -243,25 +226,25 @@ struct SyncShared {
     state: Mutex<SyncState>,
     changed: Condvar,
     columns: Arc<Columns>,
-    lookups: Arc<Lookups>,
+    kv: Arc<Kv>,
 }
 
 #[derive(Default)]
 struct SyncState {
-    /// The largest log size asked for (a batch boundary), and whether the lookups' memtable
-    /// goes to a run too or only the columns are synced.
+    /// The largest log size asked for (a batch boundary), and whether fjall's journal is
+    /// synced too or only the columns.
     wanted: Option<(u64, bool)>,
     busy: bool,
     stop: bool,
 }
 
 impl Syncer {
-    fn start(columns: Arc<Columns>, lookups: Arc<Lookups>) -> Result<Self, StoreError> {
+    fn start(columns: Arc<Columns>, kv: Arc<Kv>) -> Result<Self, StoreError> {
         let shared = Arc::new(SyncShared {
             state: Mutex::default(),
             changed: Condvar::new(),
             columns,
-            lookups,
+            kv,
         });
         let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
@@ -275,11 +258,11 @@ impl Syncer {
     }
 
     /// Asks for the index to be made durable up to `size`; returns at once.
-    fn request(&self, size: u64, lookups: bool) {
+    fn request(&self, size: u64, journal: bool) {
         let mut state = self.shared.lock();
         state.wanted = Some(match state.wanted {
-            Some((s, l)) => (s.max(size), l || lookups),
-            None => (size, lookups),
+            Some((s, j)) => (s.max(size), j || journal),
+            None => (size, journal),
         });
         drop(state);
         self.shared.changed.notify_all();
@@ -305,7 +288,7 @@ impl SyncShared {
 
     fn run(&self) {
         loop {
-            let (size, lookups) = {
+            let (size, journal) = {
                 let mut state = self.lock();
                 while state.wanted.is_none() && !state.stop {
                     state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -318,12 +301,10 @@ impl SyncShared {
                     None => return,
                 }
             };
-            // Every record below `size` was written (columns) or inserted (lookups) before
-            // it was asked for. The memtable may already hold records of later entries; the
-            // run then holds them too, and the replay after a crash inserts them again
-            // (lookups are sets, and every hit is confirmed against the log).
-            let synced = self.columns.sync(size).and_then(|()| match lookups {
-                true => self.lookups.flush_at_least(size),
+            // Every record below `size` was written before it was asked for. The journal may
+            // hold batches past it too; they are durable with their own covered mark.
+            let synced = self.columns.sync(size).and_then(|()| match journal {
+                true => self.kv.persist(),
                 false => Ok(()),
             });
             if let Err(e) = synced {
@@ -350,16 +331,14 @@ impl Index {
     /// Opens (creating) the index in `dir`.
     fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-        let (db, cosignatures, meta) = open_sled(&dir.join("sled"))?;
+        let kv = Arc::new(Kv::open(&dir.join("fjall"))?);
         let columns = Arc::new(Columns::open(dir)?);
-        let lookups = Arc::new(Lookups::open(&dir.join("lookup"))?);
-        let lookup_from = lookups.covered();
-        let syncer = Syncer::start(columns.clone(), lookups.clone())?;
+        let lookups = Lookups::new(kv.clone());
+        let lookup_from = lookups.covered()?;
+        let syncer = Syncer::start(columns.clone(), kv.clone())?;
         Ok(Self {
             syncer,
-            db,
-            cosignatures,
-            meta,
+            kv,
             columns,
             lookups,
             lookup_from,
@@ -369,25 +348,27 @@ impl Index {
 
     /// Writes one batch: entry and node columns, lookups, then the checkpoint.
     pub fn apply(&self, b: IndexBatch) -> Result<(), StoreError> {
+        let Some((size, loc)) = b.checkpoint else {
+            return Err(StoreError::IndexInconsistent(
+                "a batch reached the index without its checkpoint".into(),
+            ));
+        };
         self.columns.write_entries(b.first, &b.records)?;
         self.columns.write_nodes(&b.nodes)?;
-        for (i, fp, v) in b.lookups {
-            if i >= self.lookup_from {
-                self.lookups.insert(fp, v);
-            }
+        // A replay from below the lookups' mark has nothing for them until it passes it.
+        if size > self.lookup_from {
+            let from = self.lookup_from;
+            let records = b.lookups.into_iter().filter(|&(i, ..)| i >= from);
+            self.lookups
+                .write(records.map(|(_, fp, v)| (fp, v)), size)?;
         }
-        if let Some((size, loc)) = b.checkpoint {
-            self.columns.add_checkpoint(size, loc)?;
-            let mut last = self.last_durable.lock().unwrap_or_else(|e| e.into_inner());
-            if last.elapsed() >= DURABLE_EVERY {
-                self.syncer.request(size, true);
-                *last = std::time::Instant::now();
-            } else {
-                self.lookups.seal(size)?;
-                if size.saturating_sub(self.columns.synced()) >= COLUMN_SYNC_EVERY {
-                    self.syncer.request(size, false);
-                }
-            }
+        self.columns.add_checkpoint(size, loc)?;
+        let mut last = self.last_durable.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() >= DURABLE_EVERY {
+            self.syncer.request(size, true);
+            *last = std::time::Instant::now();
+        } else if size.saturating_sub(self.columns.synced()) >= COLUMN_SYNC_EVERY {
+            self.syncer.request(size, false);
         }
         Ok(())
     }
@@ -397,15 +378,13 @@ impl Index {
     pub fn flush(&self, size: u64) -> Result<(), StoreError> {
         self.syncer.drain();
         self.columns.sync(size)?;
-        self.lookups.flush(size)?;
-        self.db.flush()?;
-        Ok(())
+        self.kv.persist()
     }
 
     /// The log size up to which every part of the index is durable, None if it was never
     /// completely built.
     fn applied_size(&self) -> Result<Option<u64>, StoreError> {
-        match self.meta.get(META_VERSION)? {
+        match self.kv.meta.get(META_VERSION)? {
             None => Ok(None),
             Some(v) if v.as_ref() != INDEX_VERSION.to_be_bytes() => {
                 Err(StoreError::IndexInconsistent(format!(
@@ -413,21 +392,45 @@ impl Index {
                     hex::encode(&v)
                 )))
             }
-            Some(_) => Ok(Some(self.columns.synced().min(self.lookups.covered()))),
+            Some(_) => Ok(Some(self.columns.synced().min(self.lookups.covered()?))),
         }
     }
 
     /// The largest size any part of the index claims to cover.
-    fn claimed_size(&self) -> u64 {
-        self.columns.synced().max(self.lookups.covered())
+    fn claimed_size(&self) -> Result<u64, StoreError> {
+        Ok(self.columns.synced().max(self.lookups.covered()?))
     }
 
     /// Marks a newly built index as complete: until then, an open rebuilds it.
     fn mark_built(&self) -> Result<(), StoreError> {
-        self.meta
+        self.kv
+            .meta
             .insert(META_VERSION, &INDEX_VERSION.to_be_bytes()[..])?;
-        self.db.flush()?;
-        Ok(())
+        self.kv.persist()
+    }
+
+    /// Whether the cosignature under `key` (see [`cosignature_key`]) is stored.
+    pub fn has_cosignature(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.kv.cosignatures.contains_key(key)?)
+    }
+
+    /// Stores a cosignature line under `key` (not synced: the segments hold it).
+    pub fn add_cosignature(&self, key: &[u8], line: &str) -> Result<(), StoreError> {
+        Ok(self.kv.cosignatures.insert(key, line.as_bytes())?)
+    }
+
+    #[cfg(test)]
+    pub fn clear_cosignatures(&self) -> Result<(), StoreError> {
+        Ok(self.kv.cosignatures.clear()?)
+    }
+
+    /// The cosignature lines stored for tree size `size`, by key.
+    pub fn cosignature_lines(&self, size: u64) -> Result<Vec<fjall::UserValue>, StoreError> {
+        self.kv
+            .cosignatures
+            .prefix(size.to_be_bytes())
+            .map(|kv| kv.value().map_err(StoreError::from))
+            .collect()
     }
 
     /// The entry indexes stored under `key`, ascending.
@@ -450,45 +453,7 @@ impl Index {
     }
 }
 
-/// Opens the sled part. sled has been seen to panic on damaged files; that is caught and
-/// reported as an error so the caller can rebuild.
-///
-/// sled's own file lock outlives a dropped `Db` for a moment (its I/O threads hold it), so a
-/// lock conflict is retried for a while and then reported as [`StoreError::Locked`] — never
-/// as damage, which would delete an index that is merely in use. The store's own directory
-/// lock already excludes other stores, so the wait is short in practice.
-fn open_sled(path: &Path) -> Result<(sled::Db, sled::Tree, sled::Tree), StoreError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let p = path.to_owned();
-        let opened = std::panic::catch_unwind(move || {
-            let db = sled::Config::new()
-                .path(&p)
-                .cache_capacity(SLED_CACHE_BYTES)
-                .open()?;
-            let [c, m] = TREE_NAMES.map(|name| db.open_tree(name));
-            Ok::<_, sled::Error>((db.clone(), c?, m?))
-        });
-        match opened {
-            Err(_) => {
-                return Err(StoreError::IndexInconsistent(
-                    "sled panicked while opening the index".into(),
-                ));
-            }
-            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
-                if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Locked {
-                        path: path.to_owned(),
-                    });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Ok(r) => return Ok(r?),
-        }
-    }
-}
-
-/// Key of a cosignature in the `cosignatures` tree: by tree size, then by signing key.
+/// Key of a cosignature in the `cosignatures` keyspace: by tree size, then by signing key.
 pub(crate) fn cosignature_key(size: u64, sig: &NoteSignature) -> Vec<u8> {
     let mut k = Vec::with_capacity(12 + sig.name.len());
     k.extend_from_slice(&size.to_be_bytes());
@@ -497,10 +462,10 @@ pub(crate) fn cosignature_key(size: u64, sig: &NoteSignature) -> Vec<u8> {
     k
 }
 
-/// Clears the `cosignatures` tree and refills it from every Cosignature record in the
+/// Clears the `cosignatures` keyspace and refills it from every Cosignature record in the
 /// (recovered, so committed) segments.
 fn reindex_cosignatures(index: &Index, segments: &[Segment]) -> Result<u64, StoreError> {
-    index.cosignatures.clear()?;
+    index.kv.cosignatures.clear()?;
     let mut n = 0u64;
     for seg in segments {
         let name = segment::file_name(seg.id);
@@ -513,9 +478,7 @@ fn reindex_cosignatures(index: &Index, segments: &[Segment]) -> Result<u64, Stor
                         reason,
                     }
                 })?;
-                index
-                    .cosignatures
-                    .insert(cosignature_key(size, &sig), sig.line().as_bytes())?;
+                index.add_cosignature(&cosignature_key(size, &sig), &sig.line())?;
                 n += 1;
             }
             Ok(())
@@ -642,7 +605,7 @@ fn check(
     let Some(applied) = index.applied_size()? else {
         return Ok(Err("the index is new or was never written".into()));
     };
-    let claimed = index.claimed_size();
+    let claimed = index.claimed_size()?;
     if claimed > size {
         return Ok(Err(format!(
             "the index covers {claimed} entries but the segments hold {size}"
@@ -701,9 +664,13 @@ fn check(
         Ok(_) => {}
     }
     // Every record and node below `applied`, not only the last: a flipped bit anywhere in the
-    // columns means a rebuild, never a wrong answer later.
+    // columns means a rebuild, never a wrong answer later. Reading every lookup record has
+    // fjall check every block of them.
     if let Err(e) = index.columns.verify(applied) {
         return Ok(Err(format!("the index's columns are damaged: {e}")));
+    }
+    if let Err(e) = index.lookups.verify() {
+        return Ok(Err(format!("the index's lookups are damaged: {e}")));
     }
     Ok(Ok(applied))
 }
@@ -717,8 +684,8 @@ pub(crate) fn open_consistent(
 ) -> Result<(Index, IndexAction), StoreError> {
     let segments = &recovered.segments[..];
     let size = recovered.size;
-    // An index of an older layout (sled at the top) has no `sled/`: it is rebuilt.
-    let existed = path.join("sled").exists();
+    // An index of an older layout (sled, lookup runs) has no `fjall/`: it is rebuilt.
+    let existed = path.join("fjall").exists();
     let verdict = if !existed && path.exists() {
         Err("the index has an older layout".to_string())
     } else {
@@ -726,7 +693,7 @@ pub(crate) fn open_consistent(
             // A new index is built by catching up from nothing: no need to delete and reopen it.
             Ok(index) if !existed => Ok((index, 0)),
             Ok(index) => {
-                // Like opening, reading a damaged sled may panic: that too means "rebuild".
+                // Like opening, reading damaged fjall files may panic: that too means "rebuild".
                 let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     check(&index, segments, size, &recovered.tip, &recovered.frontier)
                 }));
@@ -734,7 +701,7 @@ pub(crate) fn open_consistent(
                     Ok(Ok(Ok(applied))) => Ok((index, applied)),
                     Ok(Ok(Err(why))) => Err(why),
                     Ok(Err(e)) => Err(format!("reading it failed: {e}")),
-                    Err(_) => Err("sled panicked while reading it".into()),
+                    Err(_) => Err("fjall panicked while reading it".into()),
                 }
             }
             Err(e @ StoreError::Locked { .. }) => return Err(e),
@@ -799,7 +766,7 @@ pub(crate) fn open_consistent(
     // Records past the log (of a batch a recovery cut) must not outlive it.
     index.syncer.drain();
     index.columns.truncate(size)?;
-    if index.cosignatures.len() as u64 != recovered.cosignatures {
+    if index.kv.cosignatures.len()? as u64 != recovered.cosignatures {
         let n = reindex_cosignatures(&index, segments)?;
         tracing::info!(
             cosignatures = n,

@@ -1,6 +1,6 @@
 //! Durable storage of the log: checksummed, append-only segment files are the truth; the index
-//! (column files, lookup runs, a small sled database) holds only what is derived from them
-//! (docs/DESIGN.md, "Storage"; `store/index.rs` says why most of it left sled).
+//! (column files and a fjall database) holds only what is derived from them (docs/DESIGN.md,
+//! "Storage"; `store/index.rs` says what lives where).
 //!
 //! Layout of a store directory:
 //!
@@ -10,8 +10,8 @@
 //!   is documented in `store/segment.rs`.
 //! - `index/`: state derived from the segments (`store/index.rs` documents it): entry and
 //!   payload locations, Merkle nodes for O(log n) proofs, checkpoints, claims, and lookups by
-//!   party, kind, time, STIX id and commitment — per-entry column files, lookup runs, and a
-//!   small sled database. Deleting it is always safe.
+//!   party, kind, time, STIX id and commitment — per-entry column files, and fjall for
+//!   everything looked up by key. Deleting it is always safe.
 //! - `LOCK`: held (flock) by the open store, so no second store recovers, truncates or
 //!   rebuilds under it.
 //!
@@ -40,6 +40,7 @@ mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod kv;
 mod lookup;
 mod nodes;
 pub mod postgres;
@@ -93,9 +94,9 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
-    /// The sled part of the index failed.
-    #[error("sled index: {0}")]
-    Index(#[from] sled::Error),
+    /// The index's key-value engine (fjall) failed.
+    #[error("index engine: {0}")]
+    Index(#[from] fjall::Error),
     /// The index disagrees with itself or the segments while running; reopening the store
     /// checks it and rebuilds it.
     #[error("index is inconsistent: {0}")]
@@ -196,7 +197,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(String),
     /// Another store (in this process or another) has the directory or its index open, or
-    /// one that was dropped has not let go of its sled index yet.
+    /// one that was dropped has not let go of its fjall database yet.
     #[error("{path} is locked by another store")]
     Locked {
         /// The lock file or the index directory.
@@ -204,9 +205,9 @@ pub enum StoreError {
     },
 }
 
-/// Names of the sled trees under `<dir>/index/sled`, for tools and tests that inspect the
-/// derived state (their layout is documented in `store/index.rs`).
-pub const INDEX_TREES: &[&str] = &index::TREE_NAMES;
+/// Names of the fjall keyspaces under `<dir>/index/fjall`, for tools and tests that inspect
+/// the derived state (their layout is documented in `store/kv.rs`).
+pub const INDEX_KEYSPACES: &[&str] = &kv::KEYSPACES;
 
 /// Tuning for a [`Store`]; the default suits production.
 #[derive(Debug, Clone)]
@@ -681,7 +682,7 @@ impl Store {
             return Err(StoreError::NoCheckpoint { size: size.0 });
         }
         let key = index::cosignature_key(size.0, sig);
-        if self.index.cosignatures.contains_key(&key)? {
+        if self.index.has_cosignature(&key)? {
             return Ok(false);
         }
         let mut buf = Vec::new();
@@ -691,10 +692,10 @@ impl Store {
             &[&segment::cosignature_body(size.0, sig)],
         )?;
         self.write_transaction(&mut w, &buf)?;
-        if let Err(e) = self.index.cosignatures.insert(key, sig.line().as_bytes()) {
+        if let Err(e) = self.index.add_cosignature(&key, &sig.line()) {
             // Durable but not indexed: reopening re-indexes the cosignatures.
             w.poisoned = true;
-            return Err(e.into());
+            return Err(e);
         }
         Ok(true)
     }
@@ -702,8 +703,7 @@ impl Store {
     /// The cosignatures stored for the checkpoint at `size`, ordered by key id then name.
     pub fn cosignatures(&self, size: TreeSize) -> Result<Vec<NoteSignature>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.index.cosignatures.scan_prefix(size.0.to_be_bytes()) {
-            let (_, line) = kv?;
+        for line in self.index.cosignature_lines(size.0)? {
             let sig = std::str::from_utf8(&line)
                 .ok()
                 .and_then(|l| l.strip_suffix('\n'))

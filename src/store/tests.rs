@@ -165,8 +165,8 @@ fn cosignatures_are_stored_once_and_reindexed_from_the_segments() {
             vec![sig("w", 1), sig("v", 2)]
         );
         assert!(store.cosignatures(TreeSize(0)).unwrap().is_empty());
-        // Lose the index's copy, as a crash before sled wrote it would.
-        store.index.cosignatures.clear().unwrap();
+        // Lose the index's copy, as a crash before fjall's journal reached the disk would.
+        store.index.clear_cosignatures().unwrap();
     }
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(store.open_report().cut_bytes, 0);
