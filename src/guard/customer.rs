@@ -23,7 +23,7 @@
 //! The auditor needs the same key to replay register matches: without it nobody, by design, can
 //! tell whether a value is a customer's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -398,6 +398,54 @@ impl Register {
         }
         false
     }
+}
+
+/// The register's answers already given for one item: the same host, address or network often
+/// appears in several of its strings (a pattern, then each comparison in it), and each answer
+/// costs HMACs. Answers only; the caller still records a finding at every path.
+#[derive(Default)]
+pub(crate) struct Answers {
+    hosts: BTreeMap<String, bool>,
+    emails: BTreeMap<String, bool>,
+    networks: BTreeMap<IpNet, bool>,
+}
+
+impl Answers {
+    /// [`Register::host_hit`], once per host.
+    pub(crate) fn host_hit(&mut self, reg: &Register, host: &str) -> bool {
+        if reg.domains.is_empty() {
+            return false;
+        }
+        remembered(&mut self.hosts, host, || reg.host_hit(host))
+    }
+
+    /// [`Register::email_hit`], once per address.
+    pub(crate) fn email_hit(&mut self, reg: &Register, email: &str) -> bool {
+        if reg.emails.is_empty() {
+            return false;
+        }
+        remembered(&mut self.emails, email, || reg.email_hit(email))
+    }
+
+    /// [`Register::network_hit`], once per network.
+    pub(crate) fn network_hit(&mut self, reg: &Register, net: &IpNet) -> bool {
+        if reg.networks.is_empty() {
+            return false;
+        }
+        *self
+            .networks
+            .entry(*net)
+            .or_insert_with(|| reg.network_hit(net))
+    }
+}
+
+fn remembered(seen: &mut BTreeMap<String, bool>, key: &str, ask: impl FnOnce() -> bool) -> bool {
+    if let Some(&hit) = seen.get(key) {
+        return hit;
+    }
+    let hit = ask();
+    seen.insert(key.to_owned(), hit);
+    hit
 }
 
 /// The subnets of `n` at prefix length `l` (≥ its own; at most 2^8 by construction).

@@ -95,13 +95,49 @@ impl Tokens {
         self.buf.clear();
         self.spans.clear();
         if text.is_ascii() {
-            // The whitespace `char::is_whitespace` knows below 0x80: \t \n \x0B \x0C \r and space.
-            for raw in text.split(|c: char| matches!(c, '\t'..='\r' | ' ')) {
-                self.word(raw);
-            }
+            self.ascii_words(text);
         } else {
             for raw in text.split_whitespace() {
                 self.word(raw);
+            }
+        }
+    }
+
+    /// [`Tokens::of`] of ASCII text, byte by byte: split at the whitespace `char::is_whitespace`
+    /// knows below 0x80 (\t \n \x0B \x0C \r and space). A word without `.`, `@` or `:` can be
+    /// neither opaque nor an abbreviation, so its parts are pushed as they are found; any other
+    /// word takes [`Tokens::word`]'s path (below 0x80 `is_alphanumeric` is the ASCII one).
+    fn ascii_words(&mut self, text: &str) {
+        let b = text.as_bytes();
+        let space = |c: u8| matches!(c, b'\t'..=b'\r' | b' ');
+        let mut i = 0;
+        while i < b.len() {
+            if space(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut special = false;
+            while i < b.len() && !space(b[i]) {
+                special |= matches!(b[i], b'.' | b'@' | b':');
+                i += 1;
+            }
+            if special {
+                self.word(&text[start..i]);
+                continue;
+            }
+            // Parts: maximal runs of ASCII letters and digits (the trimmed ends are empty parts).
+            let mut p = start;
+            while p < i {
+                if !b[p].is_ascii_alphanumeric() {
+                    p += 1;
+                    continue;
+                }
+                let q = p;
+                while p < i && b[p].is_ascii_alphanumeric() {
+                    p += 1;
+                }
+                self.push_folded(&text[q..p]);
             }
         }
     }
