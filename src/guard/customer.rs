@@ -115,6 +115,9 @@ pub(crate) struct Register {
     names: BTreeSet<[u8; 32]>,
     name_forms: BTreeSet<[u8; 32]>,
     name_first: BTreeSet<u64>,
+    /// A bit per `name_first` fingerprint's low 12 bits: most tokens are ruled out here, before
+    /// the set is searched.
+    name_first_bits: [u64; 64],
     name_tokens: usize,
     networks: BTreeSet<[u8; 32]>,
     v4_lengths: Vec<u8>,
@@ -148,6 +151,11 @@ fn parse_prefilter(list: &[String]) -> Result<BTreeSet<u64>, GuardError> {
                 })
         })
         .collect()
+}
+
+/// Where a first-token fingerprint's bit sits in `name_first_bits`: its low 12 bits.
+fn first_bit(f: u64) -> (usize, u64) {
+    (((f >> 6) & 63) as usize, 1 << (f & 63))
 }
 
 fn lengths(v: &[u8], max: u8, what: &str) -> Result<Vec<u8>, GuardError> {
@@ -187,6 +195,12 @@ impl Register {
             })?;
             Some(c)
         };
+        let name_first = parse_prefilter(&d.name_first)?;
+        let mut name_first_bits = [0u64; 64];
+        for f in &name_first {
+            let (word, bit) = first_bit(*f);
+            name_first_bits[word] |= bit;
+        }
         let r = Register {
             key_id: d.key_id,
             key_check,
@@ -194,7 +208,8 @@ impl Register {
             emails: parse_digests(&d.emails, "emails")?,
             names: parse_digests(&d.names, "names")?,
             name_forms: parse_digests(&d.name_forms, "name_forms")?,
-            name_first: parse_prefilter(&d.name_first)?,
+            name_first,
+            name_first_bits,
             name_tokens: usize::from(d.name_tokens),
             networks: parse_digests(&d.networks, "networks")?,
             v4_lengths: lengths(&d.ipv4_lengths, 32, "ipv4_lengths")?,
@@ -311,8 +326,10 @@ impl Register {
             return false;
         };
         (0..tokens.len()).any(|i| {
-            self.name_first
-                .contains(&sip.hash(tokens.token(i).as_bytes()))
+            let f = sip.hash(tokens.token(i).as_bytes());
+            let (word, bit) = first_bit(f);
+            self.name_first_bits[word] & bit != 0
+                && self.name_first.contains(&f)
                 && (1..=self.name_tokens).any(|n| {
                     tokens
                         .run(i, n)
