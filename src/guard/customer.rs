@@ -23,7 +23,7 @@
 //! The auditor needs the same key to replay register matches: without it nobody, by design, can
 //! tell whether a value is a customer's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -115,6 +115,9 @@ pub(crate) struct Register {
     names: BTreeSet<[u8; 32]>,
     name_forms: BTreeSet<[u8; 32]>,
     name_first: BTreeSet<u64>,
+    /// A bit per `name_first` fingerprint's low 12 bits: most tokens are ruled out here, before
+    /// the set is searched.
+    name_first_bits: [u64; 64],
     name_tokens: usize,
     networks: BTreeSet<[u8; 32]>,
     v4_lengths: Vec<u8>,
@@ -148,6 +151,11 @@ fn parse_prefilter(list: &[String]) -> Result<BTreeSet<u64>, GuardError> {
                 })
         })
         .collect()
+}
+
+/// Where a first-token fingerprint's bit sits in `name_first_bits`: its low 12 bits.
+fn first_bit(f: u64) -> (usize, u64) {
+    (((f >> 6) & 63) as usize, 1 << (f & 63))
 }
 
 fn lengths(v: &[u8], max: u8, what: &str) -> Result<Vec<u8>, GuardError> {
@@ -187,6 +195,12 @@ impl Register {
             })?;
             Some(c)
         };
+        let name_first = parse_prefilter(&d.name_first)?;
+        let mut name_first_bits = [0u64; 64];
+        for f in &name_first {
+            let (word, bit) = first_bit(*f);
+            name_first_bits[word] |= bit;
+        }
         let r = Register {
             key_id: d.key_id,
             key_check,
@@ -194,7 +208,8 @@ impl Register {
             emails: parse_digests(&d.emails, "emails")?,
             names: parse_digests(&d.names, "names")?,
             name_forms: parse_digests(&d.name_forms, "name_forms")?,
-            name_first: parse_prefilter(&d.name_first)?,
+            name_first,
+            name_first_bits,
             name_tokens: usize::from(d.name_tokens),
             networks: parse_digests(&d.networks, "networks")?,
             v4_lengths: lengths(&d.ipv4_lengths, 32, "ipv4_lengths")?,
@@ -311,8 +326,10 @@ impl Register {
             return false;
         };
         (0..tokens.len()).any(|i| {
-            self.name_first
-                .contains(&sip.hash(tokens.token(i).as_bytes()))
+            let f = sip.hash(tokens.token(i).as_bytes());
+            let (word, bit) = first_bit(f);
+            self.name_first_bits[word] & bit != 0
+                && self.name_first.contains(&f)
                 && (1..=self.name_tokens).any(|n| {
                     tokens
                         .run(i, n)
@@ -398,6 +415,54 @@ impl Register {
         }
         false
     }
+}
+
+/// The register's answers already given for one item: the same host, address or network often
+/// appears in several of its strings (a pattern, then each comparison in it), and each answer
+/// costs HMACs. Answers only; the caller still records a finding at every path.
+#[derive(Default)]
+pub(crate) struct Answers {
+    hosts: BTreeMap<String, bool>,
+    emails: BTreeMap<String, bool>,
+    networks: BTreeMap<IpNet, bool>,
+}
+
+impl Answers {
+    /// [`Register::host_hit`], once per host.
+    pub(crate) fn host_hit(&mut self, reg: &Register, host: &str) -> bool {
+        if reg.domains.is_empty() {
+            return false;
+        }
+        remembered(&mut self.hosts, host, || reg.host_hit(host))
+    }
+
+    /// [`Register::email_hit`], once per address.
+    pub(crate) fn email_hit(&mut self, reg: &Register, email: &str) -> bool {
+        if reg.emails.is_empty() {
+            return false;
+        }
+        remembered(&mut self.emails, email, || reg.email_hit(email))
+    }
+
+    /// [`Register::network_hit`], once per network.
+    pub(crate) fn network_hit(&mut self, reg: &Register, net: &IpNet) -> bool {
+        if reg.networks.is_empty() {
+            return false;
+        }
+        *self
+            .networks
+            .entry(*net)
+            .or_insert_with(|| reg.network_hit(net))
+    }
+}
+
+fn remembered(seen: &mut BTreeMap<String, bool>, key: &str, ask: impl FnOnce() -> bool) -> bool {
+    if let Some(&hit) = seen.get(key) {
+        return hit;
+    }
+    let hit = ask();
+    seen.insert(key.to_owned(), hit);
+    hit
 }
 
 /// The subnets of `n` at prefix length `l` (≥ its own; at most 2^8 by construction).

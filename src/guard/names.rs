@@ -89,20 +89,63 @@ pub struct Tokens {
 
 impl Tokens {
     /// Tokenises `text` (clearing what was there). One pass, no allocation once the buffers
-    /// have grown: ASCII text is split at ASCII whitespace bytes, lower-cased straight into the
-    /// buffer, and a legal form is dropped by truncating it again.
+    /// have grown: the text is cut at ASCII whitespace bytes, and an ASCII piece whose trimmed
+    /// word has no `.`, `@` or `:` (most words: it can be neither opaque nor an abbreviation)
+    /// is split into parts and lower-cased straight into the buffer; a legal form is dropped by
+    /// truncating it again.
     pub fn of(&mut self, text: &str) {
         self.buf.clear();
         self.spans.clear();
-        if text.is_ascii() {
-            // The whitespace `char::is_whitespace` knows below 0x80: \t \n \x0B \x0C \r and space.
-            for raw in text.split(|c: char| matches!(c, '\t'..='\r' | ' ')) {
+        let b = text.as_bytes();
+        // The whitespace `char::is_whitespace` knows below 0x80: \t \n \x0B \x0C \r and space.
+        let space = |c: u8| matches!(c, b'\t'..=b'\r' | b' ');
+        let mut i = 0;
+        while i < b.len() {
+            if space(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !space(b[i]) {
+                i += 1;
+            }
+            self.piece(&text[start..i]);
+        }
+    }
+
+    /// Text between ASCII whitespace: its words as [`Tokens::word`] makes them.
+    fn piece(&mut self, piece: &str) {
+        if !piece.is_ascii() {
+            // Unicode whitespace may still split it.
+            for raw in piece.split_whitespace() {
                 self.word(raw);
             }
-        } else {
-            for raw in text.split_whitespace() {
-                self.word(raw);
+            return;
+        }
+        // Below 0x80 `is_alphanumeric` is the ASCII one: the word trimmed as `word` trims it.
+        let b = piece.as_bytes();
+        let (Some(lo), Some(hi)) = (
+            b.iter().position(u8::is_ascii_alphanumeric),
+            b.iter().rposition(u8::is_ascii_alphanumeric),
+        ) else {
+            return;
+        };
+        if b[lo..hi].iter().any(|c| matches!(c, b'.' | b'@' | b':')) {
+            self.word(&piece[lo..=hi]);
+            return;
+        }
+        // Parts: the runs of letters and digits.
+        let mut p = lo;
+        while p <= hi {
+            if !b[p].is_ascii_alphanumeric() {
+                p += 1;
+                continue;
             }
+            let q = p;
+            while p <= hi && b[p].is_ascii_alphanumeric() {
+                p += 1;
+            }
+            self.push_folded(&piece[q..p]);
         }
     }
 
@@ -224,14 +267,31 @@ fn closed_abbreviation(w: &str) -> Cow<'_, str> {
 }
 
 /// True for a word of [`LEGAL_FORMS`] (by a packed key, not a string comparison per form: this
-/// runs on every word of every string screened).
+/// runs on every word of every string screened). Most words are ruled out before that by their
+/// length and first letter.
 fn is_legal_form(t: &str) -> bool {
-    static KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| {
-        let mut k: Vec<u128> = LEGAL_FORMS.iter().filter_map(|f| packed(f)).collect();
-        k.sort_unstable();
-        k
+    struct Forms {
+        keys: Vec<u128>,
+        /// Bit `c - b'a'` of entry `n`: some form of `n` bytes starts with `c`.
+        first: [u32; 16],
+    }
+    static FORMS: LazyLock<Forms> = LazyLock::new(|| {
+        let mut keys: Vec<u128> = LEGAL_FORMS.iter().filter_map(|f| packed(f)).collect();
+        keys.sort_unstable();
+        let mut first = [0u32; 16];
+        for f in LEGAL_FORMS {
+            first[f.len()] |= 1 << (f.as_bytes()[0] - b'a');
+        }
+        Forms { keys, first }
     });
-    packed(t).is_some_and(|k| KEYS.binary_search(&k).is_ok())
+    let forms = &*FORMS;
+    match t.as_bytes().first() {
+        Some(&c @ b'a'..=b'z') if t.len() < 16 => {
+            forms.first[t.len()] & (1 << (c - b'a')) != 0
+                && packed(t).is_some_and(|k| forms.keys.binary_search(&k).is_ok())
+        }
+        _ => false,
+    }
 }
 
 /// A word of at most 15 bytes as one integer: its length, then its bytes.

@@ -258,6 +258,15 @@ static OPAQUE_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// a few hundred random ones holds a valid phone number or national id. `x` is a word
 /// character like the digit it replaces, so every word boundary stays where it was.
 pub(crate) fn mask_opaque(s: &str) -> std::borrow::Cow<'_, str> {
+    // Both forms start with eight hex digits in a row: most strings have no such run, and
+    // this byte count is far cheaper than the search.
+    let mut run = 0;
+    if !s.bytes().any(|b| {
+        run = if b.is_ascii_hexdigit() { run + 1 } else { 0 };
+        run == 8
+    }) {
+        return std::borrow::Cow::Borrowed(s);
+    }
     let mut found = OPAQUE_RE.find_iter(s).peekable();
     if found.peek().is_none() {
         return std::borrow::Cow::Borrowed(s);

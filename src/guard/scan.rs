@@ -12,7 +12,7 @@ use super::canon::{self, Extracted, Where};
 use super::context::{self, Side};
 use super::json::{Json, Object};
 use super::stix::{self, Shape};
-use super::{Finding, FindingClass, Policy, inside, names, personal, rules};
+use super::{Finding, FindingClass, Policy, customer, inside, names, personal, rules};
 
 /// Findings of one item, kept sorted and unique by (path, rule).
 #[derive(Debug, Default)]
@@ -120,6 +120,8 @@ struct Walker<'p, 'v, 'o> {
     actor_owned: bool,
     /// Format 2: the canonical-token buffer for names in text, reused across strings.
     tokens: names::Tokens,
+    /// The customer register's answers so far in this item.
+    answers: customer::Answers,
 }
 
 /// Screens every string of the item with the customer, inside and personal-data detectors.
@@ -152,6 +154,7 @@ pub(crate) fn scan_item(
         base: context::object_side(stix_type, persona),
         actor_owned,
         tokens: names::Tokens::default(),
+        answers: customer::Answers::default(),
     };
     for (pos, (k, v)) in obj.iter().enumerate() {
         let shown = shown_name(policy, k);
@@ -176,6 +179,7 @@ pub(crate) fn scan_text(policy: &Policy, fields: &[(&str, &str)], out: &mut Find
         base: Side::Threat,
         actor_owned: false,
         tokens: names::Tokens::default(),
+        answers: customer::Answers::default(),
     };
     for (pos, (name, text)) in fields.iter().enumerate() {
         w.path.push(Seg::Key(name, pos, true));
@@ -382,7 +386,7 @@ impl<'v> Walker<'_, 'v, '_> {
         let reg = &self.policy.register;
         let mut rules_hit: Vec<&'static str> = Vec::new();
         for h in &x.hosts {
-            if reg.host_hit(h) {
+            if self.answers.host_hit(reg, h) {
                 rules_hit.push(rules::CUSTOMER_DOMAIN);
             }
             if inside::internal_host(
@@ -413,7 +417,7 @@ impl<'v> Walker<'_, 'v, '_> {
                 *side.get_or_insert_with(|| self.side_of(s))
             };
             for e in &x.emails {
-                if reg.email_hit(e) {
+                if self.answers.email_hit(reg, e) {
                     rules_hit.push(rules::CUSTOMER_EMAIL);
                 }
                 if sd == Side::Victim {
@@ -422,7 +426,7 @@ impl<'v> Walker<'_, 'v, '_> {
             }
         }
         for n in &x.ips {
-            if reg.network_hit(n) {
+            if self.answers.network_hit(reg, n) {
                 rules_hit.push(rules::CUSTOMER_NETWORK);
             }
             if inside::special_ip(n, det.documentation_values_allowed) {
