@@ -18,7 +18,10 @@ use crate::service::{RequestError, State};
 pub(super) const GATHER: usize = 64;
 
 /// A unary Submit's disclosure waiting for its signature check, and where its answer goes.
-type Job = (Unverified, oneshot::Sender<Result<Unverified, RequestError>>);
+type Job = (
+    Unverified,
+    oneshot::Sender<Result<Unverified, RequestError>>,
+);
 
 /// Unary Submits whose signatures wait to be verified. The first to arrive while nobody
 /// verifies starts a verifier task; that task takes everything that has queued meanwhile, a
@@ -76,7 +79,8 @@ async fn verify_waiting(state: Arc<State>) {
             let take = queue.jobs.len().min(GATHER);
             queue.jobs.drain(..take).collect::<Vec<_>>()
         };
-        let (parsed, answers): (Vec<_>, Vec<_>) = jobs.into_iter().map(|(u, tx)| (Ok(u), tx)).unzip();
+        let (parsed, answers): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|(u, tx)| (Ok(u), tx)).unzip();
         for (checked, answer) in verify_all(&state, parsed).into_iter().zip(answers) {
             // A caller that gave up no longer listens.
             let _ = answer.send(checked);

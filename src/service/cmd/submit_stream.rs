@@ -28,8 +28,8 @@ use super::signatures::{GATHER, verify_all};
 use super::submit::{self, Answer};
 use crate::pb::{self, Role};
 use crate::sequencer::{Append, Queued, SequencerError};
-use crate::service::access::Caller;
 use crate::service::State;
+use crate::service::access::Caller;
 
 /// Disclosures of one stream read ahead and not yet answered, about (each queue between the
 /// steps holds a share: [`GATHER`], the most parsed and verified together).
