@@ -263,3 +263,38 @@ async fn bad_acknowledgements_are_refused(backend: Backend) {
     assert_eq!(status.code(), Code::NotFound);
     server.stop().await;
 }
+
+both_backends!(a_bad_signature_among_concurrent_submits_is_refused_alone);
+/// Unary Submits that arrive together have their signatures verified as one batch: a bad one
+/// among them still gets its own error, and the others their receipts.
+async fn a_bad_signature_among_concurrent_submits_is_refused_alone(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), backend).await;
+    let api = server.client(SENDER).await;
+    let bad = [7, 23];
+    let calls: Vec<_> = (0..40u64)
+        .map(|n| {
+            let mut request = submission(&server.keys, n);
+            if bad.contains(&n) {
+                // Signed over another body.
+                request.signature = submission(&server.keys, n + 100).signature;
+            }
+            let mut api = api.clone();
+            tokio::spawn(async move { api.submit(request).await })
+        })
+        .collect();
+    for (n, call) in calls.into_iter().enumerate() {
+        match call.await.unwrap() {
+            Ok(receipt) if !bad.contains(&(n as u64)) => {
+                client::verify_receipt(&receipt.into_inner(), &server.log)
+                    .expect("every receipt verifies");
+            }
+            Err(status) if bad.contains(&(n as u64)) => {
+                assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+                assert!(status.message().contains("signature"), "{status:?}");
+            }
+            other => panic!("submission {n}: {other:?}"),
+        }
+    }
+    server.stop().await;
+}

@@ -225,6 +225,8 @@ pub(crate) struct State {
     pub streams: limits::StreamSlots,
     /// Client certificates' party names, parsed once each.
     pub cert_names: access::CertNames,
+    /// Unary Submits' signatures waiting to be verified together.
+    pub signatures: cmd::signatures::Waiting,
 }
 
 impl State {
@@ -338,6 +340,7 @@ impl Node {
             rates: limits::Rates::new(&config.limits),
             streams: limits::StreamSlots::default(),
             cert_names: access::CertNames::default(),
+            signatures: cmd::signatures::Waiting::default(),
             auditor_reads_payloads: config.auditor_reads_payloads,
             limits: config.limits,
             policies,

@@ -941,6 +941,13 @@ impl Store {
         inclusion::prove(&self.node_source(), index, size)
     }
 
+    /// [`Store::inclusion_proof`] from the nodes in memory alone; None when it needs one from
+    /// the files (an old entry's proof) or does not exist.
+    pub fn inclusion_proof_in_memory(&self, index: LeafIndex, size: TreeSize) -> Option<Vec<Hash>> {
+        self.check_size(size).ok()?;
+        inclusion::prove(&self.nodes.in_memory(), index, size).ok()
+    }
+
     /// Consistency proof from the tree of `old` entries to that of `new` (RFC 6962 PROOF).
     pub fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError> {
         self.check_size(new)?;

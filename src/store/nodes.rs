@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::{RwLock, RwLockReadGuard};
 
+use crate::format::FormatError;
 use crate::format::hash::Hash;
 use crate::format::tree::{NodeId, NodeSource, TreeSize};
 
@@ -85,6 +86,40 @@ impl NodeCache {
             columns,
         }
     }
+
+    /// A node source reading this cache alone: it never touches a file, so it may be read
+    /// on the async runtime.
+    pub fn in_memory(&self) -> MemoryNodes<'_> {
+        MemoryNodes(self.levels.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Node `id` if the cache holds it.
+fn cached(levels: &[Level], id: NodeId) -> Option<Hash> {
+    let level = levels.get(usize::from(id.level))?;
+    let offset = usize::try_from(id.index.checked_sub(level.first)?).ok()?;
+    level.hashes.get(offset).copied()
+}
+
+/// The cache alone (read-locked for one root or proof).
+pub(crate) struct MemoryNodes<'a>(RwLockReadGuard<'a, Vec<Level>>);
+
+/// A node [`MemoryNodes`] does not hold (or a format error on the way): read the files.
+#[derive(Debug)]
+pub(crate) struct NotInMemory;
+
+impl From<FormatError> for NotInMemory {
+    fn from(_: FormatError) -> Self {
+        NotInMemory
+    }
+}
+
+impl NodeSource for MemoryNodes<'_> {
+    type Error = NotInMemory;
+
+    fn node(&self, id: NodeId) -> Result<Hash, NotInMemory> {
+        cached(&self.0, id).ok_or(NotInMemory)
+    }
 }
 
 /// The cache (read-locked for one root or proof) in front of the columns.
@@ -97,14 +132,9 @@ impl NodeSource for CachedNodes<'_> {
     type Error = StoreError;
 
     fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
-        if let Some(level) = self.levels.get(usize::from(id.level))
-            && let Some(offset) = id.index.checked_sub(level.first)
-            && let Some(hash) = usize::try_from(offset)
-                .ok()
-                .and_then(|i| level.hashes.get(i))
-        {
-            return Ok(*hash);
+        match cached(&self.levels, id) {
+            Some(hash) => Ok(hash),
+            None => self.columns.node(id),
         }
-        self.columns.node(id)
     }
 }

@@ -69,6 +69,13 @@ pub trait LogStore: Send + Sync {
     /// Inclusion proof of entry `index` in the tree of `size` entries (RFC 6962 PATH).
     fn inclusion_proof(&self, index: LeafIndex, size: TreeSize) -> Result<Vec<Hash>, StoreError>;
 
+    /// [`LogStore::inclusion_proof`] without blocking, from what the store holds in memory:
+    /// a recent entry's proof (a receipt's) usually is. None: ask `inclusion_proof`, off the
+    /// async runtime.
+    fn inclusion_proof_in_memory(&self, _index: LeafIndex, _size: TreeSize) -> Option<Vec<Hash>> {
+        None
+    }
+
     /// Consistency proof from the tree of `old` entries to that of `new` (RFC 6962 PROOF).
     fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError>;
 
@@ -172,6 +179,9 @@ impl LogStore for Store {
     }
     fn inclusion_proof(&self, index: LeafIndex, size: TreeSize) -> Result<Vec<Hash>, StoreError> {
         Store::inclusion_proof(self, index, size)
+    }
+    fn inclusion_proof_in_memory(&self, index: LeafIndex, size: TreeSize) -> Option<Vec<Hash>> {
+        Store::inclusion_proof_in_memory(self, index, size)
     }
     fn consistency_proof(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>, StoreError> {
         Store::consistency_proof(self, old, new)

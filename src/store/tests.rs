@@ -209,15 +209,37 @@ fn proofs_and_roots_agree_with_the_tree_inside_and_beyond_the_node_cache() {
             for index in [0, 1, 4097, n / 2, n - 2, size.0 - 1] {
                 let index = LeafIndex(index);
                 if index.0 < size.0 {
+                    let proof = inclusion::prove(tree, index, size).unwrap();
                     assert_eq!(
                         store.inclusion_proof(index, size).unwrap(),
-                        inclusion::prove(tree, index, size).unwrap(),
+                        proof,
                         "index {} size {}",
                         index.0,
                         size.0
                     );
+                    // From memory alone: the same proof, or none when it needs the files.
+                    if let Some(in_memory) = store.inclusion_proof_in_memory(index, size) {
+                        assert_eq!(in_memory, proof, "index {} size {}", index.0, size.0);
+                    }
                 }
             }
+            // A receipt's proof (the newest entries) is served from memory; the first
+            // entry's, whose low siblings left the cache, is not.
+            assert!(
+                store
+                    .inclusion_proof_in_memory(LeafIndex(n - 2), TreeSize(n))
+                    .is_some()
+            );
+            assert!(
+                store
+                    .inclusion_proof_in_memory(LeafIndex(0), TreeSize(n))
+                    .is_none()
+            );
+            assert!(
+                store
+                    .inclusion_proof_in_memory(LeafIndex(0), TreeSize(n + 1))
+                    .is_none()
+            );
             assert_eq!(
                 store.consistency_proof(TreeSize(3), size).ok(),
                 consistency::prove(tree, TreeSize(3), size).ok()

@@ -88,8 +88,9 @@ pub async fn handle(
     request: pb::SubmitRequest,
 ) -> Result<pb::LogReceipt, Status> {
     let unverified = parse(state, caller, request)?;
-    verify_signature(state, &unverified)?;
-    apply(state, check_payloads(state, unverified)?).await
+    // With the signatures of other Submits waiting meanwhile, as one batch.
+    let verified = super::signatures::verify(state, unverified).await?;
+    apply(state, check_payloads(state, verified)?).await
 }
 
 /// Screens a checked submission under the policy in force, appends the Disclosure (or the

@@ -1,10 +1,8 @@
 //! SubmitStream: a partner's feed of signed disclosures on one bidirectional stream.
 //!
 //! Each disclosure goes through exactly the checks and the append of unary Submit
-//! (`submit.rs`: parse → verify → check payloads → screen and append → reply); only the
-//! signatures of the disclosures waiting together are verified as one batch (the strict batch
-//! equation of `audit/batch.rs`), and checked one by one only when the batch fails, so each
-//! bad signature gets the error Submit would have given it.
+//! (`submit.rs`: parse → verify → check payloads → screen and append → reply); the signatures
+//! of the disclosures that arrived together are verified as one batch (`signatures.rs`).
 //!
 //! Four steps run concurrently, joined by bounded queues, so one stream holds about
 //! [`WINDOW`] disclosures at most: a reader takes requests off the wire; a dispatcher parses and
@@ -20,26 +18,22 @@
 
 use std::sync::Arc;
 
-use ed25519_dalek::Signature;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
-use super::submit::{self, Answer, Unverified};
+use super::signatures::{GATHER, verify_all};
+use super::submit::{self, Answer};
 use crate::pb::{self, Role};
 use crate::sequencer::{Append, Queued, SequencerError};
+use crate::service::State;
 use crate::service::access::Caller;
-use crate::service::{RequestError, State};
 
 /// Disclosures of one stream read ahead and not yet answered, about (each queue between the
-/// steps holds a share).
+/// steps holds a share: [`GATHER`], the most parsed and verified together).
 pub const WINDOW: usize = 256;
-
-/// Most disclosures parsed and verified together, from those already arrived; also each
-/// queue's share of the window.
-const GATHER: usize = 64;
 
 /// The response stream of SubmitStream.
 pub type SubmitStream = crate::service::ReplyStream<pb::SubmitStreamResponse>;
@@ -171,33 +165,6 @@ async fn append_in_order(
             return;
         }
     }
-}
-
-/// Verifies the signatures of the parsed disclosures as one batch; when the batch fails (or
-/// holds one), each is verified alone, so every failure is the one Submit reports.
-fn verify_all(
-    state: &State,
-    parsed: Vec<Result<Unverified, RequestError>>,
-) -> Vec<Result<Unverified, RequestError>> {
-    let ready: Vec<&Unverified> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
-    let signatures: Option<Vec<Signature>> = ready
-        .iter()
-        .map(|u| Signature::from_slice(u.signature()).ok())
-        .collect();
-    let batch_holds = ready.len() > 1
-        && signatures.is_some_and(|signatures| {
-            let messages: Vec<Vec<u8>> = ready.iter().map(|u| u.signed_message()).collect();
-            let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-            let keys: Vec<_> = ready.iter().map(|u| *u.sender_key()).collect();
-            crate::audit::batch::verify_batch(&messages, &signatures, &keys)
-        });
-    if batch_holds {
-        return parsed;
-    }
-    parsed
-        .into_iter()
-        .map(|p| p.and_then(|u| submit::verify_signature(state, &u).map(|()| u)))
-        .collect()
 }
 
 /// Answers each disclosure in request order, as soon as its own answer is known.
