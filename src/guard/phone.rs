@@ -31,15 +31,17 @@ pub(super) static CANDIDATE_RE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("constant regex")
 });
 
-static DATE_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\(?[0-9]{1,4}[./\-][0-9]{1,2}[./\-][0-9]{2,4}(?:$|[^0-9])")
-        .expect("constant regex")
-});
+/// A candidate that starts like a date: three groups of digits joined by `.`, `/` or `-`.
+const DATE_START: &str = r"^\(?[0-9]{1,4}[./\-][0-9]{1,2}[./\-][0-9]{2,4}";
+
+/// A date, followed by anything but a digit.
+static DATE_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("{DATE_START}(?:$|[^0-9])")).expect("constant regex"));
 
 /// A date as [`DATE_RE`] reads one, but not when a fourth group of digits follows the third
 /// (`06.12.34.56.78` is five pairs, not a date).
 static DATE_ONLY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\(?[0-9]{1,4}[./\-][0-9]{1,2}[./\-][0-9]{2,4}(?:$|[^0-9./\-]|[./\-](?:$|[^0-9]))")
+    Regex::new(&format!(r"{DATE_START}(?:$|[^0-9./\-]|[./\-](?:$|[^0-9]))"))
         .expect("constant regex")
 });
 

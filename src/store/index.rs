@@ -419,7 +419,7 @@ impl Index {
         Ok(self.kv.cosignatures.insert(key, line.as_bytes())?)
     }
 
-    #[cfg(test)]
+    /// Deletes every stored cosignature (before [`reindex_cosignatures`] refills them).
     pub fn clear_cosignatures(&self) -> Result<(), StoreError> {
         Ok(self.kv.cosignatures.clear()?)
     }
@@ -465,7 +465,7 @@ pub(crate) fn cosignature_key(size: u64, sig: &NoteSignature) -> Vec<u8> {
 /// Clears the `cosignatures` keyspace and refills it from every Cosignature record in the
 /// (recovered, so committed) segments.
 fn reindex_cosignatures(index: &Index, segments: &[Segment]) -> Result<u64, StoreError> {
-    index.kv.cosignatures.clear()?;
+    index.clear_cosignatures()?;
     let mut n = 0u64;
     for seg in segments {
         let name = segment::file_name(seg.id);
