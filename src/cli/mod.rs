@@ -139,8 +139,10 @@ pub fn log_verifier(registry: &Registry) -> anyhow::Result<Verifier> {
 /// Parses arguments and runs the command; the process's exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // fjall's LSM engine (lsm-tree) logs each table it writes at info: an operator's log
+    // should show the service's events, not the index engine's housekeeping.
     let default_level = if matches!(cli.command, Command::Serve(_) | Command::Gateway(_)) {
-        "info"
+        "info,fjall=warn,lsm_tree=warn"
     } else {
         "warn"
     };
